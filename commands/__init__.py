@@ -1,0 +1,1 @@
+"""The yibao Click CLI: parse, call one application method, print."""

@@ -1,0 +1,50 @@
+"""`yibao`: the command line through which staff and their scripts drive the settlement core.
+
+Every command parses its input, calls one application method and prints. Named errors
+(`YibaoError`) become one line on stderr, `error: <reason>: <message>`, and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
+from commands.context import CliContext
+from core.errors import YibaoError
+
+
+class YibaoGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except YibaoError as exc:
+            click.echo(f"error: {exc.reason}: {exc}", err=True)
+            sys.exit(1)
+        except (psycopg.OperationalError, PersistenceError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"error: database_error: {first_line}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=YibaoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """yibao — settlement core for medical-insurance funds (医保一站式结算).
+
+    Every payment, refund, deduction and transfer is an immutable event in PostgreSQL.
+    The database is $DATABASE_URL when set, otherwise an embedded server under $YIBAO_HOME.
+    """
+    cli_context = CliContext()
+    ctx.obj = cli_context
+    ctx.call_on_close(cli_context.close)
+
+
+def _register() -> None:
+    from commands import db, regions  # noqa: F401  # each module adds its commands to `main`
+
+
+_register()

@@ -1,0 +1,158 @@
+"""Event encoding: msgspec JSON with stable topics.
+
+The eventsourcing library would name an event by its Python path (`core.settlement:Settlement.
+Settled`), which breaks stored events when code moves. Here every event class is registered
+under a stable topic (`"Settlement.Settled"`), and the payload is encoded with msgspec and decoded
+back into its declared field types. Evolve an event only by adding fields with defaults, or by a
+class version with an upcaster (the library's `upcast_vN_vN+1`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+from eventsourcing.domain import DomainEvent, DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+_T = TypeVar("_T", bound=type)
+
+_TOPIC_BY_CLASS: dict[type, str] = {}
+_CLASS_BY_TOPIC: dict[str, type] = {}
+_AGGREGATE_TOPIC_BY_PATH: dict[str, str] = {}
+_AGGREGATE_PATH_BY_TOPIC: dict[str, str] = {}
+_ENVELOPE_FIELDS = ("originator_id", "originator_version")
+
+
+class UnknownTopic(LookupError):
+    """A stored event names a topic no class is registered for."""
+
+
+def event_topic(topic: str) -> Callable[[_T], _T]:
+    """Class decorator: register a domain event class under a stable topic."""
+
+    def register(cls: _T) -> _T:
+        if topic in _CLASS_BY_TOPIC and _CLASS_BY_TOPIC[topic] is not cls:
+            raise AssertionError(f"topic {topic!r} registered twice")
+        _TOPIC_BY_CLASS[cls] = topic
+        _CLASS_BY_TOPIC[topic] = cls
+        return cls
+
+    return register
+
+
+def aggregate_topic(topic: str) -> Callable[[_T], _T]:
+    """Class decorator: a stable name for an aggregate class (stored in its Created event),
+    and for each event class declared in its body: `"<topic>.<EventName>"`."""
+
+    def register(cls: _T) -> _T:
+        _AGGREGATE_TOPIC_BY_PATH[get_topic(cls)] = topic
+        _AGGREGATE_PATH_BY_TOPIC[topic] = get_topic(cls)
+        for name, value in vars(cls).items():
+            if isinstance(value, type) and issubclass(value, DomainEvent):
+                event_topic(f"{topic}.{name}")(value)
+        return cls
+
+    return register
+
+
+def topic_of(cls: type) -> str:
+    try:
+        return _TOPIC_BY_CLASS[cls]
+    except KeyError:
+        raise AssertionError(f"event class {cls.__qualname__} has no stable topic") from None
+
+
+def class_of(topic: str) -> type:
+    try:
+        return _CLASS_BY_TOPIC[topic]
+    except KeyError:
+        raise UnknownTopic(f"no event class for topic {topic!r}") from None
+
+
+def registered_topics() -> dict[str, type]:
+    return dict(_CLASS_BY_TOPIC)
+
+
+class _Codec:
+    """Encoder and typed decoder for one event class's payload."""
+
+    def __init__(self, cls: type) -> None:
+        hints = typing.get_type_hints(cls)
+        fields = [
+            (f.name, hints[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name not in _ENVELOPE_FIELDS
+        ]
+        self.names = tuple(name for name, _ in fields)
+        payload = msgspec.defstruct(f"{cls.__name__}Payload", fields, forbid_unknown_fields=False)
+        self.decoder = msgspec.json.Decoder(payload)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        obj = self.decoder.decode(data)
+        return {name: getattr(obj, name) for name in self.names}
+
+
+_ENCODER = msgspec.json.Encoder(order="deterministic")
+_CODECS: dict[type, _Codec] = {}
+
+
+def _codec(cls: type) -> _Codec:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _Codec(cls)
+    return codec
+
+
+def encode_payload(state: dict[str, Any]) -> bytes:
+    return _ENCODER.encode(state)
+
+
+def decode_payload(cls: type, data: bytes) -> dict[str, Any]:
+    return _codec(cls).decode(data)
+
+
+class MsgspecTranscoder(Transcoder):
+    """Untyped msgspec JSON; the mapper below does the typed decoding."""
+
+    def encode(self, obj: Any) -> bytes:
+        return _ENCODER.encode(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return msgspec.json.decode(data)
+
+
+class EventMapper(Mapper[Any]):
+    """Maps domain events to stored events with stable topics and msgspec payloads."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=MsgspecTranscoder())
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        topic = topic_of(type(domain_event))
+        if "originator_topic" in state:
+            state["originator_topic"] = _AGGREGATE_TOPIC_BY_PATH[state["originator_topic"]]
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=_ENCODER.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
+        cls = class_of(stored_event.topic)
+        state = decode_payload(cls, stored_event.state)
+        if "originator_topic" in state:
+            state["originator_topic"] = _AGGREGATE_PATH_BY_TOPIC[state["originator_topic"]]
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return typing.cast(DomainEventProtocol[Any], event)

@@ -1,0 +1,24 @@
+"""The root of yibao's named errors.
+
+Every expected failure is a `YibaoError` subclass with a `reason` name (snake_case) that scripts
+can match on; the CLI prints `error: <reason>: <message>` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class YibaoError(Exception):
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class UnknownRegion(YibaoError):
+    reason = "unknown_region"
+
+
+class InvalidInput(YibaoError):
+    reason = "invalid_input"

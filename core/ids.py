@@ -1,0 +1,31 @@
+"""Aggregate ids derived from business keys (uuid5), so a retry finds the existing aggregate."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+_NAMESPACE = UUID("6f1c2b1e-3a52-5c1f-9d0e-7969626130a1")  # fixed forever: ids depend on it
+
+
+def policy_book_id(region: str, year: int) -> UUID:
+    return uuid5(_NAMESPACE, f"policy:{region}:{year}")
+
+
+def member_id(psn_no: str) -> UUID:
+    return uuid5(_NAMESPACE, f"member:{psn_no}")
+
+
+def member_year_id(psn_no: str, year: int) -> UUID:
+    return uuid5(_NAMESPACE, f"member-year:{psn_no}:{year}")
+
+
+def account_id(psn_no: str) -> UUID:
+    return uuid5(_NAMESPACE, f"account:{psn_no}")
+
+
+def settlement_id(setl_id: str) -> UUID:
+    return uuid5(_NAMESPACE, f"settlement:{setl_id}")
+
+
+def contribution_id(contrib_id: str) -> UUID:
+    return uuid5(_NAMESPACE, f"contribution:{contrib_id}")

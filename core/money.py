@@ -1,0 +1,123 @@
+"""Money: integer fen inside, yuan strings with two decimals outside, ratios in basis points.
+
+Nothing here ever touches a float. Parsing goes through `decimal.Decimal` built from text (which
+is exact whatever the context precision) and then through integer arithmetic only.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from core.errors import YibaoError
+
+__all__ = [
+    "AMOUNT_FEN_MAX",
+    "RATIO_BP_FULL",
+    "AmountError",
+    "apply_ratio",
+    "format_yuan",
+    "parse_yuan",
+    "round_half_up_div",
+]
+
+AMOUNT_FEN_MAX: int = 10**12
+"""10 billion yuan; any larger amount is absurd input."""
+
+RATIO_BP_FULL: int = 10_000
+"""100% in basis points."""
+
+_YUAN_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+_REASONS = frozenset(
+    {"amount_not_a_number", "amount_negative", "amount_too_precise", "amount_too_large"}
+)
+
+
+class AmountError(YibaoError, ValueError):
+    """A value that is not an acceptable yuan amount; `reason` names what is wrong."""
+
+    def __init__(self, reason: str, value: object) -> None:
+        if reason not in _REASONS:
+            raise AssertionError(f"unknown amount error reason {reason!r}")
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"{reason.replace('_', ' ')}: {shown}", reason=reason)
+        self.value = value
+
+
+def parse_yuan(value: object) -> int:
+    """Parse a yuan amount into fen, exactly.
+
+    Accepts a string like ``"1234.56"``, ``"12"`` or ``"12.5"``, an ``int`` (whole yuan) or a
+    ``Decimal``. Rejects bool, float, None and other types, NaN/Infinity, exponents, signs other
+    than a leading minus, blanks, more than two decimals, negative amounts and amounts above
+    `AMOUNT_FEN_MAX` fen.
+    """
+    if isinstance(value, bool):
+        raise AmountError("amount_not_a_number", value)
+    if isinstance(value, int):
+        if value < 0:
+            raise AmountError("amount_negative", value)
+        if value * 100 > AMOUNT_FEN_MAX:
+            raise AmountError("amount_too_large", value)
+        return value * 100
+    if isinstance(value, str):
+        if _YUAN_TEXT.fullmatch(value) is None:
+            raise AmountError("amount_not_a_number", value)
+        try:
+            dec = Decimal(value)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern excludes this
+            raise AmountError("amount_not_a_number", value) from exc
+    elif isinstance(value, Decimal):
+        dec = value
+        if not dec.is_finite():
+            raise AmountError("amount_not_a_number", value)
+    else:
+        raise AmountError("amount_not_a_number", value)
+
+    sign, digits, exponent = dec.as_tuple()
+    assert isinstance(exponent, int)
+    is_zero = all(d == 0 for d in digits)
+    if sign and not is_zero:
+        raise AmountError("amount_negative", value)
+    if exponent < -2:
+        # "1.005" and also "1.000": more than two decimals written is refused, not rounded.
+        raise AmountError("amount_too_precise", value)
+    if is_zero:
+        return 0
+    # digits has no leading zeros here; the fen value has len(digits) + exponent + 2 digits.
+    if len(digits) + exponent + 2 > len(str(AMOUNT_FEN_MAX)):
+        raise AmountError("amount_too_large", value)
+    fen = int("".join(str(d) for d in digits)) * 10 ** (exponent + 2)
+    if fen > AMOUNT_FEN_MAX:
+        raise AmountError("amount_too_large", value)
+    return fen
+
+
+def format_yuan(fen: int) -> str:
+    """123456 -> "1234.56"; -5 -> "-0.05"; 0 -> "0.00"."""
+    if isinstance(fen, bool) or not isinstance(fen, int):
+        raise TypeError(f"fen must be an int, not {type(fen).__name__}")
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half away from zero, integers only (denominator > 0)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return -quotient if numerator < 0 else quotient
+
+
+def apply_ratio(base_fen: int, ratio_bp: int) -> int:
+    """round_half_up(base_fen * ratio_bp / 10000); half away from zero for negative bases."""
+    for name, v in (("base_fen", base_fen), ("ratio_bp", ratio_bp)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+    return round_half_up_div(base_fen * ratio_bp, RATIO_BP_FULL)

@@ -1,0 +1,612 @@
+"""The settlement computation of SPEC section 4: pure functions over fen and basis points.
+
+A claim is split into what is left to the person, tracked in four parts so that each tier knows
+what it may pay:
+
+- ``policy``: the policy-range remainder (符合政策范围), starts at ``inscp_scp_amt``;
+- ``pre``: the pre-self-pay remainder (先行自付), starts at ``preselfpay_amt``;
+- ``full`` and ``over``: the out-of-range remainder (全自费 and 超限价).
+
+Tiers run in `policy.order`; each takes its payment out of those parts, so a tier can never pay
+more than what is left, and the person's part is simply what remains at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from core.money import apply_ratio, round_half_up_div
+from core.policy import (
+    HOSP_LEVELS,
+    INSUTYPES,
+    MED_TYPES,
+    TIER_NAMES,
+    Policy,
+    SeriousIllnessTerms,
+)
+
+__all__ = [
+    "OUTPATIENT_MED_TYPE",
+    "ClaimAmounts",
+    "Computation",
+    "MemberTerms",
+    "PersonalSplit",
+    "YearToDate",
+    "compute_settlement",
+    "serious_illness_f",
+    "split_personal",
+]
+
+OUTPATIENT_MED_TYPE = "11"  # ordinary outpatient: the med_type with sub-caps and sub-limits
+
+
+def _nonneg_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be an int (fen), not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative: {value}")
+
+
+def _int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be an int (fen), not {type(value).__name__}")
+
+
+@attrs.frozen
+class ClaimAmounts:
+    """The amounts of one claim, in fen."""
+
+    med_type: str
+    hosp_lv: int
+    medfee_sumamt: int = attrs.field(validator=_nonneg_int)
+    fulamt_ownpay_amt: int = attrs.field(validator=_nonneg_int)
+    overlmt_selfpay: int = attrs.field(validator=_nonneg_int)
+    preselfpay_amt: int = attrs.field(validator=_nonneg_int)
+    inscp_scp_amt: int = attrs.field(validator=_nonneg_int)
+
+    @property
+    def adds_up(self) -> bool:
+        return self.medfee_sumamt == (
+            self.fulamt_ownpay_amt + self.overlmt_selfpay + self.preselfpay_amt + self.inscp_scp_amt
+        )
+
+
+@attrs.frozen
+class MemberTerms:
+    """The member record in force at the claim date, reduced to what the rules need."""
+
+    insutype: str
+    assist_category: str
+    chronic: bool
+    supplementary_enrolled: bool
+
+
+def _deductible_map(value: Mapping[str, int] | None) -> dict[str, int]:
+    # Canonical form: sorted keys, zero entries dropped, so that plus-then-minus compares equal.
+    if value is None:
+        return {}
+    out: dict[str, int] = {}
+    for key in sorted(value):
+        amount = value[key]
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError(f"basic_deductible_used[{key!r}] must be an int (fen)")
+        if amount != 0:
+            out[str(key)] = amount
+    return out
+
+
+@attrs.frozen
+class YearToDate:
+    """One member-year's accumulators (fen). Also used for the delta one settlement adds."""
+
+    basic_paid: int = attrs.field(default=0, validator=_int)
+    basic_outpatient_paid: int = attrs.field(default=0, validator=_int)
+    basic_deductible_used: Mapping[str, int] = attrs.field(factory=dict, converter=_deductible_map)
+    serious_illness_base: int = attrs.field(default=0, validator=_int)
+    serious_illness_paid: int = attrs.field(default=0, validator=_int)
+    assistance_paid: int = attrs.field(default=0, validator=_int)
+    assistance_outpatient_paid: int = attrs.field(default=0, validator=_int)
+    assistance_deductible_used: int = attrs.field(default=0, validator=_int)
+    supplementary_paid: int = attrs.field(default=0, validator=_int)
+    supplementary_deductible_used: int = attrs.field(default=0, validator=_int)
+    supplementary_oor_deductible_used: int = attrs.field(default=0, validator=_int)
+    out_of_pocket: int = attrs.field(default=0, validator=_int)
+    charity_paid: int = attrs.field(default=0, validator=_int)
+
+    def _combine(self, other: YearToDate, sign: int) -> YearToDate:
+        values: dict[str, Any] = {}
+        for f in attrs.fields(YearToDate):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "basic_deductible_used":
+                merged = dict(a)
+                for key, amount in b.items():
+                    merged[key] = merged.get(key, 0) + sign * amount
+                values[f.name] = merged
+            else:
+                values[f.name] = a + sign * b
+        return YearToDate(**values)
+
+    def plus(self, delta: YearToDate) -> YearToDate:
+        return self._combine(delta, 1)
+
+    def minus(self, delta: YearToDate) -> YearToDate:
+        return self._combine(delta, -1)
+
+    def negated(self) -> YearToDate:
+        return YearToDate().minus(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in attrs.fields(YearToDate):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if isinstance(value, Mapping) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> YearToDate:
+        names = {f.name for f in attrs.fields(YearToDate)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(unknown))}")
+        return cls(**dict(d))
+
+
+@attrs.frozen
+class Computation:
+    act_pay_dedc: int
+    hifp_pay: int
+    hifmi_pay: int
+    maf_pay: int
+    hmb_pay: int
+    charity_pay: int
+    psn_part_amt: int
+    charity_referral: bool
+    delta: YearToDate
+    breakdown: dict[str, Any]
+
+    @property
+    def fund_pay_sumamt(self) -> int:
+        return self.hifp_pay + self.hifmi_pay + self.maf_pay
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "act_pay_dedc": self.act_pay_dedc,
+            "hifp_pay": self.hifp_pay,
+            "hifmi_pay": self.hifmi_pay,
+            "maf_pay": self.maf_pay,
+            "hmb_pay": self.hmb_pay,
+            "charity_pay": self.charity_pay,
+            "fund_pay_sumamt": self.fund_pay_sumamt,
+            "psn_part_amt": self.psn_part_amt,
+            "charity_referral": self.charity_referral,
+            "delta": self.delta.to_dict(),
+            "breakdown": self.breakdown,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Computation:
+        return cls(
+            act_pay_dedc=d["act_pay_dedc"],
+            hifp_pay=d["hifp_pay"],
+            hifmi_pay=d["hifmi_pay"],
+            maf_pay=d["maf_pay"],
+            hmb_pay=d["hmb_pay"],
+            charity_pay=d["charity_pay"],
+            psn_part_amt=d["psn_part_amt"],
+            charity_referral=d["charity_referral"],
+            delta=YearToDate.from_dict(d["delta"]),
+            breakdown=d["breakdown"],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _remaining(limit: int | None, used: int) -> int | None:
+    """What is left under a cap or limit; None when unlimited."""
+    return None if limit is None else max(0, limit - used)
+
+
+def _limit(amount: int, *limits: tuple[str, int | None]) -> tuple[int, str | None]:
+    """Apply the named caps in turn; return the limited amount and the cap that bit last."""
+    hit: str | None = None
+    for name, remaining in limits:
+        if remaining is not None and amount > remaining:
+            amount = remaining
+            hit = name
+    return amount, hit
+
+
+def serious_illness_f(terms: SeriousIllnessTerms, base: int) -> int:
+    """F(B): sum over segments of ratio x the part of [threshold, B] inside the segment, rounded
+    half up once."""
+    numerator = 0
+    lower = terms.threshold
+    for upper, ratio_bp in terms.segments:
+        if base <= lower:
+            break
+        top = base if upper is None else min(base, upper)
+        numerator += (top - lower) * ratio_bp
+        if upper is None:
+            break
+        lower = upper
+    return round_half_up_div(numerator, 10_000)
+
+
+class _Left:
+    """What the claim still leaves to the person, in its four parts (fen)."""
+
+    def __init__(self, claim: ClaimAmounts) -> None:
+        self.policy = claim.inscp_scp_amt
+        self.pre = claim.preselfpay_amt
+        self.full = claim.fulamt_ownpay_amt
+        self.over = claim.overlmt_selfpay
+
+    @property
+    def out_of_range(self) -> int:
+        return self.full + self.over + self.pre
+
+    @property
+    def total(self) -> int:
+        return self.policy + self.pre + self.full + self.over
+
+    def take(self, amount: int, parts: tuple[str, ...]) -> dict[str, int]:
+        """Take `amount` off the named parts in that order; return how much came off each."""
+        taken: dict[str, int] = {}
+        for part in parts:
+            if amount <= 0:
+                break
+            have = getattr(self, part)
+            off = min(have, amount)
+            if off:
+                setattr(self, part, have - off)
+                taken[part] = off
+                amount -= off
+        if amount != 0:
+            raise AssertionError("a tier tried to pay more than what is left to the person")
+        return taken
+
+
+_PAYER_FIELD = {
+    "basic": "hifp_pay",
+    "serious_illness": "hifmi_pay",
+    "assistance": "maf_pay",
+    "supplementary": "hmb_pay",
+    "charity": "charity_pay",
+}
+
+
+class _Run:
+    """Mutable state of one computation; every tier reads `ytd` and writes `delta`/`pays`."""
+
+    def __init__(
+        self, claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate
+    ) -> None:
+        self.claim = claim
+        self.member = member
+        self.policy = policy
+        self.ytd = ytd
+        self.left = _Left(claim)
+        self.delta: dict[str, Any] = {}
+        self.pays: dict[str, int] = dict.fromkeys(TIER_NAMES, 0)
+        self.act_pay_dedc = 0
+        self.charity_referral = False
+
+    @property
+    def outpatient(self) -> bool:
+        return self.claim.med_type == OUTPATIENT_MED_TYPE
+
+    def add(self, name: str, amount: int) -> None:
+        self.delta[name] = self.delta.get(name, 0) + amount
+
+    # -- tiers ---------------------------------------------------------------------------------
+
+    def basic(self) -> dict[str, Any]:
+        scheme = self.policy.basic.get(self.member.insutype)
+        if scheme is None:
+            return {"applies": False, "why": f"no basic scheme {self.member.insutype} in policy"}
+        med_type = self.claim.med_type
+        terms = scheme.med_types[med_type]
+        inscp = self.left.policy
+        if terms.deductible_scope == "annual":
+            used = self.ytd.basic_deductible_used.get(med_type, 0)
+            deductible_left = max(0, terms.deductible - used)
+        else:
+            deductible_left = terms.deductible
+        ded = min(inscp, deductible_left)
+        base = inscp - ded
+        ratio_bp = terms.ratio_bp[self.claim.hosp_lv]
+        uncapped = apply_ratio(base, ratio_bp)
+        cap_remaining = _remaining(scheme.annual_cap, self.ytd.basic_paid)
+        limits: list[tuple[str, int | None]] = [("annual_cap", cap_remaining)]
+        out: dict[str, Any] = {
+            "scheme": self.member.insutype,
+            "deductible": ded,
+            "deductible_scope": terms.deductible_scope,
+            "deductible_remaining_before": deductible_left,
+            "ratio_bp": ratio_bp,
+            "base": base,
+            "uncapped_pay": uncapped,
+            "cap_remaining": cap_remaining,
+        }
+        if self.outpatient:
+            sub_cap = scheme.outpatient_annual_cap
+            if sub_cap is not None and self.member.chronic:
+                sub_cap += scheme.chronic_outpatient_bonus
+            sub_remaining = _remaining(sub_cap, self.ytd.basic_outpatient_paid)
+            limits.append(("outpatient_annual_cap", sub_remaining))
+            out["outpatient_cap"] = sub_cap
+            out["outpatient_cap_remaining"] = sub_remaining
+            out["chronic_bonus"] = self.member.chronic and sub_cap is not None
+        pay, hit = _limit(uncapped, *limits)
+        self.left.take(pay, ("policy",))
+        self.pays["basic"] += pay
+        self.act_pay_dedc += ded
+        self.add("basic_paid", pay)
+        if self.outpatient:
+            self.add("basic_outpatient_paid", pay)
+        if terms.deductible_scope == "annual" and ded:
+            self.delta.setdefault("basic_deductible_used", {})[med_type] = ded
+        out["cap_hit"] = hit
+        out["pay"] = pay
+        return out
+
+    def serious_illness(self) -> dict[str, Any]:
+        si = self.policy.serious_illness
+        if si is None:
+            return {"applies": False, "why": "no serious_illness section in policy"}
+        if self.claim.med_type not in si.med_types:
+            return {"applies": False, "why": f"med_type {self.claim.med_type} not covered"}
+        category = self.member.assist_category
+        terms = si.terms_for(category)
+        parts: tuple[str, ...] = ("policy",)
+        contribution = self.left.policy
+        if self.policy.preselfpay_in_base:
+            # the policy-range remainder is paid before the pre-self-pay part (SPEC 4)
+            parts = ("policy", "pre")
+            contribution += self.left.pre
+        base_before = self.ytd.serious_illness_base
+        base_after = base_before + contribution
+        f_before = serious_illness_f(terms, base_before)
+        f_after = serious_illness_f(terms, base_after)
+        uncapped = max(0, f_after - f_before)
+        cap_remaining = _remaining(terms.annual_cap, self.ytd.serious_illness_paid)
+        pay, hit = _limit(uncapped, ("annual_cap", cap_remaining), ("left_to_pay", contribution))
+        taken = self.left.take(pay, parts)
+        self.pays["serious_illness"] += pay
+        self.add("serious_illness_base", contribution)
+        self.add("serious_illness_paid", pay)
+        return {
+            "terms": si.terms_name(category),
+            "threshold": terms.threshold,
+            "base_before": base_before,
+            "base_after": base_after,
+            "f_before": f_before,
+            "f_after": f_after,
+            "uncapped_pay": uncapped,
+            "cap_remaining": cap_remaining,
+            "cap_hit": hit,
+            "pay": pay,
+            "paid_from": taken,
+        }
+
+    def assistance(self) -> dict[str, Any]:
+        category = self.member.assist_category
+        terms = self.policy.assistance.get(category)
+        if terms is None:
+            why = (
+                "member has no assistance category"
+                if category == "none"
+                else f"category {category} not in policy"
+            )
+            return {"applies": False, "why": why}
+        parts: tuple[str, ...] = ("policy",)
+        base_in = self.left.policy
+        if self.policy.preselfpay_in_base:
+            parts = ("policy", "pre")
+            base_in += self.left.pre
+        deductible_left = max(0, terms.deductible - self.ytd.assistance_deductible_used)
+        ded = min(base_in, deductible_left)
+        base = base_in - ded
+        uncapped = apply_ratio(base, terms.ratio_bp)
+        limit_remaining = _remaining(terms.annual_limit, self.ytd.assistance_paid)
+        limits: list[tuple[str, int | None]] = [("annual_limit", limit_remaining)]
+        out: dict[str, Any] = {
+            "category": category,
+            "deductible": ded,
+            "ratio_bp": terms.ratio_bp,
+            "base": base,
+            "uncapped_pay": uncapped,
+            "limit_remaining": limit_remaining,
+        }
+        if self.outpatient:
+            sub = _remaining(terms.outpatient_limit, self.ytd.assistance_outpatient_paid)
+            limits.append(("outpatient_limit", sub))
+            out["outpatient_limit_remaining"] = sub
+        pay, hit = _limit(uncapped, *limits)
+        taken = self.left.take(pay, parts)
+        self.pays["assistance"] += pay
+        self.add("assistance_paid", pay)
+        if self.outpatient:
+            self.add("assistance_outpatient_paid", pay)
+        self.add("assistance_deductible_used", ded)
+        out["cap_hit"] = hit
+        out["pay"] = pay
+        out["paid_from"] = taken
+        return out
+
+    def supplementary(self) -> dict[str, Any]:
+        supp = self.policy.supplementary
+        if supp is None:
+            return {"applies": False, "why": "no supplementary section in policy"}
+        if not self.member.supplementary_enrolled:
+            return {"applies": False, "why": "member not enrolled this year"}
+        category = self.member.assist_category
+        terms = supp.terms_for(category)
+        cap_remaining = _remaining(terms.annual_cap, self.ytd.supplementary_paid)
+
+        # policy-range part first: burden3 after the remaining annual deductible
+        base_in = self.left.policy
+        ded = min(base_in, max(0, terms.deductible - self.ytd.supplementary_deductible_used))
+        uncapped = apply_ratio(base_in - ded, terms.ratio_bp)
+        pay_policy, hit = _limit(uncapped, ("annual_cap", cap_remaining))
+        self.left.take(pay_policy, ("policy",))
+        out: dict[str, Any] = {
+            "terms": supp.terms_name(category),
+            "cap_remaining": cap_remaining,
+            "policy_range": {
+                "deductible": ded,
+                "ratio_bp": terms.ratio_bp,
+                "base": base_in - ded,
+                "uncapped_pay": uncapped,
+                "pay": pay_policy,
+            },
+        }
+        self.add("supplementary_deductible_used", ded)
+
+        pay_oor = 0
+        if terms.out_of_range_ratio_bp is None:
+            out["out_of_range"] = {"applies": False, "why": "no out_of_range_ratio_bp in policy"}
+        else:
+            oor_in = self.left.out_of_range
+            oor_ded = min(
+                oor_in,
+                max(0, terms.out_of_range_deductible - self.ytd.supplementary_oor_deductible_used),
+            )
+            oor_uncapped = apply_ratio(oor_in - oor_ded, terms.out_of_range_ratio_bp)
+            oor_cap = None if cap_remaining is None else cap_remaining - pay_policy
+            pay_oor, oor_hit = _limit(oor_uncapped, ("annual_cap", oor_cap))
+            hit = oor_hit or hit
+            taken = self.left.take(pay_oor, ("full", "over", "pre"))
+            self.add("supplementary_oor_deductible_used", oor_ded)
+            out["out_of_range"] = {
+                "deductible": oor_ded,
+                "ratio_bp": terms.out_of_range_ratio_bp,
+                "base": oor_in - oor_ded,
+                "uncapped_pay": oor_uncapped,
+                "pay": pay_oor,
+                "paid_from": taken,
+            }
+        pay = pay_policy + pay_oor
+        self.pays["supplementary"] += pay
+        self.add("supplementary_paid", pay)
+        out["cap_hit"] = hit
+        out["pay"] = pay
+        return out
+
+    def charity(self) -> dict[str, Any]:
+        charity = self.policy.charity
+        if charity is None:
+            return {"applies": False, "why": "no charity section in policy"}
+        category = self.member.assist_category
+        if category not in charity.categories:
+            return {"applies": False, "why": f"category {category} not eligible"}
+        oop_before = self.ytd.out_of_pocket
+        # what this claim would leave to the person before charity: what is left when it runs
+        claim_oop = self.left.total
+        referral = oop_before + claim_oop > charity.threshold
+        base = oop_before + claim_oop - max(charity.threshold, oop_before) if referral else 0
+        uncapped = apply_ratio(base, charity.ratio_bp)
+        cap_remaining = _remaining(charity.annual_cap, self.ytd.charity_paid)
+        pay, hit = _limit(uncapped, ("annual_cap", cap_remaining), ("left_to_pay", claim_oop))
+        taken = self.left.take(pay, ("policy", "full", "over", "pre"))
+        self.pays["charity"] += pay
+        self.add("charity_paid", pay)
+        self.charity_referral = self.charity_referral or referral
+        return {
+            "threshold": charity.threshold,
+            "oop_before": oop_before,
+            "claim_oop": claim_oop,
+            "referral": referral,
+            "ratio_bp": charity.ratio_bp,
+            "base": base,
+            "uncapped_pay": uncapped,
+            "cap_remaining": cap_remaining,
+            "cap_hit": hit,
+            "pay": pay,
+            "paid_from": taken,
+        }
+
+
+def _check_inputs(claim: ClaimAmounts, member: MemberTerms) -> None:
+    if claim.med_type not in MED_TYPES:
+        raise ValueError(f"unknown med_type {claim.med_type!r}")
+    if claim.hosp_lv not in HOSP_LEVELS:
+        raise ValueError(f"unknown hosp_lv {claim.hosp_lv!r}")
+    if not claim.adds_up:
+        raise ValueError("amounts_do_not_add_up: medfee_sumamt is not the sum of its parts")
+    if member.insutype not in INSUTYPES:
+        raise ValueError(f"unknown insutype {member.insutype!r}")
+
+
+def compute_settlement(
+    claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate
+) -> Computation:
+    """Settle one claim against the member-year accumulators `ytd` (SPEC section 4, steps 1-5)."""
+    _check_inputs(claim, member)
+    run = _Run(claim, member, policy, ytd)
+    breakdown: dict[str, Any] = {}
+    for tier in policy.order:
+        breakdown[tier] = getattr(run, tier)()
+    for tier in TIER_NAMES:
+        if tier not in breakdown:
+            breakdown[tier] = {"applies": False, "why": "not in policy order"}
+
+    psn_part_amt = run.left.total
+    payers = sum(run.pays.values())
+    if payers + psn_part_amt != claim.medfee_sumamt:
+        raise AssertionError("settlement does not balance")
+    if min(run.pays.values()) < 0 or psn_part_amt < 0:
+        raise AssertionError("negative amount in a settlement")
+    run.add("out_of_pocket", psn_part_amt)
+    return Computation(
+        act_pay_dedc=run.act_pay_dedc,
+        hifp_pay=run.pays["basic"],
+        hifmi_pay=run.pays["serious_illness"],
+        maf_pay=run.pays["assistance"],
+        hmb_pay=run.pays["supplementary"],
+        charity_pay=run.pays["charity"],
+        psn_part_amt=psn_part_amt,
+        charity_referral=run.charity_referral,
+        delta=YearToDate(**run.delta),
+        breakdown=breakdown,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 6: the personal part
+
+
+@attrs.frozen
+class PersonalSplit:
+    acct_pay: int
+    acct_mulaid_pay: int
+    psn_cash_pay: int
+
+
+def split_personal(
+    psn_part_amt: int,
+    *,
+    own_account_balance: int | None,
+    family_account_balance: int | None,
+    use_acct: bool,
+) -> PersonalSplit:
+    """Who pays the personal part: own individual account, else the bound employee's (家庭共济),
+    then cash. `use_acct=False` turns both accounts off. Never more than the balance."""
+    if psn_part_amt < 0:
+        raise ValueError("psn_part_amt must not be negative")
+    acct = mulaid = 0
+    if use_acct:
+        if own_account_balance is not None:
+            acct = min(max(0, own_account_balance), psn_part_amt)
+        elif family_account_balance is not None:
+            # read "own account first if the member has one; otherwise the family account":
+            # a member with an own account does not also draw on a family account
+            mulaid = min(max(0, family_account_balance), psn_part_amt)
+    return PersonalSplit(
+        acct_pay=acct, acct_mulaid_pay=mulaid, psn_cash_pay=psn_part_amt - acct - mulaid
+    )

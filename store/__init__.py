@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: server location, migrations, recorder, codec, per-region applications."""
