@@ -1,19 +1,78 @@
 """RegionApplication: the use cases of one pooling region, as an eventsourcing application.
 
 It is independent of the database: `store.app` gives it a PostgreSQL recorder over the region's
-own schema. Commands of the CLI call one method here each.
+own schema. Each CLI command calls one method here. Batch methods load every aggregate they
+need in bulk, decide in memory, and save all changes in one transaction; a concurrent writer
+makes the save fail on a version constraint and the batch is recomputed (bounded retries).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, TypeVar
+from uuid import UUID
 
+import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
+from core.account import IndividualAccount
 from core.codec import EventMapper
-from core.ids import policy_book_id
+from core.contribution import ContributionReceived
+from core.errors import YibaoError
+from core.ids import (
+    account_id,
+    contribution_id,
+    member_id,
+    member_year_id,
+    policy_book_id,
+    settlement_id,
+)
+from core.lookback import lookback_for, lookback_window
+from core.member import Member
+from core.member_year import MemberYear
+from core.money import format_yuan
+from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
+from core.records import Claim, Contribution, MemberRecord
+from core.settlement import Settlement, SettlementFacts
+from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
+from core.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+retry_count_max = 8
+
+
+class SettlementNotFound(YibaoError):
+    reason = "unknown_settlement"
+
+
+class ConcurrencyConflict(YibaoError):
+    reason = "concurrency_conflict"
+
+
+@attrs.frozen
+class Outcome:
+    """What happened to one input record: settled/duplicate/recorded/unchanged/rejected."""
+
+    status: str
+    facts: SettlementFacts | None = None
+    reason: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def rejected(cls, reason: str, detail: str | None = None) -> Outcome:
+        return cls("rejected", reason=reason, detail=detail)
+
+
+@lru_cache(maxsize=64)
+def _parse_policy_cached(text: str) -> Policy:
+    return parse_policy(text.encode("utf-8"))
 
 
 class RegionApplication(Application):
@@ -26,20 +85,376 @@ class RegionApplication(Application):
     def construct_mapper(self) -> Mapper[Any]:
         return EventMapper()
 
+    # --- infrastructure helpers ----------------------------------------------------------
+
+    def _select_events_of(self, ids: list[UUID]) -> dict[UUID, list[StoredEvent]]:
+        bulk = getattr(self.recorder, "select_events_of", None)
+        if bulk is not None:
+            return bulk(ids)
+        return {i: list(self.recorder.select_events(i)) for i in ids}
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._select_events_of, self.mapper.to_domain_event)
+
+    def _in_transaction(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` on a fresh unit of work and save what it changed, retrying on conflict."""
+        for attempt in range(1, retry_count_max + 1):
+            uow = self.unit_of_work()
+            result = work(uow)
+            changed = uow.changed()
+            if not changed:
+                return result
+            try:
+                self.save(*changed)
+            except IntegrityError:
+                log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
+                continue
+            return result
+        raise ConcurrencyConflict(
+            f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"
+        )
+
     # --- policies -------------------------------------------------------------------------
 
     def record_policy(self, year: int, content_hash: str, toml_text: str) -> bool:
         """Record a policy version for this region and year; False if it is already current."""
-        try:
-            book: PolicyBook = self.repository.get(policy_book_id(self.region, year))
-        except AggregateNotFoundError:
-            book = PolicyBook(region=self.region, year=year)
-        recorded = book.load(content_hash, toml_text)
-        self.save(book)
-        return recorded
+
+        def work(uow: UnitOfWork) -> bool:
+            book = uow.get(policy_book_id(self.region, year), PolicyBook)
+            if book is None:
+                book = uow.add(PolicyBook(region=self.region, year=year))
+            return book.load(content_hash, toml_text)
+
+        return self._in_transaction(work)
 
     def policy_book(self, year: int) -> PolicyBook | None:
         try:
             return self.repository.get(policy_book_id(self.region, year))
         except AggregateNotFoundError:
             return None
+
+    def _policy(self, uow: UnitOfWork, year: int) -> Policy | None:
+        book = uow.get(policy_book_id(self.region, year), PolicyBook)
+        if book is None or not book.versions:
+            return None
+        return _parse_policy_cached(book.current[1])
+
+    # --- members --------------------------------------------------------------------------
+
+    def import_members(self, records: Sequence[MemberRecord]) -> list[Outcome]:
+        """Record members and changes; look back for newly recognised illness_poverty members."""
+
+        def work(uow: UnitOfWork) -> list[Outcome]:
+            uow.preload(member_id(r.psn_no) for r in records)
+            outcomes = []
+            for record in records:
+                if record.insuplc_admdvs != self.region:
+                    raise AssertionError("member routed to the wrong region")
+                member = uow.get(member_id(record.psn_no), Member)
+                if member is None:
+                    member = uow.add(Member(psn_no=record.psn_no))
+                before = member.record_at(record.valid_from)
+                if not member.add_record(record):
+                    outcomes.append(Outcome("unchanged"))
+                    continue
+                lookback: list[dict[str, Any]] = []
+                if record.assist_category == "illness_poverty" and (
+                    before is None or before.assist_category != "illness_poverty"
+                ):
+                    lookback = self._look_back(uow, record)
+                outcomes.append(Outcome("recorded", extra={"lookback": lookback} if lookback else {}))
+            return outcomes
+
+        return self._in_transaction(work)
+
+    def _look_back(self, uow: UnitOfWork, record: MemberRecord) -> list[dict[str, Any]]:
+        start, end = lookback_window(record.valid_from)
+        granted = []
+        for year in sorted({start.year, end.year}):
+            member_year = uow.get(member_year_id(record.psn_no, year), MemberYear)
+            policy = self._policy(uow, year)
+            if member_year is None or policy is None:
+                continue
+            in_window = sorted(
+                (applied.setl_time, setl_id)
+                for setl_id, applied in member_year.applied.items()
+                if start.isoformat() <= applied.setl_time < end.isoformat()
+            )
+            uow.preload(settlement_id(setl_id) for _, setl_id in in_window)
+            for _, setl_id in in_window:
+                settlement = uow.get(settlement_id(setl_id), Settlement)
+                assert settlement is not None and not settlement.reversed
+                grant = lookback_for(settlement.current, policy, member_year.ytd)
+                if grant is None:
+                    continue
+                member_year.look_back(setl_id, grant.delta)
+                settlement.add_lookback_assistance(grant.maf_pay, record.valid_from.isoformat(), grant.breakdown)
+                granted.append({"setl_id": setl_id, "year": year, "maf_pay": format_yuan(grant.maf_pay)})
+        return granted
+
+    # --- contributions --------------------------------------------------------------------
+
+    def import_contributions(self, contributions: Sequence[Contribution]) -> list[Outcome]:
+        def work(uow: UnitOfWork) -> list[Outcome]:
+            uow.preload(contribution_id(c.contrib_id) for c in contributions)
+            uow.preload(member_id(c.psn_no) for c in contributions)
+            uow.preload(account_id(c.psn_no) for c in contributions if c.acct_amount)
+            outcomes = []
+            for c in contributions:
+                existing = uow.get(contribution_id(c.contrib_id), ContributionReceived)
+                if existing is not None:
+                    same = existing.content_hash == c.content_hash
+                    outcomes.append(Outcome("duplicate") if same else Outcome.rejected("exists_with_different_content"))
+                    continue
+                member = uow.get(member_id(c.psn_no), Member)
+                record = member.record_at(c.paid_date) if member else None
+                if record is None:
+                    outcomes.append(Outcome.rejected("unknown_member"))
+                    continue
+                if c.acct_amount and record.insutype != "310":
+                    outcomes.append(Outcome.rejected("no_individual_account", "only employees have an account"))
+                    continue
+                uow.add(ContributionReceived(contribution=c.to_dict(), content_hash=c.content_hash))
+                if c.acct_amount:
+                    account = uow.get(account_id(c.psn_no), IndividualAccount)
+                    if account is None:
+                        account = uow.add(IndividualAccount(psn_no=c.psn_no))
+                    account.credit(f"contribution:{c.contrib_id}", "contribution", c.acct_amount)
+                outcomes.append(Outcome("recorded"))
+            return outcomes
+
+        return self._in_transaction(work)
+
+    # --- settlement -----------------------------------------------------------------------
+
+    def settle_claims(self, claims: Sequence[Claim]) -> list[Outcome]:
+        """Settle claims in order (SPEC 4), all in one transaction."""
+        return self._in_transaction(lambda uow: self._settle_all(uow, claims, operator=None, reason=None))
+
+    def correct_claims(self, claims: Sequence[Claim], *, operator: str, reason: str) -> list[Outcome]:
+        """Correction = reversal of the current version + a new version, same setl_id."""
+        return self._in_transaction(lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason))
+
+    def reverse(self, setl_id: str, *, operator: str, reason: str) -> SettlementFacts:
+        def work(uow: UnitOfWork) -> SettlementFacts:
+            settlement = uow.get(settlement_id(setl_id), Settlement)
+            if settlement is None:
+                raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
+            self._reverse(uow, settlement, operator, reason)
+            return settlement.current
+
+        return self._in_transaction(work)
+
+    def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim]) -> None:
+        uow.preload(
+            [settlement_id(c.setl_id) for c in claims]
+            + [member_id(c.psn_no) for c in claims]
+            + [policy_book_id(self.region, y) for y in {c.year for c in claims}]
+        )
+        family = set()
+        for c in claims:
+            member = uow.get(member_id(c.psn_no), Member)
+            record = member.record_at(c.setl_time) if member else None
+            if record is not None and record.family_of:
+                family.add(record.family_of)
+        existing_years = []
+        for c in claims:
+            settlement = uow.get(settlement_id(c.setl_id), Settlement)
+            if settlement is not None:
+                existing_years.append(member_year_id(settlement.current.psn_no, settlement.current.year))
+        uow.preload(
+            [member_year_id(c.psn_no, c.year) for c in claims]
+            + existing_years
+            + [account_id(p) for p in {c.psn_no for c in claims} | family]
+            + [member_id(p) for p in family]
+        )
+
+    def _settle_all(
+        self, uow: UnitOfWork, claims: Sequence[Claim], *, operator: str | None, reason: str | None
+    ) -> list[Outcome]:
+        self._preload_for_claims(uow, claims)
+        return [self._settle_one(uow, claim, operator=operator, reason=reason) for claim in claims]
+
+    def _settle_one(self, uow: UnitOfWork, claim: Claim, *, operator: str | None, reason: str | None) -> Outcome:
+        correcting = operator is not None
+        settlement = uow.get(settlement_id(claim.setl_id), Settlement)
+        if settlement is not None and not correcting:
+            if settlement.current.content_hash != claim.content_hash:
+                return Outcome.rejected("exists_with_different_content")
+            if settlement.reversed:
+                return Outcome.rejected("settlement_reversed", "settle a reversed claim again with `claims correct`")
+            return Outcome("duplicate", facts=settlement.current)
+        if correcting:
+            if settlement is None:
+                return Outcome.rejected("unknown_settlement", "a correction needs an existing setl_id")
+            if settlement.current.psn_no != claim.psn_no:
+                return Outcome.rejected(
+                    "correction_changes_member", "a correction cannot move a claim to another member"
+                )
+
+        member = uow.get(member_id(claim.psn_no), Member)
+        record = member.record_at(claim.setl_time) if member else None
+        if record is None:
+            return Outcome.rejected("unknown_member")
+        if record.insuplc_admdvs != self.region:
+            return Outcome.rejected("member_transferred_out", f"insured in region {record.insuplc_admdvs} on that date")
+        policy = self._policy(uow, claim.year)
+        if policy is None:
+            return Outcome.rejected("no_policy", f"no policy for region {self.region} year {claim.year}")
+
+        if correcting:
+            assert settlement is not None
+            if not settlement.reversed:
+                self._reverse(uow, settlement, operator or "", reason or "")
+        member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
+        if member_year is None:
+            member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
+
+        computation = compute_settlement(
+            ClaimAmounts(
+                med_type=claim.med_type,
+                hosp_lv=claim.hosp_lv,
+                medfee_sumamt=claim.medfee_sumamt,
+                fulamt_ownpay_amt=claim.fulamt_ownpay_amt,
+                overlmt_selfpay=claim.overlmt_selfpay,
+                preselfpay_amt=claim.preselfpay_amt,
+                inscp_scp_amt=claim.inscp_scp_amt,
+            ),
+            MemberTerms(
+                insutype=record.insutype,
+                assist_category=record.assist_category,
+                chronic=record.chronic,
+                supplementary_enrolled=claim.year in record.supplementary,
+            ),
+            policy,
+            member_year.ytd,
+        )
+        own_account, family_account = self._accounts(uow, claim, record)
+        split = split_personal(
+            computation.psn_part_amt,
+            own_account_balance=own_account.balance if own_account else None,
+            family_account_balance=family_account.balance if family_account else None,
+            use_acct=claim.use_acct,
+        )
+        version = settlement.current.version + 1 if settlement is not None else 1
+        paying_account = own_account if split.acct_pay else family_account if split.acct_mulaid_pay else None
+        facts = SettlementFacts(
+            setl_id=claim.setl_id,
+            version=version,
+            psn_no=claim.psn_no,
+            region=self.region,
+            year=claim.year,
+            insutype=record.insutype,
+            assist_category=record.assist_category,
+            claim=claim.to_dict(),
+            content_hash=claim.content_hash,
+            policy_hash=policy.content_hash,
+            amounts={
+                "medfee_sumamt": claim.medfee_sumamt,
+                "inscp_scp_amt": claim.inscp_scp_amt,
+                "act_pay_dedc": computation.act_pay_dedc,
+                "hifp_pay": computation.hifp_pay,
+                "hifmi_pay": computation.hifmi_pay,
+                "maf_pay": computation.maf_pay,
+                "hmb_pay": computation.hmb_pay,
+                "charity_pay": computation.charity_pay,
+                "fund_pay_sumamt": computation.fund_pay_sumamt,
+                "psn_part_amt": computation.psn_part_amt,
+                "acct_pay": split.acct_pay,
+                "acct_mulaid_pay": split.acct_mulaid_pay,
+                "psn_cash_pay": split.psn_cash_pay,
+            },
+            charity_referral=computation.charity_referral,
+            breakdown=computation.breakdown,
+            delta=computation.delta.to_dict(),
+            left_to_person=dict(computation.left_to_person),
+            account_psn=paying_account.psn_no if paying_account else None,
+            operator=operator,
+            reason=reason,
+        )
+        if settlement is None:
+            settlement = uow.add(Settlement(facts=facts))
+        else:
+            settlement.resettle(facts)
+        member_year.apply_claim(claim.setl_id, version, claim.setl_time.isoformat(), computation.delta)
+        ref = f"settlement:{claim.setl_id}:v{version}"
+        if split.acct_pay:
+            assert own_account is not None
+            own_account.debit(ref, "settlement", split.acct_pay)
+        if split.acct_mulaid_pay:
+            assert family_account is not None
+            family_account.debit(ref, "family_mutual_aid", split.acct_mulaid_pay)
+        return Outcome("settled", facts=facts)
+
+    def _accounts(
+        self, uow: UnitOfWork, claim: Claim, record: MemberRecord
+    ) -> tuple[IndividualAccount | None, IndividualAccount | None]:
+        """The member's own account (employees) and the bound employee's (家庭共济)."""
+        own = None
+        if record.insutype == "310":
+            own = uow.get(account_id(claim.psn_no), IndividualAccount)
+            if own is None:
+                own = uow.add(IndividualAccount(psn_no=claim.psn_no))
+        family = None
+        if record.family_of:
+            employee = uow.get(member_id(record.family_of), Member)
+            employee_record = employee.record_at(claim.setl_time) if employee else None
+            if employee_record is not None and employee_record.insutype == "310":
+                family = uow.get(account_id(record.family_of), IndividualAccount)
+        return own, family
+
+    def _reverse(self, uow: UnitOfWork, settlement: Settlement, operator: str, reason: str) -> None:
+        facts = settlement.current
+        if settlement.reversed:
+            settlement.reverse(operator, reason)  # raises already_reversed
+        member_year = uow.get(member_year_id(facts.psn_no, facts.year), MemberYear)
+        assert member_year is not None
+        member_year.reverse_claim(facts.setl_id, facts.version)
+        refund = facts.amounts["acct_pay"] + facts.amounts["acct_mulaid_pay"]
+        if refund:
+            assert facts.account_psn is not None
+            account = uow.get(account_id(facts.account_psn), IndividualAccount)
+            assert account is not None
+            account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
+        settlement.reverse(operator, reason)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def member_year(self, psn_no: str, year: int) -> MemberYear | None:
+        try:
+            return self.repository.get(member_year_id(psn_no, year))
+        except AggregateNotFoundError:
+            return None
+
+    def member(self, psn_no: str) -> Member | None:
+        try:
+            return self.repository.get(member_id(psn_no))
+        except AggregateNotFoundError:
+            return None
+
+    def settlement(self, setl_id: str) -> Settlement | None:
+        try:
+            return self.repository.get(settlement_id(setl_id))
+        except AggregateNotFoundError:
+            return None
+
+    def account_balance(self, psn_no: str) -> int:
+        try:
+            account: IndividualAccount = self.repository.get(account_id(psn_no))
+        except AggregateNotFoundError:
+            return 0
+        return account.balance
+
+    def members_at(self, psn_nos: Sequence[str], dates: Sequence[dt.date]) -> list[MemberRecord | None]:
+        """The record in force for each (psn_no, date) pair, from one bulk read."""
+        uow = self.unit_of_work()
+        uow.preload(member_id(p) for p in psn_nos)
+        out = []
+        for psn_no, date in zip(psn_nos, dates, strict=True):
+            member = uow.get(member_id(psn_no), Member)
+            out.append(member.record_at(date) if member else None)
+        return out
+
+    def usage(self, psn_no: str, year: int) -> YearToDate:
+        member_year = self.member_year(psn_no, year)
+        return member_year.ytd if member_year else YearToDate()

@@ -32,10 +32,12 @@ __all__ = [
     "OUTPATIENT_MED_TYPE",
     "ClaimAmounts",
     "Computation",
+    "LookBack",
     "MemberTerms",
     "PersonalSplit",
     "YearToDate",
     "compute_settlement",
+    "lookback_assistance",
     "serious_illness_f",
     "split_personal",
 ]
@@ -166,6 +168,10 @@ class Computation:
     charity_referral: bool
     delta: YearToDate
     breakdown: dict[str, Any]
+    # what is left to the person at the end, by part: "policy" (policy-range remainder, what
+    # a look-back may assist), "pre" (先行自付), "full" (全自费), "over" (超限价);
+    # the parts sum to psn_part_amt
+    left_to_person: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def fund_pay_sumamt(self) -> int:
@@ -184,6 +190,7 @@ class Computation:
             "charity_referral": self.charity_referral,
             "delta": self.delta.to_dict(),
             "breakdown": self.breakdown,
+            "left_to_person": dict(self.left_to_person),
         }
 
     @classmethod
@@ -199,6 +206,7 @@ class Computation:
             charity_referral=d["charity_referral"],
             delta=YearToDate.from_dict(d["delta"]),
             breakdown=d["breakdown"],
+            left_to_person=d.get("left_to_person", {}),
         )
 
 
@@ -574,7 +582,61 @@ def compute_settlement(
         charity_referral=run.charity_referral,
         delta=YearToDate(**run.delta),
         breakdown=breakdown,
+        left_to_person={
+            "policy": run.left.policy,
+            "pre": run.left.pre,
+            "full": run.left.full,
+            "over": run.left.over,
+        },
     )
+
+
+@attrs.frozen
+class LookBack:
+    maf_pay: int
+    delta: YearToDate  # assistance accumulators up, out_of_pocket down by the same amount
+    breakdown: dict[str, Any]
+
+
+def lookback_assistance(
+    policy_remainder: int, med_type: str, category: str, policy: Policy, ytd: YearToDate
+) -> LookBack:
+    """Retroactive assistance (SPEC 4.1 look-back) on the policy-range personal remainder of one
+    earlier settlement, within the limits of its year as they stand in `ytd` now."""
+    if policy_remainder < 0:
+        raise ValueError("policy_remainder must not be negative")
+    terms = policy.assistance.get(category)
+    if "assistance" not in policy.order or terms is None:
+        why = "assistance not in policy order" if terms else f"category {category} not in policy"
+        return LookBack(0, YearToDate(), {"applies": False, "why": why})
+    outpatient = med_type == OUTPATIENT_MED_TYPE
+    ded = min(policy_remainder, max(0, terms.deductible - ytd.assistance_deductible_used))
+    uncapped = apply_ratio(policy_remainder - ded, terms.ratio_bp)
+    limits: list[tuple[str, int | None]] = [
+        ("annual_limit", _remaining(terms.annual_limit, ytd.assistance_paid))
+    ]
+    if outpatient:
+        limits.append(
+            ("outpatient_limit", _remaining(terms.outpatient_limit, ytd.assistance_outpatient_paid))
+        )
+    pay, hit = _limit(uncapped, *limits)
+    delta = YearToDate(
+        assistance_paid=pay,
+        assistance_outpatient_paid=pay if outpatient else 0,
+        assistance_deductible_used=ded,
+        out_of_pocket=-pay,
+    )
+    breakdown = {
+        "category": category,
+        "policy_remainder": policy_remainder,
+        "deductible": ded,
+        "ratio_bp": terms.ratio_bp,
+        "base": policy_remainder - ded,
+        "uncapped_pay": uncapped,
+        "cap_hit": hit,
+        "pay": pay,
+    }
+    return LookBack(pay, delta, breakdown)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,7 +53,9 @@ class Store:
     pool_size = 2
     pool_max_overflow = 4
 
-    def __init__(self, location: ServerLocation, application_class: type[RegionApplication] = RegionApplication) -> None:
+    def __init__(
+        self, location: ServerLocation, application_class: type[RegionApplication] = RegionApplication
+    ) -> None:
         self.location = location
         self._application_class = _postgres_application_class(application_class)
         self._apps: dict[str, RegionApplication] = {}
@@ -75,6 +77,8 @@ class Store:
 
     def regions(self) -> list[str]:
         return sorted(self.status().region_versions)
+
+    region_codes = regions  # core.batch.RegionDirectory
 
     def add_region(self, region: str) -> bool:
         with self.connect_admin() as conn:

@@ -126,7 +126,9 @@ class InMemoryBook:
             amounts = {f: parse_yuan(claim[f]) for f in AMOUNT_FIELDS}
         except AmountError as exc:
             return self._rejected(claim, exc.reason)
-        claim_amounts = ClaimAmounts(med_type=claim["med_type"], hosp_lv=claim["hosp_lv"], **amounts)
+        claim_amounts = ClaimAmounts(
+            med_type=claim["med_type"], hosp_lv=claim["hosp_lv"], **amounts
+        )
         if not claim_amounts.adds_up:
             return self._rejected(claim, "amounts_do_not_add_up")
         member = self.member_at(claim["psn_no"], claim["setl_time"])

@@ -278,7 +278,7 @@ def test_the_shared_example_policy_file_parses():
         ('annual_cap = "500000.00"\n', "", "basic.390.annual_cap"),
         ('deductible = "800.00"\n', "", "basic.390.med_type.21.deductible"),
         ('region = "330109"\n', "", "region"),
-        ('year = 2023\n', "", "year"),
+        ("year = 2023\n", "", "year"),
         # scopes, ratios, levels
         (
             'deductible_scope = "per_visit"',
@@ -311,7 +311,7 @@ def test_the_shared_example_policy_file_parses():
         ("ratio_bp = 0", "ratio_bp = true", "charity.ratio_bp"),
         # unknown keys anywhere
         ('name = "Example', 'nmae = "Example', "nmae"),
-        ("[basic.390]\n", "[basic.390]\nanual_cap = \"1.00\"\n", "basic.390.anual_cap"),
+        ("[basic.390]\n", '[basic.390]\nanual_cap = "1.00"\n', "basic.390.anual_cap"),
         ("[basic.390]", "[basic.391]", "basic.391"),
         ("[basic.390.med_type.14]", "[basic.390.med_type.15]", "basic.390.med_type.15"),
         (
@@ -338,15 +338,23 @@ def test_the_shared_example_policy_file_parses():
             'annual_limit = "none"\noutpatient_cap = "1.00"',
             "assistance.category.tekun.outpatient_cap",
         ),
-        ("annual_limit = \"none\"\n", "", "assistance.category.tekun.annual_limit"),
-        ("[supplementary.category.tekun]", "[supplementary.category.x]", "supplementary.category.x"),
+        ('annual_limit = "none"\n', "", "assistance.category.tekun.annual_limit"),
         (
-            'out_of_range_ratio_bp = 5000',
+            "[supplementary.category.tekun]",
+            "[supplementary.category.x]",
+            "supplementary.category.x",
+        ),
+        (
+            "out_of_range_ratio_bp = 5000",
             'out_of_range_ratio_bp = 5000\nout_of_range_cap = "1.00"',
             "supplementary.out_of_range_cap",
         ),
         ('categories = ["tekun",', 'categories = ["rich",', "charity.categories"),
-        ('categories = ["tekun",', 'categories = "tekun"\nx = [', "charity.categories"),
+        (
+            'categories = ["tekun", "dibao", "dibian", "disabled", "illness_poverty"]',
+            'categories = "tekun"',
+            "charity.categories",
+        ),
         ('threshold = "50000.00"', 'threshold = "none"', "charity.threshold"),
         ('annual_cap = "0.00"', "cap = 0", "charity.cap"),
         # top-level values
@@ -358,8 +366,11 @@ def test_the_shared_example_policy_file_parses():
         ("preselfpay_in_base = false", 'preselfpay_in_base = "no"', "preselfpay_in_base"),
         ('order = ["basic", "serious_illness"', 'order = ["basic", "serious"', "order"),
         ('order = ["basic", "serious_illness"', 'order = ["basic", "basic"', "order"),
-        ('order = ["basic", "serious_illness", "assistance", "supplementary", "charity"]',
-         'order = "basic"', "order"),
+        (
+            'order = ["basic", "serious_illness", "assistance", "supplementary", "charity"]',
+            'order = "basic"',
+            "order",
+        ),
         # serious-illness structure
         ('med_types = ["21", "14"]', 'med_types = ["21", "99"]', "serious_illness.med_types"),
         ('med_types = ["21", "14"]', 'med_types = "21"', "serious_illness.med_types"),
@@ -393,8 +404,11 @@ def test_the_shared_example_policy_file_parses():
             'segments = [["100000.00", 6000, 1]]',
             "serious_illness.segments[0]",
         ),
-        ('segments = [["100000.00", 6000], ["none", 7000]]', "segments = []",
-         "serious_illness.segments"),
+        (
+            'segments = [["100000.00", 6000], ["none", 7000]]',
+            "segments = []",
+            "serious_illness.segments",
+        ),
         (
             'segments = [["100000.00", 6000], ["none", 7000]]',
             'segments = [["lots", 6000]]',
@@ -405,7 +419,6 @@ def test_the_shared_example_policy_file_parses():
             '[serious_illness.category.dibian]\nthreshold = "200000.00"',
             "serious_illness.category.dibian.threshold",
         ),
-        ('[serious_illness]\nmed_types', "serious_illness = 1\n[x]\nmed_types", "serious_illness"),
     ],
 )
 def test_a_bad_policy_names_the_offending_key(old, new, key):
@@ -437,6 +450,12 @@ def test_a_policy_error_is_a_value_error_with_a_reason():
     err = policy_error(b"x = 1\n")
     assert isinstance(err, ValueError)
     assert err.reason == "invalid_policy"
+
+
+def test_a_tier_section_that_is_not_a_table_is_named():
+    err = policy_error(b'region = "330109"\nyear = 2023\nserious_illness = 1\n')
+    assert err.key == "serious_illness"
+    assert err.message == "expected a table"
 
 
 def test_a_basic_section_must_have_both_schemes():

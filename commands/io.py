@@ -1,0 +1,67 @@
+"""Reading record files line by line and writing JSON lines, with progress on a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import click
+import msgspec
+
+from core.records import LINE_BYTES_MAX
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for every line; an over-long line is cut (and later rejected)
+    without ever holding more than `LINE_BYTES_MAX` bytes of it."""
+    line_no = 0
+    while True:
+        chunk = stream.readline(LINE_BYTES_MAX + 1)
+        if not chunk:
+            return
+        line_no += 1
+        if len(chunk) > LINE_BYTES_MAX and not chunk.endswith(b"\n"):
+            while True:  # skip the rest of the long line
+                rest = stream.readline(LINE_BYTES_MAX)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line_no, chunk.rstrip(b"\r\n")
+
+
+def dumps(obj: Any) -> str:
+    return _ENCODER.encode(obj).decode("utf-8")
+
+
+class Progress:
+    """Counts lines on stderr when it is a terminal; silent otherwise (stdout stays data)."""
+
+    interval_s = 0.5
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.count = 0
+        self.started = time.monotonic()
+        self._shown = 0.0
+
+    def step(self, n: int = 1) -> None:
+        self.count += n
+        if self.enabled and time.monotonic() - self._shown >= self.interval_s:
+            self._shown = time.monotonic()
+            rate = self.count / max(1e-9, self._shown - self.started)
+            click.echo(f"\r{self.label}: {self.count:,} lines ({rate:,.0f}/s)", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled:
+            click.echo(f"\r{self.label}: {self.count:,} lines, done.{' ' * 20}", err=True)
+
+
+def track(items: Iterable[Any], progress: Progress) -> Iterator[Any]:
+    for item in items:
+        progress.step()
+        yield item
+    progress.done()

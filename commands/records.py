@@ -1,0 +1,191 @@
+"""`yibao members ...`, `contributions import`, `claims ...`: the record files of SPEC 3 and 5."""
+
+from __future__ import annotations
+
+from typing import IO
+
+import click
+
+from commands.cli import main
+from commands.context import CliContext
+from commands.io import Progress, dumps, read_lines, track
+from core import batch
+from core.errors import YibaoError
+from core.money import format_yuan
+from core.results import settlement_result
+from core.tiers import YearToDate
+
+
+@main.group()
+def members() -> None:
+    """Members (参保人): import records and changes, show a member-year's usage."""
+
+
+@main.group()
+def contributions() -> None:
+    """Contributions (征缴) to the funds; employees' account share goes to the account."""
+
+
+@main.group()
+def claims() -> None:
+    """Claims: settle (一站式结算), reverse (撤销) and correct (更正) settlements."""
+
+
+def _rejects_line(line_no: int, output: dict[str, object]) -> str:
+    return dumps({"line": line_no, **output})
+
+
+@members.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.pass_obj
+def members_import(obj: CliContext, file: IO[bytes]) -> None:
+    """Record members and their changes from FILE (JSON lines; '-' reads stdin).
+
+    Rejected lines go to stderr with their line number. Look-back assistance granted to newly
+    recognised illness_poverty members is printed as one JSON line per member. Ends with a
+    count line.
+    """
+    counts: dict[str, int] = {}
+    progress = Progress("members")
+    for result in batch.import_members(obj.store, track(read_lines(file), progress)):
+        status = str(result.output["status"])
+        counts[status] = counts.get(status, 0) + 1
+        if result.rejected:
+            click.echo(_rejects_line(result.line_no, result.output), err=True)
+        elif "lookback" in result.output:
+            click.echo(dumps(result.output))
+    click.echo(_count_line("members", counts))
+
+
+@contributions.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.pass_obj
+def contributions_import(obj: CliContext, file: IO[bytes]) -> None:
+    """Record contributions from FILE (idempotent by contrib_id). Ends with a count line."""
+    counts: dict[str, int] = {}
+    progress = Progress("contributions")
+    for result in batch.import_contributions(obj.store, track(read_lines(file), progress)):
+        status = str(result.output["status"])
+        counts[status] = counts.get(status, 0) + 1
+        if result.rejected:
+            click.echo(_rejects_line(result.line_no, result.output), err=True)
+    click.echo(_count_line("contributions", counts))
+
+
+def _count_line(what: str, counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"{what}: {total} lines: {parts or 'none'}"
+
+
+def _settle_command(
+    obj: CliContext,
+    file: IO[bytes],
+    out: IO[str],
+    rejects: IO[str] | None,
+    operator: str | None,
+    reason: str | None,
+) -> None:
+    progress = Progress("claims")
+    for result in batch.settle_lines(obj.store, track(read_lines(file), progress), operator=operator, reason=reason):
+        out.write(dumps(result.output) + "\n")
+        if result.rejected and rejects is not None:
+            rejects.write(_rejects_line(result.line_no, result.output) + "\n")
+    out.flush()
+
+
+@claims.command("settle")
+@click.argument("file", type=click.File("rb"))
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
+@click.option(
+    "--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here, with line numbers."
+)
+@click.pass_obj
+def claims_settle(obj: CliContext, file: IO[bytes], out: IO[str], rejects: IO[str] | None) -> None:
+    """Settle every claim of FILE (JSON lines; '-' reads stdin) through the payer tiers.
+
+    Prints one result object per input line, in input order. Re-submitting a settled claim
+    returns it as `duplicate` and pays nothing; every rejection has a named reason.
+    """
+    _settle_command(obj, file, out, rejects, None, None)
+
+
+@claims.command("correct")
+@click.argument("file", type=click.File("rb"))
+@click.option("--reason", required=True, help="Why the settlements are corrected (recorded).")
+@click.option("--operator", required=True, help="Who corrects them (recorded).")
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
+@click.option("--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here.")
+@click.pass_obj
+def claims_correct(
+    obj: CliContext, file: IO[bytes], reason: str, operator: str, out: IO[str], rejects: IO[str] | None
+) -> None:
+    """Correct settlements: each line of FILE is a full claim with an existing setl_id.
+
+    The current version is reversed and the claim settled again as a new version, linked to
+    the reversal, with operator and reason.
+    """
+    _require_text(operator=operator, reason=reason)
+    _settle_command(obj, file, out, rejects, operator, reason)
+
+
+@claims.command("reverse")
+@click.argument("setl_id")
+@click.option("--reason", required=True, help="Why the settlement is reversed (recorded).")
+@click.option("--operator", required=True, help="Who reverses it (recorded).")
+@click.pass_obj
+def claims_reverse(obj: CliContext, setl_id: str, reason: str, operator: str) -> None:
+    """Reverse (撤销) settlement SETL_ID: every payer, accumulator and the account get back
+    exactly what it took. Prints the reversed result, amounts negated."""
+    _require_text(operator=operator, reason=reason)
+    for code in obj.store.region_codes():
+        app = obj.store.region(code)
+        if app.settlement(setl_id) is not None:
+            facts = app.reverse(setl_id, operator=operator, reason=reason)
+            click.echo(dumps(settlement_result(facts, "reversed", sign=-1)))
+            return
+    raise YibaoError(f"no settlement {setl_id}", reason="unknown_settlement")
+
+
+def _require_text(**values: str) -> None:
+    for name, value in values.items():
+        if not value.strip():
+            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")
+
+
+USAGE_FIELDS = (
+    "basic_paid",
+    "basic_outpatient_paid",
+    "serious_illness_base",
+    "serious_illness_paid",
+    "assistance_paid",
+    "assistance_outpatient_paid",
+    "supplementary_paid",
+    "out_of_pocket",
+    "charity_paid",
+)
+
+
+@members.command("usage")
+@click.argument("psn_no")
+@click.option("--year", type=int, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (yuan strings).")
+@click.pass_obj
+def members_usage(obj: CliContext, psn_no: str, year: int, as_json: bool) -> None:
+    """The member-year accumulators of PSN_NO in YEAR."""
+    ytd = YearToDate()
+    found = False
+    for code in obj.store.region_codes():
+        member_year = obj.store.region(code).member_year(psn_no, year)
+        if member_year is not None:
+            ytd, found = ytd.plus(member_year.ytd), True
+        elif obj.store.region(code).member(psn_no) is not None:
+            found = True
+    if not found:
+        raise YibaoError(f"no member {psn_no}", reason="unknown_member")
+    values = {name: format_yuan(getattr(ytd, name)) for name in USAGE_FIELDS}
+    if as_json:
+        click.echo(dumps({"psn_no": psn_no, "year": year, **values}))
+    else:
+        for name, value in values.items():
+            click.echo(f"{name:28} {value:>14}")

@@ -1,0 +1,206 @@
+"""Streaming a file of records through the regions, a bounded batch at a time.
+
+Lines are read one at a time, parsed into typed records (bad lines get a named rejection with
+their line number), grouped into batches of at most `batch_records_max`, routed to the member's
+insured region at the record's date, and settled region by region in one transaction each.
+Results come back in input order. Memory stays bounded by the batch size, whatever the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from core.application import Outcome, RegionApplication
+from core.records import (
+    Claim,
+    Contribution,
+    MemberRecord,
+    RecordRejected,
+    claim_ids,
+    decode_line,
+    parse_claim,
+    parse_contribution,
+    parse_member,
+)
+from core.results import rejected_result, settlement_result
+
+batch_records_max = 500
+R = TypeVar("R")
+
+
+class RegionDirectory(Protocol):
+    def region_codes(self) -> list[str]: ...
+    def region(self, code: str) -> RegionApplication: ...
+
+
+@attrs.frozen
+class LineResult:
+    line_no: int
+    output: dict[str, Any]
+    rejected: bool
+    outcome: Outcome | None = None
+
+
+def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    batch: list[tuple[int, bytes]] = []
+    for item in lines:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
+    """The region each (psn_no, date) is insured in, or None for an unknown member."""
+    routed: list[str | None] = [None] * len(keys)
+    seen_elsewhere: list[str | None] = [None] * len(keys)
+    for code in directory.region_codes():
+        records = directory.region(code).members_at([k[0] for k in keys], [k[1] for k in keys])
+        for i, record in enumerate(records):
+            if record is None:
+                continue
+            if record.insuplc_admdvs == code:
+                routed[i] = code
+            elif routed[i] is None:
+                seen_elsewhere[i] = code
+    # A member known only to a region that says they are insured elsewhere: let that region
+    # answer (it rejects the claim as member_transferred_out).
+    return [r if r is not None else s for r, s in zip(routed, seen_elsewhere, strict=True)]
+
+
+def settle_lines(
+    directory: RegionDirectory,
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    operator: str | None = None,
+    reason: str | None = None,
+    batch_size: int = batch_records_max,
+) -> Iterator[LineResult]:
+    """Settle (or, with operator and reason, correct) every claim line, in input order."""
+    for batch in batched(lines, batch_size):
+        results: dict[int, LineResult] = {}
+        claims: list[tuple[int, Claim]] = []
+        for line_no, raw in batch:
+            obj: dict[str, Any] = {}
+            try:
+                obj = decode_line(raw)
+                claims.append((line_no, parse_claim(obj)))
+            except RecordRejected as exc:
+                results[line_no] = LineResult(line_no, rejected_result(*claim_ids(obj), exc.reason, str(exc)), True)
+        regions = _route(directory, [(c.psn_no, c.setl_time) for _, c in claims])
+        by_region: dict[str, list[tuple[int, Claim]]] = {}
+        for (line_no, claim), region in zip(claims, regions, strict=True):
+            if region is None:
+                results[line_no] = LineResult(
+                    line_no, rejected_result(claim.setl_id, claim.psn_no, "unknown_member"), True
+                )
+            else:
+                by_region.setdefault(region, []).append((line_no, claim))
+        for region, items in by_region.items():
+            app = directory.region(region)
+            batch_claims = [c for _, c in items]
+            if operator is None:
+                outcomes = app.settle_claims(batch_claims)
+            else:
+                outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "")
+            for (line_no, claim), outcome in zip(items, outcomes, strict=True):
+                results[line_no] = _claim_line(line_no, claim, outcome)
+        for line_no, _ in batch:
+            yield results[line_no]
+
+
+def _claim_line(line_no: int, claim: Claim, outcome: Outcome) -> LineResult:
+    if outcome.status == "rejected":
+        return LineResult(
+            line_no,
+            rejected_result(claim.setl_id, claim.psn_no, outcome.reason or "rejected", outcome.detail),
+            True,
+            outcome,
+        )
+    assert outcome.facts is not None
+    return LineResult(line_no, settlement_result(outcome.facts, outcome.status), False, outcome)
+
+
+def _import_lines(
+    directory: RegionDirectory,
+    lines: Iterable[tuple[int, bytes]],
+    parse: Callable[[dict[str, Any]], R],
+    region_of: Callable[[R], str | None],
+    apply: Callable[[RegionApplication, list[R]], list[Outcome]],
+    describe: Callable[[R], dict[str, Any]],
+    batch_size: int,
+) -> Iterator[LineResult]:
+    known = set(directory.region_codes())
+    for batch in batched(lines, batch_size):
+        results: dict[int, LineResult] = {}
+        by_region: dict[str, list[tuple[int, R]]] = {}
+        for line_no, raw in batch:
+            try:
+                record = parse(decode_line(raw))
+            except RecordRejected as exc:
+                results[line_no] = LineResult(
+                    line_no, {"status": "rejected", "reason": exc.reason, "detail": str(exc)}, True
+                )
+                continue
+            region = region_of(record)
+            if region is None or region not in known:
+                results[line_no] = LineResult(
+                    line_no,
+                    {
+                        **describe(record),
+                        "status": "rejected",
+                        "reason": "unknown_region" if region else "unknown_member",
+                    },
+                    True,
+                )
+                continue
+            by_region.setdefault(region, []).append((line_no, record))
+        for region, items in by_region.items():
+            outcomes = apply(directory.region(region), [r for _, r in items])
+            for (line_no, record), outcome in zip(items, outcomes, strict=True):
+                output = {**describe(record), "status": outcome.status, **outcome.extra}
+                if outcome.reason:
+                    output["reason"] = outcome.reason
+                results[line_no] = LineResult(line_no, output, outcome.status == "rejected", outcome)
+        for line_no, _ in batch:
+            yield results[line_no]
+
+
+def import_members(
+    directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
+) -> Iterator[LineResult]:
+    return _import_lines(
+        directory,
+        lines,
+        parse_member,
+        lambda r: r.insuplc_admdvs,
+        lambda app, records: app.import_members(records),
+        lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
+        batch_size,
+    )
+
+
+def import_contributions(
+    directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
+) -> Iterator[LineResult]:
+    def region_of(contribution: Contribution) -> str | None:
+        return _route(directory, [(contribution.psn_no, contribution.paid_date)])[0]
+
+    return _import_lines(
+        directory,
+        lines,
+        parse_contribution,
+        region_of,
+        lambda app, records: app.import_contributions(records),
+        lambda c: {"contrib_id": c.contrib_id, "psn_no": c.psn_no},
+        batch_size,
+    )
+
+
+__all__ = ["LineResult", "MemberRecord", "import_contributions", "import_members", "settle_lines"]

@@ -1,0 +1,25 @@
+"""ContributionReceived: one contribution (征缴) to a fund, idempotent by `contrib_id`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from core.codec import aggregate_topic
+from core.ids import contribution_id
+
+
+@aggregate_topic("Contribution")
+class ContributionReceived(Aggregate):
+    class Received(Aggregate.Created):
+        contribution: dict[str, Any]
+        content_hash: str
+
+    @staticmethod
+    def create_id(contribution: dict[str, Any], content_hash: str) -> Any:
+        return contribution_id(contribution["contrib_id"])
+
+    def __init__(self, contribution: dict[str, Any], content_hash: str) -> None:
+        self.contribution = contribution
+        self.content_hash = content_hash

@@ -1,0 +1,58 @@
+"""Member: one insured person's records over time (SPEC 3.1) in one region.
+
+A later record (later `valid_from`) is a change; the record in force at a date is the latest
+with `valid_from <= date`. A record for an existing `valid_from` replaces it (a correction of
+the member file), and an identical record changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from core.codec import aggregate_topic
+from core.ids import member_id
+from core.records import MemberRecord
+
+
+@aggregate_topic("Member")
+class Member(Aggregate):
+    class Registered(Aggregate.Created):
+        psn_no: str
+
+    class RecordAdded(Aggregate.Event):
+        record: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._put(MemberRecord.from_dict(self.record))
+
+    @staticmethod
+    def create_id(psn_no: str) -> Any:
+        return member_id(psn_no)
+
+    def __init__(self, psn_no: str) -> None:
+        self.psn_no = psn_no
+        self.records: list[MemberRecord] = []  # sorted by valid_from
+
+    def add_record(self, record: MemberRecord) -> bool:
+        """Record a member-file line; False when it is already recorded exactly."""
+        if record.psn_no != self.psn_no:
+            raise AssertionError("record for another member")
+        if record in self.records:
+            return False
+        self.trigger_event(self.RecordAdded, record=record.to_dict())
+        return True
+
+    def _put(self, record: MemberRecord) -> None:
+        self.records = [r for r in self.records if r.valid_from != record.valid_from]
+        self.records.append(record)
+        self.records.sort(key=lambda r: r.valid_from)
+
+    def record_at(self, date: dt.date) -> MemberRecord | None:
+        in_force = None
+        for record in self.records:
+            if record.valid_from <= date:
+                in_force = record
+        return in_force

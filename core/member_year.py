@@ -1,0 +1,94 @@
+"""MemberYear: one person's accumulators for one benefit year; every cap is enforced on them.
+
+Replaying its events gives the year-to-date figures that the tier rules need (SPEC 4). Each
+settlement adds its delta; a reversal subtracts exactly the delta it names; look-back
+assistance adds its own delta. The aggregate refuses to apply a settlement twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from eventsourcing.domain import Aggregate
+
+from core.codec import aggregate_topic
+from core.ids import member_year_id
+from core.tiers import YearToDate
+
+
+@attrs.frozen
+class AppliedClaim:
+    version: int
+    setl_time: str
+    delta: YearToDate  # everything this settlement added, look-back included
+
+
+@aggregate_topic("MemberYear")
+class MemberYear(Aggregate):
+    class Opened(Aggregate.Created):
+        psn_no: str
+        year: int
+
+    class ClaimApplied(Aggregate.Event):
+        setl_id: str
+        setl_version: int
+        setl_time: str
+        delta: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            delta = YearToDate.from_dict(self.delta)
+            aggregate.ytd = aggregate.ytd.plus(delta)
+            aggregate.applied[self.setl_id] = AppliedClaim(self.setl_version, self.setl_time, delta)
+
+    class ClaimReversed(Aggregate.Event):
+        setl_id: str
+        setl_version: int
+        delta: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.ytd = aggregate.ytd.minus(YearToDate.from_dict(self.delta))
+            del aggregate.applied[self.setl_id]
+
+    class AssistanceLookedBack(Aggregate.Event):
+        setl_id: str
+        delta: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            delta = YearToDate.from_dict(self.delta)
+            aggregate.ytd = aggregate.ytd.plus(delta)
+            applied = aggregate.applied[self.setl_id]
+            aggregate.applied[self.setl_id] = attrs.evolve(applied, delta=applied.delta.plus(delta))
+
+    @staticmethod
+    def create_id(psn_no: str, year: int) -> Any:
+        return member_year_id(psn_no, year)
+
+    def __init__(self, psn_no: str, year: int) -> None:
+        self.psn_no = psn_no
+        self.year = year
+        self.ytd = YearToDate()
+        self.applied: dict[str, AppliedClaim] = {}  # settlements in force this year
+
+    def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
+        if setl_id in self.applied:
+            raise AssertionError(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
+        self.trigger_event(
+            self.ClaimApplied, setl_id=setl_id, setl_version=setl_version, setl_time=setl_time,
+            delta=delta.to_dict(),
+        )
+
+    def reverse_claim(self, setl_id: str, setl_version: int) -> YearToDate:
+        """Give back exactly what the settlement (and any look-back on it) took; returns it."""
+        applied = self.applied.get(setl_id)
+        if applied is None or applied.version != setl_version:
+            raise AssertionError(f"settlement {setl_id} v{setl_version} is not applied to {self.psn_no}/{self.year}")
+        self.trigger_event(
+            self.ClaimReversed, setl_id=setl_id, setl_version=setl_version, delta=applied.delta.to_dict()
+        )
+        return applied.delta
+
+    def look_back(self, setl_id: str, delta: YearToDate) -> None:
+        if setl_id not in self.applied:
+            raise AssertionError(f"settlement {setl_id} is not applied to {self.psn_no}/{self.year}")
+        self.trigger_event(self.AssistanceLookedBack, setl_id=setl_id, delta=delta.to_dict())

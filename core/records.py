@@ -1,0 +1,289 @@
+"""Input records (one JSON object per line) and their validation into typed, fen-valued facts.
+
+Every problem with a line is a `RecordRejected` with a named `reason`, so that a bad line is
+reported with its line number and everything around it still goes through. Amounts are parsed
+from the JSON text exactly (numbers become Decimal, never float).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import msgspec
+
+from core.errors import YibaoError
+from core.money import AmountError, format_yuan, parse_yuan
+
+LINE_BYTES_MAX = 64 * 1024  # a claim is a few hundred bytes; anything this long is not a claim
+ID_CHARS_MAX = 64
+ASSIST_CATEGORIES = ("none", "tekun", "dibao", "dibian", "disabled", "illness_poverty")
+INSUTYPES = ("310", "390")
+MED_TYPES = ("11", "14", "21")
+HOSP_LEVELS = (1, 2, 3)
+FUND_CODES = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+_REGION = re.compile(r"^[0-9]{6}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+
+class RecordRejected(YibaoError):
+    """A line that cannot be accepted; `reason` is its name, the message says where."""
+
+    reason = "invalid_record"
+
+
+def _fail(reason: str, message: str) -> RecordRejected:
+    return RecordRejected(message, reason=reason)
+
+
+def decode_line(raw: bytes) -> dict[str, Any]:
+    """The JSON object of one line, or a named rejection."""
+    if len(raw) > LINE_BYTES_MAX:
+        raise _fail("line_too_long", f"line of {len(raw)} bytes exceeds {LINE_BYTES_MAX}")
+    if not raw.strip():
+        raise _fail("empty_line", "the line is empty")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail("not_utf8", f"byte {exc.start} is not UTF-8") from None
+    try:
+        obj = _DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise _fail("not_json", f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _fail("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+class _Fields:
+    """Typed access to one decoded object with named rejections."""
+
+    def __init__(self, obj: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]):
+        missing = [name for name in required if name not in obj]
+        if missing:
+            raise _fail("missing_field", f"missing field {missing[0]}")
+        unknown = sorted(set(obj) - set(required) - set(optional))
+        if unknown:
+            raise _fail("unknown_field", f"unknown field {unknown[0][:40]!r}")
+        self.obj = obj
+
+    def identifier(self, name: str, *, optional: bool = False) -> str | None:
+        value = self.obj.get(name)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value or len(value) > ID_CHARS_MAX or not _ID.match(value):
+            raise _fail(f"bad_{name}", f"field {name}: expected an id of 1..{ID_CHARS_MAX} letters, digits or _.:/-")
+        return value
+
+    def choice(self, name: str, choices: tuple[Any, ...], *, default: Any = None) -> Any:
+        value = self.obj.get(name, default)
+        if isinstance(value, bool) or value not in choices:
+            raise _fail(f"bad_{name}", f"field {name}: expected one of {', '.join(map(str, choices))}")
+        return value
+
+    def date(self, name: str) -> dt.date:
+        value = self.obj.get(name)
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise _fail(f"bad_{name}", f"field {name}: expected a date YYYY-MM-DD")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise _fail(f"bad_{name}", f"field {name}: {value} is not a calendar date") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.obj.get(name, default)
+        if not isinstance(value, bool):
+            raise _fail(f"bad_{name}", f"field {name}: expected true or false")
+        return value
+
+    def amount(self, name: str) -> int:
+        try:
+            return parse_yuan(self.obj.get(name))
+        except AmountError as exc:
+            raise _fail(exc.reason, f"field {name}: {exc}") from None
+
+    def region(self, name: str) -> str:
+        value = self.obj.get(name)
+        if not isinstance(value, str) or not _REGION.match(value):
+            raise _fail(f"bad_{name}", f"field {name}: expected a 6-digit region code")
+        return value
+
+
+@attrs.frozen
+class Claim:
+    """One settlement request (SPEC 3.2), amounts in fen."""
+
+    setl_id: str
+    psn_no: str
+    fixmedins_code: str
+    hosp_lv: int
+    med_type: str
+    setl_time: dt.date
+    medfee_sumamt: int
+    fulamt_ownpay_amt: int
+    overlmt_selfpay: int
+    preselfpay_amt: int
+    inscp_scp_amt: int
+    use_acct: bool = True
+
+    @property
+    def year(self) -> int:
+        return self.setl_time.year
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical form: what is stored in the event and hashed for duplicate detection."""
+        out = attrs.asdict(self)
+        out["setl_time"] = self.setl_time.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Claim:
+        values = dict(d)
+        values["setl_time"] = dt.date.fromisoformat(values["setl_time"])
+        return cls(**values)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(msgspec.json.encode(self.to_dict(), order="sorted")).hexdigest()
+
+    def amounts_add_up(self) -> bool:
+        return self.medfee_sumamt == (
+            self.fulamt_ownpay_amt + self.overlmt_selfpay + self.preselfpay_amt + self.inscp_scp_amt
+        )
+
+
+_CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+_CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
+
+
+def claim_ids(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """setl_id and psn_no of a (possibly bad) claim object, for the rejection line."""
+    setl_id = obj.get("setl_id")
+    psn_no = obj.get("psn_no")
+    return (
+        setl_id if isinstance(setl_id, str) and len(setl_id) <= ID_CHARS_MAX else None,
+        psn_no if isinstance(psn_no, str) and len(psn_no) <= ID_CHARS_MAX else None,
+    )
+
+
+def parse_claim(obj: Mapping[str, Any]) -> Claim:
+    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct",))
+    hosp_lv = obj.get("hosp_lv")
+    if isinstance(hosp_lv, str) and hosp_lv.isdigit() and len(hosp_lv) == 1:
+        hosp_lv = int(hosp_lv)
+    if isinstance(hosp_lv, bool) or hosp_lv not in HOSP_LEVELS:
+        raise _fail("bad_hosp_lv", "field hosp_lv: expected 1, 2 or 3")
+    claim = Claim(
+        setl_id=f.identifier("setl_id"),  # type: ignore[arg-type]
+        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
+        fixmedins_code=f.identifier("fixmedins_code"),  # type: ignore[arg-type]
+        hosp_lv=hosp_lv,
+        med_type=f.choice("med_type", MED_TYPES),
+        setl_time=f.date("setl_time"),
+        use_acct=f.boolean("use_acct", True),
+        **{name: f.amount(name) for name in _CLAIM_AMOUNTS},
+    )
+    if not claim.amounts_add_up():
+        raise _fail(
+            "amounts_do_not_add_up",
+            f"medfee_sumamt {format_yuan(claim.medfee_sumamt)} is not the sum of its four parts",
+        )
+    return claim
+
+
+@attrs.frozen
+class MemberRecord:
+    """One member record (SPEC 3.1); a later `valid_from` for the same psn_no is a change."""
+
+    psn_no: str
+    insuplc_admdvs: str
+    insutype: str
+    assist_category: str
+    chronic: bool
+    supplementary: tuple[int, ...]
+    valid_from: dt.date
+    family_of: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        out["valid_from"] = self.valid_from.isoformat()
+        out["supplementary"] = list(self.supplementary)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MemberRecord:
+        values = dict(d)
+        values["valid_from"] = dt.date.fromisoformat(values["valid_from"])
+        values["supplementary"] = tuple(values["supplementary"])
+        return cls(**values)
+
+
+def parse_member(obj: Mapping[str, Any]) -> MemberRecord:
+    f = _Fields(
+        obj,
+        ("psn_no", "insuplc_admdvs", "insutype", "assist_category", "valid_from"),
+        ("chronic", "supplementary", "family_of"),
+    )
+    years = obj.get("supplementary", [])
+    if not isinstance(years, list) or not all(
+        isinstance(y, int) and not isinstance(y, bool) and 1900 <= y <= 2999 for y in years
+    ):
+        raise _fail("bad_supplementary", "field supplementary: expected a list of years")
+    record = MemberRecord(
+        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
+        insuplc_admdvs=f.region("insuplc_admdvs"),
+        insutype=f.choice("insutype", INSUTYPES),
+        assist_category=f.choice("assist_category", ASSIST_CATEGORIES),
+        chronic=f.boolean("chronic", False),
+        supplementary=tuple(sorted(set(years))),
+        valid_from=f.date("valid_from"),
+        family_of=f.identifier("family_of", optional=True),
+    )
+    if record.family_of == record.psn_no:
+        raise _fail("bad_family_of", "field family_of: a member cannot be bound to themself")
+    return record
+
+
+@attrs.frozen
+class Contribution:
+    """A contribution (征缴) to a fund; `acct_amount` of it goes to the individual account."""
+
+    contrib_id: str
+    psn_no: str
+    fund: str
+    paid_date: dt.date
+    amount: int
+    acct_amount: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        out["paid_date"] = self.paid_date.isoformat()
+        return out
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(msgspec.json.encode(self.to_dict(), order="sorted")).hexdigest()
+
+
+def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
+    f = _Fields(obj, ("contrib_id", "psn_no", "fund", "paid_date", "amount"), ("acct_amount",))
+    contribution = Contribution(
+        contrib_id=f.identifier("contrib_id"),  # type: ignore[arg-type]
+        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
+        fund=f.choice("fund", FUND_CODES),
+        paid_date=f.date("paid_date"),
+        amount=f.amount("amount"),
+        acct_amount=f.amount("acct_amount") if "acct_amount" in obj else 0,
+    )
+    if contribution.acct_amount > contribution.amount:
+        raise _fail("acct_amount_exceeds_amount", "field acct_amount: more than the contribution")
+    if contribution.acct_amount and contribution.fund != "310100":
+        raise _fail("bad_acct_amount", "field acct_amount: only employee contributions (310100) fund an account")
+    return contribution

@@ -1,0 +1,123 @@
+"""Settlement: one hospital settlement (`setl_id`) and its versions.
+
+Version 1 is the original settlement; a reversal (撤销) undoes the current version; a correction
+is a reversal followed by a new version under the same `setl_id`, linked to it, with operator
+and reason. The facts of each version (claim, policy hash, amounts, breakdown, accumulator
+delta) are kept whole so that an auditor can see why every amount is what it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from eventsourcing.domain import Aggregate
+
+from core.codec import aggregate_topic
+from core.errors import YibaoError
+from core.ids import settlement_id
+
+PAYER_FIELDS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
+AMOUNT_FIELDS = (
+    "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", *PAYER_FIELDS, "fund_pay_sumamt",
+    "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay",
+)
+
+
+class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one version of a settlement decided, and on what grounds (amounts in fen)."""
+
+    setl_id: str
+    version: int
+    psn_no: str
+    region: str
+    year: int
+    insutype: str
+    assist_category: str
+    claim: dict[str, Any]
+    content_hash: str
+    policy_hash: str
+    amounts: dict[str, int]
+    charity_referral: bool
+    breakdown: dict[str, Any]
+    delta: dict[str, Any]
+    account_psn: str | None = None  # whose individual account paid (own or bound employee's)
+    operator: str | None = None
+    reason: str | None = None
+    left_to_person: dict[str, int] = {}  # by part: policy, pre, full, over (for look-back)
+    lookback_maf: int = 0  # assistance added later by look-back (因病致贫)
+
+    def check_balanced(self) -> None:
+        a = self.amounts
+        payers = sum(a[name] for name in PAYER_FIELDS)
+        assert payers + a["psn_part_amt"] == a["medfee_sumamt"], "settlement does not balance"
+        assert a["acct_pay"] + a["acct_mulaid_pay"] + a["psn_cash_pay"] == a["psn_part_amt"]
+        assert a["fund_pay_sumamt"] == a["hifp_pay"] + a["hifmi_pay"] + a["maf_pay"]
+
+
+class SettlementReversed(YibaoError):
+    reason = "already_reversed"
+
+
+@aggregate_topic("Settlement")
+class Settlement(Aggregate):
+    class Settled(Aggregate.Created):
+        facts: SettlementFacts
+
+    class Reversed(Aggregate.Event):
+        setl_version: int
+        operator: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.reversed = True
+
+    class Resettled(Aggregate.Event):
+        """A new version after a reversal (a correction)."""
+
+        facts: SettlementFacts
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.current = self.facts
+            aggregate.reversed = False
+
+    class AssistanceLookedBack(Aggregate.Event):
+        setl_version: int
+        amount: int
+        recognised_on: str
+        breakdown: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.current = msgspec.structs.replace(
+                aggregate.current, lookback_maf=aggregate.current.lookback_maf + self.amount
+            )
+
+    @staticmethod
+    def create_id(facts: SettlementFacts) -> Any:
+        return settlement_id(facts.setl_id)
+
+    def __init__(self, facts: SettlementFacts) -> None:
+        facts.check_balanced()
+        self.current = facts
+        self.reversed = False
+
+    @property
+    def setl_id(self) -> str:
+        return self.current.setl_id
+
+    def reverse(self, operator: str, reason: str) -> None:
+        if self.reversed:
+            raise SettlementReversed(f"settlement {self.setl_id} is already reversed")
+        self.trigger_event(self.Reversed, setl_version=self.current.version, operator=operator, reason=reason)
+
+    def resettle(self, facts: SettlementFacts) -> None:
+        if not self.reversed or facts.version != self.current.version + 1:
+            raise AssertionError("a new version follows a reversal of the current one")
+        facts.check_balanced()
+        self.trigger_event(self.Resettled, facts=facts)
+
+    def add_lookback_assistance(self, amount: int, recognised_on: str, breakdown: dict[str, Any]) -> None:
+        self.trigger_event(
+            self.AssistanceLookedBack, setl_version=self.current.version, amount=amount,
+            recognised_on=recognised_on, breakdown=breakdown,
+        )

@@ -1,0 +1,62 @@
+"""UnitOfWork: the aggregates one batch reads and changes, loaded in bulk, saved together.
+
+A batch asks for every aggregate it will need up front (`preload`, one query per call when the
+recorder can read many streams at once), works in memory, and the application saves every
+changed aggregate in one transaction. If another writer got there first, the save fails on the
+version constraint and the whole batch is recomputed from fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        select_events_of: Callable[[list[UUID]], dict[UUID, list[StoredEvent]]],
+        to_domain_event: Callable[[StoredEvent], Any],
+    ) -> None:
+        self._select = select_events_of
+        self._to_domain_event = to_domain_event
+        self._aggregates: dict[UUID, Aggregate | None] = {}
+        self._touched: dict[UUID, Aggregate] = {}
+
+    def preload(self, ids: Iterable[UUID]) -> None:
+        missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))
+        if not missing:
+            return
+        found = self._select(missing)
+        for aggregate_id in missing:
+            stored = found.get(aggregate_id)
+            self._aggregates[aggregate_id] = (
+                project_aggregate(None, map(self._to_domain_event, stored)) if stored else None
+            )
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        if aggregate_id not in self._aggregates:
+            self.preload([aggregate_id])
+        aggregate = self._aggregates[aggregate_id]
+        if aggregate is not None:
+            if not isinstance(aggregate, kind):
+                raise AssertionError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
+            self._touched[aggregate_id] = aggregate
+        return aggregate
+
+    def add(self, aggregate: A) -> A:
+        if self._aggregates.get(aggregate.id) is not None:
+            raise AssertionError(f"aggregate {aggregate.id} exists already")
+        self._aggregates[aggregate.id] = aggregate
+        self._touched[aggregate.id] = aggregate
+        return aggregate
+
+    def changed(self) -> list[Aggregate]:
+        return [a for a in self._touched.values() if a.pending_events]
