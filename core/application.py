@@ -31,6 +31,7 @@ from core.ids import (
     policy_book_id,
     settlement_id,
 )
+from core.ledger import contribution_postings, settlement_postings
 from core.lookback import lookback_for, lookback_window
 from core.member import Member
 from core.member_year import MemberYear
@@ -214,7 +215,10 @@ class RegionApplication(Application):
                 if c.acct_amount and record.insutype != "310":
                     outcomes.append(Outcome.rejected("no_individual_account", "only employees have an account"))
                     continue
-                uow.add(ContributionReceived(contribution=c.to_dict(), content_hash=c.content_hash))
+                postings = contribution_postings(
+                    fund=c.fund, psn_no=c.psn_no, amount=c.amount, acct_amount=c.acct_amount
+                )
+                uow.add(ContributionReceived(contribution=c.to_dict(), content_hash=c.content_hash, postings=postings))
                 if c.acct_amount:
                     account = uow.get(account_id(c.psn_no), IndividualAccount)
                     if account is None:
@@ -231,16 +235,22 @@ class RegionApplication(Application):
         """Settle claims in order (SPEC 4), all in one transaction."""
         return self._in_transaction(lambda uow: self._settle_all(uow, claims, operator=None, reason=None))
 
-    def correct_claims(self, claims: Sequence[Claim], *, operator: str, reason: str) -> list[Outcome]:
-        """Correction = reversal of the current version + a new version, same setl_id."""
-        return self._in_transaction(lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason))
+    def correct_claims(
+        self, claims: Sequence[Claim], *, operator: str, reason: str, on_date: dt.date | None = None
+    ) -> list[Outcome]:
+        """Correction = reversal of the current version + a new version, same setl_id, both
+        posted on `on_date` (default today)."""
+        when = (on_date or dt.date.today()).isoformat()
+        return self._in_transaction(
+            lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason, on_date=when)
+        )
 
-    def reverse(self, setl_id: str, *, operator: str, reason: str) -> SettlementFacts:
+    def reverse(self, setl_id: str, *, operator: str, reason: str, on_date: dt.date | None = None) -> SettlementFacts:
         def work(uow: UnitOfWork) -> SettlementFacts:
             settlement = uow.get(settlement_id(setl_id), Settlement)
             if settlement is None:
                 raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
-            self._reverse(uow, settlement, operator, reason)
+            self._reverse(uow, settlement, operator, reason, (on_date or dt.date.today()).isoformat())
             return settlement.current
 
         return self._in_transaction(work)
@@ -270,12 +280,20 @@ class RegionApplication(Application):
         )
 
     def _settle_all(
-        self, uow: UnitOfWork, claims: Sequence[Claim], *, operator: str | None, reason: str | None
+        self,
+        uow: UnitOfWork,
+        claims: Sequence[Claim],
+        *,
+        operator: str | None,
+        reason: str | None,
+        on_date: str | None = None,
     ) -> list[Outcome]:
         self._preload_for_claims(uow, claims)
-        return [self._settle_one(uow, claim, operator=operator, reason=reason) for claim in claims]
+        return [self._settle_one(uow, c, operator=operator, reason=reason, on_date=on_date) for c in claims]
 
-    def _settle_one(self, uow: UnitOfWork, claim: Claim, *, operator: str | None, reason: str | None) -> Outcome:
+    def _settle_one(
+        self, uow: UnitOfWork, claim: Claim, *, operator: str | None, reason: str | None, on_date: str | None
+    ) -> Outcome:
         correcting = operator is not None
         settlement = uow.get(settlement_id(claim.setl_id), Settlement)
         if settlement is not None and not correcting:
@@ -305,7 +323,7 @@ class RegionApplication(Application):
         if correcting:
             assert settlement is not None
             if not settlement.reversed:
-                self._reverse(uow, settlement, operator or "", reason or "")
+                self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
         member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
         if member_year is None:
             member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
@@ -338,6 +356,16 @@ class RegionApplication(Application):
         )
         version = settlement.current.version + 1 if settlement is not None else 1
         paying_account = own_account if split.acct_pay else family_account if split.acct_mulaid_pay else None
+        amounts = {
+            "medfee_sumamt": claim.medfee_sumamt, "inscp_scp_amt": claim.inscp_scp_amt,
+            "act_pay_dedc": computation.act_pay_dedc, "hifp_pay": computation.hifp_pay,
+            "hifmi_pay": computation.hifmi_pay, "maf_pay": computation.maf_pay,
+            "hmb_pay": computation.hmb_pay, "charity_pay": computation.charity_pay,
+            "fund_pay_sumamt": computation.fund_pay_sumamt, "psn_part_amt": computation.psn_part_amt,
+            "acct_pay": split.acct_pay, "acct_mulaid_pay": split.acct_mulaid_pay,
+            "psn_cash_pay": split.psn_cash_pay,
+        }  # fmt: skip
+        account_psn = paying_account.psn_no if paying_account else None
         facts = SettlementFacts(
             setl_id=claim.setl_id,
             version=version,
@@ -349,26 +377,16 @@ class RegionApplication(Application):
             claim=claim.to_dict(),
             content_hash=claim.content_hash,
             policy_hash=policy.content_hash,
-            amounts={
-                "medfee_sumamt": claim.medfee_sumamt,
-                "inscp_scp_amt": claim.inscp_scp_amt,
-                "act_pay_dedc": computation.act_pay_dedc,
-                "hifp_pay": computation.hifp_pay,
-                "hifmi_pay": computation.hifmi_pay,
-                "maf_pay": computation.maf_pay,
-                "hmb_pay": computation.hmb_pay,
-                "charity_pay": computation.charity_pay,
-                "fund_pay_sumamt": computation.fund_pay_sumamt,
-                "psn_part_amt": computation.psn_part_amt,
-                "acct_pay": split.acct_pay,
-                "acct_mulaid_pay": split.acct_mulaid_pay,
-                "psn_cash_pay": split.psn_cash_pay,
-            },
+            amounts=amounts,
+            postings=settlement_postings(
+                insutype=record.insutype, hospital=claim.fixmedins_code, amounts=amounts, account_psn=account_psn
+            ),
+            posted_on=on_date or claim.setl_time.isoformat(),
             charity_referral=computation.charity_referral,
             breakdown=computation.breakdown,
             delta=computation.delta.to_dict(),
             left_to_person=dict(computation.left_to_person),
-            account_psn=paying_account.psn_no if paying_account else None,
+            account_psn=account_psn,
             operator=operator,
             reason=reason,
         )
@@ -403,10 +421,10 @@ class RegionApplication(Application):
                 family = uow.get(account_id(record.family_of), IndividualAccount)
         return own, family
 
-    def _reverse(self, uow: UnitOfWork, settlement: Settlement, operator: str, reason: str) -> None:
+    def _reverse(self, uow: UnitOfWork, settlement: Settlement, operator: str, reason: str, on_date: str) -> None:
         facts = settlement.current
         if settlement.reversed:
-            settlement.reverse(operator, reason)  # raises already_reversed
+            settlement.reverse(operator, reason, on_date)  # raises already_reversed
         member_year = uow.get(member_year_id(facts.psn_no, facts.year), MemberYear)
         assert member_year is not None
         member_year.reverse_claim(facts.setl_id, facts.version)
@@ -416,7 +434,7 @@ class RegionApplication(Application):
             account = uow.get(account_id(facts.account_psn), IndividualAccount)
             assert account is not None
             account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
-        settlement.reverse(operator, reason)
+        settlement.reverse(operator, reason, on_date)
 
     # --- reading --------------------------------------------------------------------------
 

@@ -83,11 +83,7 @@ class _Codec:
 
     def __init__(self, cls: type) -> None:
         hints = typing.get_type_hints(cls)
-        fields = [
-            (f.name, hints[f.name])
-            for f in dataclasses.fields(cls)
-            if f.name not in _ENVELOPE_FIELDS
-        ]
+        fields = [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS]
         self.names = tuple(name for name, _ in fields)
         payload = msgspec.defstruct(f"{cls.__name__}Payload", fields, forbid_unknown_fields=False)
         self.decoder = msgspec.json.Decoder(payload)

@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.ids import contribution_id
+from core.ledger import Posting, check_balanced
 
 
 @aggregate_topic("Contribution")
@@ -15,11 +16,13 @@ class ContributionReceived(Aggregate):
     class Received(Aggregate.Created):
         contribution: dict[str, Any]
         content_hash: str
+        postings: list[Posting]
 
     @staticmethod
-    def create_id(contribution: dict[str, Any], content_hash: str) -> Any:
+    def create_id(contribution: dict[str, Any], content_hash: str, postings: list[Posting]) -> Any:
         return contribution_id(contribution["contrib_id"])
 
-    def __init__(self, contribution: dict[str, Any], content_hash: str) -> None:
+    def __init__(self, contribution: dict[str, Any], content_hash: str, postings: list[Posting]) -> None:
+        check_balanced(postings)
         self.contribution = contribution
         self.content_hash = content_hash

@@ -74,7 +74,10 @@ class MemberYear(Aggregate):
         if setl_id in self.applied:
             raise AssertionError(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
         self.trigger_event(
-            self.ClaimApplied, setl_id=setl_id, setl_version=setl_version, setl_time=setl_time,
+            self.ClaimApplied,
+            setl_id=setl_id,
+            setl_version=setl_version,
+            setl_time=setl_time,
             delta=delta.to_dict(),
         )
 

@@ -29,9 +29,7 @@ RATIO_BP_FULL: int = 10_000
 
 _YUAN_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
-_REASONS = frozenset(
-    {"amount_not_a_number", "amount_negative", "amount_too_precise", "amount_too_large"}
-)
+_REASONS = frozenset({"amount_not_a_number", "amount_negative", "amount_too_precise", "amount_too_large"})
 
 
 class AmountError(YibaoError, ValueError):

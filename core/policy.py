@@ -317,9 +317,7 @@ _SI_KEYS = ("med_types", "threshold", "segments", "annual_cap", "category")
 _SI_TERM_KEYS = ("threshold", "segments", "annual_cap")
 
 
-def _si_terms(
-    table: Mapping[str, Any], prefix: str, base: SeriousIllnessTerms | None
-) -> SeriousIllnessTerms:
+def _si_terms(table: Mapping[str, Any], prefix: str, base: SeriousIllnessTerms | None) -> SeriousIllnessTerms:
     if base is not None and "threshold" not in table:
         threshold = base.threshold
     else:
@@ -335,9 +333,7 @@ def _si_terms(
     first = segments[0][0]
     if first is not None and first <= threshold:
         key = "segments" if "segments" in table else "threshold"
-        raise PolicyError(
-            _join(prefix, key), "the first segment's upper bound must be above the threshold"
-        )
+        raise PolicyError(_join(prefix, key), "the first segment's upper bound must be above the threshold")
     return SeriousIllnessTerms(threshold=threshold, segments=segments, annual_cap=annual_cap)
 
 
@@ -406,23 +402,13 @@ _SUPP_TERM_KEYS = (
 )
 
 
-def _supp_terms(
-    table: Mapping[str, Any], prefix: str, base: SupplementaryTerms | None
-) -> SupplementaryTerms:
+def _supp_terms(table: Mapping[str, Any], prefix: str, base: SupplementaryTerms | None) -> SupplementaryTerms:
     def inherited(key: str) -> bool:
         return base is not None and key not in table
 
-    deductible = (
-        base.deductible
-        if base and inherited("deductible")
-        else _amount(table, "deductible", prefix)
-    )
-    ratio_bp = (
-        base.ratio_bp if base and inherited("ratio_bp") else _ratio(table, "ratio_bp", prefix)
-    )
-    annual_cap = (
-        base.annual_cap if base and inherited("annual_cap") else _cap(table, "annual_cap", prefix)
-    )
+    deductible = base.deductible if base and inherited("deductible") else _amount(table, "deductible", prefix)
+    ratio_bp = base.ratio_bp if base and inherited("ratio_bp") else _ratio(table, "ratio_bp", prefix)
+    annual_cap = base.annual_cap if base and inherited("annual_cap") else _cap(table, "annual_cap", prefix)
     if base and inherited("out_of_range_deductible"):
         oor_deductible = base.out_of_range_deductible
     else:

@@ -16,11 +16,20 @@ from eventsourcing.domain import Aggregate
 from core.codec import aggregate_topic
 from core.errors import YibaoError
 from core.ids import settlement_id
+from core.ledger import Posting, lookback_postings, negated
+from core.ledger import check_balanced as check_postings_balanced
 
 PAYER_FIELDS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
 AMOUNT_FIELDS = (
-    "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", *PAYER_FIELDS, "fund_pay_sumamt",
-    "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay",
+    "medfee_sumamt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    *PAYER_FIELDS,
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "acct_mulaid_pay",
+    "psn_cash_pay",
 )
 
 
@@ -44,6 +53,8 @@ class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
     account_psn: str | None = None  # whose individual account paid (own or bound employee's)
     operator: str | None = None
     reason: str | None = None
+    postings: list[Posting] = []  # balanced legs of this version (core.ledger)
+    posted_on: str = ""  # business date of the postings: setl_time, or the correction date
     left_to_person: dict[str, int] = {}  # by part: policy, pre, full, over (for look-back)
     lookback_maf: int = 0  # assistance added later by look-back (因病致贫)
 
@@ -53,6 +64,7 @@ class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
         assert payers + a["psn_part_amt"] == a["medfee_sumamt"], "settlement does not balance"
         assert a["acct_pay"] + a["acct_mulaid_pay"] + a["psn_cash_pay"] == a["psn_part_amt"]
         assert a["fund_pay_sumamt"] == a["hifp_pay"] + a["hifmi_pay"] + a["maf_pay"]
+        check_postings_balanced(self.postings)
 
 
 class SettlementReversed(YibaoError):
@@ -68,6 +80,8 @@ class Settlement(Aggregate):
         setl_version: int
         operator: str
         reason: str
+        on_date: str
+        postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
             aggregate.reversed = True
@@ -80,17 +94,20 @@ class Settlement(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.current = self.facts
             aggregate.reversed = False
+            aggregate.lookback_postings = []
 
     class AssistanceLookedBack(Aggregate.Event):
         setl_version: int
         amount: int
         recognised_on: str
         breakdown: dict[str, Any]
+        postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
             aggregate.current = msgspec.structs.replace(
                 aggregate.current, lookback_maf=aggregate.current.lookback_maf + self.amount
             )
+            aggregate.lookback_postings = aggregate.lookback_postings + self.postings
 
     @staticmethod
     def create_id(facts: SettlementFacts) -> Any:
@@ -100,15 +117,25 @@ class Settlement(Aggregate):
         facts.check_balanced()
         self.current = facts
         self.reversed = False
+        self.lookback_postings: list[Posting] = []
 
     @property
     def setl_id(self) -> str:
         return self.current.setl_id
 
-    def reverse(self, operator: str, reason: str) -> None:
+    def reverse(self, operator: str, reason: str, on_date: str) -> None:
+        """Undo the current version: every posting of it, and of look-backs on it, negated."""
         if self.reversed:
             raise SettlementReversed(f"settlement {self.setl_id} is already reversed")
-        self.trigger_event(self.Reversed, setl_version=self.current.version, operator=operator, reason=reason)
+        undo = negated(self.current.postings + self.lookback_postings)
+        self.trigger_event(
+            self.Reversed,
+            setl_version=self.current.version,
+            operator=operator,
+            reason=reason,
+            on_date=on_date,
+            postings=undo,
+        )
 
     def resettle(self, facts: SettlementFacts) -> None:
         if not self.reversed or facts.version != self.current.version + 1:
@@ -118,6 +145,10 @@ class Settlement(Aggregate):
 
     def add_lookback_assistance(self, amount: int, recognised_on: str, breakdown: dict[str, Any]) -> None:
         self.trigger_event(
-            self.AssistanceLookedBack, setl_version=self.current.version, amount=amount,
-            recognised_on=recognised_on, breakdown=breakdown,
+            self.AssistanceLookedBack,
+            setl_version=self.current.version,
+            amount=amount,
+            recognised_on=recognised_on,
+            breakdown=breakdown,
+            postings=lookback_postings(psn_no=self.current.psn_no, amount=amount),
         )

@@ -291,9 +291,7 @@ _PAYER_FIELD = {
 class _Run:
     """Mutable state of one computation; every tier reads `ytd` and writes `delta`/`pays`."""
 
-    def __init__(
-        self, claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate
-    ) -> None:
+    def __init__(self, claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate) -> None:
         self.claim = claim
         self.member = member
         self.policy = policy
@@ -406,11 +404,7 @@ class _Run:
         category = self.member.assist_category
         terms = self.policy.assistance.get(category)
         if terms is None:
-            why = (
-                "member has no assistance category"
-                if category == "none"
-                else f"category {category} not in policy"
-            )
+            why = "member has no assistance category" if category == "none" else f"category {category} not in policy"
             return {"applies": False, "why": why}
         parts: tuple[str, ...] = ("policy",)
         base_in = self.left.policy
@@ -551,9 +545,7 @@ def _check_inputs(claim: ClaimAmounts, member: MemberTerms) -> None:
         raise ValueError(f"unknown insutype {member.insutype!r}")
 
 
-def compute_settlement(
-    claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate
-) -> Computation:
+def compute_settlement(claim: ClaimAmounts, member: MemberTerms, policy: Policy, ytd: YearToDate) -> Computation:
     """Settle one claim against the member-year accumulators `ytd` (SPEC section 4, steps 1-5)."""
     _check_inputs(claim, member)
     run = _Run(claim, member, policy, ytd)
@@ -612,13 +604,9 @@ def lookback_assistance(
     outpatient = med_type == OUTPATIENT_MED_TYPE
     ded = min(policy_remainder, max(0, terms.deductible - ytd.assistance_deductible_used))
     uncapped = apply_ratio(policy_remainder - ded, terms.ratio_bp)
-    limits: list[tuple[str, int | None]] = [
-        ("annual_limit", _remaining(terms.annual_limit, ytd.assistance_paid))
-    ]
+    limits: list[tuple[str, int | None]] = [("annual_limit", _remaining(terms.annual_limit, ytd.assistance_paid))]
     if outpatient:
-        limits.append(
-            ("outpatient_limit", _remaining(terms.outpatient_limit, ytd.assistance_outpatient_paid))
-        )
+        limits.append(("outpatient_limit", _remaining(terms.outpatient_limit, ytd.assistance_outpatient_paid)))
     pay, hit = _limit(uncapped, *limits)
     delta = YearToDate(
         assistance_paid=pay,
@@ -669,6 +657,4 @@ def split_personal(
             # read "own account first if the member has one; otherwise the family account":
             # a member with an own account does not also draw on a family account
             mulaid = min(max(0, family_account_balance), psn_part_amt)
-    return PersonalSplit(
-        acct_pay=acct, acct_mulaid_pay=mulaid, psn_cash_pay=psn_part_amt - acct - mulaid
-    )
+    return PersonalSplit(acct_pay=acct, acct_mulaid_pay=mulaid, psn_cash_pay=psn_part_amt - acct - mulaid)

@@ -1,0 +1,130 @@
+"""The fund ledger: chart of accounts and balanced double-entry postings (SPEC 5).
+
+Every fact that moves money (settlement, reversal, look-back, contribution, hospital payment,
+deduction, recovery, fine, transfer) carries its postings in its event. A posting is one leg:
+`amount > 0` debits the account, `amount < 0` credits it; the legs of one fact sum to zero,
+checked when they are built (`journal`) and again by the projection that writes them.
+
+Accounts are per region (the event's schema) and fund. Fund codes are the national ones plus
+`HMB` (惠民保) and `CHARITY`. `party` names the hospital or person a balance is owed to or by.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from core.errors import YibaoError
+
+FUNDS = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+INDIVIDUAL_ACCOUNT_FUND = "310200"
+
+BANK = "bank"
+RECEIVABLE_FROM_HOSPITALS = "receivable_from_hospitals"
+PAYABLE_TO_HOSPITALS = "payable_to_hospitals"
+PAYABLE_TO_MEMBERS = "payable_to_members"
+INDIVIDUAL_ACCOUNTS = "individual_accounts"
+IN_TRANSIT = "in_transit"
+CONTRIBUTION_INCOME = "contribution_income"
+OTHER_INCOME = "other_income"  # fines (罚款) and other non-contribution income
+BENEFIT_EXPENSE = "benefit_expense"
+
+ASSETS = (BANK, RECEIVABLE_FROM_HOSPITALS)
+LIABILITIES = (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, INDIVIDUAL_ACCOUNTS, IN_TRANSIT)
+INCOME = (CONTRIBUTION_INCOME, OTHER_INCOME)
+EXPENSES = (BENEFIT_EXPENSE,)
+ACCOUNTS = ASSETS + LIABILITIES + INCOME + EXPENSES
+
+
+class UnbalancedPostings(YibaoError):
+    reason = "unbalanced_postings"
+
+
+class Posting(msgspec.Struct, frozen=True, array_like=True):
+    """One leg of a journal entry (fen): debit when positive, credit when negative."""
+
+    fund: str
+    account: str
+    party: str
+    amount: int
+
+
+def journal(*legs: Posting) -> list[Posting]:
+    """The non-zero legs of one balanced entry; raises if they do not balance."""
+    kept = [leg for leg in legs if leg.amount != 0]
+    check_balanced(kept)
+    return kept
+
+
+def check_balanced(postings: list[Posting]) -> None:
+    for leg in postings:
+        if leg.fund not in FUNDS or leg.account not in ACCOUNTS:
+            raise UnbalancedPostings(f"unknown account {leg.fund}:{leg.account}")
+    total = sum(leg.amount for leg in postings)
+    if total != 0:
+        raise UnbalancedPostings(f"postings do not balance: debits - credits = {total} fen")
+
+
+def move(
+    fund: str, debit: str, credit: str, amount: int, *, debit_party: str = "", credit_party: str = ""
+) -> tuple[Posting, Posting]:
+    """Debit one account and credit another of the same fund by `amount`."""
+    return Posting(fund, debit, debit_party, amount), Posting(fund, credit, credit_party, -amount)
+
+
+def negated(postings: list[Posting]) -> list[Posting]:
+    """The entry that undoes `postings` exactly (a reversal)."""
+    return [Posting(p.fund, p.account, p.party, -p.amount) for p in postings]
+
+
+def basic_fund(insutype: str) -> str:
+    return "310100" if insutype == "310" else "390100"
+
+
+def serious_illness_fund(insutype: str) -> str:
+    return "330100" if insutype == "310" else "390200"
+
+
+def settlement_postings(
+    *, insutype: str, hospital: str, amounts: dict[str, int], account_psn: str | None
+) -> list[Posting]:
+    """What a settlement owes the hospital, per payer fund, and what the account paid.
+
+    Each fund's payment is a benefit expense owed to the hospital until paid (拨付); the
+    individual account's share lowers the members' account liability instead.
+    """
+    payers = (
+        (basic_fund(insutype), amounts["hifp_pay"]),
+        (serious_illness_fund(insutype), amounts["hifmi_pay"]),
+        ("610100", amounts["maf_pay"]),
+        ("HMB", amounts["hmb_pay"]),
+        ("CHARITY", amounts["charity_pay"]),
+    )
+    legs: list[Posting] = []
+    for fund, amount in payers:
+        legs.extend(move(fund, BENEFIT_EXPENSE, PAYABLE_TO_HOSPITALS, amount, credit_party=hospital))
+    account_paid = amounts["acct_pay"] + amounts["acct_mulaid_pay"]
+    legs.extend(
+        move(
+            INDIVIDUAL_ACCOUNT_FUND,
+            INDIVIDUAL_ACCOUNTS,
+            PAYABLE_TO_HOSPITALS,
+            account_paid,
+            debit_party=account_psn or "",
+            credit_party=hospital,
+        )
+    )
+    return journal(*legs)
+
+
+def lookback_postings(*, psn_no: str, amount: int) -> list[Posting]:
+    """Retroactive assistance is owed to the person, not the hospital."""
+    return journal(*move("610100", BENEFIT_EXPENSE, PAYABLE_TO_MEMBERS, amount, credit_party=psn_no))
+
+
+def contribution_postings(*, fund: str, psn_no: str, amount: int, acct_amount: int) -> list[Posting]:
+    """Money received: income of the fund, except the employee's account share (划账), which is
+    owed to the member and sits in the individual-account fund."""
+    return journal(
+        *move(fund, BANK, CONTRIBUTION_INCOME, amount - acct_amount),
+        *move(INDIVIDUAL_ACCOUNT_FUND, BANK, INDIVIDUAL_ACCOUNTS, acct_amount, credit_party=psn_no),
+    )
