@@ -31,6 +31,8 @@ class MemberYear(Aggregate):
         year: int
 
     class ClaimApplied(Aggregate.Event):
+        psn_no: str
+        year: int
         setl_id: str
         setl_version: int
         setl_time: str
@@ -42,6 +44,8 @@ class MemberYear(Aggregate):
             aggregate.applied[self.setl_id] = AppliedClaim(self.setl_version, self.setl_time, delta)
 
     class ClaimReversed(Aggregate.Event):
+        psn_no: str
+        year: int
         setl_id: str
         setl_version: int
         delta: dict[str, Any]
@@ -51,6 +55,8 @@ class MemberYear(Aggregate):
             del aggregate.applied[self.setl_id]
 
     class AssistanceLookedBack(Aggregate.Event):
+        psn_no: str
+        year: int
         setl_id: str
         delta: dict[str, Any]
 
@@ -75,6 +81,8 @@ class MemberYear(Aggregate):
             raise AssertionError(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
         self.trigger_event(
             self.ClaimApplied,
+            psn_no=self.psn_no,
+            year=self.year,
             setl_id=setl_id,
             setl_version=setl_version,
             setl_time=setl_time,
@@ -87,11 +95,18 @@ class MemberYear(Aggregate):
         if applied is None or applied.version != setl_version:
             raise AssertionError(f"settlement {setl_id} v{setl_version} is not applied to {self.psn_no}/{self.year}")
         self.trigger_event(
-            self.ClaimReversed, setl_id=setl_id, setl_version=setl_version, delta=applied.delta.to_dict()
+            self.ClaimReversed,
+            psn_no=self.psn_no,
+            year=self.year,
+            setl_id=setl_id,
+            setl_version=setl_version,
+            delta=applied.delta.to_dict(),
         )
         return applied.delta
 
     def look_back(self, setl_id: str, delta: YearToDate) -> None:
         if setl_id not in self.applied:
             raise AssertionError(f"settlement {setl_id} is not applied to {self.psn_no}/{self.year}")
-        self.trigger_event(self.AssistanceLookedBack, setl_id=setl_id, delta=delta.to_dict())
+        self.trigger_event(
+            self.AssistanceLookedBack, psn_no=self.psn_no, year=self.year, setl_id=setl_id, delta=delta.to_dict()
+        )

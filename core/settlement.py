@@ -77,6 +77,7 @@ class Settlement(Aggregate):
         facts: SettlementFacts
 
     class Reversed(Aggregate.Event):
+        setl_id: str
         setl_version: int
         operator: str
         reason: str
@@ -97,6 +98,7 @@ class Settlement(Aggregate):
             aggregate.lookback_postings = []
 
     class AssistanceLookedBack(Aggregate.Event):
+        setl_id: str
         setl_version: int
         amount: int
         recognised_on: str
@@ -130,6 +132,7 @@ class Settlement(Aggregate):
         undo = negated(self.current.postings + self.lookback_postings)
         self.trigger_event(
             self.Reversed,
+            setl_id=self.setl_id,
             setl_version=self.current.version,
             operator=operator,
             reason=reason,
@@ -146,6 +149,7 @@ class Settlement(Aggregate):
     def add_lookback_assistance(self, amount: int, recognised_on: str, breakdown: dict[str, Any]) -> None:
         self.trigger_event(
             self.AssistanceLookedBack,
+            setl_id=self.setl_id,
             setl_version=self.current.version,
             amount=amount,
             recognised_on=recognised_on,

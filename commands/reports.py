@@ -1,0 +1,149 @@
+"""`yibao projections ...` and `yibao report ...`: read models and the reports built on them."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import click
+
+from commands.cli import main
+from commands.context import CliContext
+from commands.io import dumps
+from core.application import RegionApplication
+from core.errors import YibaoError
+from projections import balance_sheet as bs
+from projections.read_model import Progress, catch_up, open_view, progress, rebuild
+
+
+
+
+def _on_page(region: str):  # noqa: ANN202
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+
+    def show(p: Progress) -> None:
+        click.echo(f"\rprojection {region}: {p.position:,}/{p.head:,}", err=True, nl=False)
+
+    return show
+
+
+def up_to_date(app: RegionApplication) -> Progress:
+    """Commands that read a projection first bring it up to date."""
+    return catch_up(app, on_page=_on_page(app.region))
+
+
+@main.group()
+def projections() -> None:
+    """Read models (journal, settlements, member usage) built from each region's event log."""
+
+
+def _regions(obj: CliContext, region: str | None) -> list[str]:
+    return [region] if region else obj.store.region_codes()
+
+
+@projections.command("status")
+@click.option("--region", help="Only this region (default: all).")
+@click.pass_obj
+def projections_status(obj: CliContext, region: str | None) -> None:
+    """How far each region's read model has processed its event log."""
+    for code in _regions(obj, region):
+        app = obj.store.region(code)
+        p = progress(app, open_view(app))
+        state = "up to date" if p.behind == 0 else f"{p.behind:,} events behind"
+        click.echo(f"{code}\tposition {p.position:,} of {p.head:,}\t{state}")
+
+
+@projections.command("run")
+@click.option("--region", help="Only this region (default: all).")
+@click.pass_obj
+def projections_run(obj: CliContext, region: str | None) -> None:
+    """Catch up from the tracked position (resumable: safe to interrupt and run again)."""
+    for code in _regions(obj, region):
+        p = catch_up(obj.store.region(code), on_page=_on_page(code))
+        click.echo(f"{code}\tposition {p.position:,} of {p.head:,}")
+
+
+@projections.command("rebuild")
+@click.option("--region", help="Only this region (default: all).")
+@click.pass_obj
+def projections_rebuild(obj: CliContext, region: str | None) -> None:
+    """Drop the read model and build it again from the first event."""
+    for code in _regions(obj, region):
+        p = rebuild(obj.store.region(code), on_page=_on_page(code))
+        click.echo(f"{code}\trebuilt to position {p.position:,}")
+
+
+@main.group()
+def report() -> None:
+    """Reports for finance staff: balance sheet, hospital statement, coverage."""
+
+
+@report.command("balance-sheet")
+@click.option("--region", required=True, help="Pooling region code.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Date (default today).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx"]), default="table")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (required for xlsx).")
+@click.pass_obj
+def report_balance_sheet(obj: CliContext, region: str, as_of: dt.datetime | None, fmt: str, out: Path | None) -> None:
+    """Balance sheet per fund (资产负债表): assets, liabilities, income and expense of the year,
+    累计结余, 当年结余, 可支付月数. Amounts in yuan."""
+    app = obj.store.region(region)
+    up_to_date(app)
+    date = as_of.date() if as_of else dt.date.today()
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        sheet = bs.balance_sheet(curs, app.factory.datastore.schema, region, date)  # type: ignore[attr-defined]
+    if fmt == "xlsx":
+        if out is None:
+            raise YibaoError("--format xlsx needs --out FILE.xlsx", reason="missing_out")
+        write_xlsx(sheet, out)
+        click.echo(f"wrote {out}")
+        return
+    text = {"table": bs.render_table, "json": lambda s: dumps(s.to_json()), "csv": to_csv}[fmt](sheet)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+def _rows(sheet: bs.BalanceSheet) -> list[list[str]]:
+    rows = [["line", "行项目", *[f.fund for f in sheet.funds]]]
+    for name in (*bs.LINES, "months_of_capacity"):
+        zh, en = bs.LABELS[name]
+        rows.append([en, zh, *[str(f.to_json()[name] or "") for f in sheet.funds]])
+    return rows
+
+
+def to_csv(sheet: bs.BalanceSheet) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(_rows(sheet))
+    return buffer.getvalue().rstrip("\n")
+
+
+def write_xlsx(sheet: bs.BalanceSheet, path: Path) -> None:
+    """A workbook a finance officer opens directly: numbers as numbers, yuan format."""
+    from decimal import Decimal
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    ws = book.active
+    ws.title = "资产负债表"
+    ws.append([f"Balance sheet 资产负债表 — region {sheet.region}, as of {sheet.as_of.isoformat()}"])
+    ws["A1"].font = Font(bold=True)
+    for r, row in enumerate(_rows(sheet), start=2):
+        for c, value in enumerate(row, start=1):
+            cell = ws.cell(row=r, column=c)
+            if r > 2 and c > 2 and value not in ("", None):
+                cell.value = Decimal(value)  # exact: yuan strings, never float
+                cell.number_format = "#,##0.00" if row[0] != "months of payment capacity" else "0.0"
+            else:
+                cell.value = value
+    ws.column_dimensions["A"].width = 30
+    ws.column_dimensions["B"].width = 22
+    book.save(path)

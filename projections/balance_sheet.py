@@ -1,0 +1,133 @@
+"""Balance sheet per region and fund as of a date (SPEC 6), from the general journal.
+
+Balances are sums of postings up to the date (assets and expenses are debit balances,
+liabilities and income credit balances). The accumulated balance (累计结余) is assets minus
+liabilities; it must equal all income minus all expense, which `check` asserts for every fund.
+Months of payment capacity (可支付月数) = balance / average monthly benefit expense of the
+12 months up to the date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from psycopg import sql
+
+from core.ledger import ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.money import format_yuan
+
+LINES = (
+    "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
+    "in_transit", "contribution_income", "other_income", "benefit_expense", "balance", "surplus_of_year",
+)  # fmt: skip
+LABELS = {
+    "bank": ("银行存款", "bank"),
+    "receivable_from_hospitals": ("应收医疗机构款(追回)", "receivable from hospitals"),
+    "payable_to_hospitals": ("应付医疗机构款", "payable to hospitals"),
+    "payable_to_members": ("应付参保人款", "payable to members"),
+    "individual_accounts": ("个人账户", "individual accounts"),
+    "in_transit": ("在途资金(转移)", "in transit"),
+    "contribution_income": ("本年征缴收入", "contribution income (year)"),
+    "other_income": ("本年其他收入", "other income (year)"),
+    "benefit_expense": ("本年待遇支出", "benefit expense (year)"),
+    "balance": ("累计结余", "accumulated balance"),
+    "surplus_of_year": ("当年结余", "surplus of the year"),
+    "months_of_capacity": ("可支付月数", "months of payment capacity"),
+}
+
+
+@dataclass(frozen=True)
+class FundSheet:
+    fund: str
+    lines: dict[str, int]  # fen, positive in the account's natural direction
+    months_of_capacity: Decimal | None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: format_yuan(self.lines[name]) for name in LINES}
+        out["months_of_capacity"] = None if self.months_of_capacity is None else str(self.months_of_capacity)
+        return out
+
+
+@dataclass(frozen=True)
+class BalanceSheet:
+    region: str
+    as_of: dt.date
+    funds: list[FundSheet]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "as_of": self.as_of.isoformat(),
+            "funds": {sheet.fund: sheet.to_json() for sheet in self.funds},
+        }
+
+
+def _sums(curs: Any, schema: str, where: sql.Composable, params: tuple[Any, ...]) -> dict[tuple[str, str], int]:
+    curs.execute(
+        sql.SQL("SELECT fund, account, sum(amount) AS total FROM {} WHERE {} GROUP BY fund, account").format(
+            sql.Identifier(schema, "journal"), where
+        ),
+        params,
+    )
+    return {(row["fund"], row["account"]): int(row["total"]) for row in curs.fetchall()}
+
+
+def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> BalanceSheet:
+    cumulative = _sums(curs, schema, sql.SQL("posted_on <= %s"), (as_of,))
+    year_start = dt.date(as_of.year, 1, 1)
+    of_year = _sums(curs, schema, sql.SQL("posted_on BETWEEN %s AND %s"), (year_start, as_of))
+    twelve_months_ago = as_of - dt.timedelta(days=365)
+    last_12 = _sums(
+        curs, schema, sql.SQL("posted_on > %s AND posted_on <= %s AND account = %s"),
+        (twelve_months_ago, as_of, BENEFIT_EXPENSE),
+    )  # fmt: skip
+    funds = []
+    for fund in FUNDS:
+        if not any(key[0] == fund for key in cumulative):
+            continue
+        lines: dict[str, int] = {}
+        for account in ASSETS:
+            lines[account] = cumulative.get((fund, account), 0)
+        for account in LIABILITIES:
+            lines[account] = -cumulative.get((fund, account), 0)
+        for account in INCOME:
+            lines[account] = -of_year.get((fund, account), 0)
+        for account in EXPENSES:
+            lines[account] = of_year.get((fund, account), 0)
+        lines["balance"] = sum(lines[a] for a in ASSETS) - sum(lines[a] for a in LIABILITIES)
+        lines["surplus_of_year"] = sum(lines[a] for a in INCOME) - sum(lines[a] for a in EXPENSES)
+        all_income = -sum(cumulative.get((fund, a), 0) for a in INCOME)
+        all_expense = sum(cumulative.get((fund, a), 0) for a in EXPENSES)
+        assert lines["balance"] == all_income - all_expense, f"fund {fund}: assets != liabilities + balance"
+        monthly = Decimal(last_12.get((fund, BENEFIT_EXPENSE), 0)) / 12
+        months = (
+            (Decimal(lines["balance"]) / monthly).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+            if monthly > 0
+            else None
+        )
+        funds.append(FundSheet(fund, lines, months))
+    return BalanceSheet(region, as_of, funds)
+
+
+def render_table(sheet: BalanceSheet) -> str:
+    """A plain-text table, Chinese and English labels, funds as columns."""
+    funds = [f.fund for f in sheet.funds]
+    width = 16
+    header = f"{'':34}" + "".join(f"{fund:>{width}}" for fund in funds)
+    rows = [f"资产负债表 Balance sheet — region {sheet.region}, as of {sheet.as_of.isoformat()}", header]
+    for name in (*LINES, "months_of_capacity"):
+        zh, en = LABELS[name]
+        label = f"{zh} {en}"
+        cells = []
+        for f in sheet.funds:
+            if name == "months_of_capacity":
+                cells.append("-" if f.months_of_capacity is None else str(f.months_of_capacity))
+            else:
+                cells.append(format_yuan(f.lines[name]))
+        rows.append(f"{label:<34}"[:34] + "".join(f"{c:>{width}}" for c in cells))
+    if not funds:
+        rows.append("(no postings yet)")
+    return "\n".join(rows)

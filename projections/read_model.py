@@ -1,0 +1,241 @@
+"""The read model of one region: general journal, current settlements, member-year usage.
+
+`RegionReadModel` is an eventsourcing `Projection`: it turns each domain event into view rows.
+`ReadModelView` is its PostgreSQL materialised view, a `PostgresTrackingRecorder` that writes a
+page of rows and the tracking position of the page's last event in one transaction, so a
+projection killed at any moment resumes exactly where its last commit left it.
+`catch_up` follows the region's notification log page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import singledispatchmethod
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import sql
+
+from core.application import RegionApplication
+from core.contribution import ContributionReceived
+from core.ledger import Posting, check_balanced
+from core.member_year import MemberYear
+from core.settlement import Settlement, SettlementFacts
+from core.tiers import YearToDate
+
+USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
+SETTLEMENT_COLUMNS = (
+    "setl_id", "version", "status", "psn_no", "year", "setl_time", "hospital", "insutype", "assist_category",
+    "medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay", "psn_part_amt",
+    "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "lookback_maf",
+)  # fmt: skip
+VIEW_TABLES = ("journal", "settlements", "member_usage")
+page_events_max = 5000
+
+
+@dataclass
+class Page:
+    """Rows of the events processed since the last commit."""
+
+    journal: list[tuple[Any, ...]] = field(default_factory=list)
+    settlements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    usage: dict[tuple[str, int], YearToDate] = field(default_factory=dict)
+    reversed: set[str] = field(default_factory=set)  # settlements reversed whose row is not in this page
+    lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
+
+
+class ReadModelView(PostgresTrackingRecorder):
+    """The view tables of a region plus its tracking row, written together."""
+
+    def __init__(self, datastore: Any) -> None:
+        super().__init__(datastore, tracking_table_name="notification_tracking")
+        schema = datastore.schema
+        self._copy_journal = sql.SQL(
+            "COPY {} (notification_id, leg, posted_on, kind, ref, fund, account, party, amount) FROM STDIN"
+        ).format(sql.Identifier(schema, "journal"))
+        self._upsert_settlement = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (setl_id) DO UPDATE SET ({}) = ({})"
+        ).format(
+            sql.Identifier(schema, "settlements"),
+            sql.SQL(", ").join(map(sql.Identifier, SETTLEMENT_COLUMNS)),
+            sql.SQL(", ").join(sql.Placeholder() * len(SETTLEMENT_COLUMNS)),
+            sql.SQL(", ").join(map(sql.Identifier, SETTLEMENT_COLUMNS[1:])),
+            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in SETTLEMENT_COLUMNS[1:]),
+        )
+        self._add_usage = sql.SQL(
+            "INSERT INTO {table} (psn_no, year, {cols}) VALUES (%s, %s, {vals}) "
+            "ON CONFLICT (psn_no, year) DO UPDATE SET {sets}"
+        ).format(
+            table=sql.Identifier(schema, "member_usage"),
+            cols=sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS)),
+            vals=sql.SQL(", ").join(sql.Placeholder() * len(USAGE_COLUMNS)),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{c} = {t}.{c} + EXCLUDED.{c}").format(c=sql.Identifier(c), t=sql.Identifier("member_usage"))
+                for c in USAGE_COLUMNS
+            ),
+        )
+        self._mark_reversed = sql.SQL("UPDATE {} SET status = 'reversed' WHERE setl_id = ANY(%s)").format(
+            sql.Identifier(schema, "settlements")
+        )
+        self._add_lookback = sql.SQL("UPDATE {} SET lookback_maf = lookback_maf + %s WHERE setl_id = %s").format(
+            sql.Identifier(schema, "settlements")
+        )
+        self._schema = schema
+
+    def write(self, page: Page, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            if page.journal:
+                with curs.copy(self._copy_journal) as copy:
+                    for row in page.journal:
+                        copy.write_row(row)
+            if page.reversed:
+                curs.execute(self._mark_reversed, (list(page.reversed),))
+            if page.lookback:
+                curs.executemany(self._add_lookback, [(amount, setl_id) for setl_id, amount in page.lookback.items()])
+            if page.settlements:
+                curs.executemany(self._upsert_settlement, list(page.settlements.values()))
+            if page.usage:
+                curs.executemany(
+                    self._add_usage,
+                    [(psn, year, *(getattr(d, c) for c in USAGE_COLUMNS)) for (psn, year), d in page.usage.items()],
+                )
+            self._insert_tracking(curs, tracking)
+
+    def reset(self) -> None:
+        """Empty the view and forget the position (rebuild starts from the first event)."""
+        with self.datastore.transaction(commit=True) as curs:
+            for table in VIEW_TABLES:
+                curs.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self._schema, table)))
+            curs.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self._schema, "notification_tracking")))
+
+
+class RegionReadModel(Projection[ReadModelView]):
+    name = "read_model"
+
+    def __init__(self, view: ReadModelView) -> None:
+        super().__init__(view)
+        self.page = Page()
+
+    def _journal(self, tracking: Tracking, posted_on: str, kind: str, ref: str, postings: list[Posting]) -> None:
+        check_balanced(postings)  # checked when built, and again before it is written
+        for leg, p in enumerate(postings):
+            self.page.journal.append(
+                (tracking.notification_id, leg, posted_on, kind, ref, p.fund, p.account, p.party, p.amount)
+            )
+
+    def _settlement_row(self, facts: SettlementFacts, status: str) -> None:
+        a = facts.amounts
+        self.page.settlements[facts.setl_id] = (
+            facts.setl_id, facts.version, status, facts.psn_no, facts.year, facts.claim["setl_time"],
+            facts.claim["fixmedins_code"], facts.insutype, facts.assist_category, a["medfee_sumamt"],
+            a["hifp_pay"], a["hifmi_pay"], a["maf_pay"], a["hmb_pay"], a["charity_pay"], a["psn_part_amt"],
+            a["acct_pay"], a["acct_mulaid_pay"], a["psn_cash_pay"], facts.lookback_maf,
+        )  # fmt: skip
+
+    def _usage(self, psn_no: str, year: int, delta: dict[str, Any]) -> None:
+        key = (psn_no, year)
+        self.page.usage[key] = self.page.usage.get(key, YearToDate()).plus(YearToDate.from_dict(delta))
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events that build no rows (members, accounts, policies) only move the position."""
+
+    @process_event.register
+    def _(self, event: Settlement.Settled, tracking: Tracking) -> None:
+        self._journal(tracking, event.facts.posted_on, "settlement", event.facts.setl_id, event.facts.postings)
+        self._settlement_row(event.facts, "settled")
+
+    @process_event.register
+    def _(self, event: Settlement.Resettled, tracking: Tracking) -> None:
+        self._journal(tracking, event.facts.posted_on, "correction", event.facts.setl_id, event.facts.postings)
+        self._settlement_row(event.facts, "settled")
+        self.page.reversed.discard(event.facts.setl_id)
+
+    @process_event.register
+    def _(self, event: Settlement.Reversed, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "reversal", event.setl_id, event.postings)
+        row = self.page.settlements.get(event.setl_id)
+        if row is not None:
+            self.page.settlements[event.setl_id] = (row[0], row[1], "reversed", *row[3:])
+        else:
+            self.page.reversed.add(event.setl_id)
+
+    @process_event.register
+    def _(self, event: Settlement.AssistanceLookedBack, tracking: Tracking) -> None:
+        self._journal(tracking, event.recognised_on, "lookback", event.setl_id, event.postings)
+        row = self.page.settlements.get(event.setl_id)
+        if row is not None:
+            self.page.settlements[event.setl_id] = (*row[:-1], row[-1] + event.amount)
+        else:
+            self.page.lookback[event.setl_id] = self.page.lookback.get(event.setl_id, 0) + event.amount
+
+    @process_event.register
+    def _(self, event: ContributionReceived.Received, tracking: Tracking) -> None:
+        c = event.contribution
+        self._journal(tracking, c["paid_date"], "contribution", c["contrib_id"], event.postings)
+
+    @process_event.register
+    def _(self, event: MemberYear.ClaimApplied, tracking: Tracking) -> None:
+        self._usage(event.psn_no, event.year, event.delta)
+
+    @process_event.register
+    def _(self, event: MemberYear.AssistanceLookedBack, tracking: Tracking) -> None:
+        self._usage(event.psn_no, event.year, event.delta)
+
+    @process_event.register
+    def _(self, event: MemberYear.ClaimReversed, tracking: Tracking) -> None:
+        self._usage(event.psn_no, event.year, YearToDate.from_dict(event.delta).negated().to_dict())
+
+
+@dataclass(frozen=True)
+class Progress:
+    position: int  # last notification id processed
+    head: int  # last notification id in the log
+
+    @property
+    def behind(self) -> int:
+        return self.head - self.position
+
+
+def open_view(app: RegionApplication) -> ReadModelView:
+    return ReadModelView(app.factory.datastore)  # type: ignore[attr-defined]
+
+
+def progress(app: RegionApplication, view: ReadModelView) -> Progress:
+    return Progress(view.max_tracking_id(app.name) or 0, app.recorder.max_notification_id() or 0)
+
+
+def catch_up(
+    app: RegionApplication,
+    view: ReadModelView | None = None,
+    *,
+    on_page: Callable[[Progress], None] | None = None,
+    page_size: int = page_events_max,
+) -> Progress:
+    """Process every event after the tracked position, a page per transaction."""
+    view = view or open_view(app)
+    projection = RegionReadModel(view)
+    position = view.max_tracking_id(app.name) or 0
+    head = app.recorder.max_notification_id() or 0
+    while position < head:
+        notifications = app.recorder.select_notifications(position, page_size, stop=head, inclusive_of_start=False)
+        if not notifications:
+            break
+        for notification in notifications:
+            event = app.mapper.to_domain_event(notification)
+            projection.process_event(event, Tracking(app.name, notification.id))
+        position = notifications[-1].id
+        view.write(projection.page, Tracking(app.name, position))
+        projection.page = Page()
+        if on_page is not None:
+            on_page(Progress(position, head))
+    return Progress(position, head)
+
+
+def rebuild(app: RegionApplication, *, on_page: Callable[[Progress], None] | None = None) -> Progress:
+    view = open_view(app)
+    view.reset()
+    return catch_up(app, view, on_page=on_page)
