@@ -15,12 +15,11 @@ from commands.io import dumps
 from core.application import RegionApplication
 from core.errors import YibaoError
 from projections import balance_sheet as bs
+from projections import statements
 from projections.read_model import Progress, catch_up, open_view, progress, rebuild
 
 
-
-
-def _on_page(region: str):  # noqa: ANN202
+def _on_page(region: str):
     import sys
 
     if not sys.stderr.isatty():
@@ -147,3 +146,33 @@ def write_xlsx(sheet: bs.BalanceSheet, path: Path) -> None:
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 22
     book.save(path)
+
+
+@report.command("hospital")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True, help="fixmedins_code.")
+@click.option("--year", type=int, required=True)
+@click.pass_obj
+def report_hospital(obj: CliContext, region: str, hospital: str, year: int) -> None:
+    """Hospital statement (JSON): settled by fund, deductions, payments, recoveries, outstanding,
+    and use of the annual total budget (总额预算)."""
+    app = obj.store.region(region)
+    up_to_date(app)
+    account = app.hospital_account(hospital)
+    budget = account.budgets.get(year) if account else None
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        statement = statements.hospital_statement(curs, app.factory.datastore.schema, hospital, year, budget)  # type: ignore[attr-defined]
+    click.echo(dumps(statement))
+
+
+@report.command("coverage")
+@click.option("--region", required=True)
+@click.option("--year", type=int, required=True)
+@click.pass_obj
+def report_coverage(obj: CliContext, region: str, year: int) -> None:
+    """Comprehensive coverage ratio (综合保障率 = all payers / total cost) per assistance category."""
+    app = obj.store.region(region)
+    up_to_date(app)
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        for row in statements.coverage(curs, app.factory.datastore.schema, year):  # type: ignore[attr-defined]
+            click.echo(dumps(row))

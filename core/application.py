@@ -23,15 +23,17 @@ from core.account import IndividualAccount
 from core.codec import EventMapper
 from core.contribution import ContributionReceived
 from core.errors import YibaoError
+from core.hospital import FinanceRejected, HospitalAccount
 from core.ids import (
     account_id,
     contribution_id,
+    hospital_id,
     member_id,
     member_year_id,
     policy_book_id,
     settlement_id,
 )
-from core.ledger import contribution_postings, settlement_postings
+from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings, settlement_postings
 from core.lookback import lookback_for, lookback_window
 from core.member import Member
 from core.member_year import MemberYear
@@ -71,6 +73,12 @@ class Outcome:
         return cls("rejected", reason=reason, detail=detail)
 
 
+@attrs.frozen
+class FinanceResult:
+    status: str  # recorded | duplicate | dry_run
+    postings: list[Posting]
+
+
 @lru_cache(maxsize=64)
 def _parse_policy_cached(text: str) -> Policy:
     return parse_policy(text.encode("utf-8"))
@@ -97,13 +105,14 @@ class RegionApplication(Application):
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self._select_events_of, self.mapper.to_domain_event)
 
-    def _in_transaction(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run `work` on a fresh unit of work and save what it changed, retrying on conflict."""
+    def _in_transaction(self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False) -> T:
+        """Run `work` on a fresh unit of work and save what it changed, retrying on conflict.
+        With `dry_run` nothing is saved: the caller sees what would have been recorded."""
         for attempt in range(1, retry_count_max + 1):
             uow = self.unit_of_work()
             result = work(uow)
             changed = uow.changed()
-            if not changed:
+            if not changed or dry_run:
                 return result
             try:
                 self.save(*changed)
@@ -435,6 +444,92 @@ class RegionApplication(Application):
             assert account is not None
             account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
         settlement.reverse(operator, reason, on_date)
+
+    # --- finance operations (拨付, 拒付/核减, 追回, 罚款, 总额预算) ------------------------------
+
+    def _hospital(self, uow: UnitOfWork, code: str) -> HospitalAccount:
+        hospital = uow.get(hospital_id(code), HospitalAccount)
+        return hospital if hospital is not None else uow.add(HospitalAccount(fixmedins_code=code))
+
+    def _operation(
+        self, hospital_code: str, operation_id: str, act: Callable[[HospitalAccount, UnitOfWork], None], dry_run: bool
+    ) -> FinanceResult:
+        def work(uow: UnitOfWork) -> FinanceResult:
+            hospital = self._hospital(uow, hospital_code)
+            if hospital.has(operation_id):
+                return FinanceResult("duplicate", [])
+            act(hospital, uow)
+            event = hospital.pending_events[-1]
+            return FinanceResult("dry_run" if dry_run else "recorded", list(event.postings))  # type: ignore[attr-defined]
+
+        return self._in_transaction(work, dry_run=dry_run)
+
+    def pay_hospital(
+        self, payment_id: str, *, hospital: str, through: dt.date, paid_on: dt.date, owed: dict[str, int],
+        operator: str, dry_run: bool = False,
+    ) -> FinanceResult:  # fmt: skip
+        """Pay a hospital what each fund owes it up to `through` (`owed`, from the journal)."""
+        return self._operation(
+            hospital, payment_id,
+            lambda h, _: h.pay(payment_id, through.isoformat(), paid_on.isoformat(), owed, operator), dry_run,
+        )  # fmt: skip
+
+    def deduct(
+        self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, on_date: dt.date,
+        operator: str, reason: str, dry_run: bool = False,
+    ) -> FinanceResult:  # fmt: skip
+        """Refuse (拒付) or reduce (核减) what `fund` pays on a settlement, never more than it paid."""
+        settlement = self.settlement(setl_id)
+        if settlement is None:
+            raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
+        if settlement.reversed:
+            raise FinanceRejected(f"settlement {setl_id} is reversed", reason="settlement_reversed")
+        facts = settlement.current
+        fund_paid = sum(p.amount for p in facts.postings if p.fund == fund and p.account == BENEFIT_EXPENSE)
+
+        def act(hospital: HospitalAccount, _: UnitOfWork) -> None:
+            hospital.deduct(
+                deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, fund_paid=fund_paid,
+                settled_on=facts.posted_on, on_date=on_date.isoformat(), operator=operator, reason=reason,
+            )  # fmt: skip
+
+        return self._operation(facts.claim["fixmedins_code"], deduction_id, act, dry_run)
+
+    def recover(
+        self, recovery_id: str, *, hospital: str, fund: str, amount: int, on_date: dt.date, operator: str,
+        dry_run: bool = False,
+    ) -> FinanceResult:  # fmt: skip
+        when = on_date.isoformat()
+        return self._operation(
+            hospital, recovery_id,
+            lambda h, _: h.recover(recovery_id, fund=fund, amount=amount, on_date=when, operator=operator),
+            dry_run,
+        )  # fmt: skip
+
+    def fine(
+        self, fine_id: str, *, hospital: str, fund: str, amount: int, on_date: dt.date, operator: str, reason: str,
+        dry_run: bool = False,
+    ) -> FinanceResult:  # fmt: skip
+        when = on_date.isoformat()
+        return self._operation(
+            hospital, fine_id,
+            lambda h, _: h.fine(fine_id, fund=fund, amount=amount, on_date=when, operator=operator, reason=reason),
+            dry_run,
+        )  # fmt: skip
+
+    def set_budget(self, *, hospital: str, year: int, amount: int, operator: str) -> bool:
+        def work(uow: UnitOfWork) -> bool:
+            account = self._hospital(uow, hospital)
+            account.set_budget(year, amount, operator)
+            return bool(account.pending_events)
+
+        return self._in_transaction(work)
+
+    def hospital_account(self, code: str) -> HospitalAccount | None:
+        try:
+            return self.repository.get(hospital_id(code))
+        except AggregateNotFoundError:
+            return None
 
     # --- reading --------------------------------------------------------------------------
 

@@ -29,3 +29,7 @@ def settlement_id(setl_id: str) -> UUID:
 
 def contribution_id(contrib_id: str) -> UUID:
     return uuid5(_NAMESPACE, f"contribution:{contrib_id}")
+
+
+def hospital_id(fixmedins_code: str) -> UUID:
+    return uuid5(_NAMESPACE, f"hospital:{fixmedins_code}")

@@ -17,6 +17,7 @@ from core.errors import YibaoError
 
 FUNDS = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
 INDIVIDUAL_ACCOUNT_FUND = "310200"
+BASIC_FUNDS = ("310100", "390100")
 
 BANK = "bank"
 RECEIVABLE_FROM_HOSPITALS = "receivable_from_hospitals"

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from core.application import RegionApplication
 from core.contribution import ContributionReceived
+from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
 from core.settlement import Settlement, SettlementFacts
@@ -176,6 +177,22 @@ class RegionReadModel(Projection[ReadModelView]):
     def _(self, event: ContributionReceived.Received, tracking: Tracking) -> None:
         c = event.contribution
         self._journal(tracking, c["paid_date"], "contribution", c["contrib_id"], event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.Paid, tracking: Tracking) -> None:
+        self._journal(tracking, event.paid_on, "hospital_payment", event.payment_id, event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.Deducted, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, f"deduction_{event.kind}", event.setl_id, event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.Recovered, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "recovery", event.recovery_id, event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.Fined, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "fine", event.fine_id, event.postings)
 
     @process_event.register
     def _(self, event: MemberYear.ClaimApplied, tracking: Tracking) -> None:

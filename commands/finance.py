@@ -1,0 +1,162 @@
+"""`yibao finance ...`: money movements beyond claims (SPEC 5), each idempotent by its id.
+
+Every command accepts `--dry-run`, which prints the postings it would record and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from commands.cli import main
+from commands.context import CliContext
+from commands.io import dumps
+from commands.params import DATE, YUAN
+from commands.reports import up_to_date
+from core.application import FinanceResult
+from core.errors import YibaoError
+from core.ledger import FUNDS
+from core.money import format_yuan
+from projections.statements import owed_to_hospital
+
+FUND = click.Choice(FUNDS)
+
+
+@main.group()
+def finance() -> None:
+    """Hospital payments (拨付), audit deductions (拒付/核减), recoveries (追回), fines, budgets."""
+
+
+def _print(result: FinanceResult, **about: object) -> None:
+    click.echo(
+        dumps(
+            {
+                **about,
+                "status": result.status,
+                "postings": [
+                    {"fund": p.fund, "account": p.account, "party": p.party, "amount": format_yuan(p.amount)}
+                    for p in result.postings
+                ],
+            }
+        )
+    )
+
+
+def _required(**values: str) -> None:
+    for name, value in values.items():
+        if not value.strip():
+            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")
+
+
+@finance.command("pay")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True, help="fixmedins_code of the hospital.")
+@click.option("--through", type=DATE, required=True, help="Pay what is owed for everything posted up to this date.")
+@click.option("--paid-on", type=DATE, help="Date of the payment (default today).")
+@click.option("--payment-id", required=True, help="Idempotency key: the same id never pays twice.")
+@click.option("--operator", required=True)
+@click.option("--dry-run", is_flag=True, help="Print the postings; record nothing.")
+@click.pass_obj
+def finance_pay(
+    obj: CliContext, region: str, hospital: str, through: dt.date, paid_on: dt.date | None, payment_id: str,
+    operator: str, dry_run: bool,
+) -> None:  # fmt: skip
+    """Pay a hospital what each fund owes it up to a date (拨付)."""
+    _required(operator=operator)
+    app = obj.store.region(region)
+    up_to_date(app)
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        owed = owed_to_hospital(curs, app.factory.datastore.schema, hospital, through)  # type: ignore[attr-defined]
+    result = app.pay_hospital(
+        payment_id, hospital=hospital, through=through, paid_on=paid_on or dt.date.today(), owed=owed,
+        operator=operator, dry_run=dry_run,
+    )  # fmt: skip
+    _print(result, payment_id=payment_id, hospital=hospital)
+
+
+@finance.command("deduct")
+@click.argument("kind", type=click.Choice(["refuse", "reduce"]))
+@click.option("--region", required=True)
+@click.option("--setl-id", required=True)
+@click.option("--fund", type=FUND, required=True)
+@click.option("--amount", type=YUAN, required=True, help="Yuan.")
+@click.option("--deduction-id", required=True, help="Idempotency key.")
+@click.option("--on", "on_date", type=DATE, help="Date of the decision (default today).")
+@click.option("--operator", required=True)
+@click.option("--reason", required=True)
+@click.option("--dry-run", is_flag=True)
+@click.pass_obj
+def finance_deduct(
+    obj: CliContext, kind: str, region: str, setl_id: str, fund: str, amount: int, deduction_id: str,
+    on_date: dt.date | None, operator: str, reason: str, dry_run: bool,
+) -> None:  # fmt: skip
+    """Refuse (拒付) or reduce (核减) what a fund pays on a settlement, after audit. Never more
+    than the fund paid; once the settlement was paid it becomes a receivable (追回 due)."""
+    _required(operator=operator, reason=reason)
+    result = obj.store.region(region).deduct(
+        deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, on_date=on_date or dt.date.today(),
+        operator=operator, reason=reason, dry_run=dry_run,
+    )  # fmt: skip
+    _print(result, deduction_id=deduction_id, setl_id=setl_id, kind=kind)
+
+
+@finance.command("recover")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True)
+@click.option("--fund", type=FUND, required=True)
+@click.option("--amount", type=YUAN, required=True)
+@click.option("--recovery-id", required=True)
+@click.option("--on", "on_date", type=DATE)
+@click.option("--operator", required=True)
+@click.option("--dry-run", is_flag=True)
+@click.pass_obj
+def finance_recover(
+    obj: CliContext, region: str, hospital: str, fund: str, amount: int, recovery_id: str,
+    on_date: dt.date | None, operator: str, dry_run: bool,
+) -> None:  # fmt: skip
+    """Record money recovered (追回) from a hospital against its receivable."""
+    _required(operator=operator)
+    result = obj.store.region(region).recover(
+        recovery_id, hospital=hospital, fund=fund, amount=amount, on_date=on_date or dt.date.today(),
+        operator=operator, dry_run=dry_run,
+    )  # fmt: skip
+    _print(result, recovery_id=recovery_id, hospital=hospital)
+
+
+@finance.command("fine")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True)
+@click.option("--fund", type=FUND, required=True)
+@click.option("--amount", type=YUAN, required=True)
+@click.option("--fine-id", required=True)
+@click.option("--on", "on_date", type=DATE)
+@click.option("--operator", required=True)
+@click.option("--reason", required=True)
+@click.option("--dry-run", is_flag=True)
+@click.pass_obj
+def finance_fine(
+    obj: CliContext, region: str, hospital: str, fund: str, amount: int, fine_id: str, on_date: dt.date | None,
+    operator: str, reason: str, dry_run: bool,
+) -> None:  # fmt: skip
+    """Record a fine received from a hospital (separate income of the fund)."""
+    _required(operator=operator, reason=reason)
+    result = obj.store.region(region).fine(
+        fine_id, hospital=hospital, fund=fund, amount=amount, on_date=on_date or dt.date.today(),
+        operator=operator, reason=reason, dry_run=dry_run,
+    )  # fmt: skip
+    _print(result, fine_id=fine_id, hospital=hospital)
+
+
+@finance.command("budget")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True)
+@click.option("--year", type=int, required=True)
+@click.option("--amount", type=YUAN, required=True, help="Annual total budget (总额预算) of the pooling funds, yuan.")
+@click.option("--operator", required=True)
+@click.pass_obj
+def finance_budget(obj: CliContext, region: str, hospital: str, year: int, amount: int, operator: str) -> None:
+    """Set a hospital's annual total budget; its use shows on `report hospital`."""
+    _required(operator=operator)
+    changed = obj.store.region(region).set_budget(hospital=hospital, year=year, amount=amount, operator=operator)
+    click.echo(f"budget {hospital} {year}: {format_yuan(amount)} ({'recorded' if changed else 'unchanged'})")

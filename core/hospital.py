@@ -1,0 +1,184 @@
+"""HospitalAccount: what the funds and a hospital (定点医疗机构) owe each other, per fund.
+
+Payments (拨付) settle what is owed up to a date; deductions after audit (拒付 refuse, 核减
+reduce) lower what a fund owes for a settlement, or, once that settlement has been paid,
+become a receivable (追回 due) that recoveries settle; fines are separate income. The annual
+total budget (总额预算) is recorded here and compared with use on the hospital statement.
+Every operation is idempotent by its id and carries balanced postings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from core.codec import aggregate_topic
+from core.errors import YibaoError
+from core.ids import hospital_id
+from core.ledger import (
+    BANK,
+    BENEFIT_EXPENSE,
+    OTHER_INCOME,
+    PAYABLE_TO_HOSPITALS,
+    RECEIVABLE_FROM_HOSPITALS,
+    Posting,
+    journal,
+    move,
+)
+from core.money import format_yuan
+
+DEDUCTION_KINDS = ("refuse", "reduce")
+
+
+class FinanceRejected(YibaoError):
+    reason = "finance_rejected"
+
+
+@aggregate_topic("HospitalAccount")
+class HospitalAccount(Aggregate):
+    class Opened(Aggregate.Created):
+        fixmedins_code: str
+
+    class Paid(Aggregate.Event):
+        payment_id: str
+        through: str
+        paid_on: str
+        amounts: dict[str, int]
+        operator: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.operations.add(self.payment_id)
+            for fund in self.amounts:
+                aggregate.paid_through[fund] = max(aggregate.paid_through.get(fund, ""), self.through)
+
+    class Deducted(Aggregate.Event):
+        deduction_id: str
+        setl_id: str
+        fund: str
+        kind: str
+        amount: int
+        after_payment: bool
+        on_date: str
+        operator: str
+        reason: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.operations.add(self.deduction_id)
+            key = (self.setl_id, self.fund)
+            aggregate.deducted[key] = aggregate.deducted.get(key, 0) + self.amount
+            if self.after_payment:
+                aggregate.receivable[self.fund] = aggregate.receivable.get(self.fund, 0) + self.amount
+
+    class Recovered(Aggregate.Event):
+        recovery_id: str
+        fund: str
+        amount: int
+        on_date: str
+        operator: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.operations.add(self.recovery_id)
+            aggregate.receivable[self.fund] -= self.amount
+
+    class Fined(Aggregate.Event):
+        fine_id: str
+        fund: str
+        amount: int
+        on_date: str
+        operator: str
+        reason: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.operations.add(self.fine_id)
+
+    class BudgetSet(Aggregate.Event):
+        year: int
+        amount: int
+        operator: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.budgets[self.year] = self.amount
+
+    @staticmethod
+    def create_id(fixmedins_code: str) -> Any:
+        return hospital_id(fixmedins_code)
+
+    def __init__(self, fixmedins_code: str) -> None:
+        self.fixmedins_code = fixmedins_code
+        self.operations: set[str] = set()
+        self.paid_through: dict[str, str] = {}  # fund -> last date paid through
+        self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
+        self.receivable: dict[str, int] = {}  # fund -> recoveries due
+        self.budgets: dict[int, int] = {}
+
+    def has(self, operation_id: str) -> bool:
+        return operation_id in self.operations
+
+    def pay(self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str) -> None:
+        amounts = {fund: amount for fund, amount in sorted(owed.items()) if amount > 0}
+        legs = [
+            leg
+            for fund, amount in amounts.items()
+            for leg in move(fund, PAYABLE_TO_HOSPITALS, BANK, amount, debit_party=self.fixmedins_code)
+        ]
+        self.trigger_event(
+            self.Paid, payment_id=payment_id, through=through, paid_on=paid_on, amounts=amounts,
+            operator=operator, postings=journal(*legs),
+        )  # fmt: skip
+
+    def is_paid(self, fund: str, posted_on: str) -> bool:
+        return self.paid_through.get(fund, "") >= posted_on
+
+    def deduct(
+        self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, fund_paid: int,
+        settled_on: str, on_date: str, operator: str, reason: str,
+    ) -> None:  # fmt: skip
+        if kind not in DEDUCTION_KINDS:
+            raise FinanceRejected(f"deduction kind must be refuse or reduce, got {kind!r}", reason="bad_kind")
+        already = self.deducted.get((setl_id, fund), 0)
+        if amount <= 0 or already + amount > fund_paid:
+            raise FinanceRejected(
+                f"fund {fund} paid {format_yuan(fund_paid)} on {setl_id}, {format_yuan(already)} already "
+                f"deducted: cannot deduct {format_yuan(amount)}",
+                reason="deduction_exceeds_fund_payment",
+            )
+        after_payment = self.is_paid(fund, settled_on)
+        owed_account = RECEIVABLE_FROM_HOSPITALS if after_payment else PAYABLE_TO_HOSPITALS
+        postings = journal(*move(fund, owed_account, BENEFIT_EXPENSE, amount, debit_party=self.fixmedins_code))
+        self.trigger_event(
+            self.Deducted, deduction_id=deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount,
+            after_payment=after_payment, on_date=on_date, operator=operator, reason=reason, postings=postings,
+        )  # fmt: skip
+
+    def recover(self, recovery_id: str, *, fund: str, amount: int, on_date: str, operator: str) -> None:
+        due = self.receivable.get(fund, 0)
+        if amount <= 0 or amount > due:
+            raise FinanceRejected(
+                f"hospital {self.fixmedins_code} owes fund {fund} {format_yuan(due)}; cannot recover {format_yuan(amount)}",
+                reason="recovery_exceeds_receivable",
+            )
+        postings = journal(*move(fund, BANK, RECEIVABLE_FROM_HOSPITALS, amount, credit_party=self.fixmedins_code))
+        self.trigger_event(
+            self.Recovered, recovery_id=recovery_id, fund=fund, amount=amount, on_date=on_date,
+            operator=operator, postings=postings,
+        )  # fmt: skip
+
+    def fine(self, fine_id: str, *, fund: str, amount: int, on_date: str, operator: str, reason: str) -> None:
+        if amount <= 0:
+            raise FinanceRejected("a fine is a positive amount", reason="bad_amount")
+        postings = journal(*move(fund, BANK, OTHER_INCOME, amount, credit_party=self.fixmedins_code))
+        self.trigger_event(
+            self.Fined, fine_id=fine_id, fund=fund, amount=amount, on_date=on_date, operator=operator,
+            reason=reason, postings=postings,
+        )  # fmt: skip
+
+    def set_budget(self, year: int, amount: int, operator: str) -> None:
+        if self.budgets.get(year) != amount:
+            self.trigger_event(self.BudgetSet, year=year, amount=amount, operator=operator)
+
+

@@ -1,0 +1,101 @@
+"""Hospital statements, what the funds owe a hospital, and the coverage report (SPEC 6).
+
+All figures come from the read model (journal and settlements tables) in fen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from psycopg import sql
+
+from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
+from core.money import format_yuan
+
+PAYER_COLUMNS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
+
+
+def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) -> dict[str, int]:
+    """Per fund, what is owed to the hospital for everything posted up to `through`, net of every
+    payment, deduction and reversal recorded by then."""
+    curs.execute(
+        sql.SQL(
+            "SELECT fund, -sum(amount) AS owed FROM {} WHERE party = %s AND account = %s AND posted_on <= %s "
+            "GROUP BY fund"
+        ).format(sql.Identifier(schema, "journal")),
+        (hospital, PAYABLE_TO_HOSPITALS, through),
+    )
+    return {row["fund"]: int(row["owed"]) for row in curs.fetchall() if int(row["owed"]) > 0}
+
+
+def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
+    """Settled by fund, deductions, payments, recoveries, outstanding and budget use for a year."""
+    curs.execute(
+        sql.SQL(
+            "SELECT fund, account, kind, sum(amount) AS total FROM {} "
+            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s GROUP BY fund, account, kind"
+        ).format(sql.Identifier(schema, "journal")),
+        (hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
+    )
+    funds: dict[str, dict[str, int]] = {}
+    for row in curs.fetchall():
+        line = funds.setdefault(
+            row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
+        )
+        amount = int(row["total"])
+        kind = row["kind"]
+        if row["account"] == PAYABLE_TO_HOSPITALS:
+            line["outstanding"] -= amount
+            if kind in ("settlement", "correction", "reversal"):
+                line["settled"] -= amount
+            elif kind.startswith("deduction"):
+                line["deducted"] += amount
+            elif kind == "hospital_payment":
+                line["paid"] += amount
+        else:
+            line["receivable"] += amount
+            if kind.startswith("deduction"):
+                line["deducted"] += amount
+            elif kind == "recovery":
+                line["recovered"] -= amount
+    used = sum(line["settled"] - line["deducted"] for fund, line in funds.items() if fund in BASIC_FUNDS)
+    return {
+        "hospital": hospital,
+        "year": year,
+        "funds": {fund: {k: format_yuan(v) for k, v in line.items()} for fund, line in sorted(funds.items())},
+        "budget": None if budget is None else format_yuan(budget),
+        "budget_used": format_yuan(used),
+        "budget_used_ratio": None if not budget else str((Decimal(used) / budget * 100).quantize(Decimal("0.1"))) + "%",
+    }
+
+
+def coverage(curs: Any, schema: str, year: int) -> list[dict[str, Any]]:
+    """综合保障率 per assistance category: what all payers paid / total medical cost."""
+    curs.execute(
+        sql.SQL(
+            "SELECT assist_category, count(*) AS claims, sum(medfee_sumamt) AS total, "
+            "sum(hifp_pay + hifmi_pay + maf_pay + hmb_pay + charity_pay + lookback_maf) AS payers, "
+            "sum(hifp_pay) AS basic, sum(hifmi_pay) AS serious, sum(maf_pay + lookback_maf) AS assistance "
+            "FROM {} WHERE status = 'settled' AND year = %s GROUP BY assist_category ORDER BY assist_category"
+        ).format(sql.Identifier(schema, "settlements")),
+        (year,),
+    )
+    out = []
+    for row in curs.fetchall():
+        total = int(row["total"])
+        ratio = (Decimal(int(row["payers"])) / total * 100).quantize(Decimal("0.01"), ROUND_HALF_UP) if total else None
+        out.append(
+            {
+                "assist_category": row["assist_category"],
+                "claims": int(row["claims"]),
+                "medfee_sumamt": format_yuan(total),
+                "payers": format_yuan(int(row["payers"])),
+                "basic": format_yuan(int(row["basic"])),
+                "serious_illness": format_yuan(int(row["serious"])),
+                "assistance": format_yuan(int(row["assistance"])),
+                "coverage_ratio": None if ratio is None else f"{ratio}%",
+            }
+        )
+    return out
