@@ -159,7 +159,8 @@ class HospitalAccount(Aggregate):
         due = self.receivable.get(fund, 0)
         if amount <= 0 or amount > due:
             raise FinanceRejected(
-                f"hospital {self.fixmedins_code} owes fund {fund} {format_yuan(due)}; cannot recover {format_yuan(amount)}",
+                f"hospital {self.fixmedins_code} owes fund {fund} {format_yuan(due)}; "
+                f"cannot recover {format_yuan(amount)}",
                 reason="recovery_exceeds_receivable",
             )
         postings = journal(*move(fund, BANK, RECEIVABLE_FROM_HOSPITALS, amount, credit_party=self.fixmedins_code))

@@ -11,6 +11,7 @@ import psycopg
 from click.testing import CliRunner
 
 from commands.cli import main
+from store.migrate import load_migrations
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
@@ -31,8 +32,9 @@ def test_regions_are_added_once_listed_and_migrated_by_db_up(cli_env: dict[str, 
     assert run(["regions", "add", "110105"], cli_env)[0] == 0
     code, listing, _ = run(["regions", "list"], cli_env)
     assert code == 0
-    assert listing.splitlines() == ["110105\tregion_110105\tv1", "330109\tregion_330109\tv1"]
-    assert "110105 v1, 330109 v1" in run(["db", "up"], cli_env)[1]
+    latest = len(load_migrations("region"))
+    assert listing.splitlines() == [f"110105\tregion_110105\tv{latest}", f"330109\tregion_330109\tv{latest}"]
+    assert f"110105 v{latest}, 330109 v{latest}" in run(["db", "up"], cli_env)[1]
 
 
 def test_a_bad_region_code_is_a_named_one_line_error(cli_env: dict[str, str]) -> None:
