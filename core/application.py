@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from core.account import IndividualAccount
 from core.codec import EventMapper
 from core.contribution import ContributionReceived
-from core.errors import YibaoError
+from core.errors import StaleRead, YibaoError
 from core.hospital import FinanceRejected, HospitalAccount
 from core.ids import (
     account_id,
@@ -110,13 +110,17 @@ class RegionApplication(Application):
         With `dry_run` nothing is saved: the caller sees what would have been recorded."""
         for attempt in range(1, retry_count_max + 1):
             uow = self.unit_of_work()
-            result = work(uow)
+            try:
+                result = work(uow)
+            except StaleRead:
+                log.info("region %s: inconsistent reads, retrying (attempt %d)", self.region, attempt)
+                continue
             changed = uow.changed()
             if not changed or dry_run:
                 return result
             try:
                 self.save(*changed)
-            except IntegrityError:
+            except (IntegrityError, StaleRead):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
                 continue
             return result

@@ -22,3 +22,10 @@ class UnknownRegion(YibaoError):
 
 class InvalidInput(YibaoError):
     reason = "invalid_input"
+
+
+class StaleRead(YibaoError):
+    """Aggregates read in separate queries disagree: another writer committed in between.
+    The unit of work is recomputed from fresh reads, like a version conflict."""
+
+    reason = "stale_read"

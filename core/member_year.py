@@ -13,6 +13,7 @@ import attrs
 from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
+from core.errors import StaleRead
 from core.ids import member_year_id
 from core.tiers import YearToDate
 
@@ -78,7 +79,7 @@ class MemberYear(Aggregate):
 
     def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
         if setl_id in self.applied:
-            raise AssertionError(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
+            raise StaleRead(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
         self.trigger_event(
             self.ClaimApplied,
             psn_no=self.psn_no,
@@ -93,7 +94,7 @@ class MemberYear(Aggregate):
         """Give back exactly what the settlement (and any look-back on it) took; returns it."""
         applied = self.applied.get(setl_id)
         if applied is None or applied.version != setl_version:
-            raise AssertionError(f"settlement {setl_id} v{setl_version} is not applied to {self.psn_no}/{self.year}")
+            raise StaleRead(f"settlement {setl_id} v{setl_version} is not applied to {self.psn_no}/{self.year}")
         self.trigger_event(
             self.ClaimReversed,
             psn_no=self.psn_no,

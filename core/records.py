@@ -57,6 +57,8 @@ def decode_line(raw: bytes) -> dict[str, Any]:
         obj = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise _fail("not_json", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise _fail("not_json", "not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise _fail("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -176,9 +178,9 @@ def claim_ids(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def parse_claim(obj: Mapping[str, Any]) -> Claim:
     f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct",))
     hosp_lv = obj.get("hosp_lv")
-    if isinstance(hosp_lv, str) and hosp_lv.isdigit() and len(hosp_lv) == 1:
+    if isinstance(hosp_lv, str) and hosp_lv in ("1", "2", "3"):
         hosp_lv = int(hosp_lv)
-    if isinstance(hosp_lv, bool) or hosp_lv not in HOSP_LEVELS:
+    if type(hosp_lv) is not int or hosp_lv not in HOSP_LEVELS:
         raise _fail("bad_hosp_lv", "field hosp_lv: expected 1, 2 or 3")
     claim = Claim(
         setl_id=f.identifier("setl_id"),  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ psn_no and setl_id values, so all examples share the module's database without c
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ def register(app: RegionApplication, world: World) -> None:
 def settle_in_batches(app: RegionApplication, claims: Sequence[Claim], cuts: Sequence[int]) -> list[Outcome]:
     bounds = [0, *sorted({c % (len(claims) + 1) for c in cuts}), len(claims)]
     outcomes: list[Outcome] = []
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         if end > start:
             outcomes.extend(app.settle_claims(claims[start:end]))
     return outcomes

@@ -104,11 +104,6 @@ def test_a_line_of_exactly_the_maximum_length_is_still_read() -> None:
     assert decode_line(raw) == {"a": "x" * (LINE_BYTES_MAX - 10)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG core/records.py decode_line: ~1000 nested JSON arrays (a 2 kB line) raise RecursionError "
-    "from msgspec instead of RecordRejected(not_json), which aborts the whole `claims settle` run",
-)
 def test_a_deeply_nested_line_is_rejected_not_a_crash() -> None:
     raw = b"[" * 5000 + b"]" * 5000
     assert len(raw) < LINE_BYTES_MAX
@@ -187,13 +182,21 @@ def test_a_hospital_level_other_than_1_2_or_3_is_rejected_as_bad_hosp_lv(value: 
     assert claim_reason(hosp_lv=value) == "bad_hosp_lv"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG core/records.py parse_claim: hosp_lv '²' passes str.isdigit() but int('²') raises "
-    "ValueError instead of RecordRejected(bad_hosp_lv)",
-)
-def test_a_superscript_digit_as_hospital_level_is_rejected_not_a_crash() -> None:
+def test_a_superscript_or_non_ascii_digit_as_hospital_level_is_rejected_not_a_crash() -> None:
+    # '²'.isdigit() is true but int('²') raises ValueError; '١' (Arabic-Indic one) is int 1
     assert claim_reason(hosp_lv="²") == "bad_hosp_lv"
+    assert claim_reason(hosp_lv="١") == "bad_hosp_lv"
+
+
+def test_a_hospital_level_written_as_the_json_number_2_0_is_the_integer_2_or_rejected() -> None:
+    raw = claim_line().replace(b'"hosp_lv": 3', b'"hosp_lv": 2.0')
+    try:
+        claim = parse_claim(decode_line(raw))
+    except RecordRejected as exc:
+        assert exc.reason == "bad_hosp_lv"
+        return
+    assert type(claim.hosp_lv) is int
+    assert claim.content_hash == parse_claim(decode_line(claim_line(hosp_lv=2))).content_hash
 
 
 @pytest.mark.parametrize("value", ["12", "22", "", 21, None, True, "11 "])
@@ -201,7 +204,9 @@ def test_a_medical_type_other_than_11_14_or_21_is_rejected_as_bad_med_type(value
     assert claim_reason(med_type=value) == "bad_med_type"
 
 
-@pytest.mark.parametrize("value", ["2023-02-30", "2023-13-01", "2023-3-2", "20230302", "2023-03-02T10:00", 20230302, None])
+@pytest.mark.parametrize(
+    "value", ["2023-02-30", "2023-13-01", "2023-3-2", "20230302", "2023-03-02T10:00", 20230302, None]
+)
 def test_a_settlement_date_that_is_not_a_calendar_date_is_rejected_as_bad_setl_time(value: Any) -> None:
     assert claim_reason(setl_time=value) == "bad_setl_time"
 
@@ -384,18 +389,9 @@ json_values = st.recursive(
 )
 
 
-def _known_crash(obj: Any) -> bool:
-    """The bug pinned by the xfail test above: a one-character non-ASCII digit as hosp_lv."""
-    value = obj.get("hosp_lv") if isinstance(obj, dict) else None
-    return isinstance(value, str) and len(value) == 1 and value.isdigit() and not value.isascii()
-
-
 def _parse_or_reject(raw: bytes) -> None:
     try:
-        obj = decode_line(raw)
-        if _known_crash(obj):
-            return
-        claim = parse_claim(obj)
+        claim = parse_claim(decode_line(raw))
     except RecordRejected as exc:
         assert exc.reason and exc.reason.replace("_", "").isalnum()
         return
