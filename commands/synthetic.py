@@ -7,16 +7,19 @@ like the files hospitals and the tax bureau send. Claims are sorted by date.
 from __future__ import annotations
 
 import datetime as dt
-import msgspec
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from core.money import format_yuan
 
 _ENCODER = msgspec.json.Encoder()
-CATEGORY_WEIGHTS = (("none", 880), ("tekun", 15), ("dibao", 40), ("dibian", 25), ("disabled", 25), ("illness_poverty", 15))
+CATEGORY_WEIGHTS = (
+    ("none", 880), ("tekun", 15), ("dibao", 40), ("dibian", 25), ("disabled", 25), ("illness_poverty", 15),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

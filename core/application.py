@@ -89,6 +89,7 @@ class RegionApplication(Application):
 
     def __init__(self, region: str, env: Any = None) -> None:
         self.region = region
+        self._saved = {}
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[Any]:
@@ -102,27 +103,55 @@ class RegionApplication(Application):
             return bulk(ids)
         return {i: list(self.recorder.select_events(i)) for i in ids}
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._select_events_of, self.mapper.to_domain_event)
+    def unit_of_work(self, *, reuse_saved: bool = False) -> UnitOfWork:
+        known = self._saved if reuse_saved else None
+        return UnitOfWork(self._select_events_of, self.mapper.to_domain_event, known)
 
-    def _in_transaction(self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False) -> T:
+    # Aggregates written by the settlement path, as this process last saved them (bounded).
+    saved_cache_max = 200_000
+    _saved: dict[UUID, Any]
+
+    def save_aggregates(self, aggregates: Sequence[Any]) -> None:
+        """Save in one transaction; the library's `save()` does the same, plus per-object
+        protocol checks that cost more than the write itself at batch sizes."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        self.events.put(events)
+
+    def _in_transaction(
+        self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False, reuse_saved: bool = False
+    ) -> T:
         """Run `work` on a fresh unit of work and save what it changed, retrying on conflict.
-        With `dry_run` nothing is saved: the caller sees what would have been recorded."""
+        With `dry_run` nothing is saved: the caller sees what would have been recorded.
+        With `reuse_saved`, aggregates this process saved before are not read again."""
         for attempt in range(1, retry_count_max + 1):
-            uow = self.unit_of_work()
+            uow = self.unit_of_work(reuse_saved=reuse_saved and attempt == 1)
             try:
                 result = work(uow)
             except StaleRead:
                 log.info("region %s: inconsistent reads, retrying (attempt %d)", self.region, attempt)
+                self._saved.clear()
                 continue
+            except BaseException:
+                self._saved.clear()  # reused aggregates may hold half-applied changes
+                raise
             changed = uow.changed()
             if not changed or dry_run:
                 return result
             try:
-                self.save(*changed)
+                self.save_aggregates(changed)
             except (IntegrityError, StaleRead):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
+                self._saved.clear()
                 continue
+            for aggregate in changed:
+                self._saved.pop(aggregate.id, None)
+            if reuse_saved:
+                if len(self._saved) > self.saved_cache_max:
+                    self._saved.clear()
+                # Only aggregates every use of which ends in a version-checked write (or a
+                # harmless read): accumulators and account balances. Settlements are read for
+                # duplicate answers and are always read fresh.
+                self._saved.update((a.id, a) for a in changed if isinstance(a, (MemberYear, IndividualAccount)))
             return result
         raise ConcurrencyConflict(
             f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"
@@ -246,7 +275,9 @@ class RegionApplication(Application):
 
     def settle_claims(self, claims: Sequence[Claim]) -> list[Outcome]:
         """Settle claims in order (SPEC 4), all in one transaction."""
-        return self._in_transaction(lambda uow: self._settle_all(uow, claims, operator=None, reason=None))
+        return self._in_transaction(
+            lambda uow: self._settle_all(uow, claims, operator=None, reason=None), reuse_saved=True
+        )
 
     def correct_claims(
         self, claims: Sequence[Claim], *, operator: str, reason: str, on_date: dt.date | None = None

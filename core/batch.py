@@ -58,9 +58,12 @@ def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
 
 def _route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
     """The region each (psn_no, date) is insured in, or None for an unknown member."""
+    codes = directory.region_codes()
+    if len(codes) == 1:  # one region: it answers for every member (and rejects unknown ones)
+        return [codes[0]] * len(keys)
     routed: list[str | None] = [None] * len(keys)
     seen_elsewhere: list[str | None] = [None] * len(keys)
-    for code in directory.region_codes():
+    for code in codes:
         records = directory.region(code).members_at([k[0] for k in keys], [k[1] for k in keys])
         for i, record in enumerate(records):
             if record is None:
@@ -131,7 +134,7 @@ def _import_lines(
     directory: RegionDirectory,
     lines: Iterable[tuple[int, bytes]],
     parse: Callable[[dict[str, Any]], R],
-    region_of: Callable[[R], str | None],
+    route: Callable[[list[R]], list[str | None]],
     apply: Callable[[RegionApplication, list[R]], list[Outcome]],
     describe: Callable[[R], dict[str, Any]],
     batch_size: int,
@@ -140,15 +143,15 @@ def _import_lines(
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
         by_region: dict[str, list[tuple[int, R]]] = {}
+        parsed: list[tuple[int, R]] = []
         for line_no, raw in batch:
             try:
-                record = parse(decode_line(raw))
+                parsed.append((line_no, parse(decode_line(raw))))
             except RecordRejected as exc:
                 results[line_no] = LineResult(
                     line_no, {"status": "rejected", "reason": exc.reason, "detail": str(exc)}, True
                 )
-                continue
-            region = region_of(record)
+        for (line_no, record), region in zip(parsed, route([r for _, r in parsed]), strict=True):
             if region is None or region not in known:
                 results[line_no] = LineResult(
                     line_no,
@@ -179,7 +182,7 @@ def import_members(
         directory,
         lines,
         parse_member,
-        lambda r: r.insuplc_admdvs,
+        lambda records: [r.insuplc_admdvs for r in records],
         lambda app, records: app.import_members(records),
         lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
         batch_size,
@@ -189,14 +192,14 @@ def import_members(
 def import_contributions(
     directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
 ) -> Iterator[LineResult]:
-    def region_of(contribution: Contribution) -> str | None:
-        return _route(directory, [(contribution.psn_no, contribution.paid_date)])[0]
+    def route(contributions: list[Contribution]) -> list[str | None]:
+        return _route(directory, [(c.psn_no, c.paid_date) for c in contributions])
 
     return _import_lines(
         directory,
         lines,
         parse_contribution,
-        region_of,
+        route,
         lambda app, records: app.import_contributions(records),
         lambda c: {"contrib_id": c.contrib_id, "psn_no": c.psn_no},
         batch_size,

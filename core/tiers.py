@@ -119,17 +119,16 @@ class YearToDate:
     charity_paid: int = attrs.field(default=0, validator=_int)
 
     def _combine(self, other: YearToDate, sign: int) -> YearToDate:
-        values: dict[str, Any] = {}
-        for f in attrs.fields(YearToDate):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "basic_deductible_used":
-                merged = dict(a)
-                for key, amount in b.items():
-                    merged[key] = merged.get(key, 0) + sign * amount
-                values[f.name] = merged
-            else:
-                values[f.name] = a + sign * b
-        return YearToDate(**values)
+        # Hot path (every settlement and every replayed event): both operands were validated
+        # when built, and sums of ints are ints, so the result skips the validators.
+        result = object.__new__(YearToDate)
+        for name in _AMOUNT_FIELDS:
+            object.__setattr__(result, name, getattr(self, name) + sign * getattr(other, name))
+        deductibles = dict(self.basic_deductible_used)
+        for key, amount in other.basic_deductible_used.items():
+            deductibles[key] = deductibles.get(key, 0) + sign * amount
+        object.__setattr__(result, "basic_deductible_used", _deductible_map(deductibles))
+        return result
 
     def plus(self, delta: YearToDate) -> YearToDate:
         return self._combine(delta, 1)
@@ -149,11 +148,22 @@ class YearToDate:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> YearToDate:
-        names = {f.name for f in attrs.fields(YearToDate)}
-        unknown = set(d) - names
+        unknown = set(d) - _FIELD_NAMES
         if unknown:
             raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(unknown))}")
-        return cls(**dict(d))
+        # Hot path (every replayed event): check the types inline instead of through attrs.
+        result = object.__new__(cls)
+        for name in _AMOUNT_FIELDS:
+            value = d.get(name, 0)
+            if type(value) is not int:
+                raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
+            object.__setattr__(result, name, value)
+        object.__setattr__(result, "basic_deductible_used", _deductible_map(d.get("basic_deductible_used")))
+        return result
+
+
+_AMOUNT_FIELDS = tuple(f.name for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used")
+_FIELD_NAMES = frozenset(f.name for f in attrs.fields(YearToDate))
 
 
 @attrs.frozen

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
@@ -24,10 +23,14 @@ class UnitOfWork:
         self,
         select_events_of: Callable[[list[UUID]], dict[UUID, list[StoredEvent]]],
         to_domain_event: Callable[[StoredEvent], Any],
+        known: dict[UUID, Aggregate] | None = None,
     ) -> None:
         self._select = select_events_of
         self._to_domain_event = to_domain_event
-        self._aggregates: dict[UUID, Aggregate | None] = {}
+        # `known`: aggregates as this process last saved them. Reusing them is safe because
+        # every aggregate a batch changes is saved with a version check: if another writer
+        # changed one meanwhile, the save fails and the batch is redone from fresh reads.
+        self._aggregates: dict[UUID, Aggregate | None] = dict(known) if known else {}
         self._touched: dict[UUID, Aggregate] = {}
 
     def preload(self, ids: Iterable[UUID]) -> None:
@@ -37,9 +40,14 @@ class UnitOfWork:
         found = self._select(missing)
         for aggregate_id in missing:
             stored = found.get(aggregate_id)
-            self._aggregates[aggregate_id] = (
-                project_aggregate(None, map(self._to_domain_event, stored)) if stored else None
-            )
+            self._aggregates[aggregate_id] = self._replay(stored) if stored else None
+
+    def _replay(self, stored: list[StoredEvent]) -> Aggregate:
+        aggregate = None
+        for event in map(self._to_domain_event, stored):
+            aggregate = event.mutate(aggregate)
+        assert aggregate is not None
+        return aggregate
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         if aggregate_id not in self._aggregates:

@@ -99,3 +99,32 @@ def coverage(curs: Any, schema: str, year: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def payer_totals(curs: Any, schema: str) -> dict[str, int]:
+    """Settlements in force and what each payer paid on them, in fen."""
+    curs.execute(
+        sql.SQL(
+            "SELECT count(*) AS settlements, coalesce(sum(hifp_pay), 0) AS basic, coalesce(sum(hifmi_pay), 0) AS serious,"
+            " coalesce(sum(maf_pay + lookback_maf), 0) AS assistance, coalesce(sum(hmb_pay), 0) AS supplementary,"
+            " coalesce(sum(charity_pay), 0) AS charity, coalesce(sum(acct_pay + acct_mulaid_pay), 0) AS accounts"
+            " FROM {} WHERE status = 'settled'"
+        ).format(sql.Identifier(schema, "settlements"))
+    )
+    row = curs.fetchone()
+    return {key: int(value) for key, value in row.items()}
+
+
+def large_settlements(
+    curs: Any, schema: str, *, start: dt.date, end: dt.date, basic_paid_min: int, limit: int
+) -> list[dict[str, Any]]:
+    """Settlements in force between two dates where the basic fund paid at least a sum: what
+    auditors look at first."""
+    curs.execute(
+        sql.SQL(
+            "SELECT setl_id, hospital, insutype, hifp_pay FROM {} WHERE status = 'settled' AND hifp_pay >= %s"
+            " AND setl_time BETWEEN %s AND %s ORDER BY setl_id LIMIT %s"
+        ).format(sql.Identifier(schema, "settlements")),
+        (basic_paid_min, start, end, limit),
+    )
+    return list(curs.fetchall())

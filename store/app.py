@@ -59,6 +59,7 @@ class Store:
         self.location = location
         self._application_class = _postgres_application_class(application_class)
         self._apps: dict[str, RegionApplication] = {}
+        self._region_codes: list[str] | None = None
         self._params = conninfo_to_dict(location.url)
 
     def connect_admin(self) -> psycopg.Connection[Any]:
@@ -78,9 +79,14 @@ class Store:
     def regions(self) -> list[str]:
         return sorted(self.status().region_versions)
 
-    region_codes = regions  # core.batch.RegionDirectory
+    def region_codes(self) -> list[str]:
+        """The regions, as of the first call of this process (core.batch.RegionDirectory)."""
+        if self._region_codes is None:
+            self._region_codes = self.regions()
+        return self._region_codes
 
     def add_region(self, region: str) -> bool:
+        self._region_codes = None
         with self.connect_admin() as conn:
             return migrate.add_region(conn, region)
 

@@ -24,6 +24,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 GENESIS_HASH = bytes(32)
 APP_ROLE = "yibao_app"
@@ -80,12 +81,12 @@ class RegionRecorder(PostgresApplicationRecorder):
         ).format(table)
         self._insert_chunk = sql.SQL(
             "INSERT INTO {0} (originator_id, originator_version, topic, state, chain_hash) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(table)
         self._select_many = sql.SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
         ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
@@ -113,6 +114,7 @@ class RegionRecorder(PostgresApplicationRecorder):
                         [e.state for e in chunk],
                         hashes,
                     ),
+                    binary=True,  # binary arrays: no text escaping of every state
                 )
                 notification_ids.extend(row["notification_id"] for row in curs.fetchall())
         return notification_ids
@@ -123,15 +125,8 @@ class RegionRecorder(PostgresApplicationRecorder):
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         if not ids:
             return found
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_many, (ids,))
-            for row in curs:
-                found[row["originator_id"]].append(
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_many, (ids,), binary=True)
+            for originator_id, version, topic, state in curs:
+                found[originator_id].append(StoredEvent(originator_id, version, topic, bytes(state)))
         return found

@@ -1,0 +1,210 @@
+"""`yibao demo`: the main job — a synthetic region-year settled end to end, then its books.
+
+Members, contributions and about 200,000 claims over twelve months from a few dozen hospitals
+are generated (deterministically), settled month by month, hospitals are paid monthly, members
+newly recognised as illness_poverty get look-back assistance, auditors refuse and reduce some
+payments, recoveries and fines come in, a few settlements are reversed. Then the read model
+catches up and the balance sheet and a summary are printed. Running it again changes nothing:
+every step is idempotent, so the second run reports every claim as a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from commands.cli import main
+from commands.context import CliContext
+from commands.io import read_lines
+from core import batch
+from core.application import RegionApplication
+from core.money import format_yuan
+from core.policy import parse_policy
+from projections import balance_sheet as bs
+from projections import statements
+from projections.read_model import catch_up
+from store.server import yibao_home
+
+OPERATOR = "demo"
+
+
+class Steps:
+    """Progress lines on stderr: what is being done, how many, how fast."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def say(self, text: str) -> None:
+        click.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}", err=True)
+
+    def count(self, label: str, n: int, total: int | None = None) -> None:
+        if self.tty:
+            of = f"/{total:,}" if total else ""
+            click.echo(f"\r[{time.monotonic() - self.started:6.1f}s] {label}: {n:,}{of}", err=True, nl=False)
+
+
+def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+    """The claim file (sorted by date) cut into months."""
+    month, lines = 1, []
+    with path.open("rb") as stream:
+        for line_no, raw in read_lines(stream):
+            date_at = raw.index(b'"setl_time":"') + len(b'"setl_time":"')  # our own generated file
+            claim_month = int(raw[date_at + 5 : date_at + 7])
+            while claim_month > month:
+                yield month, lines
+                month, lines = month + 1, []
+            lines.append((line_no, raw))
+    while month <= 12:
+        yield month, lines
+        month, lines = month + 1, []
+
+
+@main.command("demo")
+@click.option("--members", "member_count", type=int, default=20_000, show_default=True)
+@click.option("--claims", "claim_count", type=int, default=200_000, show_default=True)
+@click.option("--seed", type=int, default=20231231, show_default=True)
+@click.pass_obj
+def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> None:
+    """Generate a synthetic region-year and settle it end to end; print the balance sheet."""
+    from commands.synthetic import Scenario, generate, hospitals
+
+    steps = Steps()
+    scenario = Scenario(members=member_count, claims=claim_count, seed=seed)
+    steps.say(f"database: {obj.location.describe()}")
+    obj.store.migrate()
+    policy_raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
+    policy = parse_policy(policy_raw)
+    app = obj.store.ensure_region(policy.region)
+    app.record_policy(policy.year, policy.content_hash, policy_raw.decode("utf-8"))
+
+    folder = yibao_home() / "demo" / f"{scenario.region}-{scenario.year}-{member_count}-{claim_count}-{seed}"
+    if not (folder / "claims.jsonl").exists():
+        steps.say(f"generating {member_count:,} members and {claim_count:,} claims into {folder}")
+        generate(scenario, folder)
+
+    def run_file(label: str, results: Iterator[batch.LineResult]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for n, result in enumerate(results, start=1):
+            status = str(result.output["status"])
+            counts[status] = counts.get(status, 0) + 1
+            if n % 5000 == 0:
+                steps.count(label, n)
+        if steps.tty:
+            click.echo("", err=True)
+        steps.say(f"{label}: {counts}")
+        return counts
+
+    with (folder / "members.jsonl").open("rb") as stream:
+        run_file("members", batch.import_members(obj.store, read_lines(stream)))
+    with (folder / "contributions.jsonl").open("rb") as stream:
+        run_file("contributions", batch.import_contributions(obj.store, read_lines(stream)))
+
+    settled: dict[str, int] = {}
+    for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
+        counts = run_file(f"claims {scenario.year}-{month:02d}", batch.settle_lines(obj.store, iter(lines)))
+        for status, n in counts.items():
+            settled[status] = settled.get(status, 0) + n
+        if month == 9:  # recognitions dated July-September: look back over the months before
+            with (folder / "recognitions.jsonl").open("rb") as stream:
+                run_file("illness_poverty recognitions", batch.import_members(obj.store, read_lines(stream)))
+        _pay_hospitals(app, [code for code, _ in hospitals(scenario)], scenario.year, month)
+        if month in (6, 12):
+            _audit(app, scenario.year, month, steps)
+    _reverse_some(app, scenario.year, steps)
+    steps.say("catching up the read model")
+    catch_up(app)
+    as_of = dt.date(scenario.year, 12, 31)
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        schema = app.factory.datastore.schema  # type: ignore[attr-defined]
+        sheet = bs.balance_sheet(curs, schema, app.region, as_of)
+        coverage = statements.coverage(curs, schema, scenario.year)
+        totals = statements.payer_totals(curs, schema)
+    steps.say("done")
+    click.echo(bs.render_table(sheet))
+    click.echo("")
+    click.echo(f"Summary 汇总 — region {app.region}, year {scenario.year}")
+    outcomes = ", ".join(f"{n:,} {status}" for status, n in sorted(settled.items()))
+    click.echo(f"  claim lines in this run: {sum(settled.values()):,} ({outcomes})")
+    click.echo(f"  settlements in force: {totals['settlements']:,}")
+    for label, key in (
+        ("basic pooling funds 基本医保统筹", "basic"), ("serious illness 大病保险", "serious"),
+        ("medical assistance 医疗救助", "assistance"), ("supplementary 惠民保", "supplementary"),
+        ("charity 慈善", "charity"), ("individual accounts 个人账户", "accounts"),
+    ):  # fmt: skip
+        click.echo(f"  paid by {label}: {format_yuan(totals[key])}")
+    click.echo("  comprehensive coverage ratio 综合保障率 of assisted members:")
+    for row in coverage:
+        if row["assist_category"] != "none":
+            click.echo(f"    {row['assist_category']:16} {row['coverage_ratio']:>8}  ({row['claims']:,} claims)")
+
+
+def _pay_hospitals(app: RegionApplication, codes: list[str], year: int, month: int) -> None:
+    """Monthly 拨付: each hospital is paid what it is owed for the month, on the 5th of the next."""
+    catch_up(app)
+    through = (dt.date(year + month // 12, month % 12 + 1, 1)) - dt.timedelta(days=1)
+    paid_on = through + dt.timedelta(days=5)
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        schema = app.factory.datastore.schema  # type: ignore[attr-defined]
+        owed = {code: statements.owed_to_hospital(curs, schema, code, through) for code in codes}
+    for code in codes:
+        if owed[code]:
+            app.pay_hospital(
+                f"PAY-{code}-{year}{month:02d}", hospital=code, through=through, paid_on=paid_on, owed=owed[code],
+                operator=OPERATOR,
+            )  # fmt: skip
+
+
+def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
+    """Auditors refuse or reduce basic-fund payments on some large settlements; half the
+    hospitals pay back, some are fined."""
+    catch_up(app)
+    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        rows = statements.large_settlements(
+            curs, app.factory.datastore.schema,  # type: ignore[attr-defined]
+            start=dt.date(year, month - 5, 1), end=dt.date(year, month, 28), basic_paid_min=500_000, limit=400,
+        )[::4]  # fmt: skip
+    on = dt.date(year, month, 28)
+    recovered: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        fund = "310100" if row["insutype"] == "310" else "390100"
+        kind = "refuse" if i % 3 == 0 else "reduce"
+        amount = row["hifp_pay"] if kind == "refuse" else row["hifp_pay"] // 10
+        result = app.deduct(
+            f"AUD-{year}{month:02d}-{row['setl_id']}", setl_id=row["setl_id"], fund=fund, kind=kind, amount=amount,
+            on_date=on, operator="auditor-1", reason="demo audit: not medically necessary" if kind == "refuse"
+            else "demo audit: price above the catalogue",
+        )  # fmt: skip
+        if result.postings and result.postings[0].account == "receivable_from_hospitals" and i % 2 == 0:
+            recovered[(row["hospital"], fund)] = recovered.get((row["hospital"], fund), 0) + amount
+    for (hospital, fund), amount in recovered.items():
+        app.recover(
+            f"REC-{year}{month:02d}-{hospital}-{fund}", hospital=hospital, fund=fund, amount=amount,
+            on_date=on + dt.timedelta(days=2), operator=OPERATOR,
+        )  # fmt: skip
+    for hospital, fund in list(recovered)[:3]:
+        app.fine(
+            f"FINE-{year}{month:02d}-{hospital}", hospital=hospital, fund=fund, amount=1_000_000,
+            on_date=on + dt.timedelta(days=2), operator=OPERATOR, reason="demo: repeated over-billing",
+        )  # fmt: skip
+    steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
+
+
+def _reverse_some(app: RegionApplication, year: int, steps: Steps) -> None:
+    """A few settlements are cancelled (撤销) by the hospital, through the operators."""
+    count = 0
+    for n in range(997, 200_000, 4_001):
+        setl_id = f"S{app.region}{year}{n:08d}"
+        settlement = app.settlement(setl_id)
+        if settlement is not None and not settlement.reversed:
+            app.reverse(
+                setl_id, operator=OPERATOR, reason="demo: cancelled by the hospital", on_date=dt.date(year, 12, 30)
+            )
+            count += 1
+    steps.say(f"reversed {count} settlements")
