@@ -11,8 +11,10 @@ every step is idempotent, so the second run reports every claim as a duplicate.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -23,13 +25,14 @@ from commands.cli import main
 from commands.context import CliContext
 from commands.io import read_lines
 from core import batch
-from core.application import RegionApplication
+from core.application import HospitalPayment, RegionApplication
 from core.money import format_yuan
 from core.policy import parse_policy
 from projections import balance_sheet as bs
 from projections import statements
 from projections.read_model import catch_up
-from store.server import yibao_home
+from store.app import Store
+from store.server import ServerLocation, yibao_home
 
 OPERATOR = "demo"
 
@@ -70,10 +73,11 @@ def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int
 @click.option("--members", "member_count", type=int, default=20_000, show_default=True)
 @click.option("--claims", "claim_count", type=int, default=200_000, show_default=True)
 @click.option("--seed", type=int, default=20231231, show_default=True)
+@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="Settling processes.")
 @click.pass_obj
-def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> None:
+def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker_count: int) -> None:
     """Generate a synthetic region-year and settle it end to end; print the balance sheet."""
-    from commands.synthetic import Scenario, generate, hospitals
+    from commands.synthetic import Scenario, generate
 
     steps = Steps()
     scenario = Scenario(members=member_count, claims=claim_count, seed=seed)
@@ -107,16 +111,21 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
         run_file("contributions", batch.import_contributions(obj.store, read_lines(stream)))
 
     settled: dict[str, int] = {}
-    for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
-        counts = run_file(f"claims {scenario.year}-{month:02d}", batch.settle_lines(obj.store, iter(lines)))
-        for status, n in counts.items():
-            settled[status] = settled.get(status, 0) + n
-        if month == 9:  # recognitions dated July-September: look back over the months before
-            with (folder / "recognitions.jsonl").open("rb") as stream:
-                run_file("illness_poverty recognitions", batch.import_members(obj.store, read_lines(stream)))
-        _pay_hospitals(app, [code for code, _ in hospitals(scenario)], scenario.year, month)
-        if month in (6, 12):
-            _audit(app, scenario.year, month, steps)
+    workers = SettlementWorkers(obj.location.url, worker_count)
+    try:
+        for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
+            counts = workers.settle(lines)
+            steps.say(f"claims {scenario.year}-{month:02d}: {counts}")
+            for status, n in counts.items():
+                settled[status] = settled.get(status, 0) + n
+            if month == 9:  # recognitions dated July-September: look back over the months before
+                with (folder / "recognitions.jsonl").open("rb") as stream:
+                    run_file("illness_poverty recognitions", batch.import_members(obj.store, read_lines(stream)))
+            _pay_hospitals(app, scenario.year, month)
+            if month in (6, 12):
+                _audit(app, scenario.year, month, steps)
+    finally:
+        workers.close()
     _reverse_some(app, scenario.year, steps)
     steps.say("catching up the read model")
     catch_up(app)
@@ -145,20 +154,63 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
             click.echo(f"    {row['assist_category']:16} {row['coverage_ratio']:>8}  ({row['claims']:,} claims)")
 
 
-def _pay_hospitals(app: RegionApplication, codes: list[str], year: int, month: int) -> None:
-    """Monthly 拨付: each hospital is paid what it is owed for the month, on the 5th of the next."""
+class SettlementWorkers:
+    """Processes that settle claims in parallel, each owning the members whose number hashes to
+    it, so one member's claims are settled in order by one process. (A family member's claim may
+    debit an employee's account that another worker also debits: the version check then makes
+    one of them retry, never pay twice.)"""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.count = max(1, count)
+        context = multiprocessing.get_context("spawn")
+        self.pool = context.Pool(self.count, initializer=_worker_open, initargs=(url,)) if self.count > 1 else None
+        if self.pool is None:
+            _worker_open(url)
+
+    def settle(self, lines: list[tuple[int, bytes]]) -> dict[str, int]:
+        parts: list[list[tuple[int, bytes]]] = [[] for _ in range(self.count)]
+        for line in lines:
+            psn_at = line[1].index(b'"psn_no":"') + len(b'"psn_no":"')
+            psn_no = line[1][psn_at : line[1].index(b'"', psn_at)]
+            parts[zlib.crc32(psn_no) % self.count].append(line)
+        results = self.pool.map(_worker_settle, parts) if self.pool else [_worker_settle(parts[0])]
+        total: dict[str, int] = {}
+        for counts in results:
+            for status, n in counts.items():
+                total[status] = total.get(status, 0) + n
+        return total
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+_worker_store: Store | None = None
+
+
+def _worker_open(url: str) -> None:
+    global _worker_store
+    _worker_store = Store(ServerLocation(kind="external", url=url))
+
+
+def _worker_settle(lines: list[tuple[int, bytes]]) -> dict[str, int]:
+    assert _worker_store is not None
+    counts: dict[str, int] = {}
+    for result in batch.settle_lines(_worker_store, iter(lines), batch_size=1000):
+        status = str(result.output["status"])
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _pay_hospitals(app: RegionApplication, year: int, month: int) -> None:
+    """Monthly 拨付: every hospital is paid what it is owed for the month, on the 5th of the next."""
     catch_up(app)
     through = (dt.date(year + month // 12, month % 12 + 1, 1)) - dt.timedelta(days=1)
-    paid_on = through + dt.timedelta(days=5)
     with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        schema = app.factory.datastore.schema  # type: ignore[attr-defined]
-        owed = {code: statements.owed_to_hospital(curs, schema, code, through) for code in codes}
-    for code in codes:
-        if owed[code]:
-            app.pay_hospital(
-                f"PAY-{code}-{year}{month:02d}", hospital=code, through=through, paid_on=paid_on, owed=owed[code],
-                operator=OPERATOR,
-            )  # fmt: skip
+        owed = statements.owed_to_hospitals(curs, app.factory.datastore.schema, through)  # type: ignore[attr-defined]
+    payments = [HospitalPayment(f"PAY-{year}{month:02d}-{code}", code, owed[code]) for code in sorted(owed)]
+    app.pay_hospitals(payments, through=through, paid_on=through + dt.timedelta(days=5), operator=OPERATOR)
 
 
 def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:

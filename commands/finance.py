@@ -14,11 +14,11 @@ from commands.context import CliContext
 from commands.io import dumps
 from commands.params import DATE, YUAN
 from commands.reports import up_to_date
-from core.application import FinanceResult
+from core.application import FinanceResult, HospitalPayment
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
-from projections.statements import owed_to_hospital
+from projections.statements import owed_to_hospitals
 
 FUND = click.Choice(FUNDS)
 
@@ -51,28 +51,36 @@ def _required(**values: str) -> None:
 
 @finance.command("pay")
 @click.option("--region", required=True)
-@click.option("--hospital", required=True, help="fixmedins_code of the hospital.")
+@click.option("--hospital", "hospital_codes", multiple=True, help="fixmedins_code (repeat for several).")
+@click.option("--all-hospitals", is_flag=True, help="Every hospital owed something up to --through.")
 @click.option("--through", type=DATE, required=True, help="Pay what is owed for everything posted up to this date.")
 @click.option("--paid-on", type=DATE, help="Date of the payment (default today).")
-@click.option("--payment-id", required=True, help="Idempotency key: the same id never pays twice.")
+@click.option("--payment-id", required=True, help="Idempotency key; with several hospitals, '-<hospital>' is added.")
 @click.option("--operator", required=True)
 @click.option("--dry-run", is_flag=True, help="Print the postings; record nothing.")
 @click.pass_obj
 def finance_pay(
-    obj: CliContext, region: str, hospital: str, through: dt.date, paid_on: dt.date | None, payment_id: str,
-    operator: str, dry_run: bool,
+    obj: CliContext, region: str, hospital_codes: tuple[str, ...], all_hospitals: bool, through: dt.date,
+    paid_on: dt.date | None, payment_id: str, operator: str, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Pay a hospital what each fund owes it up to a date (拨付)."""
+    """Pay hospitals what each fund owes them up to a date (拨付), in one transaction."""
     _required(operator=operator)
+    if bool(hospital_codes) == all_hospitals:
+        raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
     app = obj.store.region(region)
     up_to_date(app)
     with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        owed = owed_to_hospital(curs, app.factory.datastore.schema, hospital, through)  # type: ignore[attr-defined]
-    result = app.pay_hospital(
-        payment_id, hospital=hospital, through=through, paid_on=paid_on or dt.date.today(), owed=owed,
-        operator=operator, dry_run=dry_run,
-    )  # fmt: skip
-    _print(result, payment_id=payment_id, hospital=hospital)
+        owed = owed_to_hospitals(curs, app.factory.datastore.schema, through)  # type: ignore[attr-defined]
+    codes = sorted(owed) if all_hospitals else list(hospital_codes)
+    several = len(codes) > 1 or all_hospitals
+    payments = [
+        HospitalPayment(f"{payment_id}-{code}" if several else payment_id, code, owed.get(code, {})) for code in codes
+    ]
+    results = app.pay_hospitals(
+        payments, through=through, paid_on=paid_on or dt.date.today(), operator=operator, dry_run=dry_run
+    )
+    for payment, result in zip(payments, results, strict=True):
+        _print(result, payment_id=payment.payment_id, hospital=payment.hospital)
 
 
 @finance.command("deduct")

@@ -74,6 +74,13 @@ class Outcome:
 
 
 @attrs.frozen
+class HospitalPayment:
+    payment_id: str
+    hospital: str
+    owed: dict[str, int]  # fund -> fen
+
+
+@attrs.frozen
 class FinanceResult:
     status: str  # recorded | duplicate | dry_run
     postings: list[Posting]
@@ -499,15 +506,27 @@ class RegionApplication(Application):
 
         return self._in_transaction(work, dry_run=dry_run)
 
-    def pay_hospital(
-        self, payment_id: str, *, hospital: str, through: dt.date, paid_on: dt.date, owed: dict[str, int],
-        operator: str, dry_run: bool = False,
-    ) -> FinanceResult:  # fmt: skip
-        """Pay a hospital what each fund owes it up to `through` (`owed`, from the journal)."""
-        return self._operation(
-            hospital, payment_id,
-            lambda h, _: h.pay(payment_id, through.isoformat(), paid_on.isoformat(), owed, operator), dry_run,
-        )  # fmt: skip
+    def pay_hospitals(
+        self, payments: Sequence[HospitalPayment], *, through: dt.date, paid_on: dt.date, operator: str,
+        dry_run: bool = False,
+    ) -> list[FinanceResult]:  # fmt: skip
+        """Pay hospitals what each fund owes them up to `through` (拨付), all in one transaction.
+        `owed` comes from the journal; a payment id already used pays nothing again."""
+
+        def work(uow: UnitOfWork) -> list[FinanceResult]:
+            uow.preload(hospital_id(p.hospital) for p in payments)
+            results = []
+            for p in payments:
+                hospital = self._hospital(uow, p.hospital)
+                if hospital.has(p.payment_id):
+                    results.append(FinanceResult("duplicate", []))
+                    continue
+                hospital.pay(p.payment_id, through.isoformat(), paid_on.isoformat(), p.owed, operator)
+                postings = list(hospital.pending_events[-1].postings)  # type: ignore[attr-defined]
+                results.append(FinanceResult("dry_run" if dry_run else "recorded", postings))
+            return results
+
+        return self._in_transaction(work, dry_run=dry_run)
 
     def deduct(
         self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, on_date: dt.date,

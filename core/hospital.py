@@ -181,5 +181,3 @@ class HospitalAccount(Aggregate):
     def set_budget(self, year: int, amount: int, operator: str) -> None:
         if self.budgets.get(year) != amount:
             self.trigger_event(self.BudgetSet, year=year, amount=amount, operator=operator)
-
-

@@ -20,14 +20,29 @@ PAYER_COLUMNS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
 def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) -> dict[str, int]:
     """Per fund, what is owed to the hospital for everything posted up to `through`, net of every
     payment, deduction and reversal recorded by then."""
+    return owed_to_hospitals(curs, schema, through, hospital=hospital).get(hospital, {})
+
+
+def owed_to_hospitals(
+    curs: Any, schema: str, through: dt.date, *, hospital: str | None = None
+) -> dict[str, dict[str, int]]:
+    """hospital -> fund -> what is owed (positive amounts only), for one or every hospital."""
+    where = sql.SQL("account = %s AND posted_on <= %s")
+    params: list[Any] = [PAYABLE_TO_HOSPITALS, through]
+    if hospital is not None:
+        where = sql.SQL("party = %s AND ") + where
+        params.insert(0, hospital)
     curs.execute(
-        sql.SQL(
-            "SELECT fund, -sum(amount) AS owed FROM {} WHERE party = %s AND account = %s AND posted_on <= %s "
-            "GROUP BY fund"
-        ).format(sql.Identifier(schema, "journal")),
-        (hospital, PAYABLE_TO_HOSPITALS, through),
+        sql.SQL("SELECT party, fund, -sum(amount) AS owed FROM {} WHERE {} GROUP BY party, fund").format(
+            sql.Identifier(schema, "journal"), where
+        ),
+        params,
     )
-    return {row["fund"]: int(row["owed"]) for row in curs.fetchall() if int(row["owed"]) > 0}
+    owed: dict[str, dict[str, int]] = {}
+    for row in curs.fetchall():
+        if int(row["owed"]) > 0:
+            owed.setdefault(row["party"], {})[row["fund"]] = int(row["owed"])
+    return owed
 
 
 def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
@@ -105,8 +120,9 @@ def payer_totals(curs: Any, schema: str) -> dict[str, int]:
     """Settlements in force and what each payer paid on them, in fen."""
     curs.execute(
         sql.SQL(
-            "SELECT count(*) AS settlements, coalesce(sum(hifp_pay), 0) AS basic, coalesce(sum(hifmi_pay), 0) AS serious,"
-            " coalesce(sum(maf_pay + lookback_maf), 0) AS assistance, coalesce(sum(hmb_pay), 0) AS supplementary,"
+            "SELECT count(*) AS settlements, coalesce(sum(hifp_pay), 0) AS basic,"
+            " coalesce(sum(hifmi_pay), 0) AS serious, coalesce(sum(maf_pay + lookback_maf), 0) AS assistance,"
+            " coalesce(sum(hmb_pay), 0) AS supplementary,"
             " coalesce(sum(charity_pay), 0) AS charity, coalesce(sum(acct_pay + acct_mulaid_pay), 0) AS accounts"
             " FROM {} WHERE status = 'settled'"
         ).format(sql.Identifier(schema, "settlements"))

@@ -1,0 +1,127 @@
+"""The audit trace (SPEC 6): every event behind a settlement, or behind a balance-sheet line.
+
+For a settlement: its own stream (versions, reversals, look-backs), the member-year events that
+applied or gave back its accumulators, the account movements it caused, and the hospital
+deductions made on it, in log order, each with its global position, time, type, operator,
+reason, policy hash, computation breakdown and postings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from psycopg import sql
+
+from core.application import RegionApplication
+from core.ids import account_id, hospital_id, member_year_id, settlement_id
+from core.money import format_yuan
+
+
+def _rows(curs: Any, schema: str, ids: list[UUID]) -> list[dict[str, Any]]:
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id, recorded_at, originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%s) ORDER BY notification_id"
+        ).format(sql.Identifier(schema, "events")),
+        (ids,),
+    )
+    return list(curs.fetchall())
+
+
+def _postings(event: Any) -> list[dict[str, str]]:
+    postings = getattr(event, "postings", None)
+    if postings is None and hasattr(event, "facts"):
+        postings = event.facts.postings
+    return [
+        {"fund": p.fund, "account": p.account, "party": p.party, "amount": format_yuan(p.amount)}
+        for p in postings or []
+    ]
+
+
+def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any]] | None:
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    schema = datastore.schema
+    with datastore.transaction(commit=False) as curs:
+        own = _rows(curs, schema, [settlement_id(setl_id)])
+        if not own:
+            return None
+        events = [(row, app.mapper.to_domain_event(_stored(row))) for row in own]
+        related: set[UUID] = set()
+        for _, event in events:
+            facts = getattr(event, "facts", None)
+            if facts is not None:
+                related.add(member_year_id(facts.psn_no, facts.year))
+                related.add(account_id(facts.psn_no))
+                if facts.account_psn:
+                    related.add(account_id(facts.account_psn))
+                related.add(hospital_id(facts.claim["fixmedins_code"]))
+        for row in _rows(curs, schema, sorted(related)):
+            event = app.mapper.to_domain_event(_stored(row))
+            if _concerns(event, setl_id):
+                events.append((row, event))
+    events.sort(key=lambda pair: pair[0]["notification_id"])
+    return [_describe(row, event) for row, event in events]
+
+
+def _stored(row: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+
+
+def _concerns(event: Any, setl_id: str) -> bool:
+    if getattr(event, "setl_id", None) == setl_id:
+        return True
+    ref = getattr(event, "ref", "")
+    return isinstance(ref, str) and ref.startswith((f"settlement:{setl_id}:v", f"reversal:{setl_id}:v"))
+
+
+def _describe(row: dict[str, Any], event: Any) -> dict[str, Any]:
+    facts = getattr(event, "facts", None)
+    out: dict[str, Any] = {
+        "position": row["notification_id"],
+        "recorded_at": row["recorded_at"].isoformat(),
+        "type": row["topic"],
+        "aggregate_version": row["originator_version"],
+        "operator": getattr(event, "operator", None) or (facts.operator if facts else None),
+        "reason": getattr(event, "reason", None) or (facts.reason if facts else None),
+    }
+    if facts is not None:
+        out["version"] = facts.version
+        out["policy"] = facts.policy_hash
+        out["amounts"] = {k: format_yuan(v) for k, v in facts.amounts.items()}
+        out["breakdown"] = facts.breakdown
+    for name in ("setl_version", "on_date", "kind", "amount", "fund", "delta", "breakdown"):
+        value = getattr(event, name, None)
+        if value is not None and name not in out:
+            out[name] = format_yuan(value) if name == "amount" else value
+    out["postings"] = _postings(event)
+    return out
+
+
+def trace_account(
+    app: RegionApplication, fund: str, account: str, as_of: dt.date, *, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    """The postings behind one balance-sheet line (fund and account), up to a date."""
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            sql.SQL(
+                "SELECT notification_id, posted_on, kind, ref, party, amount FROM {} "
+                "WHERE fund = %s AND account = %s AND posted_on <= %s ORDER BY notification_id, leg LIMIT %s"
+            ).format(sql.Identifier(datastore.schema, "journal")),
+            (fund, account, as_of, limit),
+        )
+        return [_journal_line(row) for row in curs.fetchall()]
+
+
+def _journal_line(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "position": row["notification_id"],
+        "posted_on": row["posted_on"].isoformat(),
+        "kind": row["kind"],
+        "ref": row["ref"],
+        "party": row["party"],
+        "amount": format_yuan(int(row["amount"])),
+    }
