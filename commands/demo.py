@@ -96,7 +96,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker
     def run_file(label: str, results: Iterator[batch.LineResult]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for n, result in enumerate(results, start=1):
-            status = str(result.output["status"])
+            status = result.status
             counts[status] = counts.get(status, 0) + 1
             if n % 5000 == 0:
                 steps.count(label, n)
@@ -198,7 +198,7 @@ def _worker_settle(lines: list[tuple[int, bytes]]) -> dict[str, int]:
     assert _worker_store is not None
     counts: dict[str, int] = {}
     for result in batch.settle_lines(_worker_store, iter(lines), batch_size=1000):
-        status = str(result.output["status"])
+        status = result.status
         counts[status] = counts.get(status, 0) + 1
     return counts
 

@@ -109,7 +109,7 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
     rng = random.Random(s.seed + 2)
     for m in people:
         if m.insutype == "310":
-            base = rng.randint(4_000, 15_000) * 100 // 4  # fen per quarter
+            base = rng.randint(12_000, 30_000) * 100 // 4  # fen per quarter (employer + employee)
             for quarter in range(4):
                 yield {
                     "contrib_id": f"C-{m.psn_no}-{s.year}Q{quarter + 1}", "psn_no": m.psn_no, "fund": "310100",
@@ -117,10 +117,10 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
                     "acct_amount": format_yuan(base * 30 // 100),
                 }  # fmt: skip
         else:
-            amount = 0 if m.assist_category in ("tekun", "dibao") else 38_000  # subsidised categories pay nothing
+            personal = 0 if m.assist_category in ("tekun", "dibao") else 38_000  # these categories pay nothing
             yield {
                 "contrib_id": f"C-{m.psn_no}-{s.year}", "psn_no": m.psn_no, "fund": "390100",
-                "paid_date": f"{s.year}-01-10", "amount": format_yuan(amount + 64_000),  # + government subsidy
+                "paid_date": f"{s.year}-01-10", "amount": format_yuan(personal + 202_000),  # + government subsidy
             }  # fmt: skip
 
 
@@ -133,15 +133,15 @@ def claim_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, object]
     for n, (day, _) in enumerate(dated):
         m = people[rng.randrange(len(people))]
         roll = rng.random()
-        if roll < 0.12:
+        if roll < 0.05:
             med_type, hospital = "21", rng.choice(places[: len(places) // 2])
-            total = int(rng.lognormvariate(9.6, 0.9) * 100)  # median ~15,000 yuan
-        elif roll < 0.24 and m.chronic:
+            total = int(rng.lognormvariate(8.7, 0.8) * 100)  # median ~6,000 yuan
+        elif roll < 0.17 and m.chronic:
             med_type, hospital = "14", rng.choice(places)
-            total = rng.randint(20_000, 300_000)
+            total = rng.randint(10_000, 150_000)
         else:
             med_type, hospital = "11", rng.choice(places)
-            total = rng.randint(3_000, 80_000)
+            total = rng.randint(3_000, 40_000)
         total = max(total, 1_000)
         fulamt = total * rng.randint(0, 12) // 100
         overlmt = total * rng.randint(0, 3) // 100

@@ -406,6 +406,9 @@ class RegionApplication(Application):
             use_acct=claim.use_acct,
         )
         version = settlement.current.version + 1 if settlement is not None else 1
+        claim_dict = claim.to_dict()
+        content_hash = claim.content_hash
+        delta = computation.delta.to_dict()
         paying_account = own_account if split.acct_pay else family_account if split.acct_mulaid_pay else None
         amounts = {
             "medfee_sumamt": claim.medfee_sumamt, "inscp_scp_amt": claim.inscp_scp_amt,
@@ -425,8 +428,8 @@ class RegionApplication(Application):
             year=claim.year,
             insutype=record.insutype,
             assist_category=record.assist_category,
-            claim=claim.to_dict(),
-            content_hash=claim.content_hash,
+            claim=claim_dict,
+            content_hash=content_hash,
             policy_hash=policy.content_hash,
             amounts=amounts,
             postings=settlement_postings(
@@ -435,7 +438,7 @@ class RegionApplication(Application):
             posted_on=on_date or claim.setl_time.isoformat(),
             charity_referral=computation.charity_referral,
             breakdown=computation.breakdown,
-            delta=computation.delta.to_dict(),
+            delta=delta,
             left_to_person=dict(computation.left_to_person),
             account_psn=account_psn,
             operator=operator,

@@ -12,8 +12,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-import attrs
-
 from core.application import Outcome, RegionApplication
 from core.records import (
     Claim,
@@ -37,12 +35,35 @@ class RegionDirectory(Protocol):
     def region(self, code: str) -> RegionApplication: ...
 
 
-@attrs.frozen
 class LineResult:
-    line_no: int
-    output: dict[str, Any]
-    rejected: bool
-    outcome: Outcome | None = None
+    """The answer for one input line. The output object is built only when asked for: a bulk
+    run that only counts statuses does not format every amount."""
+
+    __slots__ = ("_output", "_render", "line_no", "outcome", "rejected")
+
+    def __init__(
+        self,
+        line_no: int,
+        output: dict[str, Any] | Callable[[], dict[str, Any]],
+        rejected: bool,
+        outcome: Outcome | None = None,
+    ) -> None:
+        self.line_no = line_no
+        self.rejected = rejected
+        self.outcome = outcome
+        self._output = output if isinstance(output, dict) else None
+        self._render = None if isinstance(output, dict) else output
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status if self.outcome is not None else str(self.output["status"])
+
+    @property
+    def output(self) -> dict[str, Any]:
+        if self._output is None:
+            assert self._render is not None
+            self._output = self._render()
+        return self._output
 
 
 def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
@@ -126,8 +147,9 @@ def _claim_line(line_no: int, claim: Claim, outcome: Outcome) -> LineResult:
             True,
             outcome,
         )
-    assert outcome.facts is not None
-    return LineResult(line_no, settlement_result(outcome.facts, outcome.status), False, outcome)
+    facts = outcome.facts
+    assert facts is not None
+    return LineResult(line_no, lambda: settlement_result(facts, outcome.status), False, outcome)
 
 
 def _import_lines(

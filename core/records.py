@@ -141,7 +141,7 @@ class Claim:
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical form: what is stored in the event and hashed for duplicate detection."""
-        out = attrs.asdict(self)
+        out = {name: getattr(self, name) for name in _CLAIM_FIELDS}  # attrs.asdict is 10x slower
         out["setl_time"] = self.setl_time.isoformat()
         return out
 
@@ -161,6 +161,7 @@ class Claim:
         )
 
 
+_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 

@@ -140,10 +140,8 @@ class YearToDate:
         return YearToDate().minus(self)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in attrs.fields(YearToDate):
-            value = getattr(self, f.name)
-            out[f.name] = dict(value) if isinstance(value, Mapping) else value
+        out: dict[str, Any] = {name: getattr(self, name) for name in _AMOUNT_FIELDS}
+        out["basic_deductible_used"] = dict(self.basic_deductible_used)
         return out
 
     @classmethod
