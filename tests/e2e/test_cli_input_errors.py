@@ -1,0 +1,105 @@
+"""Bad input through the CLI: named one-line errors, rejects with line numbers, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commands.cli import main
+from tests.conftest import shared_folder
+
+POLICY = shared_folder() / "examples" / "policy-330109-2023.toml"
+pytestmark = pytest.mark.skipif(not POLICY.exists(), reason=f"{POLICY} not found")
+
+GOOD = {
+    "setl_id": "E-1", "psn_no": "Q-1", "fixmedins_code": "H9", "hosp_lv": 2, "med_type": "21",
+    "setl_time": "2023-05-01", "medfee_sumamt": "10000.00", "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
+    "preselfpay_amt": "0.00", "inscp_scp_amt": "10000.00",
+}  # fmt: skip
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def env(database_url: str) -> dict[str, str]:
+    env = {"DATABASE_URL": database_url}
+    assert run(env, "db", "up")[0] == 0
+    assert run(env, "policy", "load", str(POLICY))[0] == 0
+    member = {"psn_no": "Q-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none",
+              "valid_from": "2023-01-01"}  # fmt: skip
+    code, out, _ = run(env, "members", "import", "-", stdin=json.dumps(member) + "\n")
+    assert (code, out.strip()) == (0, "members: 1 lines: 1 recorded")
+    return env
+
+
+def test_bad_lines_are_rejected_with_their_line_number_and_good_lines_around_them_settle(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    lines = [
+        json.dumps(GOOD),
+        "this is not json",
+        json.dumps({**GOOD, "setl_id": "E-2", "medfee_sumamt": "10000.005"}),
+        json.dumps({**GOOD, "setl_id": "E-3", "setl_time": "2023-02-30"}),
+        json.dumps({**GOOD, "setl_id": "E-4", "surprise": 1}),
+        "",
+        json.dumps({**GOOD, "setl_id": "E-5", "inscp_scp_amt": "9000.00", "fulamt_ownpay_amt": "1000.00"}),
+    ]
+    rejects = tmp_path / "rejects.jsonl"
+    code, out, _ = run(env, "claims", "settle", "-", "--rejects", str(rejects), stdin="\n".join(lines) + "\n")
+    assert code == 0
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [(r["status"], r.get("reason")) for r in results] == [
+        ("settled", None),
+        ("rejected", "not_json"),
+        ("rejected", "amount_too_precise"),
+        ("rejected", "bad_setl_time"),
+        ("rejected", "unknown_field"),
+        ("rejected", "empty_line"),
+        ("settled", None),
+    ]
+    # resident, inpatient level 2: (10000 - 800) * 80% = 7360
+    assert results[0]["hifp_pay"] == "7360.00"
+    logged = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in logged] == [
+        (2, "not_json"), (3, "amount_too_precise"), (4, "bad_setl_time"), (5, "unknown_field"), (6, "empty_line"),
+    ]  # fmt: skip
+
+
+def test_a_bad_policy_file_is_a_one_line_error_naming_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(POLICY.read_text().replace('annual_cap = "500000.00"', 'annual_cap = "lots"'), encoding="utf-8")
+    code, out, err = run(env, "policy", "load", str(bad))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: invalid_policy: ")
+    assert "basic.390.annual_cap" in err
+
+
+def test_reversing_an_unknown_settlement_or_without_a_reason_is_refused(env: dict[str, str]) -> None:
+    code, _, err = run(env, "claims", "reverse", "NOPE", "--reason", "x", "--operator", "op")
+    assert (code, err.strip()) == (1, "error: unknown_settlement: no settlement NOPE")
+    code, _, err = run(env, "claims", "reverse", "E-1", "--operator", "op")
+    assert code == 2 and "--reason" in err
+    code, _, err = run(env, "claims", "reverse", "E-1", "--reason", " ", "--operator", "op")
+    assert (code, err.strip()) == (1, "error: missing_reason: --reason must not be empty")
+
+
+def test_members_import_reports_rejects_on_stderr_and_counts_on_stdout(env: dict[str, str]) -> None:
+    lines = [
+        json.dumps({"psn_no": "Q-2", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "dibao",
+                    "valid_from": "2023-01-01"}),  # fmt: skip
+        json.dumps({"psn_no": "Q-3", "insuplc_admdvs": "999999", "insutype": "390", "assist_category": "none",
+                    "valid_from": "2023-01-01"}),  # fmt: skip
+        json.dumps({"psn_no": "Q-4", "insuplc_admdvs": "330109", "insutype": "320", "assist_category": "none",
+                    "valid_from": "2023-01-01"}),  # fmt: skip
+    ]
+    code, out, err = run(env, "members", "import", "-", stdin="\n".join(lines) + "\n")
+    assert code == 0
+    assert out.strip() == "members: 3 lines: 1 recorded, 2 rejected"
+    rejected = [json.loads(line) for line in err.splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejected] == [(2, "unknown_region"), (3, "bad_insutype")]
