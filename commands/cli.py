@@ -6,6 +6,7 @@ Every command parses its input, calls one application method and prints. Named e
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -38,6 +39,10 @@ def main(ctx: click.Context) -> None:
     Every payment, refund, deduction and transfer is an immutable event in PostgreSQL.
     The database is $DATABASE_URL when set, otherwise an embedded server under $YIBAO_HOME.
     """
+    # Bulk commands keep tens of thousands of aggregates alive; with the default thresholds the
+    # cyclic garbage collector rescans them all every few thousand allocations (measured: a
+    # third of the settlement time). Collect far less often; memory stays bounded by batches.
+    gc.set_threshold(100_000, 50, 100)
     cli_context = CliContext()
     ctx.obj = cli_context
     ctx.call_on_close(cli_context.close)

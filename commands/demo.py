@@ -11,6 +11,7 @@ every step is idempotent, so the second run reports every claim as a duplicate.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import multiprocessing
 import sys
 import time
@@ -191,6 +192,7 @@ _worker_store: Store | None = None
 
 def _worker_open(url: str) -> None:
     global _worker_store
+    gc.set_threshold(100_000, 50, 100)  # see commands/cli.py
     _worker_store = Store(ServerLocation(kind="external", url=url))
 
 

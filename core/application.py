@@ -276,7 +276,7 @@ class RegionApplication(Application):
                 outcomes.append(Outcome("recorded"))
             return outcomes
 
-        return self._in_transaction(work)
+        return self._in_transaction(work, reuse_saved=True)
 
     # --- settlement -----------------------------------------------------------------------
 

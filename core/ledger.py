@@ -56,9 +56,13 @@ def journal(*legs: Posting) -> list[Posting]:
     return kept
 
 
+_FUND_SET = frozenset(FUNDS)
+_ACCOUNT_SET = frozenset(ACCOUNTS)
+
+
 def check_balanced(postings: list[Posting]) -> None:
     for leg in postings:
-        if leg.fund not in FUNDS or leg.account not in ACCOUNTS:
+        if leg.fund not in _FUND_SET or leg.account not in _ACCOUNT_SET:
             raise UnbalancedPostings(f"unknown account {leg.fund}:{leg.account}")
     total = sum(leg.amount for leg in postings)
     if total != 0:

@@ -33,8 +33,9 @@ APP_ROLE = "yibao_app"
 def chain_hash(previous: bytes, event: StoredEvent) -> bytes:
     """The tamper-evidence hash of one stored event, chained to the previous one in its region."""
     digest = hashlib.sha256(previous)
-    digest.update(event.originator_id.bytes if isinstance(event.originator_id, UUID) else
-                  str(event.originator_id).encode())
+    digest.update(
+        event.originator_id.bytes if isinstance(event.originator_id, UUID) else str(event.originator_id).encode()
+    )
     digest.update(event.originator_version.to_bytes(8, "big", signed=True))
     digest.update(event.topic.encode())
     digest.update(b"\x00")
@@ -76,9 +77,7 @@ class RegionRecorder(PostgresApplicationRecorder):
             sql.SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
             sql.SQL("SELECT pg_advisory_xact_lock({0})").format(advisory_key(datastore.schema)),
         ]
-        self._select_head = sql.SQL(
-            "SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1"
-        ).format(table)
+        self._select_head = sql.SQL("SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1").format(table)
         self._insert_chunk = sql.SQL(
             "INSERT INTO {0} (originator_id, originator_version, topic, state, chain_hash) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) "
@@ -92,12 +91,12 @@ class RegionRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
             self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders
             for statement in self.lock_table_statements:
                 curs.execute(statement, prepare=True)
             head = curs.execute(self._select_head, prepare=True).fetchone()
-            previous = bytes(head["chain_hash"]) if head else GENESIS_HASH
+            previous = bytes(head[0]) if head else GENESIS_HASH
             notification_ids: list[int] = []
             for start in range(0, len(stored_events), self.insert_chunk_events_max):
                 chunk = stored_events[start : start + self.insert_chunk_events_max]
@@ -116,7 +115,7 @@ class RegionRecorder(PostgresApplicationRecorder):
                     ),
                     binary=True,  # binary arrays: no text escaping of every state
                 )
-                notification_ids.extend(row["notification_id"] for row in curs.fetchall())
+                notification_ids.extend(row[0] for row in curs.fetchall())
         return notification_ids
 
     def select_events_of(self, originator_ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:

@@ -91,12 +91,33 @@ def test_reversing_an_unknown_settlement_or_without_a_reason_is_refused(env: dic
 
 def test_members_import_reports_rejects_on_stderr_and_counts_on_stdout(env: dict[str, str]) -> None:
     lines = [
-        json.dumps({"psn_no": "Q-2", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "dibao",
-                    "valid_from": "2023-01-01"}),  # fmt: skip
-        json.dumps({"psn_no": "Q-3", "insuplc_admdvs": "999999", "insutype": "390", "assist_category": "none",
-                    "valid_from": "2023-01-01"}),  # fmt: skip
-        json.dumps({"psn_no": "Q-4", "insuplc_admdvs": "330109", "insutype": "320", "assist_category": "none",
-                    "valid_from": "2023-01-01"}),  # fmt: skip
+        json.dumps(
+            {
+                "psn_no": "Q-2",
+                "insuplc_admdvs": "330109",
+                "insutype": "390",
+                "assist_category": "dibao",
+                "valid_from": "2023-01-01",
+            }
+        ),
+        json.dumps(
+            {
+                "psn_no": "Q-3",
+                "insuplc_admdvs": "999999",
+                "insutype": "390",
+                "assist_category": "none",
+                "valid_from": "2023-01-01",
+            }
+        ),
+        json.dumps(
+            {
+                "psn_no": "Q-4",
+                "insuplc_admdvs": "330109",
+                "insutype": "320",
+                "assist_category": "none",
+                "valid_from": "2023-01-01",
+            }
+        ),
     ]
     code, out, err = run(env, "members", "import", "-", stdin="\n".join(lines) + "\n")
     assert code == 0
