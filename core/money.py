@@ -27,6 +27,7 @@ AMOUNT_FEN_MAX: int = 10**12
 RATIO_BP_FULL: int = 10_000
 """100% in basis points."""
 
+_PLAIN_YUAN = re.compile(r"([0-9]{1,15})\.([0-9]{2})")
 _YUAN_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 _REASONS = frozenset({"amount_not_a_number", "amount_negative", "amount_too_precise", "amount_too_large"})
@@ -62,6 +63,12 @@ def parse_yuan(value: object) -> int:
             raise AmountError("amount_too_large", value)
         return value * 100
     if isinstance(value, str):
+        plain = _PLAIN_YUAN.fullmatch(value)
+        if plain is not None:  # the common "1234.56" form, exactly, without Decimal
+            fen = int(plain[1]) * 100 + int(plain[2])
+            if fen > AMOUNT_FEN_MAX:
+                raise AmountError("amount_too_large", value)
+            return fen
         if _YUAN_TEXT.fullmatch(value) is None:
             raise AmountError("amount_not_a_number", value)
         try:

@@ -30,10 +30,15 @@ class UnitOfWork:
         # `known`: aggregates as this process last saved them. Reusing them is safe because
         # every aggregate a batch changes is saved with a version check: if another writer
         # changed one meanwhile, the save fails and the batch is redone from fresh reads.
-        self._aggregates: dict[UUID, Aggregate | None] = dict(known) if known else {}
+        self._known = known or {}  # read through, never copied (it can hold 100,000s)
+        self._aggregates: dict[UUID, Aggregate | None] = {}
         self._touched: dict[UUID, Aggregate] = {}
 
     def preload(self, ids: Iterable[UUID]) -> None:
+        ids = list(ids)
+        for i in ids:
+            if i not in self._aggregates and i in self._known:
+                self._aggregates[i] = self._known[i]
         missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))
         if not missing:
             return
@@ -51,7 +56,7 @@ class UnitOfWork:
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         if aggregate_id not in self._aggregates:
-            self.preload([aggregate_id])
+            self.preload((aggregate_id,))
         aggregate = self._aggregates[aggregate_id]
         if aggregate is not None:
             if not isinstance(aggregate, kind):
