@@ -15,10 +15,10 @@ import gc
 import multiprocessing
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,9 +74,8 @@ def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int
 @click.option("--members", "member_count", type=int, default=20_000, show_default=True)
 @click.option("--claims", "claim_count", type=int, default=200_000, show_default=True)
 @click.option("--seed", type=int, default=20231231, show_default=True)
-@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="Settling processes.")
 @click.pass_obj
-def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker_count: int) -> None:
+def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> None:
     """Generate a synthetic region-year and settle it end to end; print the balance sheet."""
     from commands.synthetic import Scenario, generate
 
@@ -112,11 +111,12 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker
         run_file("contributions", batch.import_contributions(obj.store, read_lines(stream)))
 
     settled: dict[str, int] = {}
-    workers = SettlementWorkers(obj.location.url, worker_count)
+    follower = ProjectionFollower(obj.location.url, app.region)
     try:
         for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
-            counts = workers.settle(lines)
-            steps.say(f"claims {scenario.year}-{month:02d}: {counts}")
+            counts = run_file(
+                f"claims {scenario.year}-{month:02d}", batch.settle_lines(obj.store, iter(lines), batch_size=1000)
+            )
             for status, n in counts.items():
                 settled[status] = settled.get(status, 0) + n
             if month == 9:  # recognitions dated July-September: look back over the months before
@@ -126,7 +126,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker
             if month in (6, 12):
                 _audit(app, scenario.year, month, steps)
     finally:
-        workers.close()
+        follower.close()
     _reverse_some(app, scenario.year, steps)
     steps.say("catching up the read model")
     catch_up(app)
@@ -155,54 +155,29 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int, worker
             click.echo(f"    {row['assist_category']:16} {row['coverage_ratio']:>8}  ({row['claims']:,} claims)")
 
 
-class SettlementWorkers:
-    """Processes that settle claims in parallel, each owning the members whose number hashes to
-    it, so one member's claims are settled in order by one process. (A family member's claim may
-    debit an employee's account that another worker also debits: the version check then makes
-    one of them retry, never pay twice.)"""
+class ProjectionFollower:
+    """A process that keeps the read model caught up while claims are being settled, as a
+    projection runner would in production; it uses the CPU the settling process leaves idle.
+    Catch-ups in this process then only have the last few pages left."""
 
-    def __init__(self, url: str, count: int) -> None:
-        self.count = max(1, count)
+    def __init__(self, url: str, region: str) -> None:
         context = multiprocessing.get_context("spawn")
-        self.pool = context.Pool(self.count, initializer=_worker_open, initargs=(url,)) if self.count > 1 else None
-        if self.pool is None:
-            _worker_open(url)
-
-    def settle(self, lines: list[tuple[int, bytes]]) -> dict[str, int]:
-        parts: list[list[tuple[int, bytes]]] = [[] for _ in range(self.count)]
-        for line in lines:
-            psn_at = line[1].index(b'"psn_no":"') + len(b'"psn_no":"')
-            psn_no = line[1][psn_at : line[1].index(b'"', psn_at)]
-            parts[zlib.crc32(psn_no) % self.count].append(line)
-        results = self.pool.map(_worker_settle, parts) if self.pool else [_worker_settle(parts[0])]
-        total: dict[str, int] = {}
-        for counts in results:
-            for status, n in counts.items():
-                total[status] = total.get(status, 0) + n
-        return total
+        self.stop_event = context.Event()
+        self.process = context.Process(target=_follow, args=(url, region, self.stop_event), daemon=True)
+        self.process.start()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
+        self.stop_event.set()
+        self.process.join(timeout=60)
 
 
-_worker_store: Store | None = None
-
-
-def _worker_open(url: str) -> None:
-    global _worker_store
+def _follow(url: str, region: str, stop: Any) -> None:
     gc.set_threshold(100_000, 50, 100)  # see commands/cli.py
-    _worker_store = Store(ServerLocation(kind="external", url=url))
-
-
-def _worker_settle(lines: list[tuple[int, bytes]]) -> dict[str, int]:
-    assert _worker_store is not None
-    counts: dict[str, int] = {}
-    for result in batch.settle_lines(_worker_store, iter(lines), batch_size=1000):
-        status = result.status
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    with Store(ServerLocation(kind="external", url=url)) as store:
+        app = store.region(region)
+        while not stop.is_set():
+            if catch_up(app).behind == 0:
+                stop.wait(0.5)
 
 
 def _pay_hospitals(app: RegionApplication, year: int, month: int) -> None:

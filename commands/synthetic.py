@@ -108,6 +108,18 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
     """Employees pay quarterly (part to the individual account), residents once a year."""
     rng = random.Random(s.seed + 2)
     for m in people:
+        # The smaller funds are financed per insured person: serious-illness insurance from the
+        # basic funds, the supplementary product by premiums, assistance by the government.
+        small = [("390200" if m.insutype == "390" else "330100", 12_000)]
+        if m.supplementary:
+            small.append(("HMB", 15_000))
+        if m.assist_category != "none":
+            small.append(("610100", 250_000))
+        for fund, amount in small:
+            yield {
+                "contrib_id": f"C-{m.psn_no}-{s.year}-{fund}", "psn_no": m.psn_no, "fund": fund,
+                "paid_date": f"{s.year}-01-20", "amount": format_yuan(amount),
+            }  # fmt: skip
         if m.insutype == "310":
             base = rng.randint(12_000, 30_000) * 100 // 4  # fen per quarter (employer + employee)
             for quarter in range(4):

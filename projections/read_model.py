@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import sql
@@ -269,7 +269,14 @@ def catch_up(
             event = app.mapper.to_domain_event(notification)
             projection.process_event(event, Tracking(app.name, notification.id))
         position = notifications[-1].id if len(notifications) == page_size else head
-        view.write(projection.page, Tracking(app.name, position))
+        try:
+            view.write(projection.page, Tracking(app.name, position))
+        except IntegrityError:
+            # Another runner recorded these events first (the tracking row only moves forward):
+            # nothing was written here; continue from where it got to.
+            position = view.max_tracking_id(app.name) or 0
+            projection.page = Page()
+            continue
         projection.page = Page()
         if on_page is not None:
             on_page(Progress(position, head))
