@@ -374,7 +374,10 @@ class RegionApplication(Application):
         if correcting:
             assert settlement is not None
             if not settlement.reversed:
-                self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
+                try:
+                    self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
+                except FinanceRejected as exc:
+                    return Outcome.rejected(exc.reason, str(exc))
         member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
         if member_year is None:
             member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
@@ -479,6 +482,13 @@ class RegionApplication(Application):
         facts = settlement.current
         if settlement.reversed:
             settlement.reverse(operator, reason, on_date)  # raises already_reversed
+        hospital = uow.get(hospital_id(facts.claim["fixmedins_code"]), HospitalAccount)
+        if hospital is not None and hospital.deductions_on(facts.setl_id):
+            # Undoing the settlement would undo the audited amounts a second time.
+            raise FinanceRejected(
+                f"settlement {facts.setl_id} has audit deductions; it cannot be reversed or corrected",
+                reason="settlement_has_deductions",
+            )
         member_year = uow.get(member_year_id(facts.psn_no, facts.year), MemberYear)
         assert member_year is not None
         member_year.reverse_claim(facts.setl_id, facts.version)
@@ -547,7 +557,8 @@ class RegionApplication(Application):
         def act(hospital: HospitalAccount, _: UnitOfWork) -> None:
             hospital.deduct(
                 deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, fund_paid=fund_paid,
-                settled_on=facts.posted_on, on_date=on_date.isoformat(), operator=operator, reason=reason,
+                settled_on=facts.posted_on, settlement_recorded_at=settlement.version_recorded_at,
+                on_date=on_date.isoformat(), operator=operator, reason=reason,
             )  # fmt: skip
 
         return self._operation(facts.claim["fixmedins_code"], deduction_id, act, dry_run)

@@ -51,7 +51,7 @@ class HospitalAccount(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.operations.add(self.payment_id)
             for fund in self.amounts:
-                aggregate.paid_through[fund] = max(aggregate.paid_through.get(fund, ""), self.through)
+                aggregate.payments.setdefault(fund, []).append((self.through, self.timestamp))
 
     class Deducted(Aggregate.Event):
         deduction_id: str
@@ -111,7 +111,7 @@ class HospitalAccount(Aggregate):
     def __init__(self, fixmedins_code: str) -> None:
         self.fixmedins_code = fixmedins_code
         self.operations: set[str] = set()
-        self.paid_through: dict[str, str] = {}  # fund -> last date paid through
+        self.payments: dict[str, list[tuple[str, Any]]] = {}  # fund -> [(paid through, recorded at)]
         self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
         self.budgets: dict[int, int] = {}
@@ -131,12 +131,19 @@ class HospitalAccount(Aggregate):
             operator=operator, postings=journal(*legs),
         )  # fmt: skip
 
-    def is_paid(self, fund: str, posted_on: str) -> bool:
-        return self.paid_through.get(fund, "") >= posted_on
+    @property
+    def paid_through(self) -> dict[str, str]:
+        """fund -> the latest date a payment covered."""
+        return {fund: max(through for through, _ in paid) for fund, paid in self.payments.items()}
+
+    def is_paid(self, fund: str, posted_on: str, recorded_at: Any) -> bool:
+        """Whether a payment included a settlement: one that covered its date and was made after
+        it was recorded (a payment pays what the journal held when it was made)."""
+        return any(through >= posted_on and paid_at > recorded_at for through, paid_at in self.payments.get(fund, ()))
 
     def deduct(
         self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, fund_paid: int,
-        settled_on: str, on_date: str, operator: str, reason: str,
+        settled_on: str, settlement_recorded_at: Any, on_date: str, operator: str, reason: str,
     ) -> None:  # fmt: skip
         if kind not in DEDUCTION_KINDS:
             raise FinanceRejected(f"deduction kind must be refuse or reduce, got {kind!r}", reason="bad_kind")
@@ -147,13 +154,16 @@ class HospitalAccount(Aggregate):
                 f"deducted: cannot deduct {format_yuan(amount)}",
                 reason="deduction_exceeds_fund_payment",
             )
-        after_payment = self.is_paid(fund, settled_on)
+        after_payment = self.is_paid(fund, settled_on, settlement_recorded_at)
         owed_account = RECEIVABLE_FROM_HOSPITALS if after_payment else PAYABLE_TO_HOSPITALS
         postings = journal(*move(fund, owed_account, BENEFIT_EXPENSE, amount, debit_party=self.fixmedins_code))
         self.trigger_event(
             self.Deducted, deduction_id=deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount,
             after_payment=after_payment, on_date=on_date, operator=operator, reason=reason, postings=postings,
         )  # fmt: skip
+
+    def deductions_on(self, setl_id: str) -> int:
+        return sum(amount for (deducted_setl_id, _), amount in self.deducted.items() if deducted_setl_id == setl_id)
 
     def recover(self, recovery_id: str, *, fund: str, amount: int, on_date: str, operator: str) -> None:
         due = self.receivable.get(fund, 0)

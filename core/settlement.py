@@ -96,6 +96,7 @@ class Settlement(Aggregate):
             aggregate.current = self.facts
             aggregate.reversed = False
             aggregate.lookback_postings = []
+            aggregate.version_recorded_at = self.timestamp
 
     class AssistanceLookedBack(Aggregate.Event):
         setl_id: str
@@ -120,6 +121,7 @@ class Settlement(Aggregate):
         self.current = facts
         self.reversed = False
         self.lookback_postings: list[Posting] = []
+        self.version_recorded_at = self.created_on  # when the current version was recorded
 
     @property
     def setl_id(self) -> str:

@@ -10,6 +10,7 @@ Months of payment capacity (可支付月数) = balance / average monthly benefit
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -112,22 +113,29 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
     return BalanceSheet(region, as_of, funds)
 
 
+def _display_width(text: str) -> int:
+    """Columns a terminal uses for `text` (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def render_table(sheet: BalanceSheet) -> str:
     """A plain-text table, Chinese and English labels, funds as columns."""
     funds = [f.fund for f in sheet.funds]
     width = 16
-    header = f"{'':34}" + "".join(f"{fund:>{width}}" for fund in funds)
+    labels = {name: f"{LABELS[name][0]} {LABELS[name][1]}" for name in (*LINES, "months_of_capacity")}
+    label_width = max(_display_width(label) for label in labels.values()) + 2
+    header = " " * label_width + "".join(f"{fund:>{width}}" for fund in funds)
     rows = [f"资产负债表 Balance sheet — region {sheet.region}, as of {sheet.as_of.isoformat()}", header]
     for name in (*LINES, "months_of_capacity"):
-        zh, en = LABELS[name]
-        label = f"{zh} {en}"
+        label = labels[name]
         cells = []
         for f in sheet.funds:
             if name == "months_of_capacity":
                 cells.append("-" if f.months_of_capacity is None else str(f.months_of_capacity))
             else:
                 cells.append(format_yuan(f.lines[name]))
-        rows.append(f"{label:<34}"[:34] + "".join(f"{c:>{width}}" for c in cells))
+        padding = " " * (label_width - _display_width(label))
+        rows.append(label + padding + "".join(f"{c:>{width}}" for c in cells))
     if not funds:
         rows.append("(no postings yet)")
     return "\n".join(rows)

@@ -26,8 +26,10 @@ def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) ->
 def owed_to_hospitals(
     curs: Any, schema: str, through: dt.date, *, hospital: str | None = None
 ) -> dict[str, dict[str, int]]:
-    """hospital -> fund -> what is owed (positive amounts only), for one or every hospital."""
-    where = sql.SQL("account = %s AND posted_on <= %s")
+    """hospital -> fund -> what is owed (positive amounts only), for one or every hospital:
+    everything posted up to `through` that is payable to the hospital, less every payment made
+    to it whatever its date (a payment made after `through` has paid that period already)."""
+    where = sql.SQL("account = %s AND (posted_on <= %s OR kind = 'hospital_payment')")
     params: list[Any] = [PAYABLE_TO_HOSPITALS, through]
     if hospital is not None:
         where = sql.SQL("party = %s AND ") + where
@@ -46,13 +48,14 @@ def owed_to_hospitals(
 
 
 def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
-    """Settled by fund, deductions, payments, recoveries, outstanding and budget use for a year."""
+    """Settled by fund, deductions, payments and recoveries within the year; outstanding and
+    receivable as balances at its end; budget use of the year."""
     curs.execute(
         sql.SQL(
-            "SELECT fund, account, kind, sum(amount) AS total FROM {} "
-            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s GROUP BY fund, account, kind"
+            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
+            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s GROUP BY fund, account, kind, in_year"
         ).format(sql.Identifier(schema, "journal")),
-        (hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
+        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
     )
     funds: dict[str, dict[str, int]] = {}
     for row in curs.fetchall():
@@ -63,6 +66,8 @@ def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget:
         kind = row["kind"]
         if row["account"] == PAYABLE_TO_HOSPITALS:
             line["outstanding"] -= amount
+            if not row["in_year"]:
+                continue
             if kind in ("settlement", "correction", "reversal"):
                 line["settled"] -= amount
             elif kind.startswith("deduction"):
@@ -71,6 +76,8 @@ def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget:
                 line["paid"] += amount
         else:
             line["receivable"] += amount
+            if not row["in_year"]:
+                continue
             if kind.startswith("deduction"):
                 line["deducted"] += amount
             elif kind == "recovery":

@@ -77,9 +77,13 @@ def verify_region(app: RegionApplication) -> Findings:
     previous = GENESIS_HASH
     chain_broken = False
     events = 0
+    sealed = _seals(app)
+    seen_hashes: dict[int, bytes] = {}
     for notification_id, stored, stored_hash in _scan(app):
         events += 1
         previous = chain_hash(previous, stored)
+        if notification_id in sealed:
+            seen_hashes[notification_id] = previous
         if previous != stored_hash and not chain_broken:
             chain_broken = True
             findings.fail(
@@ -100,10 +104,38 @@ def verify_region(app: RegionApplication) -> Findings:
             fresh.page.journal = []
     journal_digest.extend(fresh.page.journal)
     findings.checked["events"] = events
+    _check_seals(app, seen_hashes, findings)
     _check_totals(journal_digest, findings)
     _check_projection(app, fresh.page, journal_digest, findings)
     _check_limits(app, fresh.page, findings)
     return findings
+
+
+def _seals(app: RegionApplication) -> dict[int, tuple[bytes, Any]]:
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        rows = curs.execute(
+            sql.SQL("SELECT notification_id, chain_hash, sealed_at FROM {}").format(
+                sql.Identifier(datastore.schema, "seals")
+            )
+        ).fetchall()
+    return {notification_id: (bytes(hash_), sealed_at) for notification_id, hash_, sealed_at in rows}
+
+
+def _check_seals(app: RegionApplication, seen: dict[int, bytes], findings: Findings) -> None:
+    """Every seal must name an event that is still there, with the chain hash it had then."""
+    for notification_id, (sealed_hash, sealed_at) in sorted(_seals(app).items()):
+        found = seen.get(notification_id)
+        if found is None:
+            findings.fail(
+                f"sealed event at position {notification_id} (sealed {sealed_at.isoformat()}) is missing: "
+                "events were deleted from the end of the log"
+            )
+            return
+        if found != sealed_hash:
+            findings.fail(f"chain hash at sealed position {notification_id} differs from its seal")
+            return
+    findings.checked["seals"] = len(seen)
 
 
 def _check_totals(journal: list[tuple[Any, ...]], findings: Findings) -> None:

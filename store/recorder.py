@@ -8,7 +8,9 @@ What it changes in the library's save path, and why:
   (which needs UPDATE privilege): the application role only has INSERT and SELECT on events, and
   notification ids still appear in commit order, because every writer takes the same lock;
 - each row carries `chain_hash = sha256(previous chain_hash || row content)`, computed under the
-  lock, so that an edited or deleted row is detectable even when the triggers were bypassed.
+  lock, so that an edited or deleted row is detectable even when the triggers were bypassed;
+  each transaction also records a seal (the new head and its hash) in the `seals` table, so
+  that a deleted tail is detectable too.
 It also reads many aggregates' events in one query (`select_events_of`), for batch settlement.
 """
 
@@ -83,6 +85,9 @@ class RegionRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(table)
+        self._insert_seal = sql.SQL("INSERT INTO {0} (notification_id, chain_hash) VALUES (%s, %s)").format(
+            sql.Identifier(datastore.schema, "seals")
+        )
         self._select_many = sql.SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
@@ -116,6 +121,9 @@ class RegionRecorder(PostgresApplicationRecorder):
                     binary=True,  # binary arrays: no text escaping of every state
                 )
                 notification_ids.extend(row[0] for row in curs.fetchall())
+            # Seal the new head of the chain (outside the events table): a deleted tail is then
+            # a seal naming an event that is gone.
+            curs.execute(self._insert_seal, (max(notification_ids), previous), prepare=True)
         return notification_ids
 
     def select_events_of(self, originator_ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:
