@@ -36,6 +36,7 @@ from store.app import Store
 from store.server import ServerLocation, yibao_home
 
 OPERATOR = "demo"
+BATCH_LINES = 2000  # per transaction: larger batches amortise the per-transaction round trips
 
 
 class Steps:
@@ -106,16 +107,17 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
         return counts
 
     with (folder / "members.jsonl").open("rb") as stream:
-        run_file("members", batch.import_members(obj.store, read_lines(stream)))
+        run_file("members", batch.import_members(obj.store, read_lines(stream), batch_size=BATCH_LINES))
     with (folder / "contributions.jsonl").open("rb") as stream:
-        run_file("contributions", batch.import_contributions(obj.store, read_lines(stream)))
+        run_file("contributions", batch.import_contributions(obj.store, read_lines(stream), batch_size=BATCH_LINES))
 
     settled: dict[str, int] = {}
     follower = ProjectionFollower(obj.location.url, app.region)
     try:
         for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
             counts = run_file(
-                f"claims {scenario.year}-{month:02d}", batch.settle_lines(obj.store, iter(lines), batch_size=1000)
+                f"claims {scenario.year}-{month:02d}",
+                batch.settle_lines(obj.store, iter(lines), batch_size=BATCH_LINES),
             )
             for status, n in counts.items():
                 settled[status] = settled.get(status, 0) + n

@@ -108,9 +108,10 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
     """Employees pay quarterly (part to the individual account), residents once a year."""
     rng = random.Random(s.seed + 2)
     for m in people:
-        # The smaller funds are financed per insured person: serious-illness insurance from the
-        # basic funds, the supplementary product by premiums, assistance by the government.
-        small = [("390200" if m.insutype == "390" else "330100", 12_000)]
+        # The smaller funds are financed per person: the supplementary product by premiums,
+        # assistance by the government. (Serious-illness insurance is financed from the basic
+        # funds by transfers this synthetic year does not model.)
+        small: list[tuple[str, int]] = []
         if m.supplementary:
             small.append(("HMB", 15_000))
         if m.assist_category != "none":
