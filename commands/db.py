@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from commands.cli import main
 from commands.context import CliContext
-from store.server import embedded_is_running, locate, stop_embedded, yibao_home
+from core.errors import YibaoError
+from store.server import dump, embedded_is_running, locate, restore, stop_embedded, yibao_home
 
 
 @main.group()
@@ -71,3 +74,25 @@ def db_stop() -> None:
 
 
 __all__ = ["db", "embedded_is_running", "locate"]
+
+
+@db.command("dump")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def db_dump(obj: CliContext, file: Path) -> None:
+    """Back up the whole store (every region, events, seals, read models) to FILE (pg_dump)."""
+    dump(obj.location.url, file)
+    click.echo(f"dumped to {file} ({file.stat().st_size:,} bytes)")
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Confirm that the current contents are replaced.")
+@click.pass_obj
+def db_restore(obj: CliContext, file: Path, yes: bool) -> None:
+    """Restore a backup made by `db dump`, replacing the current contents (pg_restore).
+    Run `yibao verify` afterwards."""
+    if not yes:
+        raise YibaoError("restoring replaces every event in the store: add --yes", reason="confirmation_required")
+    restore(obj.location.url, file)
+    click.echo(f"restored from {file}")

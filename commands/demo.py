@@ -27,6 +27,7 @@ from commands.context import CliContext
 from commands.io import read_lines
 from core import batch
 from core.application import HospitalPayment, RegionApplication
+from core.errors import YibaoError
 from core.money import format_yuan
 from core.policy import parse_policy
 from projections import balance_sheet as bs
@@ -78,7 +79,7 @@ def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int
 @click.pass_obj
 def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> None:
     """Generate a synthetic region-year and settle it end to end; print the balance sheet."""
-    from commands.synthetic import Scenario, generate
+    from commands.synthetic import Scenario, generate, generate_claims
 
     steps = Steps()
     scenario = Scenario(members=member_count, claims=claim_count, seed=seed)
@@ -90,9 +91,13 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     app.record_policy(policy.year, policy.content_hash, policy_raw.decode("utf-8"))
 
     folder = yibao_home() / "demo" / f"{scenario.region}-{scenario.year}-{member_count}-{claim_count}-{seed}"
+    claims_writer = None
     if not (folder / "claims.jsonl").exists():
         steps.say(f"generating {member_count:,} members and {claim_count:,} claims into {folder}")
-        generate(scenario, folder)
+        generate(scenario, folder, claims=False)
+        # The claims file is written by another process while members and contributions load.
+        claims_writer = multiprocessing.get_context("spawn").Process(target=generate_claims, args=(scenario, folder))
+        claims_writer.start()
 
     def run_file(label: str, results: Iterator[batch.LineResult]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -111,6 +116,10 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     with (folder / "contributions.jsonl").open("rb") as stream:
         run_file("contributions", batch.import_contributions(obj.store, read_lines(stream), batch_size=BATCH_LINES))
 
+    if claims_writer is not None:
+        claims_writer.join()
+        if claims_writer.exitcode != 0:
+            raise YibaoError("generating the synthetic claims failed", reason="demo_failed")
     settled: dict[str, int] = {}
     follower = ProjectionFollower(obj.location.url, app.region)
     try:

@@ -177,18 +177,18 @@ def write_jsonl(path: Path, rows: Iterator[dict[str, object]]) -> int:
     return count
 
 
-def generate(s: Scenario, folder: Path) -> dict[str, Path]:
-    """Write the scenario's files into `folder`; returns their paths by name."""
+def generate(s: Scenario, folder: Path, *, claims: bool = True) -> None:
+    """Write the scenario's files into `folder` (the claims file last, and only complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     people = members(s)
-    files = {
-        "members": folder / "members.jsonl",
-        "recognitions": folder / "recognitions.jsonl",
-        "contributions": folder / "contributions.jsonl",
-        "claims": folder / "claims.jsonl",
-    }
-    write_jsonl(files["members"], member_lines(s, people))
-    write_jsonl(files["recognitions"], recognitions(s, people))
-    write_jsonl(files["contributions"], contribution_lines(s, people))
-    write_jsonl(files["claims"], claim_lines(s, people))
-    return files
+    write_jsonl(folder / "members.jsonl", member_lines(s, people))
+    write_jsonl(folder / "recognitions.jsonl", recognitions(s, people))
+    write_jsonl(folder / "contributions.jsonl", contribution_lines(s, people))
+    if claims:
+        generate_claims(s, folder)
+
+
+def generate_claims(s: Scenario, folder: Path) -> None:
+    partial = folder / "claims.jsonl.partial"
+    write_jsonl(partial, claim_lines(s, members(s)))
+    partial.rename(folder / "claims.jsonl")  # a crash never leaves a short claims file behind

@@ -2,8 +2,8 @@
 
 What it changes in the library's save path, and why:
 - no pipeline mode and no single giant parameter: the library's path hangs forever on large saves
-  (see shared/MEASURED.md), so events go in chunks of `insert_chunk_events_max` rows, each one
-  multi-row INSERT from parallel arrays, all in one transaction;
+  (see shared/MEASURED.md), so events are streamed with COPY (binary) into ids reserved from the
+  sequence under the write lock, in one transaction;
 - writers serialise on a transaction-level advisory lock instead of `LOCK TABLE ... EXCLUSIVE`
   (which needs UPDATE privilege): the application role only has INSERT and SELECT on events, and
   notification ids still appear in commit order, because every writer takes the same lock;
@@ -70,8 +70,6 @@ class RegionDatastore(PostgresDatastore):
 
 
 class RegionRecorder(PostgresApplicationRecorder):
-    insert_chunk_events_max = 1000
-
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         table = sql.Identifier(datastore.schema, events_table_name)
@@ -80,10 +78,14 @@ class RegionRecorder(PostgresApplicationRecorder):
             sql.SQL("SELECT pg_advisory_xact_lock({0})").format(advisory_key(datastore.schema)),
         ]
         self._select_head = sql.SQL("SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1").format(table)
-        self._insert_chunk = sql.SQL(
-            "INSERT INTO {0} (originator_id, originator_version, topic, state, chain_hash) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) "
-            "RETURNING notification_id"
+        sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
+        self._reserve_ids = sql.SQL(
+            "WITH block AS (SELECT nextval({0}::regclass) AS first) "
+            "SELECT first, setval({0}::regclass, first + %s - 1) FROM block"
+        ).format(sequence)
+        self._copy_events = sql.SQL(
+            "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
+            "FROM STDIN (FORMAT BINARY)"
         ).format(table)
         self._insert_seal = sql.SQL("INSERT INTO {0} (notification_id, chain_hash) VALUES (%s, %s)").format(
             sql.Identifier(datastore.schema, "seals")
@@ -96,35 +98,30 @@ class RegionRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
+        count = len(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
             self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders
             for statement in self.lock_table_statements:
                 curs.execute(statement, prepare=True)
             head = curs.execute(self._select_head, prepare=True).fetchone()
             previous = bytes(head[0]) if head else GENESIS_HASH
-            notification_ids: list[int] = []
-            for start in range(0, len(stored_events), self.insert_chunk_events_max):
-                chunk = stored_events[start : start + self.insert_chunk_events_max]
-                hashes = []
-                for event in chunk:
+            # Every writer holds the lock, so the block of ids reserved here is contiguous and
+            # in commit order; COPY then writes the rows without a statement per row.
+            reserved = curs.execute(self._reserve_ids, (count,), prepare=True).fetchone()
+            assert reserved is not None
+            first = reserved[0]
+            with curs.copy(self._copy_events) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea", "int8", "bytea"])
+                for offset, event in enumerate(stored_events):
                     previous = chain_hash(previous, event)
-                    hashes.append(previous)
-                curs.execute(
-                    self._insert_chunk,
-                    (
-                        [e.originator_id for e in chunk],
-                        [e.originator_version for e in chunk],
-                        [e.topic for e in chunk],
-                        [e.state for e in chunk],
-                        hashes,
-                    ),
-                    binary=True,  # binary arrays: no text escaping of every state
-                )
-                notification_ids.extend(row[0] for row in curs.fetchall())
+                    copy.write_row(
+                        (event.originator_id, event.originator_version, event.topic, event.state, first + offset,
+                         previous)
+                    )  # fmt: skip
             # Seal the new head of the chain (outside the events table): a deleted tail is then
             # a seal naming an event that is gone.
-            curs.execute(self._insert_seal, (max(notification_ids), previous), prepare=True)
-        return notification_ids
+            curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
+        return list(range(first, first + count))
 
     def select_events_of(self, originator_ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every stored event of each given aggregate, in version order, in one query."""
