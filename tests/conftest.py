@@ -25,6 +25,12 @@ def shared_folder() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests that replay the shared examples skip without them; in CI they must run.
+    if os.environ.get("CI") and not (shared_folder() / "examples").exists():
+        raise pytest.UsageError(f"CI: the shared examples are missing at {shared_folder()}")
+
+
 @pytest.fixture(scope="session")
 def server() -> ServerLocation:
     if not os.environ.get("DATABASE_URL") and not os.environ.get("YIBAO_HOME"):
