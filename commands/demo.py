@@ -153,6 +153,9 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     click.echo(f"Summary 汇总 — region {app.region}, year {scenario.year}")
     outcomes = ", ".join(f"{n:,} {status}" for status, n in sorted(settled.items()))
     click.echo(f"  claim lines in this run: {sum(settled.values()):,} ({outcomes})")
+    if settled.get("duplicate"):
+        click.echo("  (a repeated run records nothing new: settled claims come back as duplicates, reversed ones")
+        click.echo("   as rejected: settlement_reversed)")
     click.echo(f"  settlements in force: {totals['settlements']:,}")
     for label, key in (
         ("basic pooling funds 基本医保统筹", "basic"), ("serious illness 大病保险", "serious"),

@@ -306,27 +306,29 @@ class RegionApplication(Application):
 
         return self._in_transaction(work)
 
-    def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim]) -> None:
+    def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim], *, correcting: bool) -> None:
+        """Read, in three queries, every aggregate the batch needs. A claim already settled
+        (a duplicate, unless it is being corrected) needs nothing beyond its settlement."""
         uow.preload(
             [settlement_id(c.setl_id) for c in claims]
-            + [member_id(c.psn_no) for c in claims]
             + [policy_book_id(self.region, y) for y in {c.year for c in claims}]
         )
+        existing = {c.setl_id: uow.get(settlement_id(c.setl_id), Settlement) for c in claims}
+        work = [c for c in claims if correcting or existing[c.setl_id] is None]
+        uow.preload(member_id(c.psn_no) for c in work)
         family = set()
-        for c in claims:
+        for c in work:
             member = uow.get(member_id(c.psn_no), Member)
             record = member.record_at(c.setl_time) if member else None
             if record is not None and record.family_of:
                 family.add(record.family_of)
-        existing_years = []
-        for c in claims:
-            settlement = uow.get(settlement_id(c.setl_id), Settlement)
-            if settlement is not None:
-                existing_years.append(member_year_id(settlement.current.psn_no, settlement.current.year))
+        existing_years = [
+            member_year_id(s.current.psn_no, s.current.year) for s in existing.values() if s is not None and correcting
+        ]
         uow.preload(
-            [member_year_id(c.psn_no, c.year) for c in claims]
+            [member_year_id(c.psn_no, c.year) for c in work]
             + existing_years
-            + [account_id(p) for p in {c.psn_no for c in claims} | family]
+            + [account_id(p) for p in {c.psn_no for c in work} | family]
             + [member_id(p) for p in family]
         )
 
@@ -339,7 +341,7 @@ class RegionApplication(Application):
         reason: str | None,
         on_date: str | None = None,
     ) -> list[Outcome]:
-        self._preload_for_claims(uow, claims)
+        self._preload_for_claims(uow, claims, correcting=operator is not None)
         return [self._settle_one(uow, c, operator=operator, reason=reason, on_date=on_date) for c in claims]
 
     def _settle_one(
