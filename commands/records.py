@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import IO
 
 import click
@@ -78,6 +80,20 @@ def _count_line(what: str, counts: dict[str, int]) -> str:
     return f"{what}: {total} lines: {parts or 'none'}"
 
 
+def _file_sha256(file: IO[bytes]) -> str | None:
+    """The content hash of a claims file named on the command line (None for stdin), read once
+    ahead in chunks. Running the same file again (after a crash, or not) answers each line as
+    its first run did; a resubmission on stdin or in another file gets `duplicate`."""
+    name = getattr(file, "name", None)
+    if not isinstance(name, str) or not os.path.isfile(name) or not file.seekable():
+        return None
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
 def _settle_command(
     obj: CliContext,
     file: IO[bytes],
@@ -87,7 +103,9 @@ def _settle_command(
     reason: str | None,
 ) -> None:
     progress = Progress("claims")
-    for result in batch.settle_lines(obj.store, track(read_lines(file), progress), operator=operator, reason=reason):
+    source = _file_sha256(file) if operator is None else None
+    lines = track(read_lines(file), progress)
+    for result in batch.settle_lines(obj.store, lines, operator=operator, reason=reason, source=source):
         out.write(dumps(result.output) + "\n")
         if result.rejected and rejects is not None:
             rejects.write(_rejects_line(result.line_no, result.output) + "\n")

@@ -280,10 +280,15 @@ class RegionApplication(Application):
 
     # --- settlement -----------------------------------------------------------------------
 
-    def settle_claims(self, claims: Sequence[Claim]) -> list[Outcome]:
-        """Settle claims in order (SPEC 4), all in one transaction."""
+    def settle_claims(self, claims: Sequence[Claim], *, origins: Sequence[str] | None = None) -> list[Outcome]:
+        """Settle claims in order (SPEC 4), all in one transaction.
+
+        `origins` name where each claim came from ("<file sha256>:<line>"), recorded with the
+        settlement: the same file run again after a crash answers `settled` for the lines its
+        interrupted run settled, so its results are identical to an uninterrupted run's.
+        """
         return self._in_transaction(
-            lambda uow: self._settle_all(uow, claims, operator=None, reason=None), reuse_saved=True
+            lambda uow: self._settle_all(uow, claims, operator=None, reason=None, origins=origins), reuse_saved=True
         )
 
     def correct_claims(
@@ -340,12 +345,25 @@ class RegionApplication(Application):
         operator: str | None,
         reason: str | None,
         on_date: str | None = None,
+        origins: Sequence[str] | None = None,
     ) -> list[Outcome]:
         self._preload_for_claims(uow, claims, correcting=operator is not None)
-        return [self._settle_one(uow, c, operator=operator, reason=reason, on_date=on_date) for c in claims]
+        return [
+            self._settle_one(
+                uow, c, operator=operator, reason=reason, on_date=on_date, origin=origins[i] if origins else None
+            )
+            for i, c in enumerate(claims)
+        ]
 
     def _settle_one(
-        self, uow: UnitOfWork, claim: Claim, *, operator: str | None, reason: str | None, on_date: str | None
+        self,
+        uow: UnitOfWork,
+        claim: Claim,
+        *,
+        operator: str | None,
+        reason: str | None,
+        on_date: str | None,
+        origin: str | None = None,
     ) -> Outcome:
         correcting = operator is not None
         settlement = uow.get(settlement_id(claim.setl_id), Settlement)
@@ -354,6 +372,8 @@ class RegionApplication(Application):
                 return Outcome.rejected("exists_with_different_content")
             if settlement.reversed:
                 return Outcome.rejected("settlement_reversed", "settle a reversed claim again with `claims correct`")
+            if origin is not None and settlement.current.origin == origin and settlement.current.version == 1:
+                return Outcome("settled", facts=settlement.current)  # this very line, settled before a crash
             return Outcome("duplicate", facts=settlement.current)
         if correcting:
             if settlement is None:
@@ -448,6 +468,7 @@ class RegionApplication(Application):
             account_psn=account_psn,
             operator=operator,
             reason=reason,
+            origin=origin,
         )
         if settlement is None:
             settlement = uow.add(Settlement(facts=facts))

@@ -105,8 +105,10 @@ def settle_lines(
     operator: str | None = None,
     reason: str | None = None,
     batch_size: int = batch_records_max,
+    source: str | None = None,
 ) -> Iterator[LineResult]:
-    """Settle (or, with operator and reason, correct) every claim line, in input order."""
+    """Settle (or, with operator and reason, correct) every claim line, in input order.
+    `source` (the sha256 of a claims file) is recorded with each settlement with its line."""
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
         claims: list[tuple[int, Claim]] = []
@@ -130,7 +132,8 @@ def settle_lines(
             app = directory.region(region)
             batch_claims = [c for _, c in items]
             if operator is None:
-                outcomes = app.settle_claims(batch_claims)
+                origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
+                outcomes = app.settle_claims(batch_claims, origins=origins)
             else:
                 outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "")
             for (line_no, claim), outcome in zip(items, outcomes, strict=True):

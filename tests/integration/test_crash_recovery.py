@@ -1,0 +1,106 @@
+"""Crash safety: `claims settle` killed with SIGKILL and run again completes the file exactly once,
+with results identical to an uninterrupted run, and no partial settlement ever visible."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commands.cli import main
+from commands.synthetic import Scenario, generate
+from store.server import ServerLocation, create_database, drop_database
+
+SCENARIO = Scenario(members=300, claims=3000, hospitals=6, seed=7)
+KILL_AFTER_LINES = (1, 1200, 2600)  # output lines seen before each SIGKILL: first batch, middle, end
+
+
+def yibao(url: str, *args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def prepared(server: ServerLocation, name: str, files: Path) -> str:
+    url = create_database(server.url, name)
+    policy = resources.files("commands") / "data" / "demo-policy-2023.toml"
+    yibao(url, "db", "up")
+    yibao(url, "policy", "load", str(policy))
+    yibao(url, "members", "import", str(files / "members.jsonl"))
+    yibao(url, "contributions", "import", str(files / "contributions.jsonl"))
+    return url
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crash")
+    generate(SCENARIO, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_stores(server: ServerLocation, files: Path) -> Iterator[tuple[str, str]]:
+    names = (f"t_crash_ref_{os.getpid()}", f"t_crash_kill_{os.getpid()}")
+    urls = tuple(prepared(server, name, files) for name in names)
+    yield urls  # type: ignore[misc]
+    for name in names:
+        drop_database(server.url, name)
+
+
+def settle_process(url: str, claims: Path, out: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "commands", "claims", "settle", str(claims), "--out", str(out)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def lines_in(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_a_settlement_run_killed_at_any_point_and_run_again_gives_the_uninterrupted_results(
+    two_stores: tuple[str, str], files: Path, tmp_path: Path
+) -> None:
+    reference_url, killed_url = two_stores
+    claims = files / "claims.jsonl"
+    reference = tmp_path / "reference.jsonl"
+    yibao(reference_url, "claims", "settle", str(claims), "--out", str(reference))
+
+    out = tmp_path / "out.jsonl"
+    kills = 0
+    for threshold in KILL_AFTER_LINES:
+        process = settle_process(killed_url, claims, out)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and lines_in(out) < threshold and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=60)
+        # Whatever was committed is whole: the store verifies after every kill.
+        assert "OK" in yibao(killed_url, "verify"), f"after the kill at {threshold} lines"
+    assert kills >= 2, "the runs finished before they could be killed: make the file larger"
+
+    final = settle_process(killed_url, claims, out)
+    assert final.wait(timeout=300) == 0, final.stderr.read() if final.stderr else ""
+    assert out.read_bytes() == reference.read_bytes()
+    assert lines_in(out) == SCENARIO.claims
+
+    again = tmp_path / "again.jsonl"
+    yibao(killed_url, "claims", "settle", str(claims), "--out", str(again))
+    assert again.read_bytes() == reference.read_bytes()  # a completed run repeated: same answers
+    for url in (reference_url, killed_url):
+        assert "OK" in yibao(url, "verify")
+    assert (
+        yibao(killed_url, "projections", "status").split("\t")[1]
+        == yibao(reference_url, "projections", "status").split("\t")[1]
+    )
