@@ -1,0 +1,1 @@
+"""Benchmarks: print figures (median, min, max over runs) with a baseline from the same run."""
