@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import IO
 
 import click
@@ -47,16 +48,7 @@ def members_import(obj: CliContext, file: IO[bytes]) -> None:
     recognised illness_poverty members is printed as one JSON line per member. Ends with a
     count line.
     """
-    counts: dict[str, int] = {}
-    progress = Progress("members")
-    for result in batch.import_members(obj.store, track(read_lines(file), progress)):
-        status = str(result.output["status"])
-        counts[status] = counts.get(status, 0) + 1
-        if result.rejected:
-            click.echo(_rejects_line(result.line_no, result.output), err=True)
-        elif "lookback" in result.output:
-            click.echo(dumps(result.output))
-    click.echo(_count_line("members", counts))
+    _run_import("members", batch.import_members(obj.store, track(read_lines(file), Progress("members"))))
 
 
 @contributions.command("import")
@@ -64,14 +56,20 @@ def members_import(obj: CliContext, file: IO[bytes]) -> None:
 @click.pass_obj
 def contributions_import(obj: CliContext, file: IO[bytes]) -> None:
     """Record contributions from FILE (idempotent by contrib_id). Ends with a count line."""
+    results = batch.import_contributions(obj.store, track(read_lines(file), Progress("contributions")))
+    _run_import("contributions", results)
+
+
+def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
+    """Rejected lines to stderr with their number, look-back grants to stdout, then counts."""
     counts: dict[str, int] = {}
-    progress = Progress("contributions")
-    for result in batch.import_contributions(obj.store, track(read_lines(file), progress)):
-        status = str(result.output["status"])
-        counts[status] = counts.get(status, 0) + 1
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
         if result.rejected:
             click.echo(_rejects_line(result.line_no, result.output), err=True)
-    click.echo(_count_line("contributions", counts))
+        elif "lookback" in result.output:
+            click.echo(dumps(result.output))
+    click.echo(_count_line(what, counts))
 
 
 def _count_line(what: str, counts: dict[str, int]) -> str:
