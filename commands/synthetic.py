@@ -105,7 +105,7 @@ def recognitions(s: Scenario, people: list[Member]) -> Iterator[dict[str, object
 
 
 def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, object]]:
-    """Employees pay quarterly (part to the individual account), residents once a year."""
+    """Employees pay half-yearly (part to the individual account), residents once a year."""
     rng = random.Random(s.seed + 2)
     for m in people:
         # The smaller funds are financed per person: the supplementary product by premiums,
@@ -122,11 +122,11 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
                 "paid_date": f"{s.year}-01-20", "amount": format_yuan(amount),
             }  # fmt: skip
         if m.insutype == "310":
-            base = rng.randint(12_000, 30_000) * 100 // 4  # fen per quarter (employer + employee)
-            for quarter in range(4):
+            base = rng.randint(12_000, 30_000) * 100 // 2  # fen per half year (employer + employee)
+            for half in range(2):
                 yield {
-                    "contrib_id": f"C-{m.psn_no}-{s.year}Q{quarter + 1}", "psn_no": m.psn_no, "fund": "310100",
-                    "paid_date": f"{s.year}-{quarter * 3 + 1:02d}-15", "amount": format_yuan(base),
+                    "contrib_id": f"C-{m.psn_no}-{s.year}H{half + 1}", "psn_no": m.psn_no, "fund": "310100",
+                    "paid_date": f"{s.year}-{half * 6 + 1:02d}-15", "amount": format_yuan(base),
                     "acct_amount": format_yuan(base * 30 // 100),
                 }  # fmt: skip
         else:
