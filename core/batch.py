@@ -16,7 +16,6 @@ from core.application import Outcome, RegionApplication
 from core.records import (
     Claim,
     Contribution,
-    MemberRecord,
     RecordRejected,
     claim_ids,
     decode_line,
@@ -231,4 +230,4 @@ def import_contributions(
     )
 
 
-__all__ = ["LineResult", "MemberRecord", "import_contributions", "import_members", "settle_lines"]
+__all__ = ["LineResult", "RegionDirectory", "import_contributions", "import_members", "settle_lines"]

@@ -23,7 +23,8 @@ from core.application import RegionApplication
 from core.errors import YibaoError
 from core.policy import Policy, parse_policy
 from core.tiers import YearToDate
-from projections.read_model import Page, ReadModelView, RegionReadModel, catch_up
+from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
+from projections.read_model import Page, RegionReadModel, catch_up
 from store.recorder import GENESIS_HASH, chain_hash
 
 scan_page_rows = 5000
@@ -213,7 +214,6 @@ def _usage_fields() -> list[Any]:
     return [f for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used"]
 
 
-from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS  # noqa: E402
 
 
 @lru_cache(maxsize=16)
@@ -271,4 +271,4 @@ def _over_limits(policy: Policy, ytd: YearToDate, terms: set[tuple[str, str]]) -
     return problems
 
 
-__all__ = ["Findings", "ReadModelView", "verify_region"]
+__all__ = ["Findings", "verify_region"]
