@@ -124,3 +124,36 @@ def test_members_import_reports_rejects_on_stderr_and_counts_on_stdout(env: dict
     assert out.strip() == "members: 3 lines: 1 recorded, 2 rejected"
     rejected = [json.loads(line) for line in err.splitlines()]
     assert [(r["line"], r["reason"]) for r in rejected] == [(2, "unknown_region"), (3, "bad_insutype")]
+
+
+def test_hostile_lines_are_each_rejected_by_name_and_the_good_ones_around_them_settle(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    good = [json.dumps({**GOOD, "setl_id": f"H-{i}"}).encode() for i in range(3)]
+    hostile = [
+        b"\xff\xfe not utf-8",
+        b"\x00\x01\x02\x1b[31m",
+        b"{" * 70_000,  # a very long line: cut and rejected without reading it whole
+        json.dumps({**GOOD, "setl_id": "H-x", "medfee_sumamt": 0}).encode().replace(b": 0", b": 1e400"),
+        json.dumps({**GOOD, "setl_id": "H-y", "hosp_lv": 2.0}).encode(),
+        json.dumps({**GOOD, "setl_id": "\u202e\u0000evil"}).encode(),
+        b"[" * 3000 + b"]" * 3000,
+    ]
+    blank = [b""] * 200_000  # a file of many blank lines is slow to read, never a hang
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join([good[0], *hostile, good[1], *blank, good[2]]) + b"\n")
+    code, out, _ = run(env, "claims", "settle", str(path))
+    assert code == 0
+    results = [json.loads(line) for line in out.splitlines()]
+    assert len(results) == 3 + len(hostile) + len(blank)
+    assert [r["status"] for r in (results[0], results[8], results[-1])] == ["settled"] * 3
+    assert [r["reason"] for r in results[1:8]] == [
+        "not_utf8", "not_json", "line_too_long", "amount_too_large", "bad_hosp_lv", "bad_setl_id", "not_json",
+    ]  # fmt: skip
+    assert {r["reason"] for r in results[9:-1]} == {"empty_line"}
+
+
+def test_an_empty_claims_file_settles_nothing_and_succeeds(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert run(env, "claims", "settle", str(path)) == (0, "", "")

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from core.application import ConcurrencyConflict, RegionApplication
@@ -420,12 +421,100 @@ def test_a_settlement_reversed_by_another_process_meanwhile_is_refused_as_alread
         other = theirs.region(REGION)
         victim = mine.region(REGION)
         # read 1: the settlement; read 2: its member-year
-        Interleaved(
-            victim, at=2, writer=lambda: other.reverse(claim.setl_id, operator="op-1", reason="cancelled")
-        )
+        Interleaved(victim, at=2, writer=lambda: other.reverse(claim.setl_id, operator="op-1", reason="cancelled"))
         with pytest.raises(SettlementReversed):
             try:
                 victim.reverse(claim.setl_id, operator="op-2", reason="cancelled too")
             except AssertionError as exc:
                 known_race(exc, "is not applied to")
     assert app.usage(claim.psn_no, YEAR) == YearToDate()
+
+
+# --- settling, reversing and correcting at the same time ------------------------------------------
+
+
+def _settle_reverse_correct(url: str, claims: list[dict[str, Any]], seed: int) -> Counter[str]:
+    """Worker: settle in batches of 5; after each batch reverse one claim and correct another
+    (possibly ones another worker is touching). Named refusals are counted, never hidden."""
+    from core.errors import YibaoError
+
+    rng = random.Random(seed)
+    seen: Counter[str] = Counter()
+    with Store(ServerLocation(kind="external", url=url)) as store:
+        app = store.region(REGION)
+        parsed = [parse_claim(c) for c in claims]
+        for start in range(0, len(parsed), 5):
+            chunk = parsed[start : start + 5]
+            for _attempt in range(50):
+                try:
+                    seen.update(o.status for o in app.settle_claims(chunk))
+                    break
+                except ConcurrencyConflict:
+                    seen["conflict_retried"] += 1
+            target, other = rng.choice(chunk), rng.choice(chunk)
+            try:
+                app.reverse(target.setl_id, operator="op-r", reason="concurrent reversal")
+                seen["reversed"] += 1
+            except YibaoError as exc:
+                seen[f"reverse:{exc.reason}"] += 1
+            smaller = attrs.evolve(
+                other, medfee_sumamt=other.medfee_sumamt - 100, fulamt_ownpay_amt=max(0, other.fulamt_ownpay_amt - 100)
+            )
+            if not smaller.amounts_add_up():
+                smaller = attrs.evolve(
+                    other, medfee_sumamt=other.medfee_sumamt - 100, inscp_scp_amt=other.inscp_scp_amt - 100
+                )
+            try:
+                seen.update(
+                    f"correct:{o.reason or o.status}"
+                    for o in app.correct_claims([smaller], operator="op-c", reason="concurrent correction")
+                )
+            except YibaoError as exc:
+                seen[f"correct:{exc.reason}"] += 1
+    return seen
+
+
+def test_processes_settling_reversing_and_correcting_at_once_keep_every_accumulator_exact(
+    app: RegionApplication, policy: Policy, database_url: str
+) -> None:
+    from projections.verify import verify_region
+
+    prefix = "MIX"
+    register(app, prefix)
+    pool = claim_pool(prefix, seed=41)
+    inputs = overlapping_inputs(pool, seed=42)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as workers:
+        returned = workers.starmap(
+            _settle_reverse_correct, [(database_url, lines, 43 + i) for i, lines in enumerate(inputs)], chunksize=1
+        )
+    totals: Counter[str] = sum(returned, Counter())
+    assert totals["settled"] == len(pool)  # every claim settled exactly once, whoever got there first
+    assert totals["reversed"] > 0 and any(key.startswith("correct:settled") for key in totals)
+    assert not [key for key in totals if key.startswith(("reverse:", "correct:")) and "error" in key]
+
+    balances_expected = {psn(prefix, k): ACCOUNT_FEN for k, m in MEMBERS.items() if m[0] == "310"}
+    for key in MEMBERS:
+        psn_no = psn(prefix, key)
+        member_year = app.member_year(psn_no, YEAR)
+        assert member_year is not None
+        in_force = YearToDate()
+        for raw in pool:
+            if raw["psn_no"] != psn_no:
+                continue
+            settlement = app.settlement(raw["setl_id"])
+            assert settlement is not None
+            if settlement.reversed:
+                assert raw["setl_id"] not in member_year.applied
+                continue
+            facts = settlement.current
+            assert member_year.applied[raw["setl_id"]].version == facts.version
+            in_force = in_force.plus(YearToDate.from_dict(facts.delta))
+            paid = facts.amounts["acct_pay"] + facts.amounts["acct_mulaid_pay"]
+            if paid:
+                balances_expected[facts.account_psn] -= paid
+        assert member_year.ytd == in_force, psn_no  # no lost update, nothing given back twice
+    for psn_no, expected in balances_expected.items():
+        assert app.account_balance(psn_no) == expected >= 0, psn_no
+    findings = verify_region(app)
+    assert findings.problems == [], findings.problems
