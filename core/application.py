@@ -104,17 +104,17 @@ class RegionApplication(Application):
 
     # --- infrastructure helpers ----------------------------------------------------------
 
-    def _select_events_of(self, ids: list[UUID]) -> dict[UUID, list[StoredEvent]]:
+    def _select_events_of(self, ids: list[UUID], after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
         bulk = getattr(self.recorder, "select_events_of", None)
         if bulk is not None:
-            return bulk(ids)
-        return {i: list(self.recorder.select_events(i)) for i in ids}
+            return bulk(ids, after)
+        return {i: list(self.recorder.select_events(i, gt=after.get(i))) for i in ids}
 
     def unit_of_work(self, *, reuse_saved: bool = False) -> UnitOfWork:
         known = self._saved if reuse_saved else None
         return UnitOfWork(self._select_events_of, self.mapper.to_domain_event, known)
 
-    # Aggregates written by the settlement path, as this process last saved them (bounded).
+    # Aggregates the settlement path read or wrote, kept between batches (bounded).
     saved_cache_max = 200_000
     _saved: dict[UUID, Any]
 
@@ -155,10 +155,9 @@ class RegionApplication(Application):
             if reuse_saved:
                 if len(self._saved) > self.saved_cache_max:
                     self._saved.clear()
-                # Only aggregates every use of which ends in a version-checked write (or a
-                # harmless read): accumulators and account balances. Settlements are read for
-                # duplicate answers and are always read fresh.
-                self._saved.update((a.id, a) for a in changed if isinstance(a, (MemberYear, IndividualAccount)))
+                # Keep what this batch read and wrote: the next batch fast-forwards each of
+                # them past its version instead of replaying its whole history.
+                self._saved.update((a.id, a) for a in uow.loaded())
             return result
         raise ConcurrencyConflict(
             f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"

@@ -21,31 +21,34 @@ A = TypeVar("A", bound=Aggregate)
 class UnitOfWork:
     def __init__(
         self,
-        select_events_of: Callable[[list[UUID]], dict[UUID, list[StoredEvent]]],
+        select_events_of: Callable[[list[UUID], dict[UUID, int]], dict[UUID, list[StoredEvent]]],
         to_domain_event: Callable[[StoredEvent], Any],
         known: dict[UUID, Aggregate] | None = None,
     ) -> None:
         self._select = select_events_of
         self._to_domain_event = to_domain_event
-        # `known`: aggregates as this process last saved them. Reusing them is safe because
-        # every aggregate a batch changes is saved with a version check: if another writer
-        # changed one meanwhile, the save fails and the batch is redone from fresh reads.
+        # `known`: aggregates this process has read or saved before. They are brought up to date
+        # when preloaded (only the events past their version are read), and every aggregate a
+        # batch changes is saved with a version check, so reusing them is as safe as rereading.
         self._known = known or {}  # read through, never copied (it can hold 100,000s)
         self._aggregates: dict[UUID, Aggregate | None] = {}
         self._touched: dict[UUID, Aggregate] = {}
 
     def preload(self, ids: Iterable[UUID]) -> None:
-        ids = list(ids)
-        for i in ids:
-            if i not in self._aggregates and i in self._known:
-                self._aggregates[i] = self._known[i]
         missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))
         if not missing:
             return
-        found = self._select(missing)
+        after = {i: self._known[i].version for i in missing if i in self._known}
+        found = self._select(missing, after)
         for aggregate_id in missing:
             stored = found.get(aggregate_id)
-            self._aggregates[aggregate_id] = self._replay(stored) if stored else None
+            cached = self._known.get(aggregate_id)
+            if cached is not None:
+                for event in map(self._to_domain_event, stored or ()):
+                    event.mutate(cached)  # fast-forward what another writer added
+                self._aggregates[aggregate_id] = cached
+            else:
+                self._aggregates[aggregate_id] = self._replay(stored) if stored else None
 
     def _replay(self, stored: list[StoredEvent]) -> Aggregate:
         aggregate = None
@@ -70,6 +73,10 @@ class UnitOfWork:
         self._aggregates[aggregate.id] = aggregate
         self._touched[aggregate.id] = aggregate
         return aggregate
+
+    def loaded(self) -> list[Aggregate]:
+        """Every aggregate this unit of work holds (read or created)."""
+        return [a for a in self._aggregates.values() if a is not None]
 
     def changed(self) -> list[Aggregate]:
         return [a for a in self._touched.values() if a.pending_events]

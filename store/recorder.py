@@ -91,8 +91,10 @@ class RegionRecorder(PostgresApplicationRecorder):
             sql.Identifier(datastore.schema, "seals")
         )
         self._select_many = sql.SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} AS e "
+            "JOIN unnest(%b::uuid[], %b::int8[]) AS k(id, after) "
+            "ON e.originator_id = k.id AND e.originator_version > k.after "
+            "ORDER BY e.originator_id, e.originator_version"
         ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
@@ -123,14 +125,18 @@ class RegionRecorder(PostgresApplicationRecorder):
             curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
         return list(range(first, first + count))
 
-    def select_events_of(self, originator_ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:
-        """Every stored event of each given aggregate, in version order, in one query."""
+    def select_events_of(
+        self, originator_ids: Iterable[UUID], after: dict[UUID, int] | None = None
+    ) -> dict[UUID, list[StoredEvent]]:
+        """The stored events of many aggregates in one query, in version order: all of them, or
+        for an aggregate in `after` only those past the version already known."""
         ids = list(originator_ids)
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         if not ids:
             return found
+        versions = [after.get(i, 0) for i in ids] if after else [0] * len(ids)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self._select_many, (ids,), binary=True)
+            curs.execute(self._select_many, (ids, versions), binary=True)
             for originator_id, version, topic, state in curs:
                 found[originator_id].append(StoredEvent(originator_id, version, topic, bytes(state)))
         return found

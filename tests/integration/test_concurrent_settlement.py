@@ -381,11 +381,11 @@ class Interleaved:
         self.calls = 0
         app._select_events_of = self  # type: ignore[method-assign]
 
-    def __call__(self, ids: list[Any]) -> Any:
+    def __call__(self, ids: list[Any], *rest: Any) -> Any:
         self.calls += 1
         if self.calls == self.at:
             self.writer()
-        return self.read(ids)
+        return self.read(ids, *rest)
 
 
 def test_a_claim_settled_by_another_process_between_the_reads_of_a_batch_comes_back_as_a_duplicate(
