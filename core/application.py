@@ -155,9 +155,10 @@ class RegionApplication(Application):
             if reuse_saved:
                 if len(self._saved) > self.saved_cache_max:
                     self._saved.clear()
-                # Keep what this batch read and wrote: the next batch fast-forwards each of
-                # them past its version instead of replaying its whole history.
-                self._saved.update((a.id, a) for a in uow.loaded())
+                # Keep the long-lived aggregates this batch read and wrote (members, member-years,
+                # accounts, policies): the next batch fast-forwards each past its version instead
+                # of replaying its history. Settlements are one per claim and seldom read again.
+                self._saved.update((a.id, a) for a in uow.loaded() if not isinstance(a, Settlement))
             return result
         raise ConcurrencyConflict(
             f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"
