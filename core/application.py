@@ -215,7 +215,7 @@ class RegionApplication(Application):
                 outcomes.append(Outcome("recorded", extra={"lookback": lookback} if lookback else {}))
             return outcomes
 
-        return self._in_transaction(work)
+        return self._in_transaction(work, reuse_saved=True)
 
     def _look_back(self, uow: UnitOfWork, record: MemberRecord) -> list[dict[str, Any]]:
         start, end = lookback_window(record.valid_from)
