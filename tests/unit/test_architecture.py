@@ -33,3 +33,12 @@ def test_no_float_is_used_for_money_in_the_code() -> None:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
                     raise AssertionError(f"float() in {path.relative_to(ROOT)}:{node.lineno}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(ROOT / "store").glob("*.py"), *(ROOT / "projections").glob("*.py")]),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_storage_and_read_models_import_no_cli_code(path: Path) -> None:
+    assert not imported_modules(path) & {"click", "commands"}
