@@ -32,7 +32,7 @@ from core.money import format_yuan
 from core.policy import parse_policy
 from projections import balance_sheet as bs
 from projections import statements
-from projections.read_model import catch_up
+from projections.read_model import catch_up, reading
 from store.app import Store
 from store.server import ServerLocation, yibao_home
 
@@ -142,8 +142,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     steps.say("catching up the read model")
     catch_up(app)
     as_of = dt.date(scenario.year, 12, 31)
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        schema = app.factory.datastore.schema  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
         sheet = bs.balance_sheet(curs, schema, app.region, as_of)
         coverage = statements.coverage(curs, schema, scenario.year)
         totals = statements.payer_totals(curs, schema)
@@ -198,8 +197,8 @@ def _pay_hospitals(app: RegionApplication, year: int, month: int) -> None:
     """Monthly 拨付: every hospital is paid what it is owed for the month, on the 5th of the next."""
     catch_up(app)
     through = (dt.date(year + month // 12, month % 12 + 1, 1)) - dt.timedelta(days=1)
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        owed = statements.owed_to_hospitals(curs, app.factory.datastore.schema, through)  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
+        owed = statements.owed_to_hospitals(curs, schema, through)
     payments = [HospitalPayment(f"PAY-{year}{month:02d}-{code}", code, owed[code]) for code in sorted(owed)]
     app.pay_hospitals(payments, through=through, paid_on=through + dt.timedelta(days=5), operator=OPERATOR)
 
@@ -208,9 +207,9 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
     """Auditors refuse or reduce basic-fund payments on some large settlements; half the
     hospitals pay back, some are fined."""
     catch_up(app)
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
         rows = statements.large_settlements(
-            curs, app.factory.datastore.schema,  # type: ignore[attr-defined]
+            curs, schema,
             start=dt.date(year, month - 5, 1), end=dt.date(year, month, 28), basic_paid_min=500_000, limit=400,
         )[::4]  # fmt: skip
     on = dt.date(year, month, 28)

@@ -18,6 +18,7 @@ from core.application import FinanceResult, HospitalPayment
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
+from projections.read_model import reading
 from projections.statements import owed_to_hospitals
 
 FUND = click.Choice(FUNDS)
@@ -69,8 +70,8 @@ def finance_pay(
         raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
     app = obj.store.region(region)
     up_to_date(app)
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        owed = owed_to_hospitals(curs, app.factory.datastore.schema, through)  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
+        owed = owed_to_hospitals(curs, schema, through)
     codes = sorted(owed) if all_hospitals else list(hospital_codes)
     several = len(codes) > 1 or all_hospitals
     payments = [

@@ -16,7 +16,7 @@ from core.application import RegionApplication
 from core.errors import YibaoError
 from projections import balance_sheet as bs
 from projections import statements
-from projections.read_model import Progress, catch_up, open_view, progress, rebuild
+from projections.read_model import Progress, catch_up, open_view, progress, reading, rebuild
 
 
 def _on_page(region: str):
@@ -94,8 +94,8 @@ def report_balance_sheet(obj: CliContext, region: str, as_of: dt.datetime | None
     app = obj.store.region(region)
     up_to_date(app)
     date = as_of.date() if as_of else dt.date.today()
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        sheet = bs.balance_sheet(curs, app.factory.datastore.schema, region, date)  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
+        sheet = bs.balance_sheet(curs, schema, region, date)
     if fmt == "xlsx":
         if out is None:
             raise YibaoError("--format xlsx needs --out FILE.xlsx", reason="missing_out")
@@ -160,8 +160,8 @@ def report_hospital(obj: CliContext, region: str, hospital: str, year: int) -> N
     up_to_date(app)
     account = app.hospital_account(hospital)
     budget = account.budgets.get(year) if account else None
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        statement = statements.hospital_statement(curs, app.factory.datastore.schema, hospital, year, budget)  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
+        statement = statements.hospital_statement(curs, schema, hospital, year, budget)
     click.echo(dumps(statement))
 
 
@@ -173,6 +173,6 @@ def report_coverage(obj: CliContext, region: str, year: int) -> None:
     """Comprehensive coverage ratio (综合保障率 = all payers / total cost) per assistance category."""
     app = obj.store.region(region)
     up_to_date(app)
-    with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        for row in statements.coverage(curs, app.factory.datastore.schema, year):  # type: ignore[attr-defined]
+    with reading(app) as (curs, schema):
+        for row in statements.coverage(curs, schema, year):
             click.echo(dumps(row))

@@ -9,7 +9,8 @@ projection killed at any moment resumes exactly where its last commit left it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
@@ -230,6 +231,15 @@ class Progress:
     @property
     def behind(self) -> int:
         return self.head - self.position
+
+
+@contextmanager
+def reading(app: RegionApplication) -> Iterator[tuple[Any, str]]:
+    """A read-only cursor on the region's read model and the schema it lives in; callers pass
+    both to the query functions of projections/ (commands never touch the datastore)."""
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as curs:
+        yield curs, datastore.schema
 
 
 def read_model_topics() -> list[str]:

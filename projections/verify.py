@@ -214,8 +214,6 @@ def _usage_fields() -> list[Any]:
     return [f for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used"]
 
 
-
-
 @lru_cache(maxsize=16)
 def _policy(text: str) -> Policy:
     return parse_policy(text.encode())
