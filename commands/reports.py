@@ -16,6 +16,7 @@ from core.application import RegionApplication
 from core.errors import YibaoError
 from projections import balance_sheet as bs
 from projections import statements
+from projections import transfers as transfer_reports
 from projections.read_model import Progress, catch_up, open_view, progress, reading, rebuild
 
 
@@ -176,3 +177,28 @@ def report_coverage(obj: CliContext, region: str, year: int) -> None:
     with reading(app) as (curs, schema):
         for row in statements.coverage(curs, schema, year):
             click.echo(dumps(row))
+
+
+@report.command("transfers")
+@click.option("--region", required=True)
+@click.option("--year", type=int, required=True, help="Count transfers dated in this year, per month.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Balances in transit as of this date (default today).")
+@click.pass_obj
+def report_transfers(obj: CliContext, region: str, year: int, as_of: dt.datetime | None) -> None:
+    """Transfers out and in per month (not rejected), and the balances in transit (JSON)."""
+    app = obj.store.region(region)
+    up_to_date(app)
+    with reading(app) as (curs, schema):
+        click.echo(
+            dumps(
+                {
+                    "region": region,
+                    "year": year,
+                    "months": transfer_reports.monthly(curs, schema, year),
+                    "pending_review": len(
+                        transfer_reports.transfers(curs, schema, direction="out", status="pending_review")
+                    ),
+                    **transfer_reports.balances_in_transit(curs, schema, (as_of.date() if as_of else dt.date.today())),
+                }
+            )
+        )

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking
 
 from core.account import IndividualAccount
 from core.codec import EventMapper
@@ -43,11 +43,13 @@ from core.policy_book import PolicyBook
 from core.records import Claim, Contribution, MemberRecord
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
+from core.transfer_cases import TransferCases
 from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
+MEMBER_FILE_OPERATOR = "member-file"  # the operator of bindings stated by an imported member file
 
 
 class SettlementNotFound(YibaoError):
@@ -91,7 +93,7 @@ def _parse_policy_cached(text: str) -> Policy:
     return parse_policy(text.encode("utf-8"))
 
 
-class RegionApplication(Application):
+class RegionApplication(TransferCases, Application):
     name = "yibao"
 
     def __init__(self, region: str, env: Any = None) -> None:
@@ -118,11 +120,28 @@ class RegionApplication(Application):
     saved_cache_max = 200_000
     _saved: dict[UUID, Any]
 
-    def save_aggregates(self, aggregates: Sequence[Any]) -> None:
+    def save_aggregates(self, aggregates: Sequence[Any], tracking: Tracking | None = None) -> None:
         """Save in one transaction; the library's `save()` does the same, plus per-object
-        protocol checks that cost more than the write itself at batch sizes."""
+        protocol checks that cost more than the write itself at batch sizes. With `tracking`,
+        the position of the upstream event this save acts on is recorded in the same transaction."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        self.events.put(events)
+        if events:
+            self.events.put(events, tracking=tracking)
+        elif tracking is not None:
+            self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
+
+    def tracked_position(self, name: str) -> int:
+        """How far the process `name` has acted on another region's log, as recorded here."""
+        return self.recorder.max_tracking_id(name) or 0  # type: ignore[attr-defined]
+
+    def _tracked(self, work: Callable[[UnitOfWork], T], tracking: Tracking) -> T:
+        """Run `work` once and save its changes with `tracking`. A conflict (another writer, or
+        another follower that recorded this position first) raises IntegrityError for the
+        follower to resolve against the position it then reads."""
+        uow = self.unit_of_work()
+        result = work(uow)
+        self.save_aggregates(uow.changed(), tracking)
+        return result
 
     def _in_transaction(
         self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False, reuse_saved: bool = False
@@ -207,6 +226,8 @@ class RegionApplication(Application):
                 if not member.add_record(record):
                     outcomes.append(Outcome("unchanged"))
                     continue
+                if member.records[-1] == record:
+                    self._bind_from_member_file(member, record)
                 lookback: list[dict[str, Any]] = []
                 if record.assist_category == "illness_poverty" and (
                     before is None or before.assist_category != "illness_poverty"
@@ -216,6 +237,16 @@ class RegionApplication(Application):
             return outcomes
 
         return self._in_transaction(work, reuse_saved=True)
+
+    @staticmethod
+    def _bind_from_member_file(member: Member, record: MemberRecord) -> None:
+        """A member file's latest record states the family binding (SPEC 3.1 `family_of`)."""
+        when = record.valid_from.isoformat()
+        why = f"member file record valid from {when}"
+        if record.family_of:
+            member.bind_family(record.family_of, on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
+        else:
+            member.unbind_family(on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
 
     def _look_back(self, uow: UnitOfWork, record: MemberRecord) -> list[dict[str, Any]]:
         start, end = lookback_window(record.valid_from)
@@ -264,6 +295,8 @@ class RegionApplication(Application):
                 if c.acct_amount and record.insutype != "310":
                     outcomes.append(Outcome.rejected("no_individual_account", "only employees have an account"))
                     continue
+                assert member is not None
+                member.add_contribution_years([c.paid_date.year], f"contribution:{c.contrib_id}")
                 postings = contribution_postings(
                     fund=c.fund, psn_no=c.psn_no, amount=c.amount, acct_amount=c.acct_amount
                 )
@@ -324,9 +357,8 @@ class RegionApplication(Application):
         family = set()
         for c in work:
             member = uow.get(member_id(c.psn_no), Member)
-            record = member.record_at(c.setl_time) if member else None
-            if record is not None and record.family_of:
-                family.add(record.family_of)
+            if member is not None and member.family_employee:
+                family.add(member.family_employee)
         existing_years = [
             member_year_id(s.current.psn_no, s.current.year) for s in existing.values() if s is not None and correcting
         ]
@@ -423,7 +455,7 @@ class RegionApplication(Application):
             policy,
             member_year.ytd,
         )
-        own_account, family_account = self._accounts(uow, claim, record)
+        own_account, family_account = self._accounts(uow, claim, record, member)
         split = split_personal(
             computation.psn_part_amt,
             own_account_balance=own_account.balance if own_account else None,
@@ -485,20 +517,25 @@ class RegionApplication(Application):
         return Outcome("settled", facts=facts)
 
     def _accounts(
-        self, uow: UnitOfWork, claim: Claim, record: MemberRecord
+        self, uow: UnitOfWork, claim: Claim, record: MemberRecord, member: Member
     ) -> tuple[IndividualAccount | None, IndividualAccount | None]:
-        """The member's own account (employees) and the bound employee's (家庭共济)."""
+        """The member's own account (employees) and the bound employee's (家庭共济), while that
+        employee is insured as an employee in this region."""
         own = None
         if record.insutype == "310":
             own = uow.get(account_id(claim.psn_no), IndividualAccount)
             if own is None:
                 own = uow.add(IndividualAccount(psn_no=claim.psn_no))
         family = None
-        if record.family_of:
-            employee = uow.get(member_id(record.family_of), Member)
+        if member.family_employee:
+            employee = uow.get(member_id(member.family_employee), Member)
             employee_record = employee.record_at(claim.setl_time) if employee else None
-            if employee_record is not None and employee_record.insutype == "310":
-                family = uow.get(account_id(record.family_of), IndividualAccount)
+            if (
+                employee_record is not None
+                and employee_record.insutype == "310"
+                and employee_record.insuplc_admdvs == self.region
+            ):
+                family = uow.get(account_id(member.family_employee), IndividualAccount)
         return own, family
 
     def _reverse(self, uow: UnitOfWork, settlement: Settlement, operator: str, reason: str, on_date: str) -> None:

@@ -76,7 +76,7 @@ def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
         yield batch
 
 
-def _route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
+def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
     """The region each (psn_no, date) is insured in, or None for an unknown member."""
     codes = directory.region_codes()
     if len(codes) == 1:  # one region: it answers for every member (and rejects unknown ones)
@@ -118,7 +118,7 @@ def settle_lines(
                 claims.append((line_no, parse_claim(obj)))
             except RecordRejected as exc:
                 results[line_no] = LineResult(line_no, rejected_result(*claim_ids(obj), exc.reason, str(exc)), True)
-        regions = _route(directory, [(c.psn_no, c.setl_time) for _, c in claims])
+        regions = route(directory, [(c.psn_no, c.setl_time) for _, c in claims])
         by_region: dict[str, list[tuple[int, Claim]]] = {}
         for (line_no, claim), region in zip(claims, regions, strict=True):
             if region is None:
@@ -158,7 +158,7 @@ def _import_lines(
     directory: RegionDirectory,
     lines: Iterable[tuple[int, bytes]],
     parse: Callable[[dict[str, Any]], R],
-    route: Callable[[list[R]], list[str | None]],
+    route_records: Callable[[list[R]], list[str | None]],
     apply: Callable[[RegionApplication, list[R]], list[Outcome]],
     describe: Callable[[R], dict[str, Any]],
     batch_size: int,
@@ -175,7 +175,7 @@ def _import_lines(
                 results[line_no] = LineResult(
                     line_no, {"status": "rejected", "reason": exc.reason, "detail": str(exc)}, True
                 )
-        for (line_no, record), region in zip(parsed, route([r for _, r in parsed]), strict=True):
+        for (line_no, record), region in zip(parsed, route_records([r for _, r in parsed]), strict=True):
             if region is None or region not in known:
                 results[line_no] = LineResult(
                     line_no,
@@ -216,18 +216,18 @@ def import_members(
 def import_contributions(
     directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
 ) -> Iterator[LineResult]:
-    def route(contributions: list[Contribution]) -> list[str | None]:
-        return _route(directory, [(c.psn_no, c.paid_date) for c in contributions])
+    def by_payment_date(contributions: list[Contribution]) -> list[str | None]:
+        return route(directory, [(c.psn_no, c.paid_date) for c in contributions])
 
     return _import_lines(
         directory,
         lines,
         parse_contribution,
-        route,
+        by_payment_date,
         lambda app, records: app.import_contributions(records),
         lambda c: {"contrib_id": c.contrib_id, "psn_no": c.psn_no},
         batch_size,
     )
 
 
-__all__ = ["LineResult", "RegionDirectory", "import_contributions", "import_members", "settle_lines"]
+__all__ = ["LineResult", "RegionDirectory", "import_contributions", "import_members", "route", "settle_lines"]

@@ -41,3 +41,13 @@ def contribution_id(contrib_id: str) -> UUID:
 @lru_cache(maxsize=1 << 18)
 def hospital_id(fixmedins_code: str) -> UUID:
     return uuid5(_NAMESPACE, f"hospital:{fixmedins_code}")
+
+
+@lru_cache(maxsize=1 << 12)
+def transfer_id(transfer: str) -> UUID:
+    return uuid5(_NAMESPACE, f"transfer:{transfer}")
+
+
+@lru_cache(maxsize=1 << 12)
+def transfer_in_id(transfer: str) -> UUID:
+    return uuid5(_NAMESPACE, f"transfer-in:{transfer}")

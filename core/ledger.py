@@ -25,12 +25,13 @@ PAYABLE_TO_HOSPITALS = "payable_to_hospitals"
 PAYABLE_TO_MEMBERS = "payable_to_members"
 INDIVIDUAL_ACCOUNTS = "individual_accounts"
 IN_TRANSIT = "in_transit"
+DUE_TO_REGIONS = "due_to_regions"  # 往来: owed to (credit) or by (debit) other regions' funds
 CONTRIBUTION_INCOME = "contribution_income"
 OTHER_INCOME = "other_income"  # fines (罚款) and other non-contribution income
 BENEFIT_EXPENSE = "benefit_expense"
 
 ASSETS = (BANK, RECEIVABLE_FROM_HOSPITALS)
-LIABILITIES = (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, INDIVIDUAL_ACCOUNTS, IN_TRANSIT)
+LIABILITIES = (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, INDIVIDUAL_ACCOUNTS, IN_TRANSIT, DUE_TO_REGIONS)
 INCOME = (CONTRIBUTION_INCOME, OTHER_INCOME)
 EXPENSES = (BENEFIT_EXPENSE,)
 ACCOUNTS = ASSETS + LIABILITIES + INCOME + EXPENSES
@@ -133,3 +134,33 @@ def contribution_postings(*, fund: str, psn_no: str, amount: int, acct_amount: i
         *move(fund, BANK, CONTRIBUTION_INCOME, amount - acct_amount),
         *move(INDIVIDUAL_ACCOUNT_FUND, BANK, INDIVIDUAL_ACCOUNTS, acct_amount, credit_party=psn_no),
     )
+
+
+# Relationship transfers (医保关系转移接续) move an individual-account balance between regions in
+# three steps, each balanced in its own region's books; across both regions the sum of account
+# liabilities, in-transit and inter-region balances never changes:
+#   releasing region, start:     account -> in transit          (rejection reverses it)
+#   receiving region, receipt:   due from the releasing region -> account
+#   releasing region, completion: in transit -> due to the receiving region
+# The two inter-region balances cancel; paying them is the funds' periodic clearing (清算).
+
+
+def transfer_out_postings(*, psn_no: str, transfer_id: str, amount: int) -> list[Posting]:
+    return journal(
+        *move(INDIVIDUAL_ACCOUNT_FUND, INDIVIDUAL_ACCOUNTS, IN_TRANSIT, amount, debit_party=psn_no,
+              credit_party=transfer_id)
+    )  # fmt: skip
+
+
+def transfer_in_postings(*, psn_no: str, from_region: str, amount: int) -> list[Posting]:
+    return journal(
+        *move(INDIVIDUAL_ACCOUNT_FUND, DUE_TO_REGIONS, INDIVIDUAL_ACCOUNTS, amount, debit_party=from_region,
+              credit_party=psn_no)
+    )  # fmt: skip
+
+
+def transfer_completed_postings(*, transfer_id: str, to_region: str, amount: int) -> list[Posting]:
+    return journal(
+        *move(INDIVIDUAL_ACCOUNT_FUND, IN_TRANSIT, DUE_TO_REGIONS, amount, debit_party=transfer_id,
+              credit_party=to_region)
+    )  # fmt: skip

@@ -22,7 +22,8 @@ from core.money import format_yuan
 
 LINES = (
     "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
-    "in_transit", "contribution_income", "other_income", "benefit_expense", "balance", "surplus_of_year",
+    "in_transit", "due_to_regions", "contribution_income", "other_income", "benefit_expense", "balance",
+    "surplus_of_year",
 )  # fmt: skip
 LABELS = {
     "bank": ("银行存款", "bank"),
@@ -31,6 +32,7 @@ LABELS = {
     "payable_to_members": ("应付参保人款", "payable to members"),
     "individual_accounts": ("个人账户", "individual accounts"),
     "in_transit": ("在途资金(转移)", "in transit"),
+    "due_to_regions": ("应付其他统筹区款(往来)", "due to other regions"),
     "contribution_income": ("本年征缴收入", "contribution income (year)"),
     "other_income": ("本年其他收入", "other income (year)"),
     "benefit_expense": ("本年待遇支出", "benefit expense (year)"),

@@ -9,6 +9,7 @@ projection killed at any moment resumes exactly where its last commit left it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import YearToDate
+from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
 
 USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
 SETTLEMENT_COLUMNS = (
@@ -35,7 +37,11 @@ SETTLEMENT_COLUMNS = (
     "medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay", "psn_part_amt",
     "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "lookback_maf",
 )  # fmt: skip
-VIEW_TABLES = ("journal", "settlements", "member_usage")
+TRANSFER_COLUMNS = (
+    "transfer_id", "direction", "psn_no", "from_region", "to_region", "transfer_date", "balance",
+    "contribution_years", "status", "requested_on", "position",
+)  # fmt: skip
+VIEW_TABLES = ("journal", "settlements", "member_usage", "transfers")
 page_events_max = 5000
 
 
@@ -48,6 +54,8 @@ class Page:
     usage: dict[tuple[str, int], YearToDate] = field(default_factory=dict)
     reversed: set[str] = field(default_factory=set)  # settlements reversed whose row is not in this page
     lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
+    transfers: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)  # (id, direction) -> row
+    transfer_status: dict[str, tuple[str, int]] = field(default_factory=dict)  # out rows not in this page
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -95,6 +103,18 @@ class ReadModelView(PostgresTrackingRecorder):
         self._add_lookback = sql.SQL("UPDATE {} SET lookback_maf = lookback_maf + %s WHERE setl_id = %s").format(
             sql.Identifier(schema, "settlements")
         )
+        transfers = sql.Identifier(schema, "transfers")
+        self._upsert_transfer = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (transfer_id, direction) DO UPDATE "
+            "SET status = EXCLUDED.status, position = EXCLUDED.position"
+        ).format(
+            transfers,
+            sql.SQL(", ").join(map(sql.Identifier, TRANSFER_COLUMNS)),
+            sql.SQL(", ").join(sql.Placeholder() * len(TRANSFER_COLUMNS)),
+        )
+        self._update_transfer = sql.SQL(
+            "UPDATE {} SET status = %s, position = %s WHERE transfer_id = %s AND direction = 'out'"
+        ).format(transfers)
         self._schema = schema
 
     def write(self, page: Page, tracking: Tracking) -> None:
@@ -119,6 +139,12 @@ class ReadModelView(PostgresTrackingRecorder):
                     for (psn_no, year), delta in page.usage.items():
                         copy.write_row((psn_no, year, *(getattr(delta, c) for c in USAGE_COLUMNS)))
                 curs.execute(self._merge_usage)
+            if page.transfers:
+                curs.executemany(self._upsert_transfer, list(page.transfers.values()))
+            if page.transfer_status:
+                curs.executemany(
+                    self._update_transfer, [(st, pos, tid) for tid, (st, pos) in page.transfer_status.items()]
+                )
             self._insert_tracking(curs, tracking)
 
     def reset(self) -> None:
@@ -209,6 +235,44 @@ class RegionReadModel(Projection[ReadModelView]):
     @process_event.register
     def _(self, event: HospitalAccount.Fined, tracking: Tracking) -> None:
         self._journal(tracking, event.on_date, "fine", event.fine_id, event.postings)
+
+    def _transfer_row(self, facts: TransferFacts, direction: str, status: str, tracking: Tracking) -> None:
+        self.page.transfers[(facts.transfer_id, direction)] = (
+            facts.transfer_id, direction, facts.psn_no, facts.from_region, facts.to_region,
+            dt.date.fromisoformat(facts.transfer_date), facts.balance, len(facts.contribution_years), status,
+            dt.date.fromisoformat(facts.requested_on), tracking.notification_id,
+        )  # fmt: skip
+
+    def _transfer_status(self, transfer_id: str, status: str, tracking: Tracking) -> None:
+        row = self.page.transfers.get((transfer_id, "out"))
+        if row is not None:
+            self.page.transfers[(transfer_id, "out")] = (*row[:8], status, row[9], tracking.notification_id)
+        else:
+            self.page.transfer_status[transfer_id] = (status, tracking.notification_id)
+
+    @process_event.register
+    def _(self, event: Transfer.Started, tracking: Tracking) -> None:
+        self._journal(tracking, event.facts.transfer_date, "transfer_out", event.facts.transfer_id, event.postings)
+        self._transfer_row(event.facts, "out", PENDING_REVIEW, tracking)
+
+    @process_event.register
+    def _(self, event: Transfer.Released, tracking: Tracking) -> None:
+        self._transfer_status(event.transfer_id, RELEASED, tracking)
+
+    @process_event.register
+    def _(self, event: Transfer.Rejected, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "transfer_rejected", event.transfer_id, event.postings)
+        self._transfer_status(event.transfer_id, REJECTED, tracking)
+
+    @process_event.register
+    def _(self, event: Transfer.Completed, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "transfer_completed", event.transfer_id, event.postings)
+        self._transfer_status(event.transfer_id, COMPLETED, tracking)
+
+    @process_event.register
+    def _(self, event: TransferIn.Received, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "transfer_in", event.facts.transfer_id, event.postings)
+        self._transfer_row(event.facts, "in", "received", tracking)
 
     @process_event.register
     def _(self, event: MemberYear.ClaimApplied, tracking: Tracking) -> None:

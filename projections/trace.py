@@ -16,8 +16,10 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from core.application import RegionApplication
-from core.ids import account_id, hospital_id, member_year_id, settlement_id
+from core.ids import account_id, hospital_id, member_year_id, settlement_id, transfer_id, transfer_in_id
 from core.money import format_yuan
+from core.settlement import SettlementFacts
+from core.transfer import TransferFacts
 
 
 def _rows(curs: Any, schema: str, ids: list[UUID]) -> list[dict[str, Any]]:
@@ -66,6 +68,22 @@ def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any
     return [_describe(row, event) for row, event in events]
 
 
+def trace_transfer(apps: list[RegionApplication], transfer: str, psn_no: str) -> list[dict[str, Any]]:
+    """Every event of a relationship transfer in every region it touched (the transfer, its
+    arrival, and the account movements it caused), each region's in its log order."""
+    out: list[dict[str, Any]] = []
+    for app in apps:
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        with datastore.transaction(commit=False) as curs:
+            rows = _rows(curs, datastore.schema, [transfer_id(transfer), transfer_in_id(transfer), account_id(psn_no)])
+        for row in rows:
+            event = app.mapper.to_domain_event(_stored(row))
+            if row["originator_id"] == account_id(psn_no) and getattr(event, "ref", None) != f"transfer:{transfer}":
+                continue  # the account's other movements
+            out.append({"region": app.region, **_describe(row, event)})
+    return out
+
+
 def _stored(row: dict[str, Any]) -> StoredEvent:
     return StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
 
@@ -84,14 +102,20 @@ def _describe(row: dict[str, Any], event: Any) -> dict[str, Any]:
         "recorded_at": row["recorded_at"].isoformat(),
         "type": row["topic"],
         "aggregate_version": row["originator_version"],
-        "operator": getattr(event, "operator", None) or (facts.operator if facts else None),
-        "reason": getattr(event, "reason", None) or (facts.reason if facts else None),
+        "operator": getattr(event, "operator", None) or getattr(facts, "operator", None),
+        "reason": getattr(event, "reason", None) or getattr(facts, "reason", None),
     }
-    if facts is not None:
+    if isinstance(facts, SettlementFacts):
         out["version"] = facts.version
         out["policy"] = facts.policy_hash
         out["amounts"] = {k: format_yuan(v) for k, v in facts.amounts.items()}
         out["breakdown"] = facts.breakdown
+    elif isinstance(facts, TransferFacts):
+        out["transfer"] = {
+            "transfer_id": facts.transfer_id, "psn_no": facts.psn_no, "from_region": facts.from_region,
+            "to_region": facts.to_region, "transfer_date": facts.transfer_date, "balance": format_yuan(facts.balance),
+            "contribution_years": facts.contribution_years,
+        }  # fmt: skip
     for name in ("setl_version", "on_date", "kind", "amount", "fund", "delta", "breakdown"):
         value = getattr(event, name, None)
         if value is not None and name not in out:

@@ -101,9 +101,7 @@ def add_region(conn: psycopg.Connection[Any], region: str) -> bool:
                 "ON CONFLICT (code) DO NOTHING RETURNING code",
                 (region, schema_name(region)),
             ).fetchone()
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name(region)))
-            )
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name(region))))
         _apply(conn, region, load_migrations("region"), search_path=schema_name(region))
     return created is not None
 
@@ -114,9 +112,7 @@ def status(conn: psycopg.Connection[Any]) -> SchemaStatus:
     has_table = conn.execute("SELECT to_regclass('yibao.schema_migrations') IS NOT NULL").fetchone()
     if not has_table or not has_table[0]:
         return SchemaStatus(0, {}, latest_global, latest_region)
-    rows = conn.execute(
-        "SELECT scope, max(version) FROM yibao.schema_migrations GROUP BY scope"
-    ).fetchall()
+    rows = conn.execute("SELECT scope, max(version) FROM yibao.schema_migrations GROUP BY scope").fetchall()
     versions = {scope: version for scope, version in rows}
     regions = {r: versions.get(r, 0) for r in _regions(conn)}
     return SchemaStatus(versions.get(GLOBAL_SCOPE, 0), regions, latest_global, latest_region)
@@ -151,9 +147,7 @@ def _bootstrap(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def _apply(
-    conn: psycopg.Connection[Any], scope: str, migrations: list[Migration], *, search_path: str | None
-) -> None:
+def _apply(conn: psycopg.Connection[Any], scope: str, migrations: list[Migration], *, search_path: str | None) -> None:
     applied = {
         version: checksum
         for version, checksum in conn.execute(
@@ -170,12 +164,9 @@ def _apply(
             continue
         with conn.transaction():
             if search_path is not None:
-                conn.execute(
-                    sql.SQL("SET LOCAL search_path TO {}, yibao").format(sql.Identifier(search_path))
-                )
+                conn.execute(sql.SQL("SET LOCAL search_path TO {}, yibao").format(sql.Identifier(search_path)))
             conn.execute(migration.text)  # type: ignore[arg-type]  # several statements, no parameters
             conn.execute(
-                "INSERT INTO yibao.schema_migrations (scope, version, name, checksum) "
-                "VALUES (%s, %s, %s, %s)",
+                "INSERT INTO yibao.schema_migrations (scope, version, name, checksum) VALUES (%s, %s, %s, %s)",
                 (scope, migration.version, migration.name, migration.checksum),
             )

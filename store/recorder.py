@@ -23,8 +23,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -69,9 +69,12 @@ class RegionDatastore(PostgresDatastore):
         return after_connect
 
 
-class RegionRecorder(PostgresApplicationRecorder):
+class RegionRecorder(PostgresProcessRecorder):
+    """A process recorder: a save can carry the position of the event in another region's log
+    that it acts on (`tracking`), written in the same transaction (core.transfer_relay)."""
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
+        super().__init__(datastore, events_table_name=events_table_name, tracking_table_name="notification_tracking")
         table = sql.Identifier(datastore.schema, events_table_name)
         self.lock_table_statements = [
             sql.SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
@@ -124,6 +127,22 @@ class RegionRecorder(PostgresApplicationRecorder):
             # a seal naming an event that is gone.
             curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
         return list(range(first, first + count))
+
+    def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
+        """The events of one transfer step (`topic`) after a position, read through the partial
+        index that only holds those steps (migration 0005): no scan of the whole log."""
+        statement = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE topic = {} AND notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(self.datastore.schema, self.events_table_name), sql.Literal(topic))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (after, limit))
+            return [
+                Notification(
+                    id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=bytes(row[4])
+                )
+                for row in curs
+            ]
 
     def select_events_of(
         self, originator_ids: Iterable[UUID], after: dict[UUID, int] | None = None

@@ -53,7 +53,13 @@ def replay(yibao: Yibao) -> list[dict[str, Any]]:
             results.append(json.loads(out))
         else:
             out = yibao(
-                "claims", "correct", "-", "--reason", "hospital resubmitted", "--operator", "op-7",
+                "claims",
+                "correct",
+                "-",
+                "--reason",
+                "hospital resubmitted",
+                "--operator",
+                "op-7",
                 stdin=json.dumps(op["claim"]) + "\n",
             )
             results.extend(json.loads(line) for line in out.splitlines())
@@ -87,8 +93,10 @@ def test_every_result_matches_the_worked_example_to_the_fen(replayed: tuple[Yiba
         if op["op"] == "reverse":
             # The CLI prints the reversal with amounts negated; the example lists the original.
             assert got["status"] == "reversed"
-            got = {k: negate(v) if isinstance(v, str) and k not in ("setl_id", "psn_no", "status", "policy") else v
-                   for k, v in got.items()}
+            got = {
+                k: negate(v) if isinstance(v, str) and k not in ("setl_id", "psn_no", "status", "policy") else v
+                for k, v in got.items()
+            }
             got["status"] = want["status"]
         assert {k: got.get(k) for k in want} == want, f"line for {want['setl_id']}"
 

@@ -91,9 +91,7 @@ def test_migrations_run_twice_change_nothing_the_second_time(region_store: Store
                 "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema IN ('yibao', 'region_330109') ORDER BY 1, 2, 3"
             ).fetchall()
-            triggers = conn.execute(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
-            ).fetchall()
+            triggers = conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall()
             applied = conn.execute(
                 "SELECT scope, version, checksum, applied_at FROM yibao.schema_migrations ORDER BY 1, 2"
             ).fetchall()

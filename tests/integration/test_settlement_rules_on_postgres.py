@@ -30,8 +30,17 @@ POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
 pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
 
 SHOWN = (
-    "act_pay_dedc", "hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay", "fund_pay_sumamt",
-    "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay",
+    "act_pay_dedc",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "hmb_pay",
+    "charity_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "acct_mulaid_pay",
+    "psn_cash_pay",
 )
 
 
@@ -149,8 +158,12 @@ def test_claims_across_a_year_end_use_their_own_years_accumulators_and_policy(
     # 2023: basic (100000 - 800) * 70% = 69440; burden 30560;
     # serious illness F(30560) = 60% * (30560 - 20000) = 6336; left 24224
     assert paid(first) == {
-        "act_pay_dedc": "800.00", "hifp_pay": "69440.00", "hifmi_pay": "6336.00", "fund_pay_sumamt": "75776.00",
-        "psn_part_amt": "24224.00", "psn_cash_pay": "24224.00",
+        "act_pay_dedc": "800.00",
+        "hifp_pay": "69440.00",
+        "hifmi_pay": "6336.00",
+        "fund_pay_sumamt": "75776.00",
+        "psn_part_amt": "24224.00",
+        "psn_cash_pay": "24224.00",
     }
     assert first.facts is not None and first.facts.policy_hash == policy.content_hash
     # no 2024 policy loaded yet
@@ -158,7 +171,7 @@ def test_claims_across_a_year_end_use_their_own_years_accumulators_and_policy(
 
     # a 2024 policy that differs: resident inpatient at level 3 pays 60%
     text_2024 = POLICY_FILE.read_text(encoding="utf-8")
-    old_ratio = "[basic.390.med_type.21]          # inpatient: deductible per admission\ndeductible = \"800.00\"\n"
+    old_ratio = '[basic.390.med_type.21]          # inpatient: deductible per admission\ndeductible = "800.00"\n'
     assert text_2024.count(old_ratio) == 1 and text_2024.count("year = 2023\n") == 1
     text_2024 = text_2024.replace("year = 2023\n", "year = 2024\n").replace(
         old_ratio + 'deductible_scope = "per_visit"\nratio_bp = { 1 = 9000, 2 = 8000, 3 = 7000 }',
@@ -173,17 +186,25 @@ def test_claims_across_a_year_end_use_their_own_years_accumulators_and_policy(
     # serious illness F(40480) = 60% * (40480 - 20000) = 12288 (with 2023's base of 30560 it would be
     # F(71040) - F(30560) = 30624 - 6336 = 24288); left 40480 - 12288 = 28192
     assert paid(second) == {
-        "act_pay_dedc": "800.00", "hifp_pay": "59520.00", "hifmi_pay": "12288.00", "fund_pay_sumamt": "71808.00",
-        "psn_part_amt": "28192.00", "psn_cash_pay": "28192.00",
+        "act_pay_dedc": "800.00",
+        "hifp_pay": "59520.00",
+        "hifmi_pay": "12288.00",
+        "fund_pay_sumamt": "71808.00",
+        "psn_part_amt": "28192.00",
+        "psn_cash_pay": "28192.00",
     }
     assert second.facts is not None
     assert (second.facts.year, second.facts.policy_hash) == (2024, policy_2024.content_hash)
     assert usage(app, "X-YEAR", 2023) == {
-        "basic_paid": "69440.00", "serious_illness_base": "30560.00", "serious_illness_paid": "6336.00",
+        "basic_paid": "69440.00",
+        "serious_illness_base": "30560.00",
+        "serious_illness_paid": "6336.00",
         "out_of_pocket": "24224.00",
     }
     assert usage(app, "X-YEAR", 2024) == {
-        "basic_paid": "59520.00", "serious_illness_base": "40480.00", "serious_illness_paid": "12288.00",
+        "basic_paid": "59520.00",
+        "serious_illness_base": "40480.00",
+        "serious_illness_paid": "12288.00",
         "out_of_pocket": "28192.00",
     }
 
@@ -204,19 +225,29 @@ def test_family_mutual_aid_pays_from_the_bound_employees_account_within_its_bala
     # outpatient: deductible 300, (1000 - 300) * 60% = 420; person 580 + 200 self-paid = 780,
     # all of it from the employee's account (2400 -> 1620)
     assert paid(first) == {
-        "act_pay_dedc": "300.00", "hifp_pay": "420.00", "fund_pay_sumamt": "420.00", "psn_part_amt": "780.00",
+        "act_pay_dedc": "300.00",
+        "hifp_pay": "420.00",
+        "fund_pay_sumamt": "420.00",
+        "psn_part_amt": "780.00",
         "acct_mulaid_pay": "780.00",
     }
     assert first.facts is not None and first.facts.account_psn == "F-EMP"
     # use_acct false: deductible used up, 100 * 60% = 60; the 40 left is cash, the account untouched
     assert paid(no_account) == {
-        "hifp_pay": "60.00", "fund_pay_sumamt": "60.00", "psn_part_amt": "40.00", "psn_cash_pay": "40.00",
+        "hifp_pay": "60.00",
+        "fund_pay_sumamt": "60.00",
+        "psn_part_amt": "40.00",
+        "psn_cash_pay": "40.00",
     }
     # inpatient level 2: (10000 - 800) * 80% = 7360; person 2640, of which the 1620 left in the
     # account and 1020 cash
     assert paid(second) == {
-        "act_pay_dedc": "800.00", "hifp_pay": "7360.00", "fund_pay_sumamt": "7360.00", "psn_part_amt": "2640.00",
-        "acct_mulaid_pay": "1620.00", "psn_cash_pay": "1020.00",
+        "act_pay_dedc": "800.00",
+        "hifp_pay": "7360.00",
+        "fund_pay_sumamt": "7360.00",
+        "psn_part_amt": "2640.00",
+        "acct_mulaid_pay": "1620.00",
+        "psn_cash_pay": "1020.00",
     }
     assert app.account_balance("F-EMP") == 0
     assert app.account_balance("F-KID") == 0
@@ -236,16 +267,24 @@ def test_use_acct_false_pays_an_employees_personal_part_in_cash(app: RegionAppli
     )
     # employee outpatient level 2: deductible 1000, (1620 - 1000) * 70% = 434; person 1186 in cash
     assert paid(cash) == {
-        "act_pay_dedc": "1000.00", "hifp_pay": "434.00", "fund_pay_sumamt": "434.00", "psn_part_amt": "1186.00",
+        "act_pay_dedc": "1000.00",
+        "hifp_pay": "434.00",
+        "fund_pay_sumamt": "434.00",
+        "psn_part_amt": "1186.00",
         "psn_cash_pay": "1186.00",
     }
     # deductible used up: 500 * 70% = 350; person 150 from the own account (2400 -> 2250)
     assert paid(account) == {
-        "hifp_pay": "350.00", "fund_pay_sumamt": "350.00", "psn_part_amt": "150.00", "acct_pay": "150.00",
+        "hifp_pay": "350.00",
+        "fund_pay_sumamt": "350.00",
+        "psn_part_amt": "150.00",
+        "acct_pay": "150.00",
     }
     assert app.account_balance("A-EMP") == 225_000
     assert usage(app, "A-EMP") == {
-        "basic_paid": "784.00", "basic_outpatient_paid": "784.00", "basic_deductible_used": {"11": "1000.00"},
+        "basic_paid": "784.00",
+        "basic_outpatient_paid": "784.00",
+        "basic_deductible_used": {"11": "1000.00"},
         "out_of_pocket": "1336.00",
     }
 
@@ -260,12 +299,18 @@ def test_reversing_a_settlement_restores_the_account_balance_and_the_accumulator
     )
     # inpatient level 1: (5000 - 1000) * 95% = 3800; person 1200 from the account (2400 -> 1200)
     assert paid(first) == {
-        "act_pay_dedc": "1000.00", "hifp_pay": "3800.00", "fund_pay_sumamt": "3800.00", "psn_part_amt": "1200.00",
+        "act_pay_dedc": "1000.00",
+        "hifp_pay": "3800.00",
+        "fund_pay_sumamt": "3800.00",
+        "psn_part_amt": "1200.00",
         "acct_pay": "1200.00",
     }
     # outpatient level 1: (1500 - 1000) * 80% = 400; person 1100 from the account (1200 -> 100)
     assert paid(second) == {
-        "act_pay_dedc": "1000.00", "hifp_pay": "400.00", "fund_pay_sumamt": "400.00", "psn_part_amt": "1100.00",
+        "act_pay_dedc": "1000.00",
+        "hifp_pay": "400.00",
+        "fund_pay_sumamt": "400.00",
+        "psn_part_amt": "1100.00",
         "acct_pay": "1100.00",
     }
     assert app.account_balance("V-EMP") == 10_000
@@ -274,7 +319,9 @@ def test_reversing_a_settlement_restores_the_account_balance_and_the_accumulator
     assert reversed_facts.amounts["acct_pay"] == 120_000
     assert app.account_balance("V-EMP") == 130_000
     assert usage(app, "V-EMP") == {
-        "basic_paid": "400.00", "basic_outpatient_paid": "400.00", "basic_deductible_used": {"11": "1000.00"},
+        "basic_paid": "400.00",
+        "basic_outpatient_paid": "400.00",
+        "basic_deductible_used": {"11": "1000.00"},
         "out_of_pocket": "1100.00",
     }
     settlement = app.settlement("V-1")
@@ -301,19 +348,29 @@ def test_a_member_change_applies_only_to_claims_dated_from_its_valid_from(app: R
     )
     # June, no category yet: deductible 300, (1300 - 300) * 60% = 600; the person pays 700
     assert paid(before) == {
-        "act_pay_dedc": "300.00", "hifp_pay": "600.00", "fund_pay_sumamt": "600.00", "psn_part_amt": "700.00",
+        "act_pay_dedc": "300.00",
+        "hifp_pay": "600.00",
+        "fund_pay_sumamt": "600.00",
+        "psn_part_amt": "700.00",
         "psn_cash_pay": "700.00",
     }
     # July, dibao: 1000 * 60% = 600; assistance 80% of the 400 left = 320; the person pays 80
     assert paid(after) == {
-        "hifp_pay": "600.00", "maf_pay": "320.00", "fund_pay_sumamt": "920.00", "psn_part_amt": "80.00",
+        "hifp_pay": "600.00",
+        "maf_pay": "320.00",
+        "fund_pay_sumamt": "920.00",
+        "psn_part_amt": "80.00",
         "psn_cash_pay": "80.00",
     }
     assert before.facts is not None and after.facts is not None
     assert (before.facts.assist_category, after.facts.assist_category) == ("none", "dibao")
     assert usage(app, "M-CHG") == {
-        "basic_paid": "1200.00", "basic_outpatient_paid": "1200.00", "basic_deductible_used": {"11": "300.00"},
-        "assistance_paid": "320.00", "assistance_outpatient_paid": "320.00", "out_of_pocket": "780.00",
+        "basic_paid": "1200.00",
+        "basic_outpatient_paid": "1200.00",
+        "basic_deductible_used": {"11": "300.00"},
+        "assistance_paid": "320.00",
+        "assistance_outpatient_paid": "320.00",
+        "out_of_pocket": "780.00",
     }
 
 
@@ -338,7 +395,10 @@ def test_recognition_as_illness_poverty_gives_assistance_back_on_the_six_months_
     # L-3: (20000 - 800) * 80% = 15360; left 4640 in range (base 3560 + 4640 = 8200, under the
     # threshold) + 1000 self-paid = 5640
     assert paid(inpatient) == {
-        "act_pay_dedc": "800.00", "hifp_pay": "15360.00", "fund_pay_sumamt": "15360.00", "psn_part_amt": "5640.00",
+        "act_pay_dedc": "800.00",
+        "hifp_pay": "15360.00",
+        "fund_pay_sumamt": "15360.00",
+        "psn_part_amt": "5640.00",
         "psn_cash_pay": "5640.00",
     }
     before = app.usage("L-POOR", 2023)
@@ -359,8 +419,12 @@ def test_recognition_as_illness_poverty_gives_assistance_back_on_the_six_months_
     assert after.assistance_paid - before.assistance_paid == 320_400
     assert before.out_of_pocket - after.out_of_pocket == 320_400
     assert usage(app, "L-POOR") == {
-        "basic_paid": "22400.00", "basic_outpatient_paid": "600.00", "basic_deductible_used": {"11": "300.00"},
-        "serious_illness_base": "8200.00", "assistance_paid": "3204.00", "assistance_outpatient_paid": "420.00",
+        "basic_paid": "22400.00",
+        "basic_outpatient_paid": "600.00",
+        "basic_deductible_used": {"11": "300.00"},
+        "serious_illness_base": "8200.00",
+        "assistance_paid": "3204.00",
+        "assistance_outpatient_paid": "420.00",
         "out_of_pocket": "6696.00",
     }
     lookback = {s: app.settlement(s).current.lookback_maf for s in ("L-1", "L-2", "L-3")}  # type: ignore[union-attr]
@@ -375,7 +439,10 @@ def test_recognition_as_illness_poverty_gives_assistance_back_on_the_six_months_
     # 500 * 60% = 300 basic; 200 left; assistance 60% = 120; the person pays 80
     (later,) = settle(app, claim("L-4", "L-POOR", "11", 1, "2023-08-10", "500.00"))
     assert paid(later) == {
-        "hifp_pay": "300.00", "maf_pay": "120.00", "fund_pay_sumamt": "420.00", "psn_part_amt": "80.00",
+        "hifp_pay": "300.00",
+        "maf_pay": "120.00",
+        "fund_pay_sumamt": "420.00",
+        "psn_part_amt": "80.00",
         "psn_cash_pay": "80.00",
     }
 
@@ -383,8 +450,12 @@ def test_recognition_as_illness_poverty_gives_assistance_back_on_the_six_months_
     # of out-of-pocket and 2784 of assistance
     app.reverse("L-3", operator="op-3", reason="wrong patient")
     assert usage(app, "L-POOR") == {
-        "basic_paid": "7340.00", "basic_outpatient_paid": "900.00", "basic_deductible_used": {"11": "300.00"},
-        "serious_illness_base": "3560.00", "assistance_paid": "540.00", "assistance_outpatient_paid": "540.00",
+        "basic_paid": "7340.00",
+        "basic_outpatient_paid": "900.00",
+        "basic_deductible_used": {"11": "300.00"},
+        "serious_illness_base": "3560.00",
+        "assistance_paid": "540.00",
+        "assistance_outpatient_paid": "540.00",
         "out_of_pocket": "3920.00",
     }
 
@@ -398,7 +469,10 @@ def test_a_correction_is_version_two_with_operator_and_reason_and_replaces_the_f
     (original,) = settle(app, claim("K-1", "K-EMP", "21", 1, "2023-05-05", "5000.00"))
     # (5000 - 1000) * 95% = 3800; person 1200 from the account (2400 -> 1200)
     assert paid(original) == {
-        "act_pay_dedc": "1000.00", "hifp_pay": "3800.00", "fund_pay_sumamt": "3800.00", "psn_part_amt": "1200.00",
+        "act_pay_dedc": "1000.00",
+        "hifp_pay": "3800.00",
+        "fund_pay_sumamt": "3800.00",
+        "psn_part_amt": "1200.00",
         "acct_pay": "1200.00",
     }
 
@@ -407,7 +481,10 @@ def test_a_correction_is_version_two_with_operator_and_reason_and_replaces_the_f
     )
     # (3000 - 1000) * 95% = 1900; person 1100 from the account, after the 1200 came back (2400 -> 1300)
     assert paid(corrected) == {
-        "act_pay_dedc": "1000.00", "hifp_pay": "1900.00", "fund_pay_sumamt": "1900.00", "psn_part_amt": "1100.00",
+        "act_pay_dedc": "1000.00",
+        "hifp_pay": "1900.00",
+        "fund_pay_sumamt": "1900.00",
+        "psn_part_amt": "1100.00",
         "acct_pay": "1100.00",
     }
     settlement = app.settlement("K-1")
@@ -421,7 +498,9 @@ def test_a_correction_is_version_two_with_operator_and_reason_and_replaces_the_f
     assert app.account_balance("K-EMP") == 130_000
     # only version 2 counts in the year (the 1100 left is also its serious-illness base)
     assert usage(app, "K-EMP") == {
-        "basic_paid": "1900.00", "serious_illness_base": "1100.00", "out_of_pocket": "1100.00",
+        "basic_paid": "1900.00",
+        "serious_illness_base": "1100.00",
+        "out_of_pocket": "1100.00",
     }
     member_year = app.member_year("K-EMP", 2023)
     assert member_year is not None and member_year.applied["K-1"].version == 2

@@ -45,9 +45,7 @@ SHARED = _shared_dir()
 EXAMPLES = SHARED / "examples"
 BASIC_YEAR = EXAMPLES / "basic-year"
 
-pytestmark = pytest.mark.skipif(
-    not BASIC_YEAR.is_dir(), reason=f"shared examples not found at {BASIC_YEAR}"
-)
+pytestmark = pytest.mark.skipif(not BASIC_YEAR.is_dir(), reason=f"shared examples not found at {BASIC_YEAR}")
 
 AMOUNT_FIELDS = (
     "medfee_sumamt",
@@ -94,9 +92,7 @@ class InMemoryBook:
             self.members.setdefault(m["psn_no"], []).append(m)
         self.accounts: dict[str, int] = {}
         for c in contributions:
-            self.accounts[c["psn_no"]] = self.accounts.get(c["psn_no"], 0) + parse_yuan(
-                c["acct_amount"]
-            )
+            self.accounts[c["psn_no"]] = self.accounts.get(c["psn_no"], 0) + parse_yuan(c["acct_amount"])
         self.ytd: dict[tuple[str, int], YearToDate] = {}
         self.settled: dict[str, Settled] = {}
 
@@ -126,9 +122,7 @@ class InMemoryBook:
             amounts = {f: parse_yuan(claim[f]) for f in AMOUNT_FIELDS}
         except AmountError as exc:
             return self._rejected(claim, exc.reason)
-        claim_amounts = ClaimAmounts(
-            med_type=claim["med_type"], hosp_lv=claim["hosp_lv"], **amounts
-        )
+        claim_amounts = ClaimAmounts(med_type=claim["med_type"], hosp_lv=claim["hosp_lv"], **amounts)
         if not claim_amounts.adds_up:
             return self._rejected(claim, "amounts_do_not_add_up")
         member = self.member_at(claim["psn_no"], claim["setl_time"])
@@ -274,9 +268,7 @@ def test_out_of_pocket_equals_the_personal_parts_of_the_surviving_settlements():
     book, _ = _replay()
     for (psn_no, year), ytd in book.ytd.items():
         personal = sum(
-            s.computation.psn_part_amt
-            for s in book.settled.values()
-            if s.claim["psn_no"] == psn_no and s.year == year
+            s.computation.psn_part_amt for s in book.settled.values() if s.claim["psn_no"] == psn_no and s.year == year
         )
         assert ytd.out_of_pocket == personal
 

@@ -213,8 +213,7 @@ def test_charity_is_parsed():
 
 def test_order_defaults_to_the_spec_order_and_preselfpay_flag_to_false():
     raw = variant(
-        'order = ["basic", "serious_illness", "assistance", "supplementary", "charity"]\n'
-        "preselfpay_in_base = false\n",
+        'order = ["basic", "serious_illness", "assistance", "supplementary", "charity"]\npreselfpay_in_base = false\n',
         "",
     )
     p = parse_policy(raw)
@@ -429,9 +428,7 @@ def test_a_bad_policy_names_the_offending_key(old, new, key):
 
 def test_the_message_for_an_ill_typed_cap_says_what_was_expected():
     err = policy_error(variant('annual_cap = "500000.00"', "annual_cap = 5"))
-    assert str(err) == (
-        "policy key 'basic.390.annual_cap': expected a yuan amount string or \"none\""
-    )
+    assert str(err) == ("policy key 'basic.390.annual_cap': expected a yuan amount string or \"none\"")
 
 
 def test_non_utf8_bytes_are_a_policy_error_on_the_whole_file():

@@ -199,9 +199,7 @@ def _all_fields(ytd: YearToDate) -> list[int]:
 
 @SETTINGS
 @given(policy=policies(), member=members, sequence=st.lists(claims(), min_size=1, max_size=8))
-def test_a_random_year_balances_stays_within_every_cap_and_reverses_exactly(
-    policy, member, sequence
-):
+def test_a_random_year_balances_stays_within_every_cap_and_reverses_exactly(policy, member, sequence):
     ytd = YearToDate()
     history = [ytd]
     deltas = []
@@ -244,9 +242,7 @@ def test_the_split_of_the_personal_part_never_exceeds_a_balance(claim, member, p
     comp = compute_settlement(claim, member, policy, YearToDate())
     own = 123_456 if member.insutype == "310" else None
     family = None if own is not None else 50_000
-    split = split_personal(
-        comp.psn_part_amt, own_account_balance=own, family_account_balance=family, use_acct=True
-    )
+    split = split_personal(comp.psn_part_amt, own_account_balance=own, family_account_balance=family, use_acct=True)
     assert split.acct_pay + split.acct_mulaid_pay + split.psn_cash_pay == comp.psn_part_amt
     assert split.acct_pay <= (own or 0)
     assert split.acct_mulaid_pay <= (family or 0)

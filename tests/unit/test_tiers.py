@@ -60,12 +60,8 @@ BASIC_310 = BasicScheme(
         "11": BasicMedType(y("500"), "annual", {1: 8000, 2: 8000, 3: 8000}),
     },
 )
-SI_DEFAULT = SeriousIllnessTerms(
-    threshold=y("1000"), segments=((y("5000"), 5000), (None, 6000)), annual_cap=y("3000")
-)
-SI_TEKUN = SeriousIllnessTerms(
-    threshold=y("500"), segments=((y("5000"), 8000), (None, 9000)), annual_cap=None
-)
+SI_DEFAULT = SeriousIllnessTerms(threshold=y("1000"), segments=((y("5000"), 5000), (None, 6000)), annual_cap=y("3000"))
+SI_TEKUN = SeriousIllnessTerms(threshold=y("500"), segments=((y("5000"), 8000), (None, 9000)), annual_cap=None)
 SUPP_DEFAULT = SupplementaryTerms(
     deductible=y("1000"),
     ratio_bp=5000,
@@ -135,17 +131,11 @@ def claim(
     )
 
 
-def member(
-    insutype: str = "390", category: str = "none", chronic: bool = False, supp: bool = False
-) -> MemberTerms:
-    return MemberTerms(
-        insutype=insutype, assist_category=category, chronic=chronic, supplementary_enrolled=supp
-    )
+def member(insutype: str = "390", category: str = "none", chronic: bool = False, supp: bool = False) -> MemberTerms:
+    return MemberTerms(insutype=insutype, assist_category=category, chronic=chronic, supplementary_enrolled=supp)
 
 
-def settle(
-    c: ClaimAmounts, m: MemberTerms, p: Policy, ytd: YearToDate | None = None
-) -> Computation:
+def settle(c: ClaimAmounts, m: MemberTerms, p: Policy, ytd: YearToDate | None = None) -> Computation:
     comp = compute_settlement(c, m, p, ytd or YearToDate())
     payers = comp.hifp_pay + comp.hifmi_pay + comp.maf_pay + comp.hmb_pay + comp.charity_pay
     assert payers + comp.psn_part_amt == c.medfee_sumamt
@@ -232,9 +222,7 @@ def test_ordinary_outpatient_has_an_annual_sub_cap():
 
 
 def test_a_chronic_member_gets_the_bonus_on_the_outpatient_sub_cap():
-    ytd = YearToDate(
-        basic_outpatient_paid=y("950"), basic_paid=y("950"), basic_deductible_used={"11": y("100")}
-    )
+    ytd = YearToDate(basic_outpatient_paid=y("950"), basic_paid=y("950"), basic_deductible_used={"11": y("100")})
     c = settle(claim("11", 1, inscp="200"), member(chronic=True), policy("basic"), ytd)
     assert c.hifp_pay == y("120")
     assert c.breakdown["basic"]["outpatient_cap"] == y("1500")
@@ -272,9 +260,7 @@ def test_a_claim_below_the_deductible_pays_nothing_and_leaves_the_rest_of_it():
 
 
 def test_a_missing_basic_scheme_pays_nothing_and_says_why():
-    c = settle(
-        claim("21", 1, inscp="3000"), member("310"), policy("basic", basic={"390": BASIC_390})
-    )
+    c = settle(claim("21", 1, inscp="3000"), member("310"), policy("basic", basic={"390": BASIC_390}))
     assert c.hifp_pay == 0
     assert c.breakdown["basic"] == {"applies": False, "why": "no basic scheme 310 in policy"}
 
@@ -416,9 +402,7 @@ def test_ordinary_outpatient_assistance_has_a_sub_limit():
     assert c.breakdown["assistance"]["cap_hit"] == "outpatient_limit"
     assert c.delta.assistance_outpatient_paid == y("300")
     after = ytd.plus(c.delta)
-    inpatient = settle(
-        claim("21", inscp="1000"), member(category="dibao"), policy("assistance"), after
-    )
+    inpatient = settle(claim("21", inscp="1000"), member(category="dibao"), policy("assistance"), after)
     assert inpatient.maf_pay == y("800")
     assert inpatient.delta.assistance_outpatient_paid == 0
 
@@ -483,9 +467,7 @@ def test_supplementary_deductible_straddling_two_claims():
 
 
 def test_supplementary_out_of_range_part_has_its_own_deductible_and_ratio():
-    c = settle(
-        claim("21", full="300", over="100", pre="200"), member(supp=True), policy("supplementary")
-    )
+    c = settle(claim("21", full="300", over="100", pre="200"), member(supp=True), policy("supplementary"))
     assert c.hmb_pay == y("40")  # 40% of (600 - 500)
     assert c.delta.supplementary_oor_deductible_used == y("500")
     assert c.delta.supplementary_deductible_used == 0
@@ -676,9 +658,7 @@ def test_year_to_date_plus_and_minus_are_inverse():
 
 
 def test_year_to_date_round_trips_through_a_plain_dict():
-    a = YearToDate(
-        basic_paid=5, basic_deductible_used={"11": 3}, supplementary_oor_deductible_used=9
-    )
+    a = YearToDate(basic_paid=5, basic_deductible_used={"11": 3}, supplementary_oor_deductible_used=9)
     d = a.to_dict()
     assert d["basic_deductible_used"] == {"11": 3}
     assert len(d) == len(attrs.fields(YearToDate))
@@ -738,9 +718,7 @@ def test_the_family_account_pays_for_a_member_without_an_own_account():
 
 def test_use_acct_false_pays_everything_in_cash():
     for own, fam in ((5000, None), (None, 5000)):
-        s = split_personal(
-            1000, own_account_balance=own, family_account_balance=fam, use_acct=False
-        )
+        s = split_personal(1000, own_account_balance=own, family_account_balance=fam, use_acct=False)
         assert s == PersonalSplit(acct_pay=0, acct_mulaid_pay=0, psn_cash_pay=1000)
 
 
