@@ -99,11 +99,15 @@ def _settle_command(
     rejects: IO[str] | None,
     operator: str | None,
     reason: str | None,
+    batch_size: int = batch.batch_records_max,
 ) -> None:
     progress = Progress("claims")
     source = _file_sha256(file) if operator is None else None
     lines = track(read_lines(file), progress)
-    for result in batch.settle_lines(obj.store, lines, operator=operator, reason=reason, source=source):
+    settled = batch.settle_lines(
+        obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size
+    )
+    for result in settled:
         out.write(dumps(result.output) + "\n")
         if result.rejected and rejects is not None:
             rejects.write(_rejects_line(result.line_no, result.output) + "\n")
@@ -116,14 +120,18 @@ def _settle_command(
 @click.option(
     "--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here, with line numbers."
 )
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=batch.batch_records_max, show_default=True,
+    help="Claims per transaction: larger is faster, smaller holds fewer locks and retries less work.",
+)  # fmt: skip
 @click.pass_obj
-def claims_settle(obj: CliContext, file: IO[bytes], out: IO[str], rejects: IO[str] | None) -> None:
+def claims_settle(obj: CliContext, file: IO[bytes], out: IO[str], rejects: IO[str] | None, batch_size: int) -> None:
     """Settle every claim of FILE (JSON lines; '-' reads stdin) through the payer tiers.
 
     Prints one result object per input line, in input order. Re-submitting a settled claim
     returns it as `duplicate` and pays nothing; every rejection has a named reason.
     """
-    _settle_command(obj, file, out, rejects, None, None)
+    _settle_command(obj, file, out, rejects, None, None, batch_size)
 
 
 @claims.command("correct")
