@@ -15,7 +15,7 @@ from commands.reports import up_to_date
 from core.errors import YibaoError
 from core.ledger import ACCOUNTS, FUNDS
 from projections.trace import trace_account, trace_settlement
-from projections.verify import verify_region
+from projections.verify import verify_region, verify_transfers
 
 
 @main.command("trace")
@@ -83,16 +83,20 @@ def _event(event: dict[str, object]) -> str:
 def verify(obj: CliContext, region: str | None, as_json: bool) -> None:
     """Check the whole store: events untampered (hash chain), postings balanced, read models equal
     to a fresh replay, no member-year over a cap. Exit status 1 when anything is wrong."""
+    codes = [region] if region else obj.store.region_codes()
+    results = [verify_region(obj.store.region(code)) for code in codes]
+    if len(codes) > 1:  # transfers are checked across regions, so only when all are verified
+        results.append(verify_transfers([obj.store.region(code) for code in codes]))
     failed = False
-    for code in [region] if region else obj.store.region_codes():
-        findings = verify_region(obj.store.region(code))
+    for findings in results:
         failed = failed or bool(findings.problems)
         if as_json:
-            click.echo(dumps({"region": code, "ok": not findings.problems, "checked": findings.checked,
+            click.echo(dumps({"region": findings.region, "ok": not findings.problems, "checked": findings.checked,
                               "problems": findings.problems}))  # fmt: skip
         else:
             checked = ", ".join(f"{n:,} {what}" for what, n in findings.checked.items())
-            click.echo(f"region {code}: {'OK' if not findings.problems else 'PROBLEMS'} ({checked})")
+            label = "region " + findings.region if findings.region != "transfers" else "transfers between regions"
+            click.echo(f"{label}: {'OK' if not findings.problems else 'PROBLEMS'} ({checked})")
             for problem in findings.problems:
                 click.echo(f"  - {problem}")
     if failed:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from commands.cli import main
 from commands.context import CliContext
@@ -30,6 +31,8 @@ from core.application import HospitalPayment, RegionApplication
 from core.errors import YibaoError
 from core.money import format_yuan
 from core.policy import parse_policy
+from core.transfer import PENDING_REVIEW, REJECTED, RELEASED
+from core.transfer_relay import relay
 from projections import balance_sheet as bs
 from projections import statements
 from projections.read_model import catch_up, reading
@@ -37,6 +40,8 @@ from store.app import Store
 from store.server import ServerLocation, yibao_home
 
 OPERATOR = "demo"
+RECEIVING = "330110"  # the region the demo's movers transfer to
+MOVER_EVERY = 97  # every 97th member moves on 1 July
 BATCH_LINES = 2000  # per transaction: larger batches amortise the per-transaction round trips
 
 
@@ -89,6 +94,10 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     policy = parse_policy(policy_raw)
     app = obj.store.ensure_region(policy.region)
     app.record_policy(policy.year, policy.content_hash, policy_raw.decode("utf-8"))
+    # A neighbouring region, under the same rules, that some members transfer to (转移接续).
+    receiving_raw = policy_raw.replace(f'region = "{policy.region}"'.encode(), f'region = "{RECEIVING}"'.encode())
+    receiving = obj.store.ensure_region(RECEIVING)
+    receiving.record_policy(policy.year, parse_policy(receiving_raw).content_hash, receiving_raw.decode("utf-8"))
 
     folder = yibao_home() / "demo" / f"{scenario.region}-{scenario.year}-{member_count}-{claim_count}-{seed}"
     claims_writer = None
@@ -121,6 +130,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
         if claims_writer.exitcode != 0:
             raise YibaoError("generating the synthetic claims failed", reason="demo_failed")
     settled: dict[str, int] = {}
+    moved: dict[str, int] = {}
     follower = ProjectionFollower(obj.location.url, app.region)
     try:
         for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
@@ -133,9 +143,12 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
             if month == 9:  # recognitions dated July-September: look back over the months before
                 with (folder / "recognitions.jsonl").open("rb") as stream:
                     run_file("illness_poverty recognitions", batch.import_members(obj.store, read_lines(stream)))
-            _pay_hospitals(app, scenario.year, month)
+            for region_app in (app, receiving):
+                _pay_hospitals(region_app, scenario.year, month)
             if month in (6, 12):
                 _audit(app, scenario.year, month, steps)
+            if month == 6:  # members moving away from July: their later claims settle in the new region
+                moved = _transfer_some(obj.store, app, receiving, folder, scenario.year, steps)
     finally:
         follower.close()
     _reverse_some(app, scenario.year, steps)
@@ -166,6 +179,15 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     for row in coverage:
         if row["assist_category"] != "none":
             click.echo(f"    {row['assist_category']:16} {row['coverage_ratio']:>8}  ({row['claims']:,} claims)")
+    catch_up(receiving)
+    with reading(receiving) as (curs, schema):
+        received = statements.payer_totals(curs, schema)["settlements"]
+    click.echo(
+        f"  transfers 转移接续 to {RECEIVING} on {scenario.year}-07-01: {moved.get('transfers', 0):,} "
+        f"({moved.get('released', 0):,} at once, {moved.get('approved', 0):,} approved, "
+        f"{moved.get('rejected', 0):,} rejected), {format_yuan(moved.get('balance', 0))} of account balances moved; "
+        f"{received:,} of their later claims settled in {RECEIVING}"
+    )
 
 
 class ProjectionFollower:
@@ -236,6 +258,44 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
             on_date=on + dt.timedelta(days=2), operator=OPERATOR, reason="demo: repeated over-billing",
         )  # fmt: skip
     steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
+
+
+def _transfer_some(
+    store: Store, app: RegionApplication, receiving: RegionApplication, folder: Path, year: int, steps: Steps
+) -> dict[str, int]:
+    """Every 97th member moves to the neighbouring region on 1 July. Balances under 1,000 yuan
+    (residents have no account) move at once; larger ones are approved, but every fifth is rejected. Then the
+    relay carries them over. A second run finds every transfer recorded and changes nothing."""
+    with (folder / "recognitions.jsonl").open("rb") as stream:  # their new records are this region's
+        recognised = {msgspec.json.decode(raw)["psn_no"] for _, raw in read_lines(stream)}
+    with (folder / "members.jsonl").open("rb") as stream:
+        members = [msgspec.json.decode(raw) for _, raw in read_lines(stream)]
+    movers = [m["psn_no"] for m in members if m["psn_no"] not in recognised][::MOVER_EVERY]
+    day = dt.date(year, 7, 1)
+    counts = {"transfers": 0, "released": 0, "approved": 0, "rejected": 0, "balance": 0}
+    for n, psn_no in enumerate(movers):
+        transfer = f"TR-{year}-{psn_no}"
+        state = app.start_transfer(
+            transfer, psn_no=psn_no, to_region=receiving.region, transfer_date=day, operator=OPERATOR, requested_on=day
+        )
+        if state.status == PENDING_REVIEW:
+            state = app.review_transfer(
+                transfer, approve=n % 5 != 0, operator="demo-chief",
+                reason="documents checked" if n % 5 else "demo: moved within the city instead", on_date=day,
+            )  # fmt: skip
+            counts["approved" if state.status == RELEASED else "rejected"] += 1
+        elif state.facts.review_required:
+            counts["approved" if state.status != REJECTED else "rejected"] += 1
+        else:
+            counts["released"] += 1
+        counts["transfers"] += 1
+        counts["balance"] += state.facts.balance if state.status != REJECTED else 0
+    report = relay(store)
+    steps.say(
+        f"transfers to {receiving.region}: {counts['transfers']} started, {len(report.received)} received, "
+        f"{len(report.completed)} completed"
+    )
+    return counts
 
 
 def _reverse_some(app: RegionApplication, year: int, steps: Steps) -> None:

@@ -687,8 +687,9 @@ class RegionApplication(TransferCases, Application):
         return account.balance
 
     def members_at(self, psn_nos: Sequence[str], dates: Sequence[dt.date]) -> list[MemberRecord | None]:
-        """The record in force for each (psn_no, date) pair, from one bulk read."""
-        uow = self.unit_of_work()
+        """The record in force for each (psn_no, date) pair, from one bulk read (members read
+        before are only brought up to date: routing asks for the same members batch after batch)."""
+        uow = self.unit_of_work(reuse_saved=True)
         uow.preload(member_id(p) for p in psn_nos)
         out = []
         for psn_no, date in zip(psn_nos, dates, strict=True):

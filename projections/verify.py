@@ -5,6 +5,8 @@
 2. Postings: every money-moving event's postings balance, and in total per fund.
 3. Projections: the read model equals a fresh replay of the log (journal, settlements, usage).
 4. Limits: no member-year exceeds a cap or limit of its year's policy.
+5. Transfers, across regions: every arrival matches a released transfer out of its region, every
+   completed transfer has its arrival, and the inter-region balances net to what is in flight.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from psycopg.rows import tuple_row
 
 from core.application import RegionApplication
 from core.errors import YibaoError
+from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
 from core.policy import Policy, parse_policy
 from core.tiers import YearToDate
+from core.transfer import COMPLETED, RELEASED
 from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
-from projections.read_model import Page, RegionReadModel, catch_up
+from projections.read_model import TRANSFER_COLUMNS, Page, RegionReadModel, catch_up
 from store.recorder import GENESIS_HASH, chain_hash
 
 scan_page_rows = 5000
@@ -196,6 +200,16 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
             if stored_usage.get(key) != replayed_usage.get(key):
                 findings.fail(f"read model 'member_usage' differs from a fresh replay for {key[0]}/{key[1]}")
                 break
+        stored_transfers = {
+            (row[0], row[1]): tuple(row)
+            for row in curs.execute(
+                sql.SQL("SELECT {} FROM {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, TRANSFER_COLUMNS)), sql.Identifier(schema, "transfers")
+                )
+            )
+        }
+        if stored_transfers != {key: tuple(row) for key, row in page.transfers.items()}:
+            findings.fail("read model 'transfers' differs from a fresh replay of the log")
     findings.checked["settlements"] = len(replayed)
 
 
@@ -270,3 +284,45 @@ def _over_limits(policy: Policy, ytd: YearToDate, terms: set[tuple[str, str]]) -
 
 
 __all__ = ["Findings", "verify_region"]
+
+
+_TRANSFER_ROWS = sql.SQL("SELECT transfer_id, direction, psn_no, from_region, to_region, balance, status FROM {}")
+_DUE_TO_REGIONS = sql.SQL("SELECT coalesce(sum(amount), 0) FROM {} WHERE fund = %s AND account = %s")
+
+
+def verify_transfers(apps: list[RegionApplication]) -> Findings:
+    """Check the transfers between regions against each other (after each region's own checks)."""
+    findings = Findings("transfers")
+    outs: dict[str, tuple[Any, ...]] = {}
+    arrivals: dict[str, tuple[Any, ...]] = {}
+    due_total = 0
+    for app in apps:
+        catch_up(app)
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            for row in curs.execute(_TRANSFER_ROWS.format(sql.Identifier(datastore.schema, "transfers"))):
+                (outs if row[1] == "out" else arrivals)[row[0]] = row
+            journal = sql.Identifier(datastore.schema, "journal")
+            due = curs.execute(_DUE_TO_REGIONS.format(journal), (INDIVIDUAL_ACCOUNT_FUND, DUE_TO_REGIONS)).fetchone()
+            due_total += int(due[0]) if due else 0
+    unacknowledged = 0
+    for transfer, (_, _, psn_no, source, target, balance, _) in arrivals.items():
+        out = outs.get(transfer)
+        if out is None or out[6] not in (RELEASED, COMPLETED):
+            findings.fail(f"transfer {transfer} arrived in {target} but is not released by {source}")
+        elif (out[2], out[3], out[4], out[5]) != (psn_no, source, target, balance):
+            findings.fail(f"transfer {transfer}: the arrival in {target} differs from the transfer out of {source}")
+        elif out[6] == RELEASED:
+            unacknowledged += balance
+    in_flight = 0
+    for transfer, (_, _, _, source, target, _, status) in outs.items():
+        if status == COMPLETED and transfer not in arrivals:
+            findings.fail(f"transfer {transfer} is completed in {source} but never arrived in {target}")
+        in_flight += status == RELEASED and transfer not in arrivals
+    if due_total != unacknowledged:
+        findings.fail(
+            f"inter-region balances net to {due_total} fen; arrivals not yet acknowledged amount to {unacknowledged}"
+        )
+    findings.checked["transfers"] = len(outs)
+    findings.checked["in flight"] = in_flight
+    return findings

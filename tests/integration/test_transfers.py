@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
+from eventsourcing.persistence import Tracking
 
 from core.application import RegionApplication
 from core.batch import settle_lines
@@ -22,7 +24,7 @@ from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED
 from core.transfer_relay import relay
 from projections.read_model import catch_up, reading
 from projections.transfers import balances_in_transit, monthly, transfers
-from projections.verify import verify_region
+from projections.verify import verify_region, verify_transfers
 from store.app import Store
 from tests.conftest import shared_folder
 
@@ -295,3 +297,20 @@ def test_family_mutual_aid_follows_binding_events_from_the_next_claim(
     with pytest.raises(YibaoError) as refused:
         a.bind_family("F-EMP2", employee="F-KID2", operator="clerk-1", reason="x", on_date=TODAY)
     assert refused.value.reason == "not_an_employee"
+
+
+def test_verify_checks_transfers_across_regions_and_names_an_arrival_nobody_released(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    a, b = regions
+    assert verify_transfers(list(regions)).problems == []
+    enrol(a, "T-FORGED", "50.00")
+    state = start(a, "TR-FORGED-REAL", "T-FORGED")
+    relay(store)
+    forged = msgspec.structs.replace(state.facts, transfer_id="TR-FORGED", balance=5_000_000)
+    b.receive_transfer(forged, on_date="2023-07-03", tracking=Tracking("someone", 1))
+    findings = verify_transfers(list(regions))
+    assert findings.problems == [
+        "transfer TR-FORGED arrived in 330110 but is not released by 330109",
+        "inter-region balances net to 5000000 fen; arrivals not yet acknowledged amount to 0",
+    ]

@@ -1,0 +1,32 @@
+"""`yibao demo` on a small scenario: the main job runs end to end, its store verifies (both
+regions and the transfers between them), and running it again records nothing."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from commands.cli import main
+
+
+def test_the_demo_settles_its_year_verifies_and_a_second_run_changes_nothing(cli_env: dict[str, str]) -> None:
+    args = ["demo", "--members", "600", "--claims", "6000", "--seed", "7"]
+    first = CliRunner().invoke(main, args, env=cli_env, catch_exceptions=False)
+    assert first.exit_code == 0, first.stderr
+    assert "claim lines in this run: 6,000 (6,000 settled)" in first.stdout
+    moved = re.search(r"to 330110 on 2023-07-01: (\d+) \((\d+) at once, (\d+) approved, (\d+) rejected\)", first.stdout)
+    assert moved is not None, first.stdout
+    total, at_once, approved, rejected = map(int, moved.groups())
+    assert total == at_once + approved + rejected and at_once > 0 and approved + rejected > 0
+
+    verified = CliRunner().invoke(main, ["verify"], env=cli_env, catch_exceptions=False)
+    assert verified.exit_code == 0, verified.stdout
+    assert "transfers between regions: OK" in verified.stdout
+
+    second = CliRunner().invoke(main, args, env=cli_env, catch_exceptions=False)
+    assert second.exit_code == 0, second.stderr
+    assert "claim lines in this run: 6,000 (" in second.stdout and " settled)" not in second.stdout
+    sheet = first.stdout.split("Summary")[0]
+    assert second.stdout.split("Summary")[0] == sheet  # the same books
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]  # the same transfers
