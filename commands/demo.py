@@ -290,9 +290,10 @@ def _transfer_some(
             counts["released"] += 1
         counts["transfers"] += 1
         counts["balance"] += state.facts.balance if state.status != REJECTED else 0
+    steps.say(f"transfers to {receiving.region}: {counts['transfers']} started")
     report = relay(store)
     steps.say(
-        f"transfers to {receiving.region}: {counts['transfers']} started, {len(report.received)} received, "
+        f"relay: {len(report.received)} received in {receiving.region}, "
         f"{len(report.completed)} completed"
     )
     return counts

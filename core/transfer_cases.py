@@ -72,6 +72,10 @@ class TransferCases:
         date = transfer_date.isoformat()
 
         def work(uow: UnitOfWork) -> TransferState:
+            uow.preload(
+                [transfer_id(transfer), member_id(psn_no), account_id(psn_no)]
+                + [member_year_id(psn_no, y) for y in (transfer_date.year, transfer_date.year + 1)]
+            )  # one read for everything below
             existing = uow.get(transfer_id(transfer), Transfer)
             if existing is not None:
                 if not existing.facts.same_request(psn_no, to_region, date):
@@ -142,6 +146,7 @@ class TransferCases:
 
         def work(uow: UnitOfWork) -> TransferState:
             pending = self._transfer(uow, transfer)
+            uow.preload([account_id(pending.facts.psn_no), member_id(pending.facts.psn_no)])
             facts = pending.facts
             if approve:
                 pending.release(on_date=on_date.isoformat(), operator=operator, reason=reason)
@@ -159,18 +164,24 @@ class TransferCases:
 
         return self._in_transaction(work)
 
-    def complete_transfer(self, transfer: str, *, on_date: str, tracking: Tracking) -> bool:
-        """The receiving region recorded the arrival: in-transit becomes due to that region."""
+    def complete_transfers(self, completions: list[tuple[str, str]], *, tracking: Tracking) -> list[str]:
+        """The receiving region recorded these arrivals (transfer id, date): in-transit becomes
+        due to that region. Returns the transfers completed now (not before)."""
 
-        def work(uow: UnitOfWork) -> bool:
-            released = self._transfer(uow, transfer)
-            facts = released.facts
-            postings = (
-                transfer_completed_postings(transfer_id=transfer, to_region=facts.to_region, amount=facts.balance)
-                if facts.balance
-                else []
-            )
-            return released.complete(on_date=on_date, postings=postings)
+        def work(uow: UnitOfWork) -> list[str]:
+            uow.preload(transfer_id(t) for t, _ in completions)
+            done = []
+            for transfer, on_date in completions:
+                released = self._transfer(uow, transfer)
+                facts = released.facts
+                postings = (
+                    transfer_completed_postings(transfer_id=transfer, to_region=facts.to_region, amount=facts.balance)
+                    if facts.balance
+                    else []
+                )
+                if released.complete(on_date=on_date, postings=postings):
+                    done.append(transfer)
+            return done
 
         return self._tracked(work, tracking)
 
@@ -185,31 +196,38 @@ class TransferCases:
 
     # --- receiving side ---------------------------------------------------------------------
 
-    def receive_transfer(self, facts: TransferFacts, *, on_date: str, tracking: Tracking) -> bool:
-        """Enrol the member, credit the balance and add the contribution years; False when
-        this transfer's arrival is recorded already."""
+    def receive_transfers(self, arrivals: list[tuple[TransferFacts, str]], *, tracking: Tracking) -> list[str]:
+        """Enrol each member, credit the balance and add the contribution years; returns the
+        transfers received now (an arrival already recorded is not recorded again)."""
 
-        def work(uow: UnitOfWork) -> bool:
-            if uow.get(transfer_in_id(facts.transfer_id), TransferIn) is not None:
-                return False
-            member = uow.get(member_id(facts.psn_no), Member)
-            if member is None:
-                member = uow.add(Member(psn_no=facts.psn_no))
-            member.add_record(MemberRecord.from_dict(facts.member_record))
-            member.add_contribution_years(facts.contribution_years, f"transfer:{facts.transfer_id}")
-            postings = []
-            if facts.balance:
-                account = uow.get(account_id(facts.psn_no), IndividualAccount)
-                if account is None:
-                    account = uow.add(IndividualAccount(psn_no=facts.psn_no))
-                account.credit(f"transfer:{facts.transfer_id}", "transfer_in", facts.balance)
-                postings = transfer_in_postings(
-                    psn_no=facts.psn_no, from_region=facts.from_region, amount=facts.balance
-                )
-            uow.add(TransferIn(facts=facts, on_date=on_date, postings=postings))
-            return True
+        def work(uow: UnitOfWork) -> list[str]:
+            uow.preload(
+                [transfer_in_id(f.transfer_id) for f, _ in arrivals]
+                + [member_id(f.psn_no) for f, _ in arrivals]
+                + [account_id(f.psn_no) for f, _ in arrivals]
+            )
+            return [f.transfer_id for f, on_date in arrivals if self._receive(uow, f, on_date)]
 
         return self._tracked(work, tracking)
+
+    @staticmethod
+    def _receive(uow: UnitOfWork, facts: TransferFacts, on_date: str) -> bool:
+        if uow.get(transfer_in_id(facts.transfer_id), TransferIn) is not None:
+            return False
+        member = uow.get(member_id(facts.psn_no), Member)
+        if member is None:
+            member = uow.add(Member(psn_no=facts.psn_no))
+        member.add_record(MemberRecord.from_dict(facts.member_record))
+        member.add_contribution_years(facts.contribution_years, f"transfer:{facts.transfer_id}")
+        postings = []
+        if facts.balance:
+            account = uow.get(account_id(facts.psn_no), IndividualAccount)
+            if account is None:
+                account = uow.add(IndividualAccount(psn_no=facts.psn_no))
+            account.credit(f"transfer:{facts.transfer_id}", "transfer_in", facts.balance)
+            postings = transfer_in_postings(psn_no=facts.psn_no, from_region=facts.from_region, amount=facts.balance)
+        uow.add(TransferIn(facts=facts, on_date=on_date, postings=postings))
+        return True
 
     def transfer_in(self, transfer: str) -> TransferIn | None:
         return self._in_transaction(lambda uow: uow.get(transfer_in_id(transfer), TransferIn), dry_run=True)

@@ -42,8 +42,9 @@ class Region(Protocol):
     repository: Any
 
     def tracked_position(self, name: str) -> int: ...
-    def receive_transfer(self, facts: Any, *, on_date: str, tracking: Tracking) -> bool: ...
-    def complete_transfer(self, transfer: str, *, on_date: str, tracking: Tracking) -> bool: ...
+    def unit_of_work(self) -> Any: ...
+    def receive_transfers(self, arrivals: list[tuple[Any, str]], *, tracking: Tracking) -> list[str]: ...
+    def complete_transfers(self, completions: list[tuple[str, str]], *, tracking: Tracking) -> list[str]: ...
 
 
 class Directory(Protocol):
@@ -66,33 +67,47 @@ def relay(directory: Directory) -> RelayReport:
     for source, target in pairs:
         report.received += _follow(
             directory.region(source), directory.region(target), step="transfer_arrivals", topic=Transfer.Released,
-            act=_receive,
+            select=_arrivals, act=_receive,
         )  # fmt: skip
     for source, target in pairs:
         report.completed += _follow(
             directory.region(source), directory.region(target), step="transfer_completions",
-            topic=TransferIn.Received, act=_complete,
+            topic=TransferIn.Received, select=_acknowledgements, act=_complete,
         )  # fmt: skip
     return report
 
 
-def _receive(source: Region, target: Region, notification: Notification, tracking: Tracking) -> str | None:
-    released = source.mapper.to_domain_event(notification)
-    transfer: Transfer = source.repository.get(notification.originator_id)
-    if transfer.facts.to_region != target.region:
-        return None
+Step = tuple[int, Any, str]  # (position in the source log, transfer facts, date of the step)
+
+
+def _arrivals(source: Region, target: Region, notifications: list[Notification]) -> list[Step]:
+    """The released transfers bound for `target` among these notifications."""
+    uow = source.unit_of_work()
+    uow.preload(n.originator_id for n in notifications)
+    steps = []
+    for n in notifications:
+        transfer = uow.get(n.originator_id, Transfer)
+        assert transfer is not None
+        if transfer.facts.to_region == target.region:
+            steps.append((n.id, transfer.facts, source.mapper.to_domain_event(n).on_date))
+    return steps
+
+
+def _acknowledgements(source: Region, target: Region, notifications: list[Notification]) -> list[Step]:
+    """The arrivals of transfers released by `target` among these notifications."""
+    arrivals = [(n.id, source.mapper.to_domain_event(n)) for n in notifications]
+    return [(i, a.facts, a.on_date) for i, a in arrivals if a.facts.from_region == target.region]
+
+
+def _receive(target: Region, steps: list[Step], tracking: Tracking) -> list[str]:
     failpoints.reach("relay.before_arrival")
-    recorded = target.receive_transfer(transfer.facts, on_date=released.on_date, tracking=tracking)
+    recorded = target.receive_transfers([(facts, on_date) for _, facts, on_date in steps], tracking=tracking)
     failpoints.reach("relay.after_arrival")
-    return transfer.facts.transfer_id if recorded else None
+    return recorded
 
 
-def _complete(source: Region, target: Region, notification: Notification, tracking: Tracking) -> str | None:
-    arrival = source.mapper.to_domain_event(notification)
-    if arrival.facts.from_region != target.region:
-        return None
-    recorded = target.complete_transfer(arrival.facts.transfer_id, on_date=arrival.on_date, tracking=tracking)
-    return arrival.facts.transfer_id if recorded else None
+def _complete(target: Region, steps: list[Step], tracking: Tracking) -> list[str]:
+    return target.complete_transfers([(facts.transfer_id, on_date) for _, facts, on_date in steps], tracking=tracking)
 
 
 def _follow(
@@ -101,28 +116,30 @@ def _follow(
     *,
     step: str,
     topic: type,
-    act: Callable[[Region, Region, Notification, Tracking], str | None],
+    select: Callable[[Region, Region, list[Notification]], list[Step]],
+    act: Callable[[Region, list[Step], Tracking], list[str]],
 ) -> list[str]:
+    """Act in `target` on the source's events of one kind, a page per transaction, each saved
+    with the position of the last event it acts on."""
     name = f"{step}:{source.region}"
     done: list[str] = []
     position = target.tracked_position(name)
     while True:
         notifications = source.recorder.select_step_notifications(topic_of(topic), position, page_size)
-        for notification in notifications:
-            for _ in range(attempts_max):
-                try:
-                    acted = act(source, target, notification, Tracking(name, notification.id))
-                except IntegrityError:
-                    # Another writer got there first: a relay that recorded this step (the
-                    # position has moved past it), or a save that touched the same aggregates.
-                    if target.tracked_position(name) >= notification.id:
-                        break
-                    continue
-                if acted is not None:
-                    done.append(acted)
+        steps = select(source, target, notifications)
+        for _ in range(attempts_max):
+            steps = [s for s in steps if s[0] > position]
+            if not steps:
                 break
-            else:
-                raise RelayConflict(f"relay {name} -> {target.region}: gave up after {attempts_max} conflicts")
-            position = notification.id
+            try:
+                done += act(target, steps, Tracking(name, steps[-1][0]))
+                break
+            except IntegrityError:
+                # Another writer got there first: a relay that recorded some of these steps
+                # (the position moved past them), or a save that touched the same aggregates.
+                position = target.tracked_position(name)
+        else:
+            raise RelayConflict(f"relay {name} -> {target.region}: gave up after {attempts_max} conflicts")
         if len(notifications) < page_size:
             return done
+        position = notifications[-1].id

@@ -308,7 +308,7 @@ def test_verify_checks_transfers_across_regions_and_names_an_arrival_nobody_rele
     state = start(a, "TR-FORGED-REAL", "T-FORGED")
     relay(store)
     forged = msgspec.structs.replace(state.facts, transfer_id="TR-FORGED", balance=5_000_000)
-    b.receive_transfer(forged, on_date="2023-07-03", tracking=Tracking("someone", 1))
+    b.receive_transfers([(forged, "2023-07-03")], tracking=Tracking("someone", 1))
     findings = verify_transfers(list(regions))
     assert findings.problems == [
         "transfer TR-FORGED arrived in 330110 but is not released by 330109",
