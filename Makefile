@@ -26,6 +26,8 @@ test: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.settle
+	$(BIN)/python -m bench.online
+	$(BIN)/python -m bench.replay
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from bench.figures import figure
 from commands.io import read_lines
 from commands.synthetic import Scenario, generate
 from core import batch
@@ -82,11 +83,8 @@ def main() -> None:
                 print(f"run {run + 1} {kind}: {count:,} claims in {seconds:.1f} s = {count / seconds:,.0f} claims/s")
     print()
     print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {scenario.members:,} members")
-    for label, values in (("bulk settlement", bulk), ("one claim per transaction (baseline)", single)):
-        print(
-            f"{label}: median {statistics.median(values):,.0f} claims/s "
-            f"(min {min(values):,.0f}, max {max(values):,.0f}, {len(values)} runs)"
-        )
+    print(figure("bulk settlement", bulk, "claims/s"))
+    print(figure("one claim per transaction (baseline)", single, "claims/s"))
     print(f"ratio bulk / baseline (medians): {statistics.median(bulk) / statistics.median(single):.1f}x")
 
 
