@@ -28,7 +28,7 @@ from core.policy import Policy, parse_policy
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, RELEASED
 from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
-from projections.read_model import TRANSFER_COLUMNS, Page, RegionReadModel, catch_up
+from projections.read_model import TRANSFER_COLUMNS, USAGE_COLUMNS, Page, RegionReadModel, catch_up
 from store.recorder import GENESIS_HASH, chain_hash
 
 scan_page_rows = 5000
@@ -101,7 +101,7 @@ def verify_region(app: RegionApplication) -> Findings:
             findings.fail(f"event at position {notification_id} does not decode: {exc}")
             continue
         try:
-            fresh.process_event(event, Tracking(app.name, notification_id))
+            fresh.handle(event, Tracking(app.name, notification_id))
         except YibaoError as exc:
             findings.fail(f"event at position {notification_id}: {exc}")
         if len(fresh.page.journal) > 50_000:
@@ -195,7 +195,8 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
                 )
             )
         }
-        replayed_usage = {key: tuple(getattr(d, c) for c in usage_columns) for key, d in page.usage.items()}
+        replayed_usage = {key: tuple(dict(zip(USAGE_COLUMNS, sums, strict=True))[c] for c in usage_columns)
+                          for key, sums in page.usage.items()}  # fmt: skip
         for key in sorted(set(stored_usage) | set(replayed_usage)):
             if stored_usage.get(key) != replayed_usage.get(key):
                 findings.fail(f"read model 'member_usage' differs from a fresh replay for {key[0]}/{key[1]}")
@@ -238,7 +239,8 @@ def _check_limits(app: RegionApplication, page: Page, findings: Findings) -> Non
     terms: dict[tuple[str, int], set[tuple[str, str]]] = {}
     for row in page.settlements.values():
         terms.setdefault((row[3], row[4]), set()).add((row[7], row[8]))  # insutype, category
-    for (psn_no, year), ytd in page.usage.items():
+    for (psn_no, year), sums in page.usage.items():
+        ytd = YearToDate.from_dict(dict(zip(USAGE_COLUMNS, sums, strict=True)))
         book = app.policy_book(year)
         if book is None:
             continue

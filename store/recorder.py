@@ -91,6 +91,11 @@ class RegionRecorder(PostgresProcessRecorder):
             "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(table)
+        self._select_notifications = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
+            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(table)
         self._insert_seal = sql.SQL("INSERT INTO {0} (notification_id, chain_hash) VALUES (%s, %s)").format(
             sql.Identifier(datastore.schema, "seals")
         )
@@ -136,6 +141,19 @@ class RegionRecorder(PostgresProcessRecorder):
             # a seal naming an event that is gone.
             curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
         return list(range(first, first + count))
+
+    def select_notifications_binary(self, after: int, stop: int, topics: list[str], limit: int) -> list[Notification]:
+        """The library's `select_notifications` (after, up to stop, of these topics), read in
+        binary: the text protocol sends every payload hex-encoded, twice its size (measured: a
+        quarter of a read-model rebuild)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_notifications, (after, stop, topics, limit), binary=True)
+            return [
+                Notification(
+                    id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=bytes(row[4])
+                )
+                for row in curs
+            ]
 
     def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
         """The events of one transfer step (`topic`) after a position, read through the partial
