@@ -292,10 +292,7 @@ def _transfer_some(
         counts["balance"] += state.facts.balance if state.status != REJECTED else 0
     steps.say(f"transfers to {receiving.region}: {counts['transfers']} started")
     report = relay(store)
-    steps.say(
-        f"relay: {len(report.received)} received in {receiving.region}, "
-        f"{len(report.completed)} completed"
-    )
+    steps.say(f"relay: {len(report.received)} received in {receiving.region}, {len(report.completed)} completed")
     return counts
 
 

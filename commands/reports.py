@@ -17,7 +17,7 @@ from core.errors import YibaoError
 from projections import balance_sheet as bs
 from projections import statements
 from projections import transfers as transfer_reports
-from projections.read_model import Progress, catch_up, open_view, progress, reading, rebuild
+from projections.read_model import Progress, catch_up, open_view, page_events_max, progress, reading, rebuild
 
 
 def _on_page(region: str):
@@ -58,23 +58,31 @@ def projections_status(obj: CliContext, region: str | None) -> None:
         click.echo(f"{code}\tposition {p.position:,} of {p.head:,}\t{state}")
 
 
+PAGE_SIZE = click.option(
+    "--page-size", type=click.IntRange(1, 1_000_000), default=page_events_max, show_default=True,
+    help="Events per transaction (each page is written with its position).",
+)  # fmt: skip
+
+
 @projections.command("run")
 @click.option("--region", help="Only this region (default: all).")
+@PAGE_SIZE
 @click.pass_obj
-def projections_run(obj: CliContext, region: str | None) -> None:
+def projections_run(obj: CliContext, region: str | None, page_size: int) -> None:
     """Catch up from the tracked position (resumable: safe to interrupt and run again)."""
     for code in _regions(obj, region):
-        p = catch_up(obj.store.region(code), on_page=_on_page(code))
+        p = catch_up(obj.store.region(code), on_page=_on_page(code), page_size=page_size)
         click.echo(f"{code}\tposition {p.position:,} of {p.head:,}")
 
 
 @projections.command("rebuild")
 @click.option("--region", help="Only this region (default: all).")
+@PAGE_SIZE
 @click.pass_obj
-def projections_rebuild(obj: CliContext, region: str | None) -> None:
+def projections_rebuild(obj: CliContext, region: str | None, page_size: int) -> None:
     """Drop the read model and build it again from the first event."""
     for code in _regions(obj, region):
-        p = rebuild(obj.store.region(code), on_page=_on_page(code))
+        p = rebuild(obj.store.region(code), on_page=_on_page(code), page_size=page_size)
         click.echo(f"{code}\trebuilt to position {p.position:,}")
 
 

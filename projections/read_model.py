@@ -21,6 +21,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import sql
 
+from core import failpoints
 from core.application import RegionApplication
 from core.codec import topic_of
 from core.contribution import ContributionReceived
@@ -375,12 +376,15 @@ def catch_up(
             projection.page = Page()
             continue
         projection.page = Page()
+        failpoints.reach("projection.after_page")
         if on_page is not None:
             on_page(Progress(position, head))
     return Progress(position, head)
 
 
-def rebuild(app: RegionApplication, *, on_page: Callable[[Progress], None] | None = None) -> Progress:
+def rebuild(
+    app: RegionApplication, *, on_page: Callable[[Progress], None] | None = None, page_size: int = page_events_max
+) -> Progress:
     view = open_view(app)
     view.reset()
-    return catch_up(app, view, on_page=on_page)
+    return catch_up(app, view, on_page=on_page, page_size=page_size)

@@ -104,3 +104,24 @@ def test_a_settlement_run_killed_at_any_point_and_run_again_gives_the_uninterrup
         yibao(killed_url, "projections", "status").split("\t")[1]
         == yibao(reference_url, "projections", "status").split("\t")[1]
     )
+
+
+def test_a_projection_killed_between_pages_resumes_from_its_position_and_ends_equal_to_a_rebuild(
+    two_stores: tuple[str, str],
+) -> None:
+    url = two_stores[0]  # settled by the test above (or empty of claims if run alone: still pages)
+    env = {**os.environ, "DATABASE_URL": url, "YIBAO_FAILPOINT": "projection.after_page"}
+    head = int(yibao(url, "projections", "status").split("\t")[1].split(" of ")[1].replace(",", ""))
+    page = max(1, head // 5)
+    positions = []
+    for args in (["rebuild"], ["run"], ["run"]):  # each killed right after its first page
+        done = subprocess.run(
+            [sys.executable, "-m", "commands", "projections", *args, "--page-size", str(page)],
+            env=env, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+        status = yibao(url, "projections", "status").split("\t")[1]
+        positions.append(int(status.removeprefix("position ").split(" of ")[0].replace(",", "")))
+    assert 0 < positions[0] < positions[1] < positions[2] < head  # each run resumed where the last stopped
+    assert yibao(url, "projections", "run").endswith(f"position {head:,} of {head:,}\n")
+    assert "OK" in yibao(url, "verify")  # the read model equals a fresh replay of the log
