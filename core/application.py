@@ -19,6 +19,7 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking
 
+from core import snapshot
 from core.account import IndividualAccount
 from core.codec import EventMapper
 from core.contribution import ContributionReceived
@@ -42,6 +43,7 @@ from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
 from core.records import Claim, Contribution, MemberRecord
 from core.settlement import Settlement, SettlementFacts
+from core.snapshot import MemberYearSnapshot
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
 from core.transfer_cases import TransferCases
 from core.unit_of_work import UnitOfWork
@@ -124,9 +126,14 @@ class RegionApplication(TransferCases, Application):
         """Save in one transaction; the library's `save()` does the same, plus per-object
         protocol checks that cost more than the write itself at batch sizes. With `tracking`,
         the position of the upstream event this save acts on is recorded in the same transaction."""
+        snapshots = [
+            self.mapper.to_stored_event(MemberYearSnapshot.of(a))  # type: ignore[arg-type]
+            for a in aggregates
+            if snapshot.due(a, len(a.pending_events))
+        ]
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if events:
-            self.events.put(events, tracking=tracking)
+            self.events.put(events, tracking=tracking, snapshots=snapshots)
         elif tracking is not None:
             self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
 
@@ -662,10 +669,8 @@ class RegionApplication(TransferCases, Application):
     # --- reading --------------------------------------------------------------------------
 
     def member_year(self, psn_no: str, year: int) -> MemberYear | None:
-        try:
-            return self.repository.get(member_year_id(psn_no, year))
-        except AggregateNotFoundError:
-            return None
+        """From its latest snapshot and the events after it (core.snapshot)."""
+        return self.unit_of_work().get(member_year_id(psn_no, year), MemberYear)
 
     def member(self, psn_no: str) -> Member | None:
         try:

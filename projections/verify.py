@@ -5,7 +5,8 @@
 2. Postings: every money-moving event's postings balance, and in total per fund.
 3. Projections: the read model equals a fresh replay of the log (journal, settlements, usage).
 4. Limits: no member-year exceeds a cap or limit of its year's policy.
-5. Transfers, across regions: every arrival matches a released transfer out of its region, every
+5. Snapshots: each equals the replay of its aggregate's events up to its version.
+6. Transfers, across regions: every arrival matches a released transfer out of its region, every
    completed transfer has its arrival, and the inter-region balances net to what is in flight.
 """
 
@@ -21,6 +22,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from core import snapshot
 from core.application import RegionApplication
 from core.errors import YibaoError
 from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
@@ -113,7 +115,31 @@ def verify_region(app: RegionApplication) -> Findings:
     _check_totals(journal_digest, findings)
     _check_projection(app, fresh.page, journal_digest, findings)
     _check_limits(app, fresh.page, findings)
+    _check_snapshots(app, findings)
     return findings
+
+
+def _check_snapshots(app: RegionApplication, findings: Findings) -> None:
+    """Every snapshot equals the replay of its aggregate's events up to its version."""
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    query = sql.SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {} ORDER BY originator_id, originator_version"
+    ).format(sql.Identifier(datastore.schema, "snapshots"))
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        rows = curs.execute(query, binary=True).fetchall()
+    for originator_id, version, topic, state in rows:
+        where = f"snapshot of aggregate {originator_id} at version {version}"
+        try:
+            restored = app.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state))).mutate(None)
+        except Exception as exc:  # a snapshot that no longer decodes is itself a finding
+            findings.fail(f"{where} does not decode: {exc}")
+            continue
+        replayed = None
+        for stored in app.recorder.select_events(originator_id, lte=version):
+            replayed = app.mapper.to_domain_event(stored).mutate(replayed)
+        if replayed is None or snapshot.state_of(replayed) != snapshot.state_of(restored):
+            findings.fail(f"{where} differs from its events")
+    findings.checked["snapshots"] = len(rows)
 
 
 def _seals(app: RegionApplication) -> dict[int, tuple[bytes, Any]]:

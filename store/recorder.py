@@ -96,6 +96,14 @@ class RegionRecorder(PostgresProcessRecorder):
             "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
             "ORDER BY notification_id LIMIT %s"
         ).format(table)
+        snapshots = sql.Identifier(datastore.schema, "snapshots")
+        self._insert_snapshot = sql.SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
+        ).format(snapshots)
+        self._select_snapshots = sql.SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%b::uuid[]) ORDER BY originator_id, originator_version DESC"
+        ).format(snapshots)
         self._insert_seal = sql.SQL("INSERT INTO {0} (notification_id, chain_hash) VALUES (%s, %s)").format(
             sql.Identifier(datastore.schema, "seals")
         )
@@ -140,6 +148,12 @@ class RegionRecorder(PostgresProcessRecorder):
             # Seal the new head of the chain (outside the events table): a deleted tail is then
             # a seal naming an event that is gone.
             curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
+            snapshots = kwargs.get("snapshots") or ()
+            if snapshots:
+                curs.executemany(
+                    self._insert_snapshot,
+                    [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
+                )
         return list(range(first, first + count))
 
     def select_notifications_binary(self, after: int, stop: int, topics: list[str], limit: int) -> list[Notification]:
@@ -180,8 +194,17 @@ class RegionRecorder(PostgresProcessRecorder):
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         if not ids:
             return found
-        versions = [after.get(i, 0) for i in ids] if after else [0] * len(ids)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            # Aggregates not known to the caller start from their latest snapshot, if any.
+            unknown = [i for i in ids if not after or i not in after]
+            after = dict(after or {})
+            if unknown:
+                for originator_id, version, topic, state in curs.execute(
+                    self._select_snapshots, (unknown,), binary=True
+                ):
+                    found[originator_id].append(StoredEvent(originator_id, version, topic, bytes(state)))
+                    after[originator_id] = version
+            versions = [after.get(i, 0) for i in ids]
             if len(ids) <= few_streams_max:
                 known = dict(zip(ids, versions, strict=True))
                 curs.execute(self._select_few, (ids,), binary=True)
