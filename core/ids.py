@@ -8,37 +8,37 @@ from uuid import UUID, uuid5
 _NAMESPACE = UUID("6f1c2b1e-3a52-5c1f-9d0e-7969626130a1")  # fixed forever: ids depend on it
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def policy_book_id(region: str, year: int) -> UUID:
     return uuid5(_NAMESPACE, f"policy:{region}:{year}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def member_id(psn_no: str) -> UUID:
     return uuid5(_NAMESPACE, f"member:{psn_no}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def member_year_id(psn_no: str, year: int) -> UUID:
     return uuid5(_NAMESPACE, f"member-year:{psn_no}:{year}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def account_id(psn_no: str) -> UUID:
     return uuid5(_NAMESPACE, f"account:{psn_no}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def settlement_id(setl_id: str) -> UUID:
     return uuid5(_NAMESPACE, f"settlement:{setl_id}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def contribution_id(contrib_id: str) -> UUID:
     return uuid5(_NAMESPACE, f"contribution:{contrib_id}")
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def hospital_id(fixmedins_code: str) -> UUID:
     return uuid5(_NAMESPACE, f"hospital:{fixmedins_code}")
 
