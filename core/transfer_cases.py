@@ -58,6 +58,7 @@ class TransferCases:
     if TYPE_CHECKING:
 
         def _in_transaction(self, work: Callable[[UnitOfWork], T], **kwargs: Any) -> T: ...
+        def unit_of_work(self) -> UnitOfWork: ...
         def _tracked(self, work: Callable[[UnitOfWork], T], tracking: Tracking) -> T: ...
 
     # --- releasing side ---------------------------------------------------------------------
@@ -186,7 +187,7 @@ class TransferCases:
         return self._tracked(work, tracking)
 
     def transfer(self, transfer: str) -> Transfer | None:
-        return self._in_transaction(lambda uow: uow.get(transfer_id(transfer), Transfer), dry_run=True)
+        return self.unit_of_work().get(transfer_id(transfer), Transfer)
 
     def _transfer(self, uow: UnitOfWork, transfer: str) -> Transfer:
         found = uow.get(transfer_id(transfer), Transfer)
@@ -230,7 +231,7 @@ class TransferCases:
         return True
 
     def transfer_in(self, transfer: str) -> TransferIn | None:
-        return self._in_transaction(lambda uow: uow.get(transfer_in_id(transfer), TransferIn), dry_run=True)
+        return self.unit_of_work().get(transfer_in_id(transfer), TransferIn)
 
     # --- family mutual aid (家庭共济) ----------------------------------------------------------
 
