@@ -22,7 +22,12 @@ from core.tiers import YearToDate
 class AppliedClaim:
     version: int
     setl_time: str
-    delta: YearToDate  # everything this settlement added, look-back included
+    delta_fen: dict[str, Any]  # everything this settlement added, look-back included, as recorded
+
+    @property
+    def delta(self) -> YearToDate:
+        # Built only when needed (a reversal or a look-back): a long member-year holds hundreds.
+        return YearToDate.from_dict(self.delta_fen)
 
 
 @aggregate_topic("MemberYear")
@@ -42,7 +47,7 @@ class MemberYear(Aggregate):
         def apply(self, aggregate: Any) -> None:
             delta = YearToDate.from_dict(self.delta)
             aggregate.ytd = aggregate.ytd.plus(delta)
-            aggregate.applied[self.setl_id] = AppliedClaim(self.setl_version, self.setl_time, delta)
+            aggregate.applied[self.setl_id] = AppliedClaim(self.setl_version, self.setl_time, self.delta)
 
     class ClaimReversed(Aggregate.Event):
         psn_no: str
@@ -65,7 +70,7 @@ class MemberYear(Aggregate):
             delta = YearToDate.from_dict(self.delta)
             aggregate.ytd = aggregate.ytd.plus(delta)
             applied = aggregate.applied[self.setl_id]
-            aggregate.applied[self.setl_id] = attrs.evolve(applied, delta=applied.delta.plus(delta))
+            aggregate.applied[self.setl_id] = attrs.evolve(applied, delta_fen=applied.delta.plus(delta).to_dict())
 
     @staticmethod
     def create_id(psn_no: str, year: int) -> Any:
@@ -101,7 +106,7 @@ class MemberYear(Aggregate):
             year=self.year,
             setl_id=setl_id,
             setl_version=setl_version,
-            delta=applied.delta.to_dict(),
+            delta=applied.delta_fen,
         )
         return applied.delta
 

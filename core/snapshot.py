@@ -18,7 +18,7 @@ from core.codec import event_topic
 from core.member_year import AppliedClaim, MemberYear
 from core.tiers import YearToDate
 
-interval = 100  # versions between two snapshots of one member-year
+interval = 50  # versions between two snapshots of one member-year
 
 
 def due(aggregate: Any, new_events: int) -> bool:
@@ -50,7 +50,7 @@ class MemberYearSnapshot:
             psn_no=member_year.psn_no,
             year=member_year.year,
             ytd=member_year.ytd.to_dict(),
-            applied={k: (a.version, a.setl_time, a.delta.to_dict()) for k, a in member_year.applied.items()},
+            applied={k: (a.version, a.setl_time, a.delta_fen) for k, a in member_year.applied.items()},
         )
 
     def mutate(self, aggregate: Any) -> MemberYear:
@@ -66,7 +66,7 @@ class MemberYearSnapshot:
         restored.year = self.year
         restored.ytd = YearToDate.from_dict(self.ytd)
         restored.applied = {
-            setl_id: AppliedClaim(version, setl_time, YearToDate.from_dict(delta))
+            setl_id: AppliedClaim(version, setl_time, delta)
             for setl_id, (version, setl_time, delta) in self.applied.items()
         }
         return restored

@@ -21,7 +21,7 @@ from tests.conftest import shared_folder
 REGION = "330109"
 POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
 pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
-CLAIMS = 250
+CLAIMS = 240
 
 
 def claim(n: int) -> object:
@@ -54,7 +54,8 @@ def test_a_long_member_year_loads_from_its_latest_snapshot_and_equals_a_full_rep
     aggregate_id = member_year_id("SN-1", 2023)
     stored = app.recorder.select_events_of([aggregate_id])[aggregate_id]
     assert stored[0].topic == "MemberYear.Snapshot"
-    # Version 1 opened it; the batch that took it past 200 ended at claim 222, version 223.
+    # Version 1 opened it; batches of 37 claims end at versions 38, 75, ... 223, 241: the last one
+    # to pass a multiple of 50 (200) ended at 223.
     assert stored[0].originator_version == 223
     assert len(stored) == 1 + (CLAIMS + 1 - 223)  # the snapshot, then the events after it
     loaded = app.member_year("SN-1", 2023)
@@ -76,7 +77,7 @@ def test_a_claim_applied_before_the_snapshot_is_reversed_exactly(app: RegionAppl
 
 def test_verify_checks_every_snapshot_and_names_a_forged_one(app: RegionApplication, store: Store) -> None:
     findings = verify_region(app)
-    assert findings.problems == [] and findings.checked["snapshots"] == 2
+    assert findings.problems == [] and findings.checked["snapshots"] == 4  # at 75, 112, 186, 223
     with store.connect_admin() as conn:
         conn.execute("ALTER TABLE region_330109.snapshots DISABLE TRIGGER USER")
         try:
