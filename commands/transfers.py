@@ -188,7 +188,7 @@ def transfers_show(obj: CliContext, transfer_id: str) -> None:
     """A transfer, its status and every event behind it, in each region it touched (JSON)."""
     _, found = _find_transfer(obj, transfer_id)
     apps = [obj.store.region(c) for c in obj.store.region_codes()]
-    events = trace_transfer(apps, transfer_id, found.facts.psn_no)
+    events = trace_transfer(apps, transfer_id, found.facts.psn_no, found.facts.from_region)
     click.echo(dumps({**_facts(found.facts), "status": found.status, "events": events}))
 
 

@@ -299,6 +299,11 @@ class RegionApplication(TransferCases, Application):
                 if record is None:
                     outcomes.append(Outcome.rejected("unknown_member"))
                     continue
+                if record.insuplc_admdvs != self.region:
+                    outcomes.append(
+                        Outcome.rejected("member_transferred_out", f"insured in {record.insuplc_admdvs} on that date")
+                    )
+                    continue
                 if c.acct_amount and record.insutype != "310":
                     outcomes.append(Outcome.rejected("no_individual_account", "only employees have an account"))
                     continue

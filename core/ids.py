@@ -49,5 +49,6 @@ def transfer_id(transfer: str) -> UUID:
 
 
 @lru_cache(maxsize=1 << 12)
-def transfer_in_id(transfer: str) -> UUID:
-    return uuid5(_NAMESPACE, f"transfer-in:{transfer}")
+def transfer_in_id(transfer: str, from_region: str) -> UUID:
+    # With the releasing region: two regions may use the same transfer id.
+    return uuid5(_NAMESPACE, f"transfer-in:{from_region}:{transfer}")

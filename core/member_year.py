@@ -72,9 +72,31 @@ class MemberYear(Aggregate):
             applied = aggregate.applied[self.setl_id]
             aggregate.applied[self.setl_id] = attrs.evolve(applied, delta_fen=applied.delta.plus(delta).to_dict())
 
+    class TransferRecorded(Aggregate.Event):
+        """The member transferred out of the region from `transfer_date` (`insured_elsewhere`),
+        or that ended (the transfer was rejected, or the member transferred back in). Its save
+        conflicts with any claim of this member-year being settled at the same moment."""
+
+        transfer_id: str
+        transfer_date: str
+        insured_elsewhere: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.transferred_from = self.transfer_date if self.insured_elsewhere else None
+
     @staticmethod
     def create_id(psn_no: str, year: int) -> Any:
         return member_year_id(psn_no, year)
+
+    transferred_from: str | None = None  # ISO date from which the member is insured elsewhere
+
+    def record_transfer(self, transfer_id: str, transfer_date: str, *, insured_elsewhere: bool) -> None:
+        self.trigger_event(
+            self.TransferRecorded,
+            transfer_id=transfer_id,
+            transfer_date=transfer_date,
+            insured_elsewhere=insured_elsewhere,
+        )
 
     def __init__(self, psn_no: str, year: int) -> None:
         self.psn_no = psn_no
@@ -85,6 +107,9 @@ class MemberYear(Aggregate):
     def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
         if setl_id in self.applied:
             raise StaleRead(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
+        if self.transferred_from is not None and setl_time >= self.transferred_from:
+            # The member record read for this claim predates the transfer: read again.
+            raise StaleRead(f"{self.psn_no} is transferred out from {self.transferred_from}")
         self.trigger_event(
             self.ClaimApplied,
             psn_no=self.psn_no,

@@ -39,6 +39,7 @@ class MemberYearSnapshot:
     year: int
     ytd: dict[str, Any]
     applied: dict[str, tuple[int, str, dict[str, Any]]]  # setl_id -> (version, setl_time, delta)
+    transferred_from: str | None = None
 
     @classmethod
     def of(cls, member_year: MemberYear) -> MemberYearSnapshot:
@@ -51,6 +52,7 @@ class MemberYearSnapshot:
             year=member_year.year,
             ytd=member_year.ytd.to_dict(),
             applied={k: (a.version, a.setl_time, a.delta_fen) for k, a in member_year.applied.items()},
+            transferred_from=member_year.transferred_from,
         )
 
     def mutate(self, aggregate: Any) -> MemberYear:
@@ -69,9 +71,13 @@ class MemberYearSnapshot:
             setl_id: AppliedClaim(version, setl_time, delta)
             for setl_id, (version, setl_time, delta) in self.applied.items()
         }
+        restored.transferred_from = self.transferred_from
         return restored
 
 
 def state_of(member_year: MemberYear) -> tuple[Any, ...]:
     """What a snapshot must reproduce exactly (verify compares these)."""
-    return (member_year.version, member_year.psn_no, member_year.year, member_year.ytd, member_year.applied)
+    return (
+        member_year.version, member_year.psn_no, member_year.year, member_year.ytd, member_year.applied,
+        member_year.transferred_from,
+    )  # fmt: skip

@@ -149,7 +149,7 @@ class TransferIn(Aggregate):
 
     @staticmethod
     def create_id(facts: TransferFacts, on_date: str, postings: list[Posting]) -> Any:
-        return transfer_in_id(facts.transfer_id)
+        return transfer_in_id(facts.transfer_id, facts.from_region)
 
     def __init__(self, facts: TransferFacts, on_date: str, postings: list[Posting]) -> None:
         check_balanced(postings)

@@ -118,6 +118,7 @@ class TransferCases:
                 assert account is not None
                 account.debit(f"transfer:{transfer}", "transfer_out", balance)
             member.add_record(moved)
+            self._mark_member_years(uow, facts, insured_elsewhere=True)
             if not facts.review_required:
                 started.release(on_date=facts.requested_on, operator=AUTO_RELEASE_OPERATOR, reason=AUTO_RELEASE_REASON)
             return TransferState(facts, started.status, recorded=True)
@@ -139,6 +140,21 @@ class TransferCases:
                     reason="claims_after_transfer_date",
                 )
 
+    @staticmethod
+    def _mark_member_years(uow: UnitOfWork, facts: TransferFacts, *, insured_elsewhere: bool) -> None:
+        """Record the transfer on the member-years it cuts (the transfer's year and the next):
+        a claim of those years being settled at the same moment then fails its save on the
+        version check and is settled again from fresh reads, which see the transfer."""
+        year = int(facts.transfer_date[:4])
+        for y in (year, year + 1):
+            member_year = uow.get(member_year_id(facts.psn_no, y), MemberYear)
+            if member_year is None:
+                if not insured_elsewhere:
+                    continue
+                member_year = uow.add(MemberYear(psn_no=facts.psn_no, year=y))
+            if (member_year.transferred_from is not None) != insured_elsewhere:
+                member_year.record_transfer(facts.transfer_id, facts.transfer_date, insured_elsewhere=insured_elsewhere)
+
     def review_transfer(
         self, transfer: str, *, approve: bool, operator: str, reason: str, on_date: dt.date
     ) -> TransferState:
@@ -147,7 +163,11 @@ class TransferCases:
 
         def work(uow: UnitOfWork) -> TransferState:
             pending = self._transfer(uow, transfer)
-            uow.preload([account_id(pending.facts.psn_no), member_id(pending.facts.psn_no)])
+            year = int(pending.facts.transfer_date[:4])
+            uow.preload(
+                [account_id(pending.facts.psn_no), member_id(pending.facts.psn_no)]
+                + [member_year_id(pending.facts.psn_no, y) for y in (year, year + 1)]
+            )
             facts = pending.facts
             if approve:
                 pending.release(on_date=on_date.isoformat(), operator=operator, reason=reason)
@@ -161,6 +181,7 @@ class TransferCases:
             assert member is not None
             before = MemberRecord.from_dict(facts.record_before)
             member.add_record(attrs.evolve(before, valid_from=dt.date.fromisoformat(facts.transfer_date)))
+            self._mark_member_years(uow, facts, insured_elsewhere=False)
             return TransferState(facts, pending.status, recorded=True)
 
         return self._in_transaction(work)
@@ -203,9 +224,10 @@ class TransferCases:
 
         def work(uow: UnitOfWork) -> list[str]:
             uow.preload(
-                [transfer_in_id(f.transfer_id) for f, _ in arrivals]
+                [transfer_in_id(f.transfer_id, f.from_region) for f, _ in arrivals]
                 + [member_id(f.psn_no) for f, _ in arrivals]
                 + [account_id(f.psn_no) for f, _ in arrivals]
+                + [member_year_id(f.psn_no, int(f.transfer_date[:4]) + k) for f, _ in arrivals for k in (0, 1)]
             )
             return [f.transfer_id for f, on_date in arrivals if self._receive(uow, f, on_date)]
 
@@ -213,13 +235,14 @@ class TransferCases:
 
     @staticmethod
     def _receive(uow: UnitOfWork, facts: TransferFacts, on_date: str) -> bool:
-        if uow.get(transfer_in_id(facts.transfer_id), TransferIn) is not None:
+        if uow.get(transfer_in_id(facts.transfer_id, facts.from_region), TransferIn) is not None:
             return False
         member = uow.get(member_id(facts.psn_no), Member)
         if member is None:
             member = uow.add(Member(psn_no=facts.psn_no))
         member.add_record(MemberRecord.from_dict(facts.member_record))
         member.add_contribution_years(facts.contribution_years, f"transfer:{facts.transfer_id}")
+        TransferCases._mark_member_years(uow, facts, insured_elsewhere=False)  # back in a region they left
         postings = []
         if facts.balance:
             account = uow.get(account_id(facts.psn_no), IndividualAccount)
@@ -230,8 +253,8 @@ class TransferCases:
         uow.add(TransferIn(facts=facts, on_date=on_date, postings=postings))
         return True
 
-    def transfer_in(self, transfer: str) -> TransferIn | None:
-        return self.unit_of_work().get(transfer_in_id(transfer), TransferIn)
+    def transfer_in(self, transfer: str, from_region: str) -> TransferIn | None:
+        return self.unit_of_work().get(transfer_in_id(transfer, from_region), TransferIn)
 
     # --- family mutual aid (家庭共济) ----------------------------------------------------------
 

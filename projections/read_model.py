@@ -61,7 +61,7 @@ class Page:
     usage: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # USAGE_COLUMNS, summed
     reversed: set[str] = field(default_factory=set)  # settlements reversed whose row is not in this page
     lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
-    transfers: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)  # (id, direction) -> row
+    transfers: dict[tuple[str, str, str], tuple[Any, ...]] = field(default_factory=dict)  # see _transfer_row
     transfer_status: dict[str, tuple[str, int]] = field(default_factory=dict)  # out rows not in this page
 
 
@@ -112,7 +112,7 @@ class ReadModelView(PostgresTrackingRecorder):
         )
         transfers = sql.Identifier(schema, "transfers")
         self._upsert_transfer = sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (transfer_id, direction) DO UPDATE "
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (transfer_id, direction, from_region) DO UPDATE "
             "SET status = EXCLUDED.status, position = EXCLUDED.position"
         ).format(
             transfers,
@@ -263,22 +263,26 @@ class RegionReadModel(Projection[ReadModelView]):
         self._journal(tracking, event.on_date, "fine", event.fine_id, event.postings)
 
     def _transfer_row(self, facts: TransferFacts, direction: str, status: str, tracking: Tracking) -> None:
-        self.page.transfers[(facts.transfer_id, direction)] = (
+        # Arrivals are keyed with their releasing region too: two regions may use one transfer id.
+        key = (facts.transfer_id, direction, facts.from_region if direction == "in" else "")
+        self.page.transfers[key] = (
             facts.transfer_id, direction, facts.psn_no, facts.from_region, facts.to_region,
             dt.date.fromisoformat(facts.transfer_date), facts.balance, len(facts.contribution_years), status,
             dt.date.fromisoformat(facts.requested_on), tracking.notification_id,
         )  # fmt: skip
 
     def _transfer_status(self, transfer_id: str, status: str, tracking: Tracking) -> None:
-        row = self.page.transfers.get((transfer_id, "out"))
+        row = self.page.transfers.get((transfer_id, "out", ""))
         if row is not None:
-            self.page.transfers[(transfer_id, "out")] = (*row[:8], status, row[9], tracking.notification_id)
+            self.page.transfers[(transfer_id, "out", "")] = (*row[:8], status, row[9], tracking.notification_id)
         else:
             self.page.transfer_status[transfer_id] = (status, tracking.notification_id)
 
     @process_event.register
     def _(self, event: Transfer.Started, tracking: Tracking) -> None:
-        self._journal(tracking, event.facts.transfer_date, "transfer_out", event.facts.transfer_id, event.postings)
+        # Posted when the account was debited (the request), not on the transfer date, which may
+        # lie ahead or behind: the arrival and completion follow it, never precede it.
+        self._journal(tracking, event.facts.requested_on, "transfer_out", event.facts.transfer_id, event.postings)
         self._transfer_row(event.facts, "out", PENDING_REVIEW, tracking)
 
     @process_event.register

@@ -68,14 +68,18 @@ def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any
     return [_describe(row, event) for row, event in events]
 
 
-def trace_transfer(apps: list[RegionApplication], transfer: str, psn_no: str) -> list[dict[str, Any]]:
+def trace_transfer(apps: list[RegionApplication], transfer: str, psn_no: str, from_region: str) -> list[dict[str, Any]]:
     """Every event of a relationship transfer in every region it touched (the transfer, its
     arrival, and the account movements it caused), each region's in its log order."""
     out: list[dict[str, Any]] = []
     for app in apps:
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         with datastore.transaction(commit=False) as curs:
-            rows = _rows(curs, datastore.schema, [transfer_id(transfer), transfer_in_id(transfer), account_id(psn_no)])
+            rows = _rows(
+                curs,
+                datastore.schema,
+                [transfer_id(transfer), transfer_in_id(transfer, from_region), account_id(psn_no)],
+            )
         for row in rows:
             event = app.mapper.to_domain_event(_stored(row))
             if row["originator_id"] == account_id(psn_no) and getattr(event, "ref", None) != f"transfer:{transfer}":

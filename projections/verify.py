@@ -228,14 +228,14 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
                 findings.fail(f"read model 'member_usage' differs from a fresh replay for {key[0]}/{key[1]}")
                 break
         stored_transfers = {
-            (row[0], row[1]): tuple(row)
+            (row[0], row[1], row[3]): tuple(row)
             for row in curs.execute(
                 sql.SQL("SELECT {} FROM {}").format(
                     sql.SQL(", ").join(map(sql.Identifier, TRANSFER_COLUMNS)), sql.Identifier(schema, "transfers")
                 )
             )
         }
-        if stored_transfers != {key: tuple(row) for key, row in page.transfers.items()}:
+        if stored_transfers != {(row[0], row[1], row[3]): tuple(row) for row in page.transfers.values()}:
             findings.fail("read model 'transfers' differs from a fresh replay of the log")
     findings.checked["settlements"] = len(replayed)
 
@@ -329,13 +329,13 @@ def verify_transfers(apps: list[RegionApplication]) -> Findings:
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             for row in curs.execute(_TRANSFER_ROWS.format(sql.Identifier(datastore.schema, "transfers"))):
-                (outs if row[1] == "out" else arrivals)[row[0]] = row
+                (outs if row[1] == "out" else arrivals)[(row[0], row[3])] = row  # (id, releasing region)
             journal = sql.Identifier(datastore.schema, "journal")
             due = curs.execute(_DUE_TO_REGIONS.format(journal), (INDIVIDUAL_ACCOUNT_FUND, DUE_TO_REGIONS)).fetchone()
             due_total += int(due[0]) if due else 0
     unacknowledged = 0
-    for transfer, (_, _, psn_no, source, target, balance, _) in arrivals.items():
-        out = outs.get(transfer)
+    for key, (transfer, _, psn_no, source, target, balance, _) in arrivals.items():
+        out = outs.get(key)
         if out is None or out[6] not in (RELEASED, COMPLETED):
             findings.fail(f"transfer {transfer} arrived in {target} but is not released by {source}")
         elif (out[2], out[3], out[4], out[5]) != (psn_no, source, target, balance):
@@ -343,10 +343,10 @@ def verify_transfers(apps: list[RegionApplication]) -> Findings:
         elif out[6] == RELEASED:
             unacknowledged += balance
     in_flight = 0
-    for transfer, (_, _, _, source, target, _, status) in outs.items():
-        if status == COMPLETED and transfer not in arrivals:
+    for key, (transfer, _, _, source, target, _, status) in outs.items():
+        if status == COMPLETED and key not in arrivals:
             findings.fail(f"transfer {transfer} is completed in {source} but never arrived in {target}")
-        in_flight += status == RELEASED and transfer not in arrivals
+        in_flight += status == RELEASED and key not in arrivals
     if due_total != unacknowledged:
         findings.fail(
             f"inter-region balances net to {due_total} fen; arrivals not yet acknowledged amount to {unacknowledged}"

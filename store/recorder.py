@@ -119,7 +119,8 @@ class RegionRecorder(PostgresProcessRecorder):
         # growing with the table, instead of about 1 ms.
         self._select_few = sql.SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%b::uuid[]) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%b::uuid[]) AND originator_version > %b "
+            "ORDER BY originator_id, originator_version"
         ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
@@ -207,7 +208,7 @@ class RegionRecorder(PostgresProcessRecorder):
             versions = [after.get(i, 0) for i in ids]
             if len(ids) <= few_streams_max:
                 known = dict(zip(ids, versions, strict=True))
-                curs.execute(self._select_few, (ids,), binary=True)
+                curs.execute(self._select_few, (ids, min(versions)), binary=True)
                 rows = (row for row in curs if row[1] > known[row[0]])
             else:
                 rows = curs.execute(self._select_many, (ids, versions), binary=True)

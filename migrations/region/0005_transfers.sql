@@ -12,7 +12,7 @@ CREATE TABLE transfers (
     status             text    NOT NULL,
     requested_on       date    NOT NULL,
     position           bigint  NOT NULL,  -- the last event that changed the row
-    PRIMARY KEY (transfer_id, direction)
+    PRIMARY KEY (transfer_id, direction, from_region)  -- two regions may use one transfer id
 );
 CREATE INDEX transfers_by_status ON transfers (status);
 

@@ -151,7 +151,7 @@ def test_claims_in_both_regions_and_transfers_at_the_same_time_lose_nothing(
         moved_whole += transfer.facts.balance == funded
         assert a.account_balance(psn) == 0
         assert b.account_balance(psn) == transfer.facts.balance
-        assert b.transfer_in(f"TR-MV-{i}") is not None
+        assert b.transfer_in(f"TR-MV-{i}", A) is not None
     print(f"{moved_whole} of {MOVERS} transfers moved the whole balance (claims settled after them)")
     for app in regions:
         findings = verify_region(app)

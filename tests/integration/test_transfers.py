@@ -299,17 +299,99 @@ def test_family_mutual_aid_follows_binding_events_from_the_next_claim(
     assert refused.value.reason == "not_an_employee"
 
 
-def test_verify_checks_transfers_across_regions_and_names_an_arrival_nobody_released(
+# Regressions found by review: each failed before its fix.
+
+
+def test_a_claim_settling_while_the_transfer_starts_is_settled_again_and_refused(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    """A resident has no account, so the claim and the transfer touch no aggregate in common
+    but the member-year, which the transfer now writes: the claim's save conflicts, and its
+    retry reads the transfer."""
+    a, _ = regions
+    assert [o.status for o in a.import_members([employee("T-RACE", A, insutype="390")])] == ["recorded"]
+    original = type(a).save_aggregates
+    started = []
+
+    def transfer_first(self: RegionApplication, aggregates: Any, tracking: Any = None) -> None:
+        if not started and self is a and any(type(x).__name__ == "Settlement" for x in aggregates):
+            started.append(start(a, "TR-RACE", "T-RACE").status)
+        original(self, aggregates, tracking)
+
+    type(a).save_aggregates = transfer_first  # type: ignore[method-assign]
+    try:
+        result = settle(store, claim_line("TRACE-1", "T-RACE", "2023-07-15"))[0]
+    finally:
+        type(a).save_aggregates = original  # type: ignore[method-assign]
+    assert started == [RELEASED]
+    assert (result["status"], result["reason"]) == ("rejected", "member_transferred_out")
+    assert a.settlement("TRACE-1") is None
+    relay(store)
+
+
+def test_a_contribution_dated_after_the_transfer_date_is_refused_by_the_old_region(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    a, _ = regions
+    enrol(a, "T-CONTRIB", "1500.00")
+    assert start(a, "TR-CONTRIB", "T-CONTRIB").status == PENDING_REVIEW
+    late = parse_contribution(
+        {"contrib_id": "C-T-CONTRIB-aug", "psn_no": "T-CONTRIB", "fund": "310100", "paid_date": "2023-08-10",
+         "amount": "900.00", "acct_amount": "100.00"}
+    )  # fmt: skip
+    outcome = a.import_contributions([late])[0]
+    assert (outcome.status, outcome.reason) == ("rejected", "member_transferred_out")
+    assert a.account_balance("T-CONTRIB") == 0
+
+
+def test_two_regions_may_use_the_same_transfer_id(
     store: Store, regions: tuple[RegionApplication, RegionApplication]
 ) -> None:
     a, b = regions
-    assert verify_transfers(list(regions)).problems == []
+    store.add_region("330111")
+    c = store.region("330111")
+    text = POLICY_FILE.read_text(encoding="utf-8").replace('region = "330109"', 'region = "330111"')
+    c.record_policy(2023, parse_policy(text.encode()).content_hash, text)
+    enrol(a, "T-SAME-A", "100.00")
+    enrol(c, "T-SAME-C", "200.00")
+    start(a, "TR-SAME", "T-SAME-A")
+    start(c, "TR-SAME", "T-SAME-C")
+    report = relay(store)
+    assert report.received.count("TR-SAME") == report.completed.count("TR-SAME") == 2
+    assert (b.account_balance("T-SAME-A"), b.account_balance("T-SAME-C")) == (10_000, 20_000)
+    assert a.transfer("TR-SAME").status == c.transfer("TR-SAME").status == COMPLETED
+    assert verify_transfers([a, b, c]).problems == []
+
+
+def test_the_money_leaves_on_the_day_of_the_request_whatever_the_transfer_date(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    a, _ = regions
+    enrol(a, "T-AHEAD", "300.00")
+    start(a, "TR-AHEAD", "T-AHEAD", date=dt.date(2023, 9, 1))  # requested 2023-07-03 for 1 September
+    relay(store)
+    catch_up(a)
+    with reading(a) as (curs, schema):
+        curs.execute(
+            f'SELECT kind, posted_on::text AS d FROM "{schema}".journal WHERE ref = %s ORDER BY notification_id',  # noqa: S608
+            ("TR-AHEAD",),
+        )
+        posted = sorted({(row["kind"], row["d"]) for row in curs.fetchall()})
+    assert posted == [("transfer_completed", "2023-07-03"), ("transfer_out", "2023-07-03")]
+
+
+def test_verify_checks_transfers_across_regions_and_names_an_arrival_nobody_released(  # last: it forges
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    a, b = regions
+    every_region = [store.region(code) for code in store.region_codes()]
+    assert verify_transfers(every_region).problems == []
     enrol(a, "T-FORGED", "50.00")
     state = start(a, "TR-FORGED-REAL", "T-FORGED")
     relay(store)
     forged = msgspec.structs.replace(state.facts, transfer_id="TR-FORGED", balance=5_000_000)
     b.receive_transfers([(forged, "2023-07-03")], tracking=Tracking("someone", 1))
-    findings = verify_transfers(list(regions))
+    findings = verify_transfers(every_region)
     assert findings.problems == [
         "transfer TR-FORGED arrived in 330110 but is not released by 330109",
         "inter-region balances net to 5000000 fen; arrivals not yet acknowledged amount to 0",
