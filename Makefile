@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.settle
 	$(BIN)/python -m bench.online
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.growth
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,84 @@
+"""Growth: bulk settlement on an empty store against the same work on a store that already holds
+a large event log.
+
+    .venv/bin/python -m bench.growth [--claims 30000] [--history 300000]
+
+One fresh database. First `--claims` claims of a 2023 region-year are settled (the store is
+nearly empty: the "empty" figure). Then `--history` more claims of 2023 are settled to grow the
+log, and finally `--claims` claims of 2024 for the same members (their accounts carry the 2023
+history) are settled: the "grown" figure. Both in batches of 2,000, everything durable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from bench.settle import settle
+from commands.io import read_lines
+from commands.synthetic import Scenario, generate
+from core import batch
+from core.policy import parse_policy
+from store.app import Store
+from store.server import ServerLocation, create_database, drop_database, locate
+
+
+def load(store: Store, files: Path, year: int) -> None:
+    raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
+    raw = raw.replace(b"year = 2023", f"year = {year}".encode())
+    policy = parse_policy(raw)
+    store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
+    for importer, file in (
+        (batch.import_members, "members.jsonl"),
+        (batch.import_contributions, "contributions.jsonl"),
+    ):
+        with (files / file).open("rb") as stream:
+            for _ in importer(store, read_lines(stream), batch_size=2000):
+                pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--claims", type=int, default=30_000)
+    parser.add_argument("--history", type=int, default=300_000)
+    args = parser.parse_args()
+    server = locate()
+    members = max(1_000, args.claims // 10)
+    name = f"bench_growth_{os.getpid()}"
+    store = Store(ServerLocation(kind="external", url=create_database(server.url, name)))
+    try:
+        store.migrate()
+        with tempfile.TemporaryDirectory() as folder:
+            first, history, later = (Path(folder) / n for n in ("first", "history", "later"))
+            generate(Scenario(members=members, claims=args.claims, seed=21), first)
+            generate(Scenario(members=members, claims=args.history, seed=22), history)
+            generate(Scenario(members=members, claims=args.claims, seed=23, year=2024), later)
+            load(store, first, 2023)
+            count, seconds = settle(store, first / "claims.jsonl", limit=None, batch_size=2_000)
+            empty = count / seconds
+            print(f"empty store: {count:,} claims in {seconds:.1f} s = {empty:,.0f} claims/s")
+            # The history file's claim ids follow the first file's (same region and year): skip
+            # those the first file settled, so every history line is a new settlement.
+            with (history / "claims.jsonl").open("rb") as stream:
+                lines = ((n, raw) for n, raw in read_lines(stream) if n > args.claims)
+                for _ in batch.settle_lines(store, lines, batch_size=2_000):
+                    pass
+            app = store.region("330109")
+            events = app.recorder.max_notification_id() or 0
+            load(store, later, 2024)
+            count, seconds = settle(store, later / "claims.jsonl", limit=None, batch_size=2_000)
+            grown = count / seconds
+            print(f"store of {events:,} events: {count:,} claims in {seconds:.1f} s = {grown:,.0f} claims/s")
+    finally:
+        store.close()
+        drop_database(server.url, name)
+    print()
+    print(f"server: {server.describe()}; {os.cpu_count()} cores; {members:,} members")
+    print(f"growth: {grown / empty:.2f} of the empty-store speed with {events:,} events stored (target: at least 0.80)")
+
+
+if __name__ == "__main__":
+    main()
