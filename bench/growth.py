@@ -12,12 +12,14 @@ history) are settled: the "grown" figure. Both in batches of 2,000, everything d
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import tempfile
 from importlib import resources
 from pathlib import Path
 
 from bench.settle import settle
+from commands.cli import settled_batch_housekeeping
 from commands.io import read_lines
 from commands.synthetic import Scenario, generate
 from core import batch
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=30_000)
     parser.add_argument("--history", type=int, default=300_000)
     args = parser.parse_args()
+    gc.set_threshold(100_000, 50, 100)  # as the CLI does
     server = locate()
     members = max(1_000, args.claims // 10)
     name = f"bench_growth_{os.getpid()}"
@@ -64,7 +67,7 @@ def main() -> None:
             # those the first file settled, so every history line is a new settlement.
             with (history / "claims.jsonl").open("rb") as stream:
                 lines = ((n, raw) for n, raw in read_lines(stream) if n > args.claims)
-                for _ in batch.settle_lines(store, lines, batch_size=2_000):
+                for _ in batch.settle_lines(store, lines, batch_size=2_000, after_batch=settled_batch_housekeeping):
                     pass
             app = store.region("330109")
             events = app.recorder.max_notification_id() or 0

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.figures import figure
+from commands.cli import settled_batch_housekeeping
 from commands.io import read_lines
 from commands.synthetic import Scenario, generate
 from core import batch
@@ -48,7 +49,14 @@ def settle(store: Store, claims: Path, *, limit: int | None, batch_size: int) ->
         lines = ((n, raw) for n, raw in read_lines(stream) if limit is None or n <= limit)
         started = time.perf_counter()
         count = sum(
-            1 for result in batch.settle_lines(store, lines, batch_size=batch_size) if result.status == "settled"
+            1
+            for result in batch.settle_lines(
+                store,
+                lines,
+                batch_size=batch_size,
+                after_batch=settled_batch_housekeeping if batch_size > 1 else None,  # as `claims settle`
+            )
+            if result.status == "settled"
         )
         return count, time.perf_counter() - started
 

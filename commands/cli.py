@@ -31,6 +31,16 @@ class YibaoGroup(click.Group):
             sys.exit(1)
 
 
+def settled_batch_housekeeping() -> None:
+    """After each settled batch: collect the batch's garbage, then freeze what survives (the
+    aggregates kept between batches) so that later collections never scan it again. Without it
+    a process holding a year of member history spent a third more time settling (bench.growth:
+    0.64 of the empty-store speed; 0.98 with it). Frozen objects are still freed when their last
+    reference goes; only reference cycles among them would outlive the process's need."""
+    gc.collect()
+    gc.freeze()
+
+
 @click.group(cls=YibaoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def main(ctx: click.Context) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import click
 import msgspec
 
-from commands.cli import main
+from commands.cli import main, settled_batch_housekeeping
 from commands.context import CliContext
 from commands.io import read_lines
 from core import batch
@@ -136,7 +136,9 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
         for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
             counts = run_file(
                 f"claims {scenario.year}-{month:02d}",
-                batch.settle_lines(obj.store, iter(lines), batch_size=BATCH_LINES),
+                batch.settle_lines(
+                    obj.store, iter(lines), batch_size=BATCH_LINES, after_batch=settled_batch_housekeeping
+                ),
             )
             for status, n in counts.items():
                 settled[status] = settled.get(status, 0) + n

@@ -9,7 +9,7 @@ from typing import IO
 
 import click
 
-from commands.cli import main
+from commands.cli import main, settled_batch_housekeeping
 from commands.context import CliContext
 from commands.io import Progress, dumps, read_lines, track
 from core import batch
@@ -105,8 +105,9 @@ def _settle_command(
     source = _file_sha256(file) if operator is None else None
     lines = track(read_lines(file), progress)
     settled = batch.settle_lines(
-        obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size
-    )
+        obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
+        after_batch=settled_batch_housekeeping,
+    )  # fmt: skip
     for result in settled:
         out.write(dumps(result.output) + "\n")
         if result.rejected and rejects is not None:

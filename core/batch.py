@@ -105,9 +105,11 @@ def settle_lines(
     reason: str | None = None,
     batch_size: int = batch_records_max,
     source: str | None = None,
+    after_batch: Callable[[], None] | None = None,
 ) -> Iterator[LineResult]:
     """Settle (or, with operator and reason, correct) every claim line, in input order.
-    `source` (the sha256 of a claims file) is recorded with each settlement with its line."""
+    `source` (the sha256 of a claims file) is recorded with each settlement with its line;
+    `after_batch` runs after each batch is saved (the CLI's memory housekeeping)."""
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
         claims: list[tuple[int, Claim]] = []
@@ -137,6 +139,8 @@ def settle_lines(
                 outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "")
             for (line_no, claim), outcome in zip(items, outcomes, strict=True):
                 results[line_no] = _claim_line(line_no, claim, outcome)
+        if after_batch is not None:
+            after_batch()
         for line_no, _ in batch:
             yield results[line_no]
 
