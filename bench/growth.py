@@ -15,31 +15,15 @@ import argparse
 import gc
 import os
 import tempfile
-from importlib import resources
 from pathlib import Path
 
-from bench.settle import settle
+from bench.settle import load, settle
 from commands.cli import settled_batch_housekeeping
 from commands.io import read_lines
 from commands.synthetic import Scenario, generate
 from core import batch
-from core.policy import parse_policy
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
-
-
-def load(store: Store, files: Path, year: int) -> None:
-    raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
-    raw = raw.replace(b"year = 2023", f"year = {year}".encode())
-    policy = parse_policy(raw)
-    store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
-    for importer, file in (
-        (batch.import_members, "members.jsonl"),
-        (batch.import_contributions, "contributions.jsonl"),
-    ):
-        with (files / file).open("rb") as stream:
-            for _ in importer(store, read_lines(stream), batch_size=2000):
-                pass
 
 
 def main() -> None:

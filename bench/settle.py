@@ -28,10 +28,10 @@ from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
 
 
-def prepare(server: ServerLocation, name: str, files: Path) -> Store:
-    store = Store(ServerLocation(kind="external", url=create_database(server.url, name)))
-    store.migrate()
+def load(store: Store, files: Path, year: int = 2023) -> None:
+    """The demo policy (for `year`), members and contributions of a synthetic region-year."""
     raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
+    raw = raw.replace(b"year = 2023", f"year = {year}".encode())
     policy = parse_policy(raw)
     store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
     for importer, file in (
@@ -41,6 +41,12 @@ def prepare(server: ServerLocation, name: str, files: Path) -> Store:
         with (files / file).open("rb") as stream:
             for _ in importer(store, read_lines(stream), batch_size=2000):
                 pass
+
+
+def prepare(server: ServerLocation, name: str, files: Path) -> Store:
+    store = Store(ServerLocation(kind="external", url=create_database(server.url, name)))
+    store.migrate()
+    load(store, files)
     return store
 
 
