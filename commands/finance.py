@@ -12,7 +12,7 @@ import click
 from commands.cli import main
 from commands.context import CliContext
 from commands.io import dumps
-from commands.params import DATE, YUAN
+from commands.params import DATE, YUAN, required_options
 from commands.reports import up_to_date
 from core.application import FinanceResult, HospitalPayment
 from core.errors import YibaoError
@@ -44,12 +44,6 @@ def _print(result: FinanceResult, **about: object) -> None:
     )
 
 
-def _required(**values: str) -> None:
-    for name, value in values.items():
-        if not value.strip():
-            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")
-
-
 @finance.command("pay")
 @click.option("--region", required=True)
 @click.option("--hospital", "hospital_codes", multiple=True, help="fixmedins_code (repeat for several).")
@@ -65,7 +59,7 @@ def finance_pay(
     paid_on: dt.date | None, payment_id: str, operator: str, dry_run: bool,
 ) -> None:  # fmt: skip
     """Pay hospitals what each fund owes them up to a date (拨付), in one transaction."""
-    _required(operator=operator)
+    required_options(operator=operator)
     if bool(hospital_codes) == all_hospitals:
         raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
     app = obj.store.region(region)
@@ -102,7 +96,7 @@ def finance_deduct(
 ) -> None:  # fmt: skip
     """Refuse (拒付) or reduce (核减) what a fund pays on a settlement, after audit. Never more
     than the fund paid; once the settlement was paid it becomes a receivable (追回 due)."""
-    _required(operator=operator, reason=reason)
+    required_options(operator=operator, reason=reason)
     result = obj.store.region(region).deduct(
         deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, on_date=on_date or dt.date.today(),
         operator=operator, reason=reason, dry_run=dry_run,
@@ -125,7 +119,7 @@ def finance_recover(
     on_date: dt.date | None, operator: str, dry_run: bool,
 ) -> None:  # fmt: skip
     """Record money recovered (追回) from a hospital against its receivable."""
-    _required(operator=operator)
+    required_options(operator=operator)
     result = obj.store.region(region).recover(
         recovery_id, hospital=hospital, fund=fund, amount=amount, on_date=on_date or dt.date.today(),
         operator=operator, dry_run=dry_run,
@@ -149,7 +143,7 @@ def finance_fine(
     operator: str, reason: str, dry_run: bool,
 ) -> None:  # fmt: skip
     """Record a fine received from a hospital (separate income of the fund)."""
-    _required(operator=operator, reason=reason)
+    required_options(operator=operator, reason=reason)
     result = obj.store.region(region).fine(
         fine_id, hospital=hospital, fund=fund, amount=amount, on_date=on_date or dt.date.today(),
         operator=operator, reason=reason, dry_run=dry_run,
@@ -166,6 +160,6 @@ def finance_fine(
 @click.pass_obj
 def finance_budget(obj: CliContext, region: str, hospital: str, year: int, amount: int, operator: str) -> None:
     """Set a hospital's annual total budget; its use shows on `report hospital`."""
-    _required(operator=operator)
+    required_options(operator=operator)
     changed = obj.store.region(region).set_budget(hospital=hospital, year=year, amount=amount, operator=operator)
     click.echo(f"budget {hospital} {year}: {format_yuan(amount)} ({'recorded' if changed else 'unchanged'})")

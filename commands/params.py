@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from core.errors import YibaoError
 from core.money import AmountError, parse_yuan
 
 
@@ -38,3 +39,10 @@ class DateType(click.ParamType):
 
 YUAN = YuanType()
 DATE = DateType()
+
+
+def required_options(**values: str) -> None:
+    """Options that click accepts but that must not be blank (operator, reason, ids)."""
+    for name, value in values.items():
+        if not value.strip():
+            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")

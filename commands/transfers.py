@@ -17,10 +17,9 @@ import click
 from commands.cli import main
 from commands.context import CliContext
 from commands.io import dumps
-from commands.params import DATE
+from commands.params import DATE, required_options
 from commands.reports import up_to_date
 from core.batch import route
-from core.errors import YibaoError
 from core.money import format_yuan
 from core.transfer import STATUSES, TransferFacts
 from core.transfer_cases import MemberNotFound, TransferNotFound, TransferState
@@ -28,12 +27,6 @@ from core.transfer_relay import RelayReport, relay
 from projections import transfers as transfer_reports
 from projections.read_model import reading
 from projections.trace import trace_transfer
-
-
-def _required(**values: str) -> None:
-    for name, value in values.items():
-        if not value.strip():
-            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")
 
 
 def _default_operator() -> str:
@@ -103,7 +96,7 @@ def transfers_start(
 
     Under 1,000 yuan the transfer completes at once (免审即转); otherwise it waits for
     `transfers approve` or `transfers reject`. Prints the transfer as a JSON object."""
-    _required(operator=operator, transfer_id=transfer_id)
+    required_options(operator=operator, transfer_id=transfer_id)
     obj.store.region(to_region)  # the receiving region must exist
     try:  # a rerun goes to the region that recorded the transfer, wherever the member is now
         app, _ = _find_transfer(obj, transfer_id)
@@ -136,7 +129,7 @@ def transfers_approve(
     obj: CliContext, transfer_id: str, operator: str, reason: str, on_date: dt.date | None, no_relay: bool
 ) -> None:
     """Approve a transfer waiting for review: it is released to the receiving region."""
-    _required(operator=operator)
+    required_options(operator=operator)
     state = _review(obj, transfer_id, True, operator, reason, on_date)
     _print(obj, state, _relay(obj, no_relay))
 
@@ -150,7 +143,7 @@ def transfers_approve(
 def transfers_reject(obj: CliContext, transfer_id: str, operator: str, reason: str, on_date: dt.date | None) -> None:
     """Reject a transfer waiting for review: the balance returns to the member's account and
     the member stays insured in the releasing region."""
-    _required(operator=operator, reason=reason)
+    required_options(operator=operator, reason=reason)
     state = _review(obj, transfer_id, False, operator, reason, on_date)
     _print(obj, state, None)
 
@@ -200,7 +193,7 @@ def family() -> None:
 def _bind(
     obj: CliContext, psn_no: str, employee: str | None, operator: str, reason: str, on_date: dt.date | None
 ) -> None:
-    _required(operator=operator, reason=reason)
+    required_options(operator=operator, reason=reason)
     when = on_date or dt.date.today()
     app = obj.store.region(_releasing_region(obj, psn_no, when))
     changed = app.bind_family(psn_no, employee=employee, operator=operator, reason=reason, on_date=when)
