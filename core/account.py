@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
+from core.events import Created, Event
 from core.ids import account_id
 
 
@@ -22,10 +23,10 @@ class AccountOverdrawn(YibaoError):
 
 @aggregate_topic("IndividualAccount")
 class IndividualAccount(Aggregate):
-    class Opened(Aggregate.Created):
+    class Opened(Created):
         psn_no: str
 
-    class Credited(Aggregate.Event):
+    class Credited(Event):
         ref: str
         kind: str
         amount: int
@@ -33,7 +34,7 @@ class IndividualAccount(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.balance += self.amount
 
-    class Debited(Aggregate.Event):
+    class Debited(Event):
         ref: str
         kind: str
         amount: int

@@ -85,12 +85,13 @@ class _Codec:
         hints = typing.get_type_hints(cls)
         fields = [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS]
         self.names = tuple(name for name, _ in fields)
-        payload = msgspec.defstruct(f"{cls.__name__}Payload", fields, forbid_unknown_fields=False)
+        # A TypedDict decodes straight into the event's __dict__, typed and checked, with
+        # unknown fields ignored: half the cost of a Struct copied into a dict.
+        payload = typing.TypedDict(f"{cls.__name__}Payload", dict(fields))  # type: ignore[operator]  # noqa: UP013
         self.decoder = msgspec.json.Decoder(payload)
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        obj = self.decoder.decode(data)
-        return {name: getattr(obj, name) for name in self.names}
+        return self.decoder.decode(data)  # type: ignore[no-any-return]
 
 
 _ENCODER = msgspec.json.Encoder(order="deterministic")
@@ -143,12 +144,20 @@ class EventMapper(Mapper[Any]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
-        cls = class_of(stored_event.topic)
-        state = decode_payload(cls, stored_event.state)
+        # Every load of an aggregate runs this once per event: one lookup, one decode.
+        decoding = _DECODING.get(stored_event.topic)
+        if decoding is None:
+            cls = class_of(stored_event.topic)
+            decoding = _DECODING[stored_event.topic] = (cls, _codec(cls).decoder)
+        cls, decoder = decoding
+        state = decoder.decode(stored_event.state)
         if "originator_topic" in state:
             state["originator_topic"] = _AGGREGATE_PATH_BY_TOPIC[state["originator_topic"]]
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
-        return typing.cast(DomainEventProtocol[Any], event)
+        return event  # type: ignore[no-any-return]
+
+
+_DECODING: dict[str, tuple[type, msgspec.json.Decoder[Any]]] = {}

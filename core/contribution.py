@@ -7,13 +7,14 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
+from core.events import Created
 from core.ids import contribution_id
 from core.ledger import Posting, check_balanced
 
 
 @aggregate_topic("Contribution")
 class ContributionReceived(Aggregate):
-    class Received(Aggregate.Created):
+    class Received(Created):
         contribution: dict[str, Any]
         content_hash: str
         postings: list[Posting]

@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
+from core.events import Created, Event
 from core.ids import hospital_id
 from core.ledger import (
     BANK,
@@ -37,10 +38,10 @@ class FinanceRejected(YibaoError):
 
 @aggregate_topic("HospitalAccount")
 class HospitalAccount(Aggregate):
-    class Opened(Aggregate.Created):
+    class Opened(Created):
         fixmedins_code: str
 
-    class Paid(Aggregate.Event):
+    class Paid(Event):
         payment_id: str
         through: str
         paid_on: str
@@ -53,7 +54,7 @@ class HospitalAccount(Aggregate):
             for fund in self.amounts:
                 aggregate.payments.setdefault(fund, []).append((self.through, self.timestamp))
 
-    class Deducted(Aggregate.Event):
+    class Deducted(Event):
         deduction_id: str
         setl_id: str
         fund: str
@@ -72,7 +73,7 @@ class HospitalAccount(Aggregate):
             if self.after_payment:
                 aggregate.receivable[self.fund] = aggregate.receivable.get(self.fund, 0) + self.amount
 
-    class Recovered(Aggregate.Event):
+    class Recovered(Event):
         recovery_id: str
         fund: str
         amount: int
@@ -84,7 +85,7 @@ class HospitalAccount(Aggregate):
             aggregate.operations.add(self.recovery_id)
             aggregate.receivable[self.fund] -= self.amount
 
-    class Fined(Aggregate.Event):
+    class Fined(Event):
         fine_id: str
         fund: str
         amount: int
@@ -96,7 +97,7 @@ class HospitalAccount(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.operations.add(self.fine_id)
 
-    class BudgetSet(Aggregate.Event):
+    class BudgetSet(Event):
         year: int
         amount: int
         operator: str

@@ -19,22 +19,23 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
+from core.events import Created, Event
 from core.ids import member_id
 from core.records import MemberRecord
 
 
 @aggregate_topic("Member")
 class Member(Aggregate):
-    class Registered(Aggregate.Created):
+    class Registered(Created):
         psn_no: str
 
-    class RecordAdded(Aggregate.Event):
+    class RecordAdded(Event):
         record: dict[str, Any]
 
         def apply(self, aggregate: Any) -> None:
             aggregate._put(MemberRecord.from_dict(self.record))
 
-    class FamilyBound(Aggregate.Event):
+    class FamilyBound(Event):
         employee: str
         on_date: str
         operator: str
@@ -43,7 +44,7 @@ class Member(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.family_employee = self.employee
 
-    class FamilyUnbound(Aggregate.Event):
+    class FamilyUnbound(Event):
         employee: str
         on_date: str
         operator: str
@@ -52,7 +53,7 @@ class Member(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.family_employee = None
 
-    class ContributionYearsAdded(Aggregate.Event):
+    class ContributionYearsAdded(Event):
         years: list[int]
         source: str  # "contribution:<id>" or "transfer:<id>"
 

@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import StaleRead
+from core.events import Created, Event
 from core.ids import member_year_id
 from core.tiers import YearToDate
 
@@ -32,11 +33,11 @@ class AppliedClaim:
 
 @aggregate_topic("MemberYear")
 class MemberYear(Aggregate):
-    class Opened(Aggregate.Created):
+    class Opened(Created):
         psn_no: str
         year: int
 
-    class ClaimApplied(Aggregate.Event):
+    class ClaimApplied(Event):
         psn_no: str
         year: int
         setl_id: str
@@ -45,11 +46,10 @@ class MemberYear(Aggregate):
         delta: dict[str, Any]
 
         def apply(self, aggregate: Any) -> None:
-            delta = YearToDate.from_dict(self.delta)
-            aggregate.ytd = aggregate.ytd.plus(delta)
+            aggregate.unfolded.append((self.delta, 1))
             aggregate.applied[self.setl_id] = AppliedClaim(self.setl_version, self.setl_time, self.delta)
 
-    class ClaimReversed(Aggregate.Event):
+    class ClaimReversed(Event):
         psn_no: str
         year: int
         setl_id: str
@@ -57,10 +57,10 @@ class MemberYear(Aggregate):
         delta: dict[str, Any]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.ytd = aggregate.ytd.minus(YearToDate.from_dict(self.delta))
+            aggregate.unfolded.append((self.delta, -1))
             del aggregate.applied[self.setl_id]
 
-    class AssistanceLookedBack(Aggregate.Event):
+    class AssistanceLookedBack(Event):
         psn_no: str
         year: int
         setl_id: str
@@ -72,7 +72,7 @@ class MemberYear(Aggregate):
             applied = aggregate.applied[self.setl_id]
             aggregate.applied[self.setl_id] = attrs.evolve(applied, delta_fen=applied.delta.plus(delta).to_dict())
 
-    class TransferRecorded(Aggregate.Event):
+    class TransferRecorded(Event):
         """The member transferred out of the region from `transfer_date` (`insured_elsewhere`),
         or that ended (the transfer was rejected, or the member transferred back in). Its save
         conflicts with any claim of this member-year being settled at the same moment."""
@@ -103,6 +103,22 @@ class MemberYear(Aggregate):
         self.year = year
         self.ytd = YearToDate()
         self.applied: dict[str, AppliedClaim] = {}  # settlements in force this year
+
+    # The accumulators are summed when read, not at each replayed event: a load replays many
+    # deltas and reads the total once (measured: a third of a bulk load of member-years).
+    # `unfolded` holds the (delta, sign) pairs not yet added into `_ytd`.
+
+    @property
+    def ytd(self) -> YearToDate:
+        if self.unfolded:
+            self._ytd = self._ytd.plus_all(self.unfolded)
+            self.unfolded = []
+        return self._ytd
+
+    @ytd.setter
+    def ytd(self, value: YearToDate) -> None:
+        self._ytd = value
+        self.unfolded = []
 
     def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
         if setl_id in self.applied:

@@ -11,16 +11,17 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
+from core.events import Created, Event
 from core.ids import policy_book_id
 
 
 @aggregate_topic("PolicyBook")
 class PolicyBook(Aggregate):
-    class Opened(Aggregate.Created):
+    class Opened(Created):
         region: str
         year: int
 
-    class VersionLoaded(Aggregate.Event):
+    class VersionLoaded(Event):
         content_hash: str
         toml_text: str
 

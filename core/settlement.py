@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
+from core.events import Created, Event
 from core.ids import settlement_id
 from core.ledger import Posting, lookback_postings, negated
 
@@ -74,10 +75,10 @@ class SettlementReversed(YibaoError):
 
 @aggregate_topic("Settlement")
 class Settlement(Aggregate):
-    class Settled(Aggregate.Created):
+    class Settled(Created):
         facts: SettlementFacts
 
-    class Reversed(Aggregate.Event):
+    class Reversed(Event):
         setl_id: str
         setl_version: int
         operator: str
@@ -88,7 +89,7 @@ class Settlement(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.reversed = True
 
-    class Resettled(Aggregate.Event):
+    class Resettled(Event):
         """A new version after a reversal (a correction)."""
 
         facts: SettlementFacts
@@ -99,7 +100,7 @@ class Settlement(Aggregate):
             aggregate.lookback_postings = []
             aggregate.version_recorded_at = self.timestamp
 
-    class AssistanceLookedBack(Aggregate.Event):
+    class AssistanceLookedBack(Event):
         setl_id: str
         setl_version: int
         amount: int

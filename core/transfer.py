@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
+from core.events import Created, Event
 from core.ids import transfer_id, transfer_in_id
 from core.ledger import Posting, check_balanced, negated
 
@@ -63,11 +64,11 @@ class TransferFacts(msgspec.Struct, frozen=True, kw_only=True):
 
 @aggregate_topic("Transfer")
 class Transfer(Aggregate):
-    class Started(Aggregate.Created):
+    class Started(Created):
         facts: TransferFacts
         postings: list[Posting]
 
-    class Released(Aggregate.Event):
+    class Released(Event):
         transfer_id: str
         on_date: str
         operator: str
@@ -77,7 +78,7 @@ class Transfer(Aggregate):
             aggregate.status = RELEASED
             aggregate.released_on = self.on_date
 
-    class Rejected(Aggregate.Event):
+    class Rejected(Event):
         transfer_id: str
         on_date: str
         operator: str
@@ -87,7 +88,7 @@ class Transfer(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.status = REJECTED
 
-    class Completed(Aggregate.Event):
+    class Completed(Event):
         transfer_id: str
         on_date: str
         postings: list[Posting]
@@ -142,7 +143,7 @@ class Transfer(Aggregate):
 
 @aggregate_topic("TransferIn")
 class TransferIn(Aggregate):
-    class Received(Aggregate.Created):
+    class Received(Created):
         facts: TransferFacts
         on_date: str
         postings: list[Posting]

@@ -211,7 +211,18 @@ class RegionRecorder(PostgresProcessRecorder):
                 curs.execute(self._select_few, (ids, min(versions)), binary=True)
                 rows = (row for row in curs if row[1] > known[row[0]])
             else:
-                rows = curs.execute(self._select_many, (ids, versions), binary=True)
+                rows = curs.execute(self._select_many, (ids, versions), binary=True).fetchall()
             for originator_id, version, topic, state in rows:
-                found[originator_id].append(StoredEvent(originator_id, version, topic, bytes(state)))
+                found[originator_id].append(StoredEvent(originator_id, version, topic, state))
         return found
+
+    def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
+        """`select_notifications_binary` without the envelope: (position, topic, state) rows, for a
+        reader that decodes the state itself (the read model's rebuild; no UUID per row)."""
+        statement = sql.SQL(
+            "SELECT notification_id, topic, state FROM {} "
+            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(self.datastore.schema, self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            return curs.execute(statement, (after, stop, topics, limit), binary=True).fetchall()
