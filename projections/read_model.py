@@ -4,18 +4,22 @@
 `ReadModelView` is its PostgreSQL materialised view, a `PostgresTrackingRecorder` that writes a
 page of rows and the tracking position of the page's last event in one transaction, so a
 projection killed at any moment resumes exactly where its last commit left it.
-`catch_up` follows the region's notification log page by page.
+`catch_up` follows the region's notification log page by page, decoding each stored event lean
+(`projections.event_rows`: only the fields the handlers read) rather than through the library's
+mapper; the handlers take either kind of event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import singledispatchmethod
+from functools import cache, singledispatchmethod
 from typing import Any, ClassVar
 
+import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
@@ -23,7 +27,7 @@ from psycopg import sql
 
 from core import failpoints
 from core.application import RegionApplication
-from core.codec import topic_of
+from core.codec import class_of, topic_of
 from core.contribution import ContributionReceived
 from core.errors import YibaoError
 from core.hospital import HospitalAccount
@@ -32,6 +36,7 @@ from core.member_year import MemberYear
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
+from projections.event_rows import DECODERS
 
 USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
 SETTLEMENT_COLUMNS = (
@@ -163,6 +168,9 @@ class ReadModelView(PostgresTrackingRecorder):
 
 
 class RegionReadModel(Projection[ReadModelView]):
+    """Rows from events. A handler reads only attributes that the lean structs of
+    `projections.event_rows` share with the domain events, so it takes either."""
+
     name = "read_model"
 
     def __init__(self, view: ReadModelView) -> None:
@@ -342,6 +350,32 @@ def read_model_topics() -> list[str]:
     return sorted(topic_of(cls) for cls in handled if cls is not object)
 
 
+Handler = Callable[[RegionReadModel, Any, Tracking], None]
+
+
+@cache
+def _lean_handlers() -> dict[str, tuple[msgspec.json.Decoder[Any], Handler]]:
+    """The lean decoder and the handler of each topic the read model builds rows from."""
+    dispatch = RegionReadModel.__dict__["process_event"].dispatcher.dispatch
+    topics = read_model_topics()
+    missing = sorted(set(topics) - DECODERS.keys())
+    if missing:
+        raise AssertionError(f"no lean struct in projections/event_rows.py for {missing}")
+    return {topic: (DECODERS[topic], dispatch(class_of(topic))) for topic in topics}
+
+
+def project(projection: RegionReadModel, name: str, rows: list[tuple[int, str, bytes]]) -> None:
+    """Add the rows of these stored events, (position, topic, state), to the projection's page."""
+    handlers = _lean_handlers()
+    notification_id, topic = 0, ""
+    try:
+        for notification_id, topic, state in rows:
+            decoder, handler = handlers[topic]
+            handler(projection, decoder.decode(state), Tracking(name, notification_id))
+    except msgspec.DecodeError as exc:  # ValidationError too: a field missing or of another type
+        raise InvalidEvent(f"event at position {notification_id} ({topic}) does not decode: {exc}") from exc
+
+
 def open_view(app: RegionApplication) -> ReadModelView:
     return ReadModelView(app.factory.datastore)  # type: ignore[attr-defined]
 
@@ -357,32 +391,55 @@ def catch_up(
     on_page: Callable[[Progress], None] | None = None,
     page_size: int = page_events_max,
 ) -> Progress:
-    """Process every event after the tracked position, a page per transaction."""
+    """Process every event after the tracked position, a page per transaction.
+
+    While PostgreSQL writes one page (in a writer thread: psycopg lets go of the GIL while it
+    waits), the next page is read and decoded here. A page's write is awaited, and its failpoint
+    and `on_page` are run, before the next page is handed to the writer: whenever either runs, or
+    an error is raised, what is committed is what a loop of one page at a time had committed."""
     view = view or open_view(app)
     projection = RegionReadModel(view)
-    position = view.max_tracking_id(app.name) or 0
+    position = view.max_tracking_id(app.name) or 0  # the end of the last page built
     head = app.recorder.max_notification_id() or 0
     topics = read_model_topics()
-    while position < head:
-        # Only the events that build rows are read and decoded (about half of the log); the
-        # position still moves over the others.
-        notifications = app.recorder.select_notifications_binary(position, head, topics, page_size)
-        for notification in notifications:
-            event = app.mapper.to_domain_event(notification)
-            projection.handle(event, Tracking(app.name, notification.id))
-        position = notifications[-1].id if len(notifications) == page_size else head
+
+    def written(write: Future[None], end: int) -> bool:
+        """Wait for a page's write; False if another runner had recorded these events first."""
         try:
-            view.write(projection.page, Tracking(app.name, position))
+            write.result()
         except IntegrityError:
-            # Another runner recorded these events first (the tracking row only moves forward):
-            # nothing was written here; continue from where it got to.
-            position = view.max_tracking_id(app.name) or 0
-            projection.page = Page()
-            continue
-        projection.page = Page()
+            return False  # the tracking row only moves forward: nothing was written here
         failpoints.reach("projection.after_page")
         if on_page is not None:
-            on_page(Progress(position, head))
+            on_page(Progress(end, head))
+        return True
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer:
+        writing: tuple[Future[None], int] | None = None  # the page being written and its end
+        while position < head or writing is not None:
+            page, end = None, position
+            if position < head:
+                try:
+                    # Only the events that build rows are read and decoded (about half of the
+                    # log); the position still moves over the others.
+                    rows = app.recorder.select_states(position, head, topics, page_size)
+                    project(projection, app.name, rows)
+                except BaseException:
+                    if writing is not None:
+                        written(*writing)
+                    raise
+                end = rows[-1][0] if len(rows) == page_size else head
+                page, projection.page = projection.page, Page()
+            if writing is not None:
+                done, writing = written(*writing), None
+                if not done:
+                    # Continue from where the other runner got to (the page just built followed
+                    # the one not written, and is dropped).
+                    position = view.max_tracking_id(app.name) or 0
+                    continue
+            if page is not None:
+                writing = (writer.submit(view.write, page, Tracking(app.name, end)), end)
+                position = end
     return Progress(position, head)
 
 

@@ -34,16 +34,22 @@ APP_ROLE = "yibao_app"
 
 
 def chain_hash(previous: bytes, event: StoredEvent) -> bytes:
-    """The tamper-evidence hash of one stored event, chained to the previous one in its region."""
-    digest = hashlib.sha256(previous)
-    digest.update(
-        event.originator_id.bytes if isinstance(event.originator_id, UUID) else str(event.originator_id).encode()
-    )
-    digest.update(event.originator_version.to_bytes(8, "big", signed=True))
-    digest.update(event.topic.encode())
-    digest.update(b"\x00")
-    digest.update(event.state)
-    return digest.digest()
+    """The tamper-evidence hash of one stored event, chained to the previous one in its region:
+    sha256 of the previous hash, the aggregate id, the version (8 bytes, big-endian), the topic,
+    a zero byte and the payload (hashed as one buffer: one call instead of six per event)."""
+    originator_id = event.originator_id
+    return hashlib.sha256(
+        b"".join(
+            (
+                previous,
+                originator_id.bytes if isinstance(originator_id, UUID) else str(originator_id).encode(),
+                event.originator_version.to_bytes(8, "big", signed=True),
+                event.topic.encode(),
+                b"\x00",
+                event.state,
+            )
+        )
+    ).digest()
 
 
 def advisory_key(schema: str) -> int:

@@ -1,0 +1,156 @@
+"""The events the read model builds rows from, decoded lean: only the fields its handlers read.
+
+The library's mapper turns each stored event into a full domain event: every field decoded and
+typed (a settlement's breakdown, claim, hashes, the timestamp), most of a rebuild's time. A rebuild
+needs a handful of fields, so each handled topic has a small struct here with just those fields,
+under the same names, nesting and types as the domain event (`core/`), and with the same defaults.
+The read model's handlers therefore take either, and build the same rows from both; the bytes
+decoded are the stored state as `core.codec.EventMapper` wrote it (msgspec JSON of the event's
+fields, unknown fields ignored here). `tests/unit/test_event_rows.py` holds the two in step.
+
+Imports msgspec and core's value types only; no database, no CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from core.ledger import Posting
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A lean event: immutable, and never in a reference cycle (skipped by the collector)."""
+
+
+class _Posted(_Event):
+    postings: list[Posting]  # balanced legs (checked again when the page is written)
+
+
+class SettlementFacts(_Event):
+    """`core.settlement.SettlementFacts`, the fields of a `settlements` row and its journal."""
+
+    setl_id: str
+    version: int
+    psn_no: str
+    year: int
+    insutype: str
+    assist_category: str
+    claim: dict[str, Any]  # setl_time, fixmedins_code
+    amounts: dict[str, int]
+    postings: list[Posting] = []
+    posted_on: str = ""
+    lookback_maf: int = 0
+
+
+class SettlementVersion(_Event):
+    """Settlement.Settled and Settlement.Resettled."""
+
+    facts: SettlementFacts
+
+
+class SettlementReversed(_Posted):
+    setl_id: str
+    on_date: str
+
+
+class SettlementLookedBack(_Posted):
+    setl_id: str
+    amount: int
+    recognised_on: str
+
+
+class ContributionReceived(_Posted):
+    contribution: dict[str, Any]  # paid_date, contrib_id
+
+
+class HospitalPaid(_Posted):
+    payment_id: str
+    paid_on: str
+
+
+class HospitalDeducted(_Posted):
+    setl_id: str
+    kind: str
+    on_date: str
+
+
+class HospitalRecovered(_Posted):
+    recovery_id: str
+    on_date: str
+
+
+class HospitalFined(_Posted):
+    fine_id: str
+    on_date: str
+
+
+class TransferFacts(_Event):
+    """`core.transfer.TransferFacts`, the fields of a `transfers` row."""
+
+    transfer_id: str
+    psn_no: str
+    from_region: str
+    to_region: str
+    transfer_date: str
+    balance: int
+    contribution_years: list[int]
+    requested_on: str
+
+
+class TransferStarted(_Posted):
+    facts: TransferFacts
+
+
+class TransferReleased(_Event):
+    transfer_id: str
+
+
+class TransferStep(_Posted):
+    """Transfer.Rejected and Transfer.Completed."""
+
+    transfer_id: str
+    on_date: str
+
+
+class TransferArrived(_Posted):
+    facts: TransferFacts
+    on_date: str
+
+
+class MemberYearDelta(_Event):
+    """MemberYear.ClaimApplied, ClaimReversed and AssistanceLookedBack: what they add to the year."""
+
+    psn_no: str
+    year: int
+    delta: dict[str, Any]  # checked to be fen by the handler, as from the domain event
+
+
+LEAN_TYPES: dict[str, type[_Event]] = {
+    "Settlement.Settled": SettlementVersion,
+    "Settlement.Resettled": SettlementVersion,
+    "Settlement.Reversed": SettlementReversed,
+    "Settlement.AssistanceLookedBack": SettlementLookedBack,
+    "Contribution.Received": ContributionReceived,
+    "HospitalAccount.Paid": HospitalPaid,
+    "HospitalAccount.Deducted": HospitalDeducted,
+    "HospitalAccount.Recovered": HospitalRecovered,
+    "HospitalAccount.Fined": HospitalFined,
+    "Transfer.Started": TransferStarted,
+    "Transfer.Released": TransferReleased,
+    "Transfer.Rejected": TransferStep,
+    "Transfer.Completed": TransferStep,
+    "TransferIn.Received": TransferArrived,
+    "MemberYear.ClaimApplied": MemberYearDelta,
+    "MemberYear.ClaimReversed": MemberYearDelta,
+    "MemberYear.AssistanceLookedBack": MemberYearDelta,
+}
+"""The lean struct of each topic. One struct may serve several topics: the topic, not the struct,
+says which handler builds the rows."""
+
+DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    topic: msgspec.json.Decoder(lean) for topic, lean in LEAN_TYPES.items()
+}
+
+__all__ = ["DECODERS", "LEAN_TYPES"]
