@@ -63,6 +63,7 @@ class Page:
 
     journal: list[tuple[Any, ...]] = field(default_factory=list)
     settlements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    settled: set[str] = field(default_factory=set)  # settlements first settled in this page: rows not yet written
     usage: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # USAGE_COLUMNS, summed
     reversed: set[str] = field(default_factory=set)  # settlements reversed whose row is not in this page
     lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
@@ -87,9 +88,9 @@ class ReadModelView(PostgresTrackingRecorder):
             "CREATE TEMP TABLE IF NOT EXISTS settlements_page (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
             "CREATE TEMP TABLE IF NOT EXISTS usage_page (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ).format(settlements, usage)
-        self._copy_settlements = sql.SQL("COPY settlements_page ({}) FROM STDIN").format(
-            sql.SQL(", ").join(map(sql.Identifier, SETTLEMENT_COLUMNS))
-        )
+        settlement_columns = sql.SQL(", ").join(map(sql.Identifier, SETTLEMENT_COLUMNS))
+        self._copy_settlements = sql.SQL("COPY settlements_page ({}) FROM STDIN").format(settlement_columns)
+        self._copy_new_settlements = sql.SQL("COPY {} ({}) FROM STDIN").format(settlements, settlement_columns)
         self._merge_settlements = sql.SQL(
             "INSERT INTO {} SELECT * FROM settlements_page ON CONFLICT (setl_id) DO UPDATE SET ({}) = ({})"
         ).format(
@@ -139,11 +140,19 @@ class ReadModelView(PostgresTrackingRecorder):
                 curs.execute(self._mark_reversed, (list(page.reversed),))
             if page.lookback:
                 curs.executemany(self._add_lookback, [(amount, setl_id) for setl_id, amount in page.lookback.items()])
-            if page.settlements or page.usage:
+            # A settlement first settled in this page has no row yet: its row is copied straight
+            # in. Only rows of settlements from earlier pages (corrected here) need the merge.
+            new = [row for setl_id, row in page.settlements.items() if setl_id in page.settled]
+            if new:
+                with curs.copy(self._copy_new_settlements) as copy:
+                    for row in new:
+                        copy.write_row(row)
+            merged = [row for setl_id, row in page.settlements.items() if setl_id not in page.settled]
+            if merged or page.usage:
                 curs.execute(self._temp_tables)
-            if page.settlements:
+            if merged:
                 with curs.copy(self._copy_settlements) as copy:
-                    for row in page.settlements.values():
+                    for row in merged:
                         copy.write_row(row)
                 curs.execute(self._merge_settlements)
             if page.usage:
@@ -224,6 +233,7 @@ class RegionReadModel(Projection[ReadModelView]):
     def _(self, event: Settlement.Settled, tracking: Tracking) -> None:
         self._journal(tracking, event.facts.posted_on, "settlement", event.facts.setl_id, event.facts.postings)
         self._settlement_row(event.facts, "settled")
+        self.page.settled.add(event.facts.setl_id)
 
     @process_event.register
     def _(self, event: Settlement.Resettled, tracking: Tracking) -> None:
