@@ -133,7 +133,10 @@ class RegionApplication(TransferCases, Application):
         ]
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if events:
-            self.events.put(events, tracking=tracking, snapshots=snapshots)
+            # The recorder directly: the library's `events.put` also builds a Recording per
+            # event, for callers that notify followers in process (none here).
+            stored = list(map(self.mapper.to_stored_event, events))
+            self.recorder.insert_events(stored, tracking=tracking, snapshots=snapshots)
         elif tracking is not None:
             self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
 
@@ -357,15 +360,16 @@ class RegionApplication(TransferCases, Application):
         return self._in_transaction(work)
 
     def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim], *, correcting: bool) -> None:
-        """Read, in three queries, every aggregate the batch needs. A claim already settled
-        (a duplicate, unless it is being corrected) needs nothing beyond its settlement."""
+        """Read, in two queries, every aggregate the batch needs: settlements, policies and
+        members, then what the members point to. A claim already settled (a duplicate, unless it
+        is being corrected) needs nothing beyond its settlement and member."""
         uow.preload(
             [settlement_id(c.setl_id) for c in claims]
             + [policy_book_id(self.region, y) for y in {c.year for c in claims}]
+            + [member_id(c.psn_no) for c in claims]
         )
         existing = {c.setl_id: uow.get(settlement_id(c.setl_id), Settlement) for c in claims}
         work = [c for c in claims if correcting or existing[c.setl_id] is None]
-        uow.preload(member_id(c.psn_no) for c in work)
         family = set()
         for c in work:
             member = uow.get(member_id(c.psn_no), Member)

@@ -83,16 +83,17 @@ class RegionRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "events") -> None:
         super().__init__(datastore, events_table_name=events_table_name, tracking_table_name="notification_tracking")
         table = sql.Identifier(datastore.schema, events_table_name)
-        self.lock_table_statements = [
-            sql.SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
-            sql.SQL("SELECT pg_advisory_xact_lock({0})").format(advisory_key(datastore.schema)),
-        ]
-        self._select_head = sql.SQL("SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1").format(table)
+        # A save takes few round trips, because the region's write lock is held through them
+        # (one statement: begin, lock timeout, lock; one: the chain's head and a block of ids;
+        # the COPY; one: the seal and the commit).
+        self._begin_and_lock = sql.SQL(
+            "BEGIN; SET LOCAL lock_timeout = '{0}s'; SELECT pg_advisory_xact_lock({1})"
+        ).format(datastore.lock_timeout, advisory_key(datastore.schema))
         sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
-        self._reserve_ids = sql.SQL(
-            "WITH block AS (SELECT nextval({0}::regclass) AS first) "
-            "SELECT first, setval({0}::regclass, first + %s - 1) FROM block"
-        ).format(sequence)
+        self._head_and_reserve = sql.SQL(
+            "SELECT (SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1), "
+            "first, setval({1}::regclass, first + %s - 1) FROM (SELECT nextval({1}::regclass) AS first) AS block"
+        ).format(table, sequence)
         self._copy_events = sql.SQL(
             "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
             "FROM STDIN (FORMAT BINARY)"
@@ -106,61 +107,77 @@ class RegionRecorder(PostgresProcessRecorder):
         self._insert_snapshot = sql.SQL(
             "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
         ).format(snapshots)
-        self._select_snapshots = sql.SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {} "
-            "WHERE originator_id = ANY(%b::uuid[]) ORDER BY originator_id, originator_version DESC"
+        self._seals = sql.Identifier(datastore.schema, "seals")
+        # Reads of many aggregates, in one statement each: the latest snapshot of each aggregate
+        # the caller does not know (`%(unknown)s`), then the events after it, or after the version
+        # the caller knows. A snapshot row comes first in its aggregate's (id, version) order.
+        snapshots_cte = sql.SQL(
+            "WITH snap AS (SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+            "FROM {} WHERE originator_id = ANY(%(unknown)b::uuid[]) ORDER BY originator_id, originator_version DESC) "
         ).format(snapshots)
-        self._insert_seal = sql.SQL("INSERT INTO {0} (notification_id, chain_hash) VALUES (%s, %s)").format(
-            sql.Identifier(datastore.schema, "seals")
-        )
-        self._select_many = sql.SQL(
+        self._select_many = snapshots_cte + sql.SQL(
+            ", k AS (SELECT k.id, GREATEST(k.after, COALESCE(snap.originator_version, 0)) AS after "
+            "FROM unnest(%(ids)b::uuid[], %(after)b::int8[]) AS k(id, after) "
+            "LEFT JOIN snap ON snap.originator_id = k.id) "
+            "SELECT originator_id, originator_version, topic, state FROM snap UNION ALL "
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} AS e "
-            "JOIN unnest(%b::uuid[], %b::int8[]) AS k(id, after) "
-            "ON e.originator_id = k.id AND e.originator_version > k.after "
-            "ORDER BY e.originator_id, e.originator_version"
+            "JOIN k ON e.originator_id = k.id AND e.originator_version > k.after "
+            "ORDER BY 1, 2"
         ).format(table)
-        # Reads of a few aggregates: a plain index lookup. Through the join above, once a connection
-        # has run the batch form a few times, PostgreSQL keeps a generic plan made for thousands of
-        # streams (a hash join over the whole table): a read of one aggregate then took tens of ms,
+        # Reads of a few aggregates: a plain index lookup (from the lowest version any of them
+        # needs; the rest is skipped here). Through the join above, once a connection has run the
+        # batch form a few times, PostgreSQL keeps a generic plan made for thousands of streams
+        # (a hash join over the whole table): a read of one aggregate then took tens of ms,
         # growing with the table, instead of about 1 ms.
-        self._select_few = sql.SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%b::uuid[]) AND originator_version > %b "
-            "ORDER BY originator_id, originator_version"
+        self._select_few = snapshots_cte + sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM snap UNION ALL "
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} AS e "
+            "WHERE e.originator_id = ANY(%(ids)b::uuid[]) AND e.originator_version > %(after)b "
+            "AND e.originator_version > COALESCE("
+            "(SELECT snap.originator_version FROM snap WHERE snap.originator_id = e.originator_id), 0) "
+            "ORDER BY 1, 2"
         ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
         count = len(stored_events)
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
-            self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders
-            for statement in self.lock_table_statements:
-                curs.execute(statement, prepare=True)
-            head = curs.execute(self._select_head, prepare=True).fetchone()
-            previous = bytes(head[0]) if head else GENESIS_HASH
-            # Every writer holds the lock, so the block of ids reserved here is contiguous and
-            # in commit order; COPY then writes the rows without a statement per row.
-            reserved = curs.execute(self._reserve_ids, (count,), prepare=True).fetchone()
-            assert reserved is not None
-            first = reserved[0]
-            with curs.copy(self._copy_events) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea", "int8", "bytea"])
-                for offset, event in enumerate(stored_events):
-                    previous = chain_hash(previous, event)
-                    copy.write_row(
-                        (event.originator_id, event.originator_version, event.topic, event.state, first + offset,
-                         previous)
-                    )  # fmt: skip
-            # Seal the new head of the chain (outside the events table): a deleted tail is then
-            # a seal naming an event that is gone.
-            curs.execute(self._insert_seal, (first + count - 1, previous), prepare=True)
-            snapshots = kwargs.get("snapshots") or ()
-            if snapshots:
-                curs.executemany(
-                    self._insert_snapshot,
-                    [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            try:
+                curs.execute(self._begin_and_lock)
+                self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders (tracking)
+                # Every writer holds the lock, so the head read here is the last committed event,
+                # and the block of ids reserved is contiguous and in commit order; COPY then
+                # writes the rows without a statement per row.
+                reserved = curs.execute(self._head_and_reserve, (count,), prepare=True).fetchone()
+                assert reserved is not None
+                previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
+                first = reserved[1]
+                with curs.copy(self._copy_events) as copy:
+                    copy.set_types(["uuid", "int8", "text", "bytea", "int8", "bytea"])
+                    for offset, event in enumerate(stored_events):
+                        previous = chain_hash(previous, event)
+                        copy.write_row(
+                            (event.originator_id, event.originator_version, event.topic, event.state,
+                             first + offset, previous)
+                        )  # fmt: skip
+                snapshots = kwargs.get("snapshots") or ()
+                if snapshots:
+                    curs.executemany(
+                        self._insert_snapshot,
+                        [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
+                    )
+                # Seal the new head of the chain (outside the events table): a deleted tail is
+                # then a seal naming an event that is gone. Sent with the commit.
+                curs.execute(
+                    sql.SQL("INSERT INTO {} (notification_id, chain_hash) VALUES ({}, {}); COMMIT").format(
+                        self._seals, sql.Literal(first + count - 1), sql.Literal(previous)
+                    )
                 )
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                raise
         return list(range(first, first + count))
 
     def select_notifications_binary(self, after: int, stop: int, topics: list[str], limit: int) -> list[Notification]:
@@ -201,23 +218,16 @@ class RegionRecorder(PostgresProcessRecorder):
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         if not ids:
             return found
+        unknown = [i for i in ids if not after or i not in after]
+        versions = [after.get(i, 0) for i in ids] if after else [0] * len(ids)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            # Aggregates not known to the caller start from their latest snapshot, if any.
-            unknown = [i for i in ids if not after or i not in after]
-            after = dict(after or {})
-            if unknown:
-                for originator_id, version, topic, state in curs.execute(
-                    self._select_snapshots, (unknown,), binary=True
-                ):
-                    found[originator_id].append(StoredEvent(originator_id, version, topic, bytes(state)))
-                    after[originator_id] = version
-            versions = [after.get(i, 0) for i in ids]
             if len(ids) <= few_streams_max:
                 known = dict(zip(ids, versions, strict=True))
-                curs.execute(self._select_few, (ids, min(versions)), binary=True)
-                rows = (row for row in curs if row[1] > known[row[0]])
+                params = {"unknown": unknown, "ids": ids, "after": min(versions)}
+                rows = [row for row in curs.execute(self._select_few, params, binary=True) if row[1] > known[row[0]]]
             else:
-                rows = curs.execute(self._select_many, (ids, versions), binary=True).fetchall()
+                params = {"unknown": unknown, "ids": ids, "after": versions}
+                rows = curs.execute(self._select_many, params, binary=True).fetchall()
             for originator_id, version, topic, state in rows:
                 found[originator_id].append(StoredEvent(originator_id, version, topic, state))
         return found
