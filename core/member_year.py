@@ -7,6 +7,7 @@ assistance adds its own delta. The aggregate refuses to apply a settlement twice
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -19,11 +20,18 @@ from core.ids import member_year_id
 from core.tiers import YearToDate
 
 
+def nonzero(delta: Mapping[str, Any]) -> dict[str, Any]:
+    """A delta without its zero amounts (a missing amount is 0). A member-year holds one per
+    settlement in force: all thirteen fields each took a kilobyte per settlement in memory."""
+    return {name: value for name, value in delta.items() if value}
+
+
 @attrs.frozen
 class AppliedClaim:
     version: int
     setl_time: str
-    delta_fen: dict[str, Any]  # everything this settlement added, look-back included, as recorded
+    # everything this settlement added, look-back included, as recorded (zero amounts left out)
+    delta_fen: dict[str, Any] = attrs.field(converter=nonzero)
 
     @property
     def delta(self) -> YearToDate:
@@ -133,7 +141,7 @@ class MemberYear(Aggregate):
             setl_id=setl_id,
             setl_version=setl_version,
             setl_time=setl_time,
-            delta=delta.to_dict(),
+            delta=nonzero(delta.to_dict()),
         )
 
     def reverse_claim(self, setl_id: str, setl_version: int) -> YearToDate:

@@ -83,7 +83,7 @@ def _start_embedded(pgdata: Path) -> str:
     except Exception as exc:  # pgserver raises plain exceptions; give them a name
         raise DatabaseUnavailable(f"could not start the embedded server in {pgdata}: {exc}") from exc
     _ensure_database(admin_url, DATABASE_NAME)
-    return _with_dbname(admin_url, DATABASE_NAME)
+    return with_dbname(admin_url, DATABASE_NAME)
 
 
 def stop_embedded(pgdata: Path) -> bool:
@@ -101,7 +101,7 @@ def stop_embedded(pgdata: Path) -> bool:
     return True
 
 
-def _with_dbname(url: str, dbname: str) -> str:
+def with_dbname(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo(**params)
@@ -119,7 +119,7 @@ def create_database(url: str, dbname: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    return _with_dbname(url, dbname)
+    return with_dbname(url, dbname)
 
 
 def drop_database(url: str, dbname: str) -> None:
