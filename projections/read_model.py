@@ -52,8 +52,10 @@ VIEW_TABLES = ("journal", "settlements", "member_usage", "transfers")
 page_events_max = 20_000
 
 
-@dataclass
 class InvalidEvent(YibaoError):
+    """An event the read model cannot build rows from: it does not decode, or an amount is not fen.
+    (Not a dataclass: a dataclass without fields would take no message.)"""
+
     reason = "invalid_event"
 
 
