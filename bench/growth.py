@@ -1,12 +1,15 @@
 """Growth: bulk settlement on an empty store against the same work on a store that already holds
 a large event log.
 
-    .venv/bin/python -m bench.growth [--claims 30000] [--history 300000]
+    .venv/bin/python -m bench.growth [--claims 30000] [--history 300000] [--filler 20000000]
 
 One fresh database. First `--claims` claims of a 2023 region-year are settled (the store is
 nearly empty: the "empty" figure). Then `--history` more claims of 2023 are settled to grow the
-log, and finally `--claims` claims of 2024 for the same members (their accounts carry the 2023
-history) are settled: the "grown" figure. Both in batches of 2,000, everything durable.
+log, `--filler` events of other aggregates (2,000,000 individual accounts credited ten times
+each) are written with SQL to bring the log to city size, the table is vacuumed and analysed as
+autovacuum would, and finally `--claims` claims of 2024 for the same members (their accounts
+carry the 2023 history) are settled: the "grown" figure. Both in batches of 2,000, everything
+durable. The filler takes a few minutes and about 6 GB of disk; `--filler 0` skips it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import argparse
 import gc
 import os
 import tempfile
+import time
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from bench.settle import load, settle
 from commands.cli import settled_batch_housekeeping
@@ -26,10 +33,29 @@ from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
 
 
+def fill(url: str, schema: str, events: int, per_aggregate: int = 10, chunk: int = 2_000_000) -> None:
+    """`events` more events of aggregates the settlement never reads, written in key order so that
+    the indexes are built quickly, with placeholder chain hashes (this store is never verified)."""
+    statement = sql.SQL(
+        "INSERT INTO {} (originator_id, originator_version, topic, state, chain_hash) "
+        "SELECT id, version, 'IndividualAccount.Credited', convert_to("
+        '\'{{"ref":"filler:\' || g || \'","kind":"contribution","amount":100,'
+        "\"timestamp\":\"2023-06-01T00:00:00+00:00\"}}', 'UTF8'), '\\x00'::bytea "
+        "FROM (SELECT g, md5('filler:' || (g / {})::text)::uuid AS id, mod(g, {}) + 1 AS version "
+        "FROM generate_series(%s::bigint, %s::bigint) AS g) AS filler ORDER BY id, version"
+    ).format(sql.Identifier(schema, "events"), per_aggregate, per_aggregate)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(0, events, chunk):
+            conn.execute(statement, (start, min(events, start + chunk) - 1))
+            print(f"  filler: {min(events, start + chunk):,} of {events:,} events", flush=True)
+        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, "events")))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", type=int, default=30_000)
     parser.add_argument("--history", type=int, default=300_000)
+    parser.add_argument("--filler", type=int, default=20_000_000)
     args = parser.parse_args()
     gc.set_threshold(100_000, 50, 100)  # as the CLI does
     server = locate()
@@ -54,6 +80,10 @@ def main() -> None:
                 for _ in batch.settle_lines(store, lines, batch_size=2_000, after_batch=settled_batch_housekeeping):
                     pass
             app = store.region("330109")
+            if args.filler:
+                began = time.perf_counter()
+                fill(store.location.url, app.factory.datastore.schema, args.filler)  # type: ignore[attr-defined]
+                print(f"filler: {args.filler:,} events in {time.perf_counter() - began:.0f} s")
             events = app.recorder.max_notification_id() or 0
             load(store, later, 2024)
             count, seconds = settle(store, later / "claims.jsonl", limit=None, batch_size=2_000)

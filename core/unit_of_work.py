@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
 A = TypeVar("A", bound=Aggregate)
+_NOT_READ: Any = object()
 
 
 class UnitOfWork:
@@ -32,7 +33,7 @@ class UnitOfWork:
         # batch changes is saved with a version check, so reusing them is as safe as rereading.
         self._known = known or {}  # read through, never copied (it can hold 100,000s)
         self._aggregates: dict[UUID, Aggregate | None] = {}
-        self._touched: dict[UUID, Aggregate] = {}
+        self._touched: dict[int, Aggregate] = {}  # by id(): aggregates held here, so ids are unique
 
     def preload(self, ids: Iterable[UUID]) -> None:
         missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))
@@ -58,20 +59,22 @@ class UnitOfWork:
         return aggregate
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        if aggregate_id not in self._aggregates:
+        # Hot path (several calls per claim): one hash of the UUID (a Python-level __hash__).
+        aggregate = self._aggregates.get(aggregate_id, _NOT_READ)
+        if aggregate is _NOT_READ:
             self.preload((aggregate_id,))
-        aggregate = self._aggregates[aggregate_id]
+            aggregate = self._aggregates[aggregate_id]
         if aggregate is not None:
             if not isinstance(aggregate, kind):
                 raise AssertionError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
-            self._touched[aggregate_id] = aggregate
-        return aggregate
+            self._touched[id(aggregate)] = aggregate
+        return aggregate  # type: ignore[return-value]
 
     def add(self, aggregate: A) -> A:
         if self._aggregates.get(aggregate.id) is not None:
             raise AssertionError(f"aggregate {aggregate.id} exists already")
         self._aggregates[aggregate.id] = aggregate
-        self._touched[aggregate.id] = aggregate
+        self._touched[id(aggregate)] = aggregate
         return aggregate
 
     def loaded(self) -> list[Aggregate]:
