@@ -41,7 +41,7 @@ from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
-from core.records import Claim, Contribution, MemberRecord
+from core.records import Claim, Contribution, MemberRecord, content_hash_of
 from core.settlement import Settlement, SettlementFacts
 from core.snapshot import MemberYearSnapshot
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
@@ -480,7 +480,7 @@ class RegionApplication(TransferCases, Application):
         )
         version = settlement.current.version + 1 if settlement is not None else 1
         claim_dict = claim.to_dict()
-        content_hash = claim.content_hash
+        content_hash = content_hash_of(claim_dict)
         delta = computation.delta.to_dict()
         paying_account = own_account if split.acct_pay else family_account if split.acct_mulaid_pay else None
         amounts = {

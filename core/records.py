@@ -153,12 +153,17 @@ class Claim:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(msgspec.json.encode(self.to_dict(), order="sorted")).hexdigest()
+        return content_hash_of(self.to_dict())
 
     def amounts_add_up(self) -> bool:
         return self.medfee_sumamt == (
             self.fulamt_ownpay_amt + self.overlmt_selfpay + self.preselfpay_amt + self.inscp_scp_amt
         )
+
+
+def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
+    """The duplicate-detection hash of a claim's canonical form (`Claim.to_dict`)."""
+    return hashlib.sha256(msgspec.json.encode(claim_dict, order="sorted")).hexdigest()
 
 
 _CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim))
@@ -272,7 +277,7 @@ class Contribution:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(msgspec.json.encode(self.to_dict(), order="sorted")).hexdigest()
+        return content_hash_of(self.to_dict())
 
 
 def parse_contribution(obj: Mapping[str, Any]) -> Contribution:

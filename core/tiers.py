@@ -140,15 +140,18 @@ class YearToDate:
         totals = [getattr(self, name) for name in _AMOUNT_FIELDS]
         deductibles = dict(self.basic_deductible_used)
         for delta, sign in deltas:
-            if not delta.keys() <= _FIELD_NAMES:
-                raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(set(delta) - _FIELD_NAMES))}")
-            for i, name in enumerate(_AMOUNT_FIELDS):
-                value = delta.get(name, 0)
-                if type(value) is not int:
-                    raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
-                totals[i] += sign * value
-            for key, amount in _deductible_map(delta.get("basic_deductible_used")).items():
-                deductibles[key] = deductibles.get(key, 0) + sign * amount
+            # Only the fields a delta names (stored deltas leave zero amounts out).
+            for name, value in delta.items():
+                index = _AMOUNT_INDEX.get(name)
+                if index is not None:
+                    if type(value) is not int:
+                        raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
+                    totals[index] += sign * value
+                elif name == "basic_deductible_used":
+                    for key, amount in _deductible_map(value).items():
+                        deductibles[key] = deductibles.get(key, 0) + sign * amount
+                else:
+                    raise ValueError(f"unknown YearToDate field: {name}")
         result = object.__new__(YearToDate)
         for name, total in zip(_AMOUNT_FIELDS, totals, strict=True):
             object.__setattr__(result, name, total)
@@ -184,6 +187,7 @@ class YearToDate:
 
 _AMOUNT_FIELDS = tuple(f.name for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used")
 _FIELD_NAMES = frozenset(f.name for f in attrs.fields(YearToDate))
+_AMOUNT_INDEX = {name: index for index, name in enumerate(_AMOUNT_FIELDS)}
 
 
 @attrs.frozen
