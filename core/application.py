@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
@@ -77,6 +78,45 @@ class Outcome:
         return cls("rejected", reason=reason, detail=detail)
 
 
+class SaveInFlight:
+    """A batch whose outcomes were computed and whose save runs on the region's writer thread
+    (`RegionApplication.settle_claims_behind`). `finish()` waits for the commit; a save that
+    lost to a concurrent writer is settled again (synchronously, from fresh reads)."""
+
+    def __init__(
+        self, future: Future[Any] | None, outcomes: list[Outcome], settle_again: Callable[[], list[Outcome]]
+    ) -> None:
+        self._future = future
+        self._outcomes = outcomes
+        self._settle_again = settle_again
+        self._stood: bool | None = None if future is not None else True
+
+    @classmethod
+    def done(cls, outcomes: list[Outcome]) -> SaveInFlight:
+        return cls(None, outcomes, lambda: outcomes)
+
+    def finish(self) -> bool:
+        """Wait for the commit. True if the save stood as computed (a batch computed on top of
+        it is valid); False if the batch had to be settled again."""
+        if self._stood is None:
+            assert self._future is not None
+            try:
+                self._future.result()
+                self._stood = True
+            except (IntegrityError, StaleRead):
+                self._stood = False
+                self._outcomes = self._settle_again()
+            except BaseException:
+                self._stood = False
+                self._outcomes = []
+                raise
+        return self._stood
+
+    def outcomes(self) -> list[Outcome]:
+        self.finish()
+        return self._outcomes
+
+
 @attrs.frozen
 class HospitalPayment:
     payment_id: str
@@ -101,6 +141,8 @@ class RegionApplication(TransferCases, Application):
     def __init__(self, region: str, env: Any = None) -> None:
         self.region = region
         self._saved = {}
+        self._in_flight: SaveInFlight | None = None  # the batch whose save the writer thread runs
+        self._writer: ThreadPoolExecutor | None = None
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[Any]:
@@ -114,7 +156,12 @@ class RegionApplication(TransferCases, Application):
             return bulk(ids, after)
         return {i: list(self.recorder.select_events(i, gt=after.get(i))) for i in ids}
 
-    def unit_of_work(self, *, reuse_saved: bool = False) -> UnitOfWork:
+    def unit_of_work(self, *, reuse_saved: bool = False, drain: bool = True) -> UnitOfWork:
+        """A unit of work on the committed state (a save still in flight is waited for first,
+        unless `drain` is False: the next batch's computation on top of it, or a read of members,
+        which settling never changes)."""
+        if drain:
+            self._drain()
         known = self._saved if reuse_saved else None
         return UnitOfWork(self._select_events_of, self.mapper.to_domain_event, known)
 
@@ -126,19 +173,37 @@ class RegionApplication(TransferCases, Application):
         """Save in one transaction; the library's `save()` does the same, plus per-object
         protocol checks that cost more than the write itself at batch sizes. With `tracking`,
         the position of the upstream event this save acts on is recorded in the same transaction."""
+        stored, snapshots = self._stored_changes(aggregates)
+        if stored:
+            self.recorder.insert_events(stored, tracking=tracking, snapshots=snapshots)
+        elif tracking is not None:
+            self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
+
+    def _stored_changes(self, aggregates: Sequence[Any]) -> tuple[list[StoredEvent], list[StoredEvent]]:
+        """The pending events of `aggregates`, encoded (they are taken off the aggregates), and
+        the snapshots those events make due. The recorder gets them directly: the library's
+        `events.put` also builds a Recording per event, for in-process followers (none here)."""
         snapshots = [
             self.mapper.to_stored_event(MemberYearSnapshot.of(a))  # type: ignore[arg-type]
             for a in aggregates
             if snapshot.due(a, len(a.pending_events))
         ]
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        if events:
-            # The recorder directly: the library's `events.put` also builds a Recording per
-            # event, for callers that notify followers in process (none here).
-            stored = list(map(self.mapper.to_stored_event, events))
-            self.recorder.insert_events(stored, tracking=tracking, snapshots=snapshots)
-        elif tracking is not None:
-            self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
+        return list(map(self.mapper.to_stored_event, events)), snapshots
+
+    def _keep(self, uow: UnitOfWork) -> None:
+        """Keep the long-lived aggregates a batch read and wrote (members, member-years, accounts,
+        policies): the next batch fast-forwards each past its version instead of replaying its
+        history. Settlements are one per claim and seldom read again."""
+        if len(self._saved) > self.saved_cache_max:
+            self._saved.clear()
+        self._saved.update((a.id, a) for a in uow.loaded() if not isinstance(a, Settlement))
+
+    def _drain(self) -> None:
+        """Wait for the save in flight, if any (and settle its batch again if it lost)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.finish()
 
     def tracked_position(self, name: str) -> int:
         """How far the process `name` has acted on another region's log, as recorded here."""
@@ -182,12 +247,7 @@ class RegionApplication(TransferCases, Application):
             for aggregate in changed:
                 self._saved.pop(aggregate.id, None)
             if reuse_saved:
-                if len(self._saved) > self.saved_cache_max:
-                    self._saved.clear()
-                # Keep the long-lived aggregates this batch read and wrote (members, member-years,
-                # accounts, policies): the next batch fast-forwards each past its version instead
-                # of replaying its history. Settlements are one per claim and seldom read again.
-                self._saved.update((a.id, a) for a in uow.loaded() if not isinstance(a, Settlement))
+                self._keep(uow)
             return result
         raise ConcurrencyConflict(
             f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"
@@ -338,6 +398,57 @@ class RegionApplication(TransferCases, Application):
         return self._in_transaction(
             lambda uow: self._settle_all(uow, claims, operator=None, reason=None, origins=origins), reuse_saved=True
         )
+
+    def settle_claims_behind(self, claims: Sequence[Claim], *, origins: Sequence[str] | None = None) -> SaveInFlight:
+        """`settle_claims` with the commit left to the region's writer thread, so that the caller
+        can compute its next batch while PostgreSQL writes this one. The batch is computed on
+        this process's latest state, including the previous batch if its save is still in
+        flight; that save is then waited for, and if it lost to another writer both batches are
+        settled again from fresh reads. The outcomes are committed only once `outcomes()` has
+        returned them."""
+
+        def work(uow: UnitOfWork) -> list[Outcome]:
+            return self._settle_all(uow, claims, operator=None, reason=None, origins=origins)
+
+        previous, self._in_flight = self._in_flight, None
+        outcomes: list[Outcome] | None = None
+        uow = self.unit_of_work(reuse_saved=True, drain=False)
+        try:
+            outcomes = work(uow)
+        except StaleRead:
+            pass  # settled again below, with the usual retries
+        except BaseException:
+            self._saved.clear()
+            if previous is not None:
+                previous.finish()
+            raise
+        if previous is not None and not previous.finish():
+            outcomes = None  # computed on changes that were never committed
+        if outcomes is None:
+            self._saved.clear()
+            return SaveInFlight.done(self._in_transaction(work, reuse_saved=True))
+        changed = uow.changed()
+        if not changed:
+            return SaveInFlight.done(outcomes)
+        stored, snapshots = self._stored_changes(changed)
+        self._keep(uow)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{self.region}")
+        future = self._writer.submit(self.recorder.insert_events, stored, snapshots=snapshots)
+        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work))
+        return self._in_flight
+
+    def _settle_again(self, work: Callable[[UnitOfWork], list[Outcome]]) -> list[Outcome]:
+        log.info("region %s: a batch saved behind lost to a concurrent write; settling it again", self.region)
+        self._saved.clear()
+        return self._in_transaction(work, reuse_saved=True)
+
+    def close(self) -> None:
+        self._drain()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+        super().close()
 
     def correct_claims(
         self, claims: Sequence[Claim], *, operator: str, reason: str, on_date: dt.date | None = None
@@ -703,7 +814,7 @@ class RegionApplication(TransferCases, Application):
     def members_at(self, psn_nos: Sequence[str], dates: Sequence[dt.date]) -> list[MemberRecord | None]:
         """The record in force for each (psn_no, date) pair, from one bulk read (members read
         before are only brought up to date: routing asks for the same members batch after batch)."""
-        uow = self.unit_of_work(reuse_saved=True)
+        uow = self.unit_of_work(reuse_saved=True, drain=False)  # settling never changes members
         uow.preload(member_id(p) for p in psn_nos)
         out = []
         for psn_no, date in zip(psn_nos, dates, strict=True):

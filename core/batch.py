@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from core.application import Outcome, RegionApplication
+from core.application import Outcome, RegionApplication, SaveInFlight
 from core.records import (
     Claim,
     Contribution,
@@ -109,7 +109,13 @@ def settle_lines(
 ) -> Iterator[LineResult]:
     """Settle (or, with operator and reason, correct) every claim line, in input order.
     `source` (the sha256 of a claims file) is recorded with each settlement with its line;
-    `after_batch` runs after each batch is saved (the CLI's memory housekeeping)."""
+    `after_batch` runs after each batch is saved (the CLI's memory housekeeping).
+
+    Settling in batches (`batch_size` > 1) keeps one batch's save in flight: batch N+1 is
+    parsed, routed and computed while PostgreSQL commits batch N, and N's results are given
+    only once its commit has returned (a result line always names a committed settlement)."""
+    behind = operator is None and batch_size > 1
+    in_flight_batch = None
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
         claims: list[tuple[int, Claim]] = []
@@ -129,20 +135,43 @@ def settle_lines(
                 )
             else:
                 by_region.setdefault(region, []).append((line_no, claim))
+        settling = []
         for region, items in by_region.items():
             app = directory.region(region)
             batch_claims = [c for _, c in items]
-            if operator is None:
-                origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
-                outcomes = app.settle_claims(batch_claims, origins=origins)
-            else:
+            if operator is not None:
                 outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "")
-            for (line_no, claim), outcome in zip(items, outcomes, strict=True):
-                results[line_no] = _claim_line(line_no, claim, outcome)
-        if after_batch is not None:
-            after_batch()
-        for line_no, _ in batch:
-            yield results[line_no]
+                settling.append((items, SaveInFlight.done(outcomes)))
+                continue
+            origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
+            if behind:
+                settling.append((items, app.settle_claims_behind(batch_claims, origins=origins)))
+            else:
+                settling.append((items, SaveInFlight.done(app.settle_claims(batch_claims, origins=origins))))
+        if in_flight_batch is not None:
+            yield from _committed(*in_flight_batch, after_batch)
+        in_flight_batch = (batch, results, settling)
+        if not behind:
+            yield from _committed(*in_flight_batch, after_batch)
+            in_flight_batch = None
+    if in_flight_batch is not None:
+        yield from _committed(*in_flight_batch, after_batch)
+
+
+def _committed(
+    batch: list[tuple[int, bytes]],
+    results: dict[int, LineResult],
+    settling: list[tuple[list[tuple[int, Claim]], SaveInFlight]],
+    after_batch: Callable[[], None] | None,
+) -> Iterator[LineResult]:
+    """A batch's results in input order, once each region's save of it has committed."""
+    for items, in_flight in settling:
+        for (line_no, claim), outcome in zip(items, in_flight.outcomes(), strict=True):
+            results[line_no] = _claim_line(line_no, claim, outcome)
+    if after_batch is not None:
+        after_batch()
+    for line_no, _ in batch:
+        yield results[line_no]
 
 
 def _claim_line(line_no: int, claim: Claim, outcome: Outcome) -> LineResult:

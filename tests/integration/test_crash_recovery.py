@@ -4,6 +4,7 @@ with results identical to an uninterrupted run, and no partial settlement ever v
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,12 +99,14 @@ def test_a_settlement_run_killed_at_any_point_and_run_again_gives_the_uninterrup
     again = tmp_path / "again.jsonl"
     yibao(killed_url, "claims", "settle", str(claims), "--out", str(again))
     assert again.read_bytes() == reference.read_bytes()  # a completed run repeated: same answers
+    # Both stores verify, hold the same events, postings and settlements (the killed one has more
+    # seals, one per commit, and gaps in its ids where a killed save had reserved a block), and
+    # both read models are up to date.
+    summaries = [re.sub(r"\d[\d,]* seals, ", "", yibao(url, "verify")) for url in (reference_url, killed_url)]
+    assert "OK" in summaries[0]
+    assert summaries[1] == summaries[0]
     for url in (reference_url, killed_url):
-        assert "OK" in yibao(url, "verify")
-    assert (
-        yibao(killed_url, "projections", "status").split("\t")[1]
-        == yibao(reference_url, "projections", "status").split("\t")[1]
-    )
+        assert "up to date" in yibao(url, "projections", "status")
 
 
 def test_a_projection_killed_between_pages_resumes_from_its_position_and_ends_equal_to_a_rebuild(

@@ -302,30 +302,38 @@ def test_family_mutual_aid_follows_binding_events_from_the_next_claim(
 # Regressions found by review: each failed before its fix.
 
 
+@pytest.mark.parametrize("batch_size", [1, 500], ids=["one claim per transaction", "saved behind"])
 def test_a_claim_settling_while_the_transfer_starts_is_settled_again_and_refused(
-    store: Store, regions: tuple[RegionApplication, RegionApplication]
+    store: Store, regions: tuple[RegionApplication, RegionApplication], batch_size: int
 ) -> None:
     """A resident has no account, so the claim and the transfer touch no aggregate in common
     but the member-year, which the transfer now writes: the claim's save conflicts, and its
-    retry reads the transfer."""
+    retry reads the transfer. The transfer is started by another process (another store on the
+    same database) just before the claim's events are written, whether the claim is saved in
+    the settling thread (one claim per transaction) or by the region's writer thread (batches)."""
     a, _ = regions
-    assert [o.status for o in a.import_members([employee("T-RACE", A, insutype="390")])] == ["recorded"]
-    original = type(a).save_aggregates
+    psn_no, transfer_id, setl_id = f"T-RACE-{batch_size}", f"TR-RACE-{batch_size}", f"TRACE-{batch_size}"
+    assert [o.status for o in a.import_members([employee(psn_no, A, insutype="390")])] == ["recorded"]
+    recorder_class = type(a.recorder)
+    original = recorder_class.insert_events
     started = []
 
-    def transfer_first(self: RegionApplication, aggregates: Any, tracking: Any = None) -> None:
-        if not started and self is a and any(type(x).__name__ == "Settlement" for x in aggregates):
-            started.append(start(a, "TR-RACE", "T-RACE").status)
-        original(self, aggregates, tracking)
+    with Store(store.location) as other:
 
-    type(a).save_aggregates = transfer_first  # type: ignore[method-assign]
-    try:
-        result = settle(store, claim_line("TRACE-1", "T-RACE", "2023-07-15"))[0]
-    finally:
-        type(a).save_aggregates = original  # type: ignore[method-assign]
-    assert started == [RELEASED]
-    assert (result["status"], result["reason"]) == ("rejected", "member_transferred_out")
-    assert a.settlement("TRACE-1") is None
+        def transfer_first(self: Any, stored_events: Any, **kwargs: Any) -> Any:
+            if not started and self is a.recorder and any(e.topic == "Settlement.Settled" for e in stored_events):
+                started.append(start(other.region(A), transfer_id, psn_no).status)
+            return original(self, stored_events, **kwargs)
+
+        recorder_class.insert_events = transfer_first  # type: ignore[method-assign]
+        try:
+            lines = enumerate([claim_line(setl_id, psn_no, "2023-07-15")], 1)
+            result = next(iter(settle_lines(store, lines, batch_size=batch_size))).output
+        finally:
+            recorder_class.insert_events = original  # type: ignore[method-assign]
+        assert started == [RELEASED]
+        assert (result["status"], result["reason"]) == ("rejected", "member_transferred_out")
+        assert a.settlement(setl_id) is None
     relay(store)
 
 
