@@ -9,6 +9,7 @@ makes the save fail on a version constraint and the batch is recomputed (bounded
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -166,7 +167,11 @@ class RegionApplication(TransferCases, Application):
         return UnitOfWork(self._select_events_of, self.mapper.to_domain_event, known)
 
     # Aggregates the settlement path read or wrote, kept between batches (bounded).
-    saved_cache_max = 60_000  # the demo needs about 50,000; a 200,000-claim run then peaks near 290 MB RSS
+    # The most recently used are kept. Measured with `claims settle` of 200,000 claims: members
+    # with ten claims a year (the demo) settle a third faster with 40,000 kept than with none;
+    # members with five are not helped by any size (their next claim comes after the cache has
+    # turned over), and each 10,000 kept cost about 25 MB.
+    saved_cache_max = 40_000
     _saved: dict[UUID, Any]
 
     def save_aggregates(self, aggregates: Sequence[Any], tracking: Tracking | None = None) -> None:
@@ -195,9 +200,16 @@ class RegionApplication(TransferCases, Application):
         """Keep the long-lived aggregates a batch read and wrote (members, member-years, accounts,
         policies): the next batch fast-forwards each past its version instead of replaying its
         history. Settlements are one per claim and seldom read again."""
-        if len(self._saved) > self.saved_cache_max:
-            self._saved.clear()
-        self._saved.update((a.id, a) for a in uow.loaded() if not isinstance(a, Settlement))
+        saved = self._saved
+        for aggregate in uow.loaded():
+            if not isinstance(aggregate, Settlement):
+                key = aggregate.id
+                saved.pop(key, None)  # to the end: dict order is least recently used first
+                saved[key] = aggregate
+        excess = len(saved) - self.saved_cache_max
+        if excess > 0:
+            for key in list(itertools.islice(saved, excess + self.saved_cache_max // 4)):
+                del saved[key]
 
     def _drain(self) -> None:
         """Wait for the save in flight, if any (and settle its batch again if it lost)."""
