@@ -201,14 +201,19 @@ class RegionApplication(TransferCases, Application):
         policies): the next batch fast-forwards each past its version instead of replaying its
         history. Settlements are one per claim and seldom read again."""
         saved = self._saved
+        used = 0
         for aggregate in uow.loaded():
             if not isinstance(aggregate, Settlement):
                 key = aggregate.id
                 saved.pop(key, None)  # to the end: dict order is least recently used first
                 saved[key] = aggregate
+                used += 1
         excess = len(saved) - self.saved_cache_max
         if excess > 0:
-            for key in list(itertools.islice(saved, excess + self.saved_cache_max // 4)):
+            # Never this batch's own: with its save still in flight (settle_claims_behind) the
+            # next batch must find them here, not read them from before that save.
+            evict = min(excess + self.saved_cache_max // 4, len(saved) - used)
+            for key in list(itertools.islice(saved, evict)):
                 del saved[key]
 
     def _drain(self) -> None:
