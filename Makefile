@@ -24,10 +24,12 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 
+# About 45 minutes: the 1,000,000-claim CLI run and the 20,000,000-event growth run are most of it.
 bench: $(STAMP)
 	$(BIN)/python -m bench.settle
 	$(BIN)/python -m bench.online
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.cli_settle
 	$(BIN)/python -m bench.growth
 
 lint: $(TEST_STAMP)

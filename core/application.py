@@ -488,30 +488,29 @@ class RegionApplication(TransferCases, Application):
         return self._in_transaction(work)
 
     def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim], *, correcting: bool) -> None:
-        """Read, in two queries, every aggregate the batch needs: settlements, policies and
-        members, then what the members point to. A claim already settled (a duplicate, unless it
-        is being corrected) needs nothing beyond its settlement and member."""
+        """Read every aggregate the batch needs in one query: settlements, policies, members,
+        member-years and accounts (one claim per transaction is then one read). A second query
+        reads what only the members name (a bound family employee and their account) and, for
+        corrections, the member-years of the settlements being corrected."""
         uow.preload(
             [settlement_id(c.setl_id) for c in claims]
             + [policy_book_id(self.region, y) for y in {c.year for c in claims}]
             + [member_id(c.psn_no) for c in claims]
+            + [member_year_id(c.psn_no, c.year) for c in claims]
+            + [account_id(c.psn_no) for c in claims]
         )
-        existing = {c.setl_id: uow.get(settlement_id(c.setl_id), Settlement) for c in claims}
-        work = [c for c in claims if correcting or existing[c.setl_id] is None]
         family = set()
-        for c in work:
+        for c in claims:
             member = uow.get(member_id(c.psn_no), Member)
             if member is not None and member.family_employee:
                 family.add(member.family_employee)
-        existing_years = [
-            member_year_id(s.current.psn_no, s.current.year) for s in existing.values() if s is not None and correcting
-        ]
-        uow.preload(
-            [member_year_id(c.psn_no, c.year) for c in work]
-            + existing_years
-            + [account_id(p) for p in {c.psn_no for c in work} | family]
-            + [member_id(p) for p in family]
-        )
+        corrected_years = []
+        if correcting:
+            for c in claims:
+                existing = uow.get(settlement_id(c.setl_id), Settlement)
+                if existing is not None:
+                    corrected_years.append(member_year_id(existing.current.psn_no, existing.current.year))
+        uow.preload([account_id(p) for p in family] + [member_id(p) for p in family] + corrected_years)
 
     def _settle_all(
         self,

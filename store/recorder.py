@@ -83,17 +83,15 @@ class RegionRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "events") -> None:
         super().__init__(datastore, events_table_name=events_table_name, tracking_table_name="notification_tracking")
         table = sql.Identifier(datastore.schema, events_table_name)
-        # A save takes few round trips, because the region's write lock is held through them
-        # (one statement: begin, lock timeout, lock; one: the chain's head and a block of ids;
-        # the COPY; one: the seal and the commit).
+        # A save takes few round trips, because the region's write lock is held through them:
+        # one simple-protocol string (begin, lock timeout, lock, then - a statement of its own, so
+        # that it sees every commit made before the lock was granted - the chain's head and a
+        # block of ids), the COPY, and one string with the seal and the commit.
         self._begin_and_lock = sql.SQL(
-            "BEGIN; SET LOCAL lock_timeout = '{0}s'; SELECT pg_advisory_xact_lock({1})"
+            "BEGIN; SET LOCAL lock_timeout = '{0}s'; SELECT pg_advisory_xact_lock({1}); "
         ).format(datastore.lock_timeout, advisory_key(datastore.schema))
-        sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
-        self._head_and_reserve = sql.SQL(
-            "SELECT (SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1), "
-            "first, setval({1}::regclass, first + %s - 1) FROM (SELECT nextval({1}::regclass) AS first) AS block"
-        ).format(table, sequence)
+        self._events_table = table
+        self._sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
         self._copy_events = sql.SQL(
             "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
             "FROM STDIN (FORMAT BINARY)"
@@ -144,13 +142,15 @@ class RegionRecorder(PostgresProcessRecorder):
         count = len(stored_events)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             try:
-                curs.execute(self._begin_and_lock)
-                self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders (tracking)
                 # Every writer holds the lock, so the head read here is the last committed event,
                 # and the block of ids reserved is contiguous and in commit order; COPY then
                 # writes the rows without a statement per row.
-                reserved = curs.execute(self._head_and_reserve, (count,), prepare=True).fetchone()
+                curs.execute(self._begin_and_lock + self._head_and_reserve(count))
+                while curs.nextset():  # to the last statement's result
+                    pass
+                reserved = curs.fetchone()
                 assert reserved is not None
+                self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders (tracking)
                 previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
                 first = reserved[1]
                 with curs.copy(self._copy_events) as copy:
@@ -179,6 +179,12 @@ class RegionRecorder(PostgresProcessRecorder):
                     conn.execute("ROLLBACK")
                 raise
         return list(range(first, first + count))
+
+    def _head_and_reserve(self, count: int) -> sql.Composed:
+        return sql.SQL(
+            "SELECT (SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1), "
+            "first, setval({1}::regclass, first + {2} - 1) FROM (SELECT nextval({1}::regclass) AS first) AS block"
+        ).format(self._events_table, self._sequence, count)
 
     def select_notifications_binary(self, after: int, stop: int, topics: list[str], limit: int) -> list[Notification]:
         """The library's `select_notifications` (after, up to stop, of these topics), read in

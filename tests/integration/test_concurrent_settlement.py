@@ -372,23 +372,28 @@ def known_race(exc: AssertionError, text: str) -> None:
 
 
 class Interleaved:
-    """Wraps an application's bulk read so that a concurrent writer runs just before read number `at`."""
+    """Wraps an application's bulk read so that a concurrent writer runs just before read number
+    `at` (or, with `after`, just after it has returned)."""
 
-    def __init__(self, app: RegionApplication, at: int, writer: Any) -> None:
+    def __init__(self, app: RegionApplication, at: int, writer: Any, *, after: bool = False) -> None:
         self.read = app._select_events_of
         self.at = at
+        self.after = after
         self.writer = writer
         self.calls = 0
         app._select_events_of = self  # type: ignore[method-assign]
 
     def __call__(self, ids: list[Any], *rest: Any) -> Any:
         self.calls += 1
-        if self.calls == self.at:
+        if self.calls == self.at and not self.after:
             self.writer()
-        return self.read(ids, *rest)
+        found = self.read(ids, *rest)
+        if self.calls == self.at and self.after:
+            self.writer()
+        return found
 
 
-def test_a_claim_settled_by_another_process_between_the_reads_of_a_batch_comes_back_as_a_duplicate(
+def test_a_claim_settled_by_another_process_between_the_read_and_the_save_of_a_batch_comes_back_as_a_duplicate(
     app: RegionApplication, location: ServerLocation
 ) -> None:
     prefix = "RACE1"
@@ -397,8 +402,9 @@ def test_a_claim_settled_by_another_process_between_the_reads_of_a_batch_comes_b
     with Store(location) as mine, Store(location) as theirs:
         other = theirs.region(REGION)
         victim = mine.region(REGION)
-        # read 1: settlements, members, policy; read 2: member-years and accounts
-        Interleaved(victim, at=2, writer=lambda: other.settle_claims([claim]))
+        # one read (settlements, members, policy, member-years, accounts), then the other
+        # process settles the claim: the save loses, and the retry reads it as settled
+        Interleaved(victim, at=1, after=True, writer=lambda: other.settle_claims([claim]))
         try:
             (outcome,) = victim.settle_claims([claim])
         except AssertionError as exc:
