@@ -26,6 +26,9 @@ def nonzero(delta: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in delta.items() if value}
 
 
+NOTHING_YET = YearToDate()
+
+
 @attrs.frozen
 class AppliedClaim:
     version: int
@@ -109,7 +112,7 @@ class MemberYear(Aggregate):
     def __init__(self, psn_no: str, year: int) -> None:
         self.psn_no = psn_no
         self.year = year
-        self.ytd = YearToDate()
+        self.ytd = NOTHING_YET  # frozen, so one instance serves every new member-year
         self.applied: dict[str, AppliedClaim] = {}  # settlements in force this year
 
     # The accumulators are summed when read, not at each replayed event: a load replays many

@@ -606,7 +606,7 @@ def compute_settlement(claim: ClaimAmounts, member: MemberTerms, policy: Policy,
         charity_pay=run.pays["charity"],
         psn_part_amt=psn_part_amt,
         charity_referral=run.charity_referral,
-        delta=YearToDate(**run.delta),
+        delta=YearToDate.from_dict(run.delta),  # typed inline: the attrs validators cost more than the tiers
         breakdown=breakdown,
         left_to_person={
             "policy": run.left.policy,
