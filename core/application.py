@@ -82,34 +82,49 @@ class Outcome:
 class SaveInFlight:
     """A batch whose outcomes were computed and whose save runs on the region's writer thread
     (`RegionApplication.settle_claims_behind`). `finish()` waits for the commit; a save that
-    lost to a concurrent writer is settled again (synchronously, from fresh reads)."""
+    lost to a concurrent writer is settled again (synchronously, from fresh reads). A save that
+    failed otherwise makes the application forget the aggregates it keeps (they hold the failed
+    changes) and raises its error, then and on every later call: its outcomes are never given."""
 
     def __init__(
-        self, future: Future[Any] | None, outcomes: list[Outcome], settle_again: Callable[[], list[Outcome]]
+        self,
+        future: Future[Any] | None,
+        outcomes: list[Outcome],
+        settle_again: Callable[[], list[Outcome]],
+        forget: Callable[[], None],
     ) -> None:
         self._future = future
         self._outcomes = outcomes
         self._settle_again = settle_again
+        self._forget = forget
         self._stood: bool | None = None if future is not None else True
+        self._error: BaseException | None = None
 
     @classmethod
     def done(cls, outcomes: list[Outcome]) -> SaveInFlight:
-        return cls(None, outcomes, lambda: outcomes)
+        return cls(None, outcomes, lambda: outcomes, lambda: None)
 
     def finish(self) -> bool:
         """Wait for the commit. True if the save stood as computed (a batch computed on top of
         it is valid); False if the batch had to be settled again."""
+        if self._error is not None:
+            raise self._error
         if self._stood is None:
             assert self._future is not None
+            computed, self._outcomes = self._outcomes, []  # given only once committed
             try:
                 self._future.result()
-                self._stood = True
+                self._stood, self._outcomes = True, computed
             except (IntegrityError, StaleRead):
                 self._stood = False
-                self._outcomes = self._settle_again()
-            except BaseException:
-                self._stood = False
-                self._outcomes = []
+                try:
+                    self._outcomes = self._settle_again()
+                except BaseException as exc:
+                    self._error = exc
+                    raise
+            except BaseException as exc:
+                self._stood, self._error = False, exc
+                self._forget()
                 raise
         return self._stood
 
@@ -261,6 +276,9 @@ class RegionApplication(TransferCases, Application):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
                 self._saved.clear()
                 continue
+            except BaseException:
+                self._saved.clear()  # kept aggregates may hold the changes that were not saved
+                raise
             for aggregate in changed:
                 self._saved.pop(aggregate.id, None)
             if reuse_saved:
@@ -452,7 +470,7 @@ class RegionApplication(TransferCases, Application):
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{self.region}")
         future = self._writer.submit(self.recorder.insert_events, stored, snapshots=snapshots)
-        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work))
+        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work), self._saved.clear)
         return self._in_flight
 
     def _settle_again(self, work: Callable[[UnitOfWork], list[Outcome]]) -> list[Outcome]:
@@ -461,11 +479,13 @@ class RegionApplication(TransferCases, Application):
         return self._in_transaction(work, reuse_saved=True)
 
     def close(self) -> None:
-        self._drain()
-        if self._writer is not None:
-            self._writer.shutdown()
-            self._writer = None
-        super().close()
+        try:
+            self._drain()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
+            super().close()
 
     def correct_claims(
         self, claims: Sequence[Claim], *, operator: str, reason: str, on_date: dt.date | None = None
