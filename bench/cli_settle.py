@@ -26,8 +26,7 @@ import psycopg
 from psycopg import sql
 
 from bench.figures import figure
-from bench.settle import load
-from commands.synthetic import Scenario, generate
+from commands.synthetic import Scenario, generate, load
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate, with_dbname
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench.settle import load, settle
+from bench.settle import settle
 from commands.cli import settled_batch_housekeeping
 from commands.io import read_lines
-from commands.synthetic import Scenario, generate
+from commands.synthetic import Scenario, generate, load
 from core import batch
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate

@@ -15,32 +15,15 @@ import os
 import statistics
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 from bench.figures import figure
 from commands.cli import settled_batch_housekeeping
 from commands.io import read_lines
-from commands.synthetic import Scenario, generate
+from commands.synthetic import Scenario, generate, load
 from core import batch
-from core.policy import parse_policy
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
-
-
-def load(store: Store, files: Path, year: int = 2023) -> None:
-    """The demo policy (for `year`), members and contributions of a synthetic region-year."""
-    raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
-    raw = raw.replace(b"year = 2023", f"year = {year}".encode())
-    policy = parse_policy(raw)
-    store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
-    for importer, file in (
-        (batch.import_members, "members.jsonl"),
-        (batch.import_contributions, "contributions.jsonl"),
-    ):
-        with (files / file).open("rb") as stream:
-            for _ in importer(store, read_lines(stream), batch_size=2000):
-                pass
 
 
 def prepare(server: ServerLocation, name: str, files: Path) -> Store:

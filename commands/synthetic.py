@@ -11,10 +11,14 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from core.money import format_yuan
+
+if TYPE_CHECKING:
+    from store.app import Store
 
 _ENCODER = msgspec.json.Encoder()
 CATEGORY_WEIGHTS = (
@@ -192,3 +196,27 @@ def generate_claims(s: Scenario, folder: Path) -> None:
     partial = folder / "claims.jsonl.partial"
     write_jsonl(partial, claim_lines(s, members(s)))
     partial.rename(folder / "claims.jsonl")  # a crash never leaves a short claims file behind
+
+
+def load(store: Store, files: Path, year: int = 2023) -> int:
+    """Record the demo policy (for `year`), then import the members and contributions that
+    `generate` wrote into `files`: a region-year ready for its claims (benchmarks and tests).
+    Returns how many lines were rejected."""
+    from importlib import resources
+
+    from commands.io import read_lines
+    from core import batch
+    from core.policy import parse_policy
+
+    raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
+    raw = raw.replace(b"year = 2023", f"year = {year}".encode())
+    policy = parse_policy(raw)
+    store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
+    rejected = 0
+    for importer, file in (
+        (batch.import_members, "members.jsonl"),
+        (batch.import_contributions, "contributions.jsonl"),
+    ):
+        with (files / file).open("rb") as stream:
+            rejected += sum(result.rejected for result in importer(store, read_lines(stream), batch_size=2000))
+    return rejected

@@ -150,10 +150,11 @@ def settle_lines(
                 settling.append((items, SaveInFlight.done(app.settle_claims(batch_claims, origins=origins))))
         if in_flight_batch is not None:
             yield from _committed(*in_flight_batch, after_batch)
-        in_flight_batch = (batch, results, settling)
-        if not behind:
-            yield from _committed(*in_flight_batch, after_batch)
             in_flight_batch = None
+        if behind:
+            in_flight_batch = (batch, results, settling)
+        else:
+            yield from _committed(batch, results, settling, after_batch)
     if in_flight_batch is not None:
         yield from _committed(*in_flight_batch, after_batch)
 

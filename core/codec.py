@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -78,39 +79,17 @@ def registered_topics() -> dict[str, type]:
     return dict(_CLASS_BY_TOPIC)
 
 
-class _Codec:
-    """Encoder and typed decoder for one event class's payload."""
-
-    def __init__(self, cls: type) -> None:
-        hints = typing.get_type_hints(cls)
-        fields = [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS]
-        self.names = tuple(name for name, _ in fields)
-        # A TypedDict decodes straight into the event's __dict__, typed and checked, with
-        # unknown fields ignored: half the cost of a Struct copied into a dict.
-        payload = typing.TypedDict(f"{cls.__name__}Payload", dict(fields))  # type: ignore[operator]  # noqa: UP013
-        self.decoder = msgspec.json.Decoder(payload)
-
-    def decode(self, data: bytes) -> dict[str, Any]:
-        return self.decoder.decode(data)  # type: ignore[no-any-return]
+@cache
+def _decoder(cls: type) -> msgspec.json.Decoder[Any]:
+    """The typed decoder of one event class's payload. A TypedDict decodes straight into the
+    event's __dict__, typed and checked, with unknown fields ignored: half the cost of a Struct
+    copied into a dict."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS}
+    return msgspec.json.Decoder(typing.TypedDict(f"{cls.__name__}Payload", fields))  # type: ignore[operator]
 
 
 _ENCODER = msgspec.json.Encoder(order="deterministic")
-_CODECS: dict[type, _Codec] = {}
-
-
-def _codec(cls: type) -> _Codec:
-    codec = _CODECS.get(cls)
-    if codec is None:
-        codec = _CODECS[cls] = _Codec(cls)
-    return codec
-
-
-def encode_payload(state: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(state)
-
-
-def decode_payload(cls: type, data: bytes) -> dict[str, Any]:
-    return _codec(cls).decode(data)
 
 
 class MsgspecTranscoder(Transcoder):
@@ -144,13 +123,8 @@ class EventMapper(Mapper[Any]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
-        # Every load of an aggregate runs this once per event: one lookup, one decode.
-        decoding = _DECODING.get(stored_event.topic)
-        if decoding is None:
-            cls = class_of(stored_event.topic)
-            decoding = _DECODING[stored_event.topic] = (cls, _codec(cls).decoder)
-        cls, decoder = decoding
-        state = decoder.decode(stored_event.state)
+        cls = class_of(stored_event.topic)
+        state = _decoder(cls).decode(stored_event.state)
         if "originator_topic" in state:
             state["originator_topic"] = _AGGREGATE_PATH_BY_TOPIC[state["originator_topic"]]
         state["originator_id"] = stored_event.originator_id
@@ -158,6 +132,3 @@ class EventMapper(Mapper[Any]):
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event  # type: ignore[no-any-return]
-
-
-_DECODING: dict[str, tuple[type, msgspec.json.Decoder[Any]]] = {}

@@ -96,11 +96,6 @@ class RegionRecorder(PostgresProcessRecorder):
             "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(table)
-        self._select_notifications = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
-            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
-            "ORDER BY notification_id LIMIT %s"
-        ).format(table)
         snapshots = sql.Identifier(datastore.schema, "snapshots")
         self._insert_snapshot = sql.SQL(
             "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
@@ -186,19 +181,6 @@ class RegionRecorder(PostgresProcessRecorder):
             "first, setval({1}::regclass, first + {2} - 1) FROM (SELECT nextval({1}::regclass) AS first) AS block"
         ).format(self._events_table, self._sequence, count)
 
-    def select_notifications_binary(self, after: int, stop: int, topics: list[str], limit: int) -> list[Notification]:
-        """The library's `select_notifications` (after, up to stop, of these topics), read in
-        binary: the text protocol sends every payload hex-encoded, twice its size (measured: a
-        quarter of a read-model rebuild)."""
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self._select_notifications, (after, stop, topics, limit), binary=True)
-            return [
-                Notification(
-                    id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=bytes(row[4])
-                )
-                for row in curs
-            ]
-
     def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
         """The events of one transfer step (`topic`) after a position, read through the partial
         index that only holds those steps (migration 0005): no scan of the whole log."""
@@ -239,7 +221,8 @@ class RegionRecorder(PostgresProcessRecorder):
         return found
 
     def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
-        """`select_notifications_binary` without the envelope: (position, topic, state) rows, for a
+        """The (position, topic, state) of the events of `topics` after `after`, up to `stop`,
+        read in binary (the text protocol sends every payload hex-encoded, twice its size): for a
         reader that decodes the state itself (the read model's rebuild; no UUID per row)."""
         statement = sql.SQL(
             "SELECT notification_id, topic, state FROM {} "

@@ -62,7 +62,7 @@ def logs(store: Store, app: RegionApplication) -> tuple[RegionApplication, Regio
 
 def projected(app: RegionApplication) -> list[Any]:
     head = app.recorder.max_notification_id() or 0
-    return app.recorder.select_notifications_binary(0, head, read_model_topics(), head + 1)
+    return app.recorder.select_notifications(1, head + 1, stop=head, topics=read_model_topics())
 
 
 def plain(row: tuple[Any, ...]) -> tuple[Any, ...]:

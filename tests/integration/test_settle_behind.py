@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from commands.io import read_lines
-from commands.synthetic import Scenario, generate
+from commands.synthetic import Scenario, generate, load
 from core import batch
-from core.policy import parse_policy
 from projections.verify import verify_region
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database
@@ -28,15 +26,7 @@ SCENARIO = Scenario(members=60, claims=1_200, hospitals=6, seed=5)  # twenty cla
 def loaded_store(server: ServerLocation, name: str, files: Path) -> Store:
     store = Store(ServerLocation(kind="external", url=create_database(server.url, name)))
     store.migrate()
-    raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
-    policy = parse_policy(raw)
-    store.ensure_region(policy.region).record_policy(policy.year, policy.content_hash, raw.decode())
-    for importer, file in (
-        (batch.import_members, "members.jsonl"),
-        (batch.import_contributions, "contributions.jsonl"),
-    ):
-        with (files / file).open("rb") as stream:
-            assert all(not r.rejected for r in importer(store, read_lines(stream)))
+    assert load(store, files) == 0
     return store
 
 
