@@ -7,11 +7,26 @@ projection killed at any moment resumes exactly where its last commit left it.
 `catch_up` follows the region's notification log page by page, decoding each stored event lean
 (`projections.event_rows`: only the fields the handlers read) rather than through the library's
 mapper; the handlers take either kind of event.
+
+`rebuild` is a full run: from the first event, with member usage summed in memory across pages
+(written with the last page: one row per member-year instead of an upsert per member-year and
+page) and the two secondary indexes keyed by person dropped (built once after the last page: a
+sort instead of a b-tree insert at a random place per row; migration 0007 says why those two).
+A full run holds a session advisory lock and a row in `read_model_full_runs` (migration 0007)
+from its first page to its last; a catch-up that finds that row waits for the lock, and if the
+run died (the row outlived its lock) carries it on from its position: member usage is emptied and
+summed again in memory from the member-year events up to there, then the pages go on as in the
+run. Every catch-up ends by building any dropped index that is missing, so whatever is killed
+where, the next catch-up ends with every index and the rows of an uninterrupted run. A page is
+written only if the tracked position is still the one it follows (another runner's rows are
+never doubled), and, outside a full run, under a shared advisory lock that a full run's
+exclusive one keeps out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +38,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
+from msgspec.structs import astuple
 from psycopg import sql
 
 from core import failpoints
@@ -36,7 +52,8 @@ from core.member_year import MemberYear
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
-from projections.event_rows import DECODERS
+from projections import event_rows
+from projections.event_rows import CHECKED_DECODERS, DECODERS
 
 USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
 SETTLEMENT_COLUMNS = (
@@ -50,6 +67,7 @@ TRANSFER_COLUMNS = (
 )  # fmt: skip
 VIEW_TABLES = ("journal", "settlements", "member_usage", "transfers")
 page_events_max = 20_000
+usage_held_max = 500_000  # member-years a full run keeps in memory before it merges them into the table
 
 
 class InvalidEvent(YibaoError):
@@ -71,6 +89,19 @@ class Page:
     lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
     transfers: dict[tuple[str, str, str], tuple[Any, ...]] = field(default_factory=dict)  # see _transfer_row
     transfer_status: dict[str, tuple[str, int]] = field(default_factory=dict)  # out rows not in this page
+    start: int = 0  # the position the page follows: its write fails unless the tracked position is still this
+    full_run: bool = False  # a page of a full run (which holds the run's lock: no shared lock here)
+    usage_is_new: bool = False  # no row of `usage` is in the table yet: copied straight in, not merged
+    ends_full_run: bool = False  # the last page of a full run: its usage is complete, the run's row goes
+
+
+class Overtaken(IntegrityError):
+    """The tracked position is no longer where the page starts: another runner wrote these events."""
+
+
+def full_run_key(schema: str) -> int:
+    """The session advisory lock a full run of a region's read model holds (63 bits)."""
+    return int.from_bytes(hashlib.sha256(f"{schema}.read_model".encode()).digest()[:8], "big") >> 1
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -130,10 +161,25 @@ class ReadModelView(PostgresTrackingRecorder):
         self._update_transfer = sql.SQL(
             "UPDATE {} SET status = %s, position = %s WHERE transfer_id = %s AND direction = 'out'"
         ).format(transfers)
+        self._copy_new_usage = sql.SQL("COPY {} (psn_no, year, {}) FROM STDIN").format(
+            usage, sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS))
+        )
+        self._tracked = sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(
+            sql.Identifier(schema, "notification_tracking")
+        )
+        self._full_runs = sql.Identifier(schema, "read_model_full_runs")
         self._schema = schema
+        self._key = full_run_key(schema)
 
     def write(self, page: Page, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            if not page.full_run:  # waits while a full run holds its lock (it is about to reset the rows)
+                curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._key,))
+            # The tracking row is locked until commit: of two runners writing pages after the same
+            # position, the second finds it moved and writes nothing (its rows would be doubled).
+            tracked = curs.execute(self._tracked, (tracking.application_name,)).fetchone()
+            if (tracked["notification_id"] if tracked else 0) != page.start:
+                raise Overtaken(f"{tracking.application_name}: the read model is no longer at {page.start}")
             if page.journal:
                 with curs.copy(self._copy_journal) as copy:
                     for row in page.journal:
@@ -150,14 +196,18 @@ class ReadModelView(PostgresTrackingRecorder):
                     for row in new:
                         copy.write_row(row)
             merged = [row for setl_id, row in page.settlements.items() if setl_id not in page.settled]
-            if merged or page.usage:
+            if merged or (page.usage and not page.usage_is_new):
                 curs.execute(self._temp_tables)
             if merged:
                 with curs.copy(self._copy_settlements) as copy:
                     for row in merged:
                         copy.write_row(row)
                 curs.execute(self._merge_settlements)
-            if page.usage:
+            if page.usage and page.usage_is_new:
+                with curs.copy(self._copy_new_usage) as copy:
+                    for (psn_no, year), sums in page.usage.items():
+                        copy.write_row((psn_no, year, *sums))
+            elif page.usage:
                 with curs.copy(self._copy_usage) as copy:
                     for (psn_no, year), sums in page.usage.items():
                         copy.write_row((psn_no, year, *sums))
@@ -168,14 +218,64 @@ class ReadModelView(PostgresTrackingRecorder):
                 curs.executemany(
                     self._update_transfer, [(st, pos, tid) for tid, (st, pos) in page.transfer_status.items()]
                 )
+            if page.ends_full_run:
+                curs.execute(sql.SQL("DELETE FROM {} WHERE application_name = %s").format(self._full_runs),
+                             (tracking.application_name,))  # fmt: skip
             self._insert_tracking(curs, tracking)
 
     def reset(self) -> None:
         """Empty the view and forget the position (rebuild starts from the first event)."""
         with self.datastore.transaction(commit=True) as curs:
-            for table in VIEW_TABLES:
-                curs.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self._schema, table)))
-            curs.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self._schema, "notification_tracking")))
+            self._reset(curs)
+
+    def _reset(self, curs: Any) -> None:
+        for table in VIEW_TABLES:
+            curs.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self._schema, table)))
+        curs.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self._schema, "notification_tracking")))
+
+    @contextmanager
+    def full_run_lock(self) -> Iterator[None]:
+        """Hold the region's full-run lock (waiting for a full run of another process to end).
+        A process that dies lets go of it with its connection."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+            if not conn.autocommit:
+                conn.commit()  # not idle in a transaction for the whole run
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                if not conn.autocommit:
+                    conn.commit()
+
+    def full_run_pending(self, application_name: str) -> bool:
+        """A full run started and has not written its last page (it runs, or it died)."""
+        with self.datastore.transaction(commit=False) as curs:
+            query = sql.SQL("SELECT 1 FROM {} WHERE application_name = %s").format(self._full_runs)
+            return curs.execute(query, (application_name,)).fetchone() is not None
+
+    def begin_full_run(self, application_name: str) -> None:
+        """Empty the view, forget the position, drop the indexes keyed by person, record the run:
+        one transaction (taken with the full-run lock held)."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._reset(curs)
+            curs.execute(sql.SQL("SELECT {}.drop_read_model_indexes()").format(sql.Identifier(self._schema)))
+            insert = sql.SQL("INSERT INTO {} (application_name) VALUES (%s) ON CONFLICT DO NOTHING")
+            curs.execute(insert.format(self._full_runs), (application_name,))
+
+    def forget_usage(self) -> None:
+        """Empty member usage (a full run carried on sums it again from the first event)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self._schema, "member_usage")))
+
+    def ensure_indexes(self) -> int:
+        """Build the secondary indexes that are missing (none, unless a full run dropped them);
+        left to the full run while one is recorded. Returns how many were built."""
+        with self.datastore.transaction(commit=True) as curs:
+            query = sql.SQL(
+                "SELECT CASE WHEN EXISTS (SELECT FROM {}) THEN 0 ELSE {}.ensure_read_model_indexes() END AS built"
+            ).format(self._full_runs, sql.Identifier(self._schema))
+            return curs.execute(query).fetchone()["built"]
 
 
 class RegionReadModel(Projection[ReadModelView]):
@@ -196,25 +296,44 @@ class RegionReadModel(Projection[ReadModelView]):
             )
 
     def _settlement_row(self, facts: SettlementFacts, status: str) -> None:
-        a = facts.amounts
+        # The domain event's claim and amounts are dicts; the lean event's are structs of just
+        # the fields of the row, amounts in its column order (projections.event_rows).
+        a, claim = facts.amounts, facts.claim
+        if type(a) is dict:
+            amounts: tuple[int, ...] = (
+                a["medfee_sumamt"], a["hifp_pay"], a["hifmi_pay"], a["maf_pay"], a["hmb_pay"], a["charity_pay"],
+                a["psn_part_amt"], a["acct_pay"], a["acct_mulaid_pay"], a["psn_cash_pay"],
+            )  # fmt: skip
+        else:
+            amounts = astuple(a)
+        if type(claim) is dict:
+            setl_time, hospital = claim["setl_time"], claim["fixmedins_code"]
+        else:
+            setl_time, hospital = claim.setl_time, claim.fixmedins_code
         self.page.settlements[facts.setl_id] = (
-            facts.setl_id, facts.version, status, facts.psn_no, facts.year, facts.claim["setl_time"],
-            facts.claim["fixmedins_code"], facts.insutype, facts.assist_category, a["medfee_sumamt"],
-            a["hifp_pay"], a["hifmi_pay"], a["maf_pay"], a["hmb_pay"], a["charity_pay"], a["psn_part_amt"],
-            a["acct_pay"], a["acct_mulaid_pay"], a["psn_cash_pay"], facts.lookback_maf,
+            facts.setl_id, facts.version, status, facts.psn_no, facts.year, setl_time, hospital, facts.insutype,
+            facts.assist_category, *amounts, facts.lookback_maf,
         )  # fmt: skip
 
-    def _usage(self, psn_no: str, year: int, delta: dict[str, Any], sign: int = 1) -> None:
+    def _usage(self, psn_no: str, year: int, delta: Any, sign: int = 1) -> None:
         # Plain sums of ints: this runs for most events of the log, and YearToDate objects per
-        # event cost more than everything else the projection does with them.
+        # event cost more than everything else the projection does with them. A lean delta
+        # (event_rows.Usage) was checked to be fen when decoded; a dict is checked here.
+        if type(delta) is dict:
+            values = []
+            for name in USAGE_COLUMNS:
+                value = delta.get(name, 0)
+                if type(value) is not int:
+                    raise InvalidEvent(f"member-year {psn_no}/{year}: {name} is not an amount in fen: {value!r}")
+                values.append(value)
+        else:
+            values = astuple(delta)
         sums = self.page.usage.get((psn_no, year))
         if sums is None:
-            sums = self.page.usage[(psn_no, year)] = [0] * len(USAGE_COLUMNS)
-        for i, name in enumerate(USAGE_COLUMNS):
-            value = delta.get(name, 0)
-            if type(value) is not int:
-                raise InvalidEvent(f"member-year {psn_no}/{year}: {name} is not an amount in fen: {value!r}")
-            sums[i] += sign * value
+            self.page.usage[(psn_no, year)] = [v * sign for v in values] if sign != 1 else list(values)
+        else:
+            for i, value in enumerate(values):
+                sums[i] += sign * value
 
     _handlers: ClassVar[dict[type, Callable[..., None]]] = {}
 
@@ -373,17 +492,40 @@ def _lean_handlers() -> dict[str, tuple[msgspec.json.Decoder[Any], Handler]]:
     missing = sorted(set(topics) - DECODERS.keys())
     if missing:
         raise AssertionError(f"no lean struct in projections/event_rows.py for {missing}")
+    # The lean structs whose values are taken in field order must list the columns in order.
+    if event_rows.Usage.__struct_fields__ != USAGE_COLUMNS:
+        raise AssertionError("projections/event_rows.py: Usage's fields are not USAGE_COLUMNS")
+    if event_rows.Amounts.__struct_fields__ != SETTLEMENT_COLUMNS[9:19]:
+        raise AssertionError("projections/event_rows.py: Amounts' fields are not the settlement amount columns")
     return {topic: (DECODERS[topic], dispatch(class_of(topic))) for topic in topics}
+
+
+class _At:
+    """The position of the event being handled: the only thing a handler reads of its `Tracking`
+    (it copies `notification_id` into rows, never keeps the object), so one serves a whole page."""
+
+    __slots__ = ("notification_id",)
+
+    def __init__(self) -> None:
+        self.notification_id = 0
 
 
 def project(projection: RegionReadModel, name: str, rows: list[tuple[int, str, bytes]]) -> None:
     """Add the rows of these stored events, (position, topic, state), to the projection's page."""
     handlers = _lean_handlers()
+    at = _At()
     notification_id, topic = 0, ""
     try:
         for notification_id, topic, state in rows:
             decoder, handler = handlers[topic]
-            handler(projection, decoder.decode(state), Tracking(name, notification_id))
+            at.notification_id = notification_id
+            try:
+                event = decoder.decode(state)
+            except msgspec.ValidationError:
+                if topic not in CHECKED_DECODERS:
+                    raise
+                event = CHECKED_DECODERS[topic].decode(state)  # its handler says which field is not fen
+            handler(projection, event, at)
     except msgspec.DecodeError as exc:  # ValidationError too: a field missing or of another type
         raise InvalidEvent(f"event at position {notification_id} ({topic}) does not decode: {exc}") from exc
 
@@ -403,45 +545,123 @@ def catch_up(
     on_page: Callable[[Progress], None] | None = None,
     page_size: int = page_events_max,
 ) -> Progress:
-    """Process every event after the tracked position, a page per transaction.
+    """Process every event after the tracked position, a page per transaction, then build any
+    secondary index that is missing. A full run (see `rebuild`) that did not finish is carried on
+    from its position, its member usage summed again; while one runs, this waits for its end."""
+    view = view or open_view(app)
+    if view.full_run_pending(app.name):
+        with view.full_run_lock():
+            if view.full_run_pending(app.name):  # its runner is gone: carry the run on
+                view.forget_usage()  # some of it may have been merged (more than usage_held_max)
+                usage = usage_until(app, view.max_tracking_id(app.name) or 0)
+                progress = _run(app, view, on_page=on_page, page_size=page_size, full=True, usage=usage)
+            else:  # it ended while this waited
+                progress = _run(app, view, on_page=on_page, page_size=page_size, full=False)
+    else:
+        progress = _run(app, view, on_page=on_page, page_size=page_size, full=False)
+    view.ensure_indexes()
+    return progress
+
+
+def rebuild(
+    app: RegionApplication, *, on_page: Callable[[Progress], None] | None = None, page_size: int = page_events_max
+) -> Progress:
+    """Build the read model again from the first event, as a full run: see the module's doc."""
+    view = open_view(app)
+    with view.full_run_lock():
+        progress = _full_run(app, view, on_page=on_page, page_size=page_size)
+    view.ensure_indexes()
+    return progress
+
+
+def _full_run(
+    app: RegionApplication, view: ReadModelView, *, on_page: Callable[[Progress], None] | None, page_size: int
+) -> Progress:
+    view.begin_full_run(app.name)
+    return _run(app, view, on_page=on_page, page_size=page_size, full=True)
+
+
+def _run(
+    app: RegionApplication,
+    view: ReadModelView,
+    *,
+    on_page: Callable[[Progress], None] | None,
+    page_size: int,
+    full: bool,
+    usage: dict[tuple[str, int], list[int]] | None = None,
+) -> Progress:
+    """The pages from the tracked position to the head.
 
     While PostgreSQL writes one page (in a writer thread: psycopg lets go of the GIL while it
-    waits), the next page is read and decoded here. A page's write is awaited, and its failpoint
-    and `on_page` are run, before the next page is handed to the writer: whenever either runs, or
-    an error is raised, what is committed is what a loop of one page at a time had committed."""
-    view = view or open_view(app)
+    waits), the next page is decoded here and the one after it read (in a reader thread). A
+    page's write is awaited, and its failpoint and `on_page` are run, before the next page is
+    handed to the writer: whenever either runs, or an error is raised, what is committed is what
+    a loop of one page at a time had committed.
+
+    In a full run (`full`), member usage is summed across pages and written with the last one
+    (merged a part at a time if more than `usage_held_max` member-years are held), starting from
+    `usage`, the sums of the events before the tracked position when a run is carried on."""
     projection = RegionReadModel(view)
     position = view.max_tracking_id(app.name) or 0  # the end of the last page built
     head = app.recorder.max_notification_id() or 0
     topics = read_model_topics()
+    usage = {} if usage is None else usage  # a full run's sums of the pages built so far
+    usage_merged = False  # some of a full run's sums are already in the table
 
     def written(write: Future[None], end: int) -> bool:
         """Wait for a page's write; False if another runner had recorded these events first."""
         try:
             write.result()
         except IntegrityError:
+            if full:
+                raise  # nobody else writes during a full run: its sums would be wrong
             return False  # the tracking row only moves forward: nothing was written here
         failpoints.reach("projection.after_page")
         if on_page is not None:
             on_page(Progress(end, head))
         return True
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer:
+    if full:
+        projection.page.usage = usage  # summed into across pages
+
+    def read(after: int) -> list[tuple[int, str, bytes]]:
+        # Only the events that build rows are read and decoded (about half of the log); the
+        # position still moves over the others.
+        return app.recorder.select_states(after, head, topics, page_size)
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-reader") as reader,
+    ):
         writing: tuple[Future[None], int] | None = None  # the page being written and its end
+        # The next page's rows are read (PostgreSQL's part of it, in the reader thread) while
+        # this one is decoded: the page after `after`.
+        reading: tuple[Future[list[tuple[int, str, bytes]]], int] | None = None
         while position < head or writing is not None:
             page, end = None, position
             if position < head:
                 try:
-                    # Only the events that build rows are read and decoded (about half of the
-                    # log); the position still moves over the others.
-                    rows = app.recorder.select_states(position, head, topics, page_size)
+                    if reading is None or reading[1] != position:
+                        reading = (reader.submit(read, position), position)
+                    rows = reading[0].result()
+                    end = rows[-1][0] if len(rows) == page_size else head
+                    reading = (reader.submit(read, end), end) if end < head else None
                     project(projection, app.name, rows)
                 except BaseException:
                     if writing is not None:
                         written(*writing)
                     raise
-                end = rows[-1][0] if len(rows) == page_size else head
                 page, projection.page = projection.page, Page()
+                page.start = position
+                if full:
+                    page.full_run = True
+                    if end == head:
+                        page.usage_is_new, page.ends_full_run = not usage_merged, True
+                    elif len(usage) > usage_held_max:
+                        page.usage_is_new, usage_merged, usage = not usage_merged, True, {}
+                    else:
+                        page.usage = {}  # still held
+                    projection.page.usage = usage
             if writing is not None:
                 done, writing = written(*writing), None
                 if not done:
@@ -452,12 +672,20 @@ def catch_up(
             if page is not None:
                 writing = (writer.submit(view.write, page, Tracking(app.name, end)), end)
                 position = end
+    if full and head == 0:  # no page to end the run with
+        view.write(Page(full_run=True, ends_full_run=True), Tracking(app.name, 0))
     return Progress(position, head)
 
 
-def rebuild(
-    app: RegionApplication, *, on_page: Callable[[Progress], None] | None = None, page_size: int = page_events_max
-) -> Progress:
-    view = open_view(app)
-    view.reset()
-    return catch_up(app, view, on_page=on_page, page_size=page_size)
+def usage_until(app: RegionApplication, position: int) -> dict[tuple[str, int], list[int]]:
+    """Member usage summed in memory from the member-year events up to `position`, a page at a time."""
+    topics = [topic for topic in read_model_topics() if event_rows.LEAN_TYPES[topic] is event_rows.MemberYearDelta]
+    projection = RegionReadModel(view=None)  # type: ignore[arg-type]  # rows in memory only
+    after = 0
+    while after < position:
+        rows = app.recorder.select_states(after, position, topics, page_events_max)
+        project(projection, app.name, rows)
+        if len(rows) < page_events_max:
+            break
+        after = rows[-1][0]
+    return projection.page.usage

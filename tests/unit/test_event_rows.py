@@ -15,8 +15,16 @@ import pytest
 from eventsourcing.persistence import StoredEvent, Tracking
 
 from core.codec import EventMapper
-from projections.event_rows import LEAN_TYPES
-from projections.read_model import InvalidEvent, Page, RegionReadModel, project, read_model_topics
+from projections.event_rows import LEAN_TYPES, Amounts, Usage
+from projections.read_model import (
+    SETTLEMENT_COLUMNS,
+    USAGE_COLUMNS,
+    InvalidEvent,
+    Page,
+    RegionReadModel,
+    project,
+    read_model_topics,
+)
 
 NAME = "region_330109"
 PAID = [["390100", "benefit_expense", "", 1500], ["390100", "payable_to_hospitals", "H001", -1500]]
@@ -124,9 +132,25 @@ def test_every_topic_the_read_model_handles_has_a_lean_struct_and_a_sample() -> 
     assert sorted(SAMPLES) == read_model_topics()
 
 
+def test_the_lean_structs_taken_in_field_order_list_their_columns_in_order() -> None:
+    assert Usage.__struct_fields__ == USAGE_COLUMNS
+    assert Amounts.__struct_fields__ == SETTLEMENT_COLUMNS[SETTLEMENT_COLUMNS.index("medfee_sumamt") : -1]
+    assert SETTLEMENT_COLUMNS[-1] == "lookback_maf"
+
+
 def assert_same_fields(lean_event: msgspec.Struct, domain_event: Any, path: str) -> None:
-    for name in lean_event.__struct_fields__:
-        mine, theirs = getattr(lean_event, name), getattr(domain_event, name)
+    """Each field of the lean struct is the domain event's, or the value under its name where the
+    domain event holds a dict (a settlement's claim and amounts, a member-year's delta: a key the
+    dict lacks is the lean field's default)."""
+    fields = lean_event.__struct_fields__
+    with_default = fields[len(fields) - len(lean_event.__struct_defaults__) :]
+    defaults = dict(zip(with_default, lean_event.__struct_defaults__, strict=True))
+    for name in fields:
+        mine = getattr(lean_event, name)
+        if isinstance(domain_event, dict):
+            theirs = domain_event[name] if name in domain_event else defaults[name]
+        else:
+            theirs = getattr(domain_event, name)
         if isinstance(mine, msgspec.Struct) and type(mine).__module__ == "projections.event_rows":
             assert_same_fields(mine, theirs, f"{path}.{name}")
         else:
