@@ -1,14 +1,16 @@
 """`yibao claims settle` of a city-sized file through the CLI: throughput and peak memory.
 
     .venv/bin/python -m bench.cli_settle [--members 200000] [--claims 1000000] [--runs 1]
-        [--batch-size 2000] [--baseline-claims 5000]
+        [--batch-size 2000] [--workers 1,2] [--baseline-claims 5000]
 
 A synthetic region-year (members, policy, contributions) is loaded once into a template
 database; each run settles the whole claims file in a fresh copy of it, with `yibao claims
-settle FILE --out /dev/null` as its own process (everything durably committed), and reports
-its wall time and its peak resident memory (the child's own rusage). The baseline, measured in
-the same run on another fresh copy, settles the first `--baseline-claims` lines one claim per
-transaction (`--batch-size 1`). Both include the CLI's start (about a second).
+settle FILE --workers N --out /dev/null` as its own process tree (everything durably
+committed), once for each `--workers` count, and reports its wall time and its peak resident
+memory: the largest sum, sampled every 0.1 s, of the resident memory of the command and its
+worker processes. The baseline, measured in the same run on another fresh copy, settles the
+first `--baseline-claims` lines one claim per transaction (`--batch-size 1`). Both include the
+CLI's start (about a second).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,26 +42,65 @@ def copy_database(url: str, template: str, name: str) -> str:
     return with_dbname(url, name)
 
 
-def settle(url: str, claims: Path, batch_size: int) -> tuple[float, int, int]:
-    """Run the CLI once: (seconds, peak RSS in MB, lines settled)."""
+class TreeMemory:
+    """The peak of the summed resident memory of a process and its children (from /proc)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kb = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in [self.pid, *_children(self.pid)]))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb // 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return found + [g for c in found for g in _children(c)]
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def settle(url: str, claims: Path, batch_size: int, workers: int = 1) -> tuple[float, int, int]:
+    """Run the CLI once: (seconds, peak RSS of its process tree in MB, lines settled)."""
     yibao = Path(sys.executable).with_name("yibao")
     env = {**os.environ, "DATABASE_URL": url}
     began = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
-            [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size)],
+            [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size), "--workers", str(workers)],
             stdout=out,
             stderr=subprocess.DEVNULL,
             env=env,
         )
+        memory = TreeMemory(process.pid)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - began
+        peak = max(memory.stop(), usage.ru_maxrss // 1024)  # a single process: its own rusage
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             raise SystemExit(f"yibao claims settle exited with {process.returncode}")
         out.seek(0)
         settled = sum(1 for line in out if b'"status":"settled"' in line.replace(b" ", b""))
-    return seconds, usage.ru_maxrss // 1024, settled
+    return seconds, peak, settled
 
 
 def main() -> None:
@@ -67,12 +109,16 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2_000)
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
     parser.add_argument("--baseline-claims", type=int, default=5_000)
     args = parser.parse_args()
     server = locate()
     scenario = Scenario(members=args.members, claims=args.claims, seed=23)
     template = f"bench_cli_template_{os.getpid()}"
-    rates, peaks, baseline = [], [], []
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    rates: dict[int, list[float]] = {w: [] for w in worker_counts}
+    peaks: dict[int, list[float]] = {w: [] for w in worker_counts}
+    baseline: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
         began = time.perf_counter()
@@ -90,28 +136,36 @@ def main() -> None:
                 target.write(line)
         try:
             for run in range(args.runs):
-                for kind, claims, size in (("bulk", files / "claims.jsonl", args.batch_size), ("baseline", head, 1)):
-                    name = f"{template}_{run}_{size}"
+                kinds = [(f"bulk, {w} worker{'s' if w > 1 else ''}", files / "claims.jsonl", args.batch_size, w)
+                         for w in worker_counts] + [("baseline", head, 1, 1)]  # fmt: skip
+                for kind, claims, size, workers in kinds:
+                    name = f"{template}_{run}_{size}_{workers}"
                     url = copy_database(server.url, template, name)
                     try:
-                        seconds, peak, settled = settle(url, claims, size)
+                        seconds, peak, settled = settle(url, claims, size, workers)
                     finally:
                         drop_database(server.url, name)
-                    (rates if kind == "bulk" else baseline).append(settled / seconds)
-                    if kind == "bulk":
-                        peaks.append(peak)
+                    if kind == "baseline":
+                        baseline.append(settled / seconds)
+                    else:
+                        rates[workers].append(settled / seconds)
+                        peaks[workers].append(peak)
                     print(
                         f"run {run + 1} {kind} (batch size {size}): {settled:,} claims settled in {seconds:.1f} s = "
-                        f"{settled / seconds:,.0f} claims/s, peak RSS {peak} MB"
+                        f"{settled / seconds:,.0f} claims/s, peak RSS {peak} MB",
+                        flush=True,
                     )
         finally:
             drop_database(server.url, template)
     print()
     print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {args.members:,} members")
-    print(figure("yibao claims settle", rates, "claims/s"))
-    print(figure("peak RSS", peaks, "MB"))
+    for w in worker_counts:
+        print(figure(f"yibao claims settle --workers {w}", rates[w], "claims/s"))
+        print(figure(f"peak RSS, all processes, --workers {w}", peaks[w], "MB"))
     print(figure("one claim per transaction (baseline)", baseline, "claims/s"))
-    print(f"ratio bulk / baseline (medians): {statistics.median(rates) / statistics.median(baseline):.1f}x")
+    for w in worker_counts:
+        ratio = statistics.median(rates[w]) / statistics.median(baseline)
+        print(f"ratio bulk --workers {w} / baseline (medians): {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import click
 from commands.cli import main, settled_batch_housekeeping
 from commands.context import CliContext
 from commands.io import Progress, dumps, read_lines, track
+from commands.workers import plan_split, settle_in_workers, worker_cache_max
 from core import batch
 from core.errors import YibaoError
 from core.money import format_yuan
@@ -100,9 +102,13 @@ def _settle_command(
     operator: str | None,
     reason: str | None,
     batch_size: int = batch.batch_records_max,
+    workers: int = 1,
 ) -> None:
     progress = Progress("claims")
     source = _file_sha256(file) if operator is None else None
+    if workers > 1:
+        _settle_in_workers(obj, file, progress, out, rejects, source, batch_size, workers)
+        return
     lines = track(read_lines(file), progress)
     settled = batch.settle_lines(
         obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
@@ -112,6 +118,42 @@ def _settle_command(
         out.write(dumps(result.output) + "\n")
         if result.rejected and rejects is not None:
             rejects.write(_rejects_line(result.line_no, result.output) + "\n")
+    out.flush()
+
+
+def _settle_in_workers(
+    obj: CliContext,
+    file: IO[bytes],
+    progress: Progress,
+    out: IO[str],
+    rejects: IO[str] | None,
+    source: str | None,
+    batch_size: int,
+    workers: int,
+) -> None:
+    if source is None:
+        raise YibaoError(
+            "--workers needs a claims file named on the command line (its hash lets a stopped run resume)",
+            reason="workers_need_a_file",
+        )
+    bindings = [pair for code in obj.store.region_codes() for pair in obj.store.region(code).family_accounts().items()]
+    obj.store.close()  # the workers have their own connections; this process only reads and writes files
+
+    def from_start() -> Iterator[tuple[int, bytes]]:
+        file.seek(0)
+        yield from read_lines(file)
+
+    groups = plan_split(from_start, bindings)
+    file.seek(0)
+    settled = settle_in_workers(
+        obj.location, track(read_lines(file), progress), workers=workers, batch_size=batch_size, source=source,
+        groups=groups, cache_max=worker_cache_max,
+    )  # fmt: skip
+    with contextlib.closing(settled):
+        for result in settled:
+            out.write(result.output + "\n")
+            if result.reject is not None and rejects is not None:
+                rejects.write(result.reject + "\n")
     out.flush()
 
 
@@ -125,14 +167,21 @@ def _settle_command(
     "--batch-size", type=click.IntRange(1, 10_000), default=batch.batch_records_max, show_default=True,
     help="Claims per transaction: larger is faster, smaller holds fewer locks and retries less work.",
 )  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+    help="Processes settling the file, split by account owner (results are those of one process). "
+    "More than one per core gains nothing; each holds about two database connections per region.",
+)  # fmt: skip
 @click.pass_obj
-def claims_settle(obj: CliContext, file: IO[bytes], out: IO[str], rejects: IO[str] | None, batch_size: int) -> None:
+def claims_settle(
+    obj: CliContext, file: IO[bytes], out: IO[str], rejects: IO[str] | None, batch_size: int, workers: int
+) -> None:
     """Settle every claim of FILE (JSON lines; '-' reads stdin) through the payer tiers.
 
     Prints one result object per input line, in input order. Re-submitting a settled claim
     returns it as `duplicate` and pays nothing; every rejection has a named reason.
     """
-    _settle_command(obj, file, out, rejects, None, None, batch_size)
+    _settle_command(obj, file, out, rejects, None, None, batch_size, workers)
 
 
 @claims.command("correct")

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Track
 
 from core import snapshot
 from core.account import IndividualAccount
-from core.codec import EventMapper
+from core.codec import EventMapper, topic_of
 from core.contribution import ContributionReceived
 from core.errors import StaleRead, YibaoError
 from core.hospital import FinanceRejected, HospitalAccount
@@ -857,6 +857,21 @@ class RegionApplication(TransferCases, Application):
             member = uow.get(member_id(psn_no), Member)
             out.append(member.record_at(date) if member else None)
         return out
+
+    def family_accounts(self) -> dict[str, str]:
+        """Every member whose claims the account of another (a bound employee, 家庭共济) pays
+        for: psn_no -> the employee's psn_no, as of now."""
+        ids = self.recorder.select_originators_of(  # type: ignore[attr-defined]
+            [topic_of(Member.FamilyBound), topic_of(Member.FamilyUnbound)]
+        )
+        uow = self.unit_of_work(drain=False)
+        uow.preload(ids)
+        bound = {}
+        for aggregate_id in ids:
+            member = uow.get(aggregate_id, Member)
+            if member is not None and member.family_employee:
+                bound[member.psn_no] = member.family_employee
+        return bound
 
     def usage(self, psn_no: str, year: int) -> YearToDate:
         member_year = self.member_year(psn_no, year)

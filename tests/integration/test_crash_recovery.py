@@ -10,34 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
 from commands.synthetic import Scenario, generate
-from store.server import ServerLocation, create_database, drop_database
+from store.server import ServerLocation, drop_database
+from tests.cli_store import prepared, yibao
 
 SCENARIO = Scenario(members=300, claims=3000, hospitals=6, seed=7)
 KILL_AFTER_LINES = (1, 1200, 2600)  # output lines seen before each SIGKILL: first batch, middle, end
-
-
-def yibao(url: str, *args: str) -> str:
-    result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": url})
-    assert result.exit_code == 0, result.stderr
-    return result.stdout
-
-
-def prepared(server: ServerLocation, name: str, files: Path) -> str:
-    url = create_database(server.url, name)
-    policy = resources.files("commands") / "data" / "demo-policy-2023.toml"
-    yibao(url, "db", "up")
-    yibao(url, "policy", "load", str(policy))
-    yibao(url, "members", "import", str(files / "members.jsonl"))
-    yibao(url, "contributions", "import", str(files / "contributions.jsonl"))
-    return url
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""Driving the CLI against a test database: a store loaded with a synthetic region-year."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from commands.cli import main
+from store.server import ServerLocation, create_database
+
+
+def yibao(url: str, *args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def prepared(server: ServerLocation, name: str, files: Path) -> str:
+    """A new database with the demo policy and the members and contributions in `files`."""
+    url = create_database(server.url, name)
+    policy = resources.files("commands") / "data" / "demo-policy-2023.toml"
+    yibao(url, "db", "up")
+    yibao(url, "policy", "load", str(policy))
+    yibao(url, "members", "import", str(files / "members.jsonl"))
+    yibao(url, "contributions", "import", str(files / "contributions.jsonl"))
+    return url
