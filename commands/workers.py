@@ -214,7 +214,7 @@ def settle_in_workers(
         chunks: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
         for line_no, raw in lines:
             if failed:
-                break  # no more lines: the other workers finish what they have
+                break  # read no more: what can still be given in order is given, then the failure
             index = worker_of(raw, groups, workers)
             order.append((line_no, index))
             chunks[index].append((line_no, raw))
