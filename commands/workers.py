@@ -3,7 +3,8 @@
 One Python process settles about 2,500 claims a second and is then busy computing; PostgreSQL
 and a second core wait. So the file is split by account owner: a member's claims, and those of
 every family member whose claims a bound employee's account pays (家庭共济), go to the same
-worker. Each member-year and account is then changed by one worker only, in file order, and
+worker, as do members whose claims carry the same setl_id (which of them is paid depends on
+file order). Each member-year and account is then changed by one worker only, in file order, and
 every line gets the answer a single process gives it (tested). Workers settle exactly as one
 process does (batches, write-behind, retries on conflict, an origin of file hash and line per
 settlement), so a run stopped anywhere and started again, with any number of workers, pays
