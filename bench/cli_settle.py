@@ -1,12 +1,13 @@
 """`yibao claims settle` of a city-sized file through the CLI: throughput and peak memory.
 
     .venv/bin/python -m bench.cli_settle [--members 200000] [--claims 1000000] [--runs 1]
-        [--batch-size 2000] [--workers 1,2] [--baseline-claims 5000]
+        [--batch-size 2000] [--workers 1,2@1000] [--baseline-claims 5000]
 
 A synthetic region-year (members, policy, contributions) is loaded once into a template
 database; each run settles the whole claims file in a fresh copy of it, with `yibao claims
 settle FILE --workers N --out /dev/null` as its own process tree (everything durably
-committed), once for each `--workers` count, and reports its wall time and its peak memory:
+committed), once for each entry of `--workers` (`N`, or `N@B` for N workers with batches of B
+lines instead of `--batch-size`), and reports its wall time and its peak memory:
 the largest sum, sampled every 0.1 s, over the command and its worker processes, of resident
 memory (RSS) and of proportional memory (PSS, which counts a page shared between processes
 once). The baseline, measured in the same run on another fresh copy, settles the first
@@ -111,22 +112,30 @@ def settle(url: str, claims: Path, batch_size: int, workers: int = 1) -> tuple[f
     return seconds, rss, pss, settled
 
 
+def _setting(entry: str, batch_size: int) -> tuple[int, int]:
+    """(workers, batch size) from `N` or `N@B`."""
+    workers, _, batch = entry.partition("@")
+    return int(workers), int(batch) if batch else batch_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--claims", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2_000)
-    parser.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
+    parser.add_argument(
+        "--workers", default="1,2@1000", help="worker counts to measure, comma-separated; N@B: N workers, batch size B"
+    )
     parser.add_argument("--baseline-claims", type=int, default=5_000)
     args = parser.parse_args()
     server = locate()
     scenario = Scenario(members=args.members, claims=args.claims, seed=23)
     template = f"bench_cli_template_{os.getpid()}"
-    worker_counts = [int(w) for w in args.workers.split(",")]
-    rates: dict[int, list[float]] = {w: [] for w in worker_counts}
-    peaks: dict[int, list[float]] = {w: [] for w in worker_counts}
-    proportional: dict[int, list[float]] = {w: [] for w in worker_counts}
+    settings = [_setting(entry, args.batch_size) for entry in args.workers.split(",")]
+    rates: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    peaks: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    proportional: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
     baseline: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
@@ -145,8 +154,8 @@ def main() -> None:
                 target.write(line)
         try:
             for run in range(args.runs):
-                kinds = [(f"bulk, {w} worker{'s' if w > 1 else ''}", files / "claims.jsonl", args.batch_size, w)
-                         for w in worker_counts] + [("baseline", head, 1, 1)]  # fmt: skip
+                kinds = [(f"bulk, {w} worker{'s' if w > 1 else ''}", files / "claims.jsonl", b, w)
+                         for w, b in settings] + [("baseline", head, 1, 1)]  # fmt: skip
                 for kind, claims, size, workers in kinds:
                     name = f"{template}_{run}_{size}_{workers}"
                     url = copy_database(server.url, template, name)
@@ -157,9 +166,9 @@ def main() -> None:
                     if kind == "baseline":
                         baseline.append(settled / seconds)
                     else:
-                        rates[workers].append(settled / seconds)
-                        peaks[workers].append(peak)
-                        proportional[workers].append(pss)
+                        rates[workers, size].append(settled / seconds)
+                        peaks[workers, size].append(peak)
+                        proportional[workers, size].append(pss)
                     print(
                         f"run {run + 1} {kind} (batch size {size}): {settled:,} claims settled in {seconds:.1f} s = "
                         f"{settled / seconds:,.0f} claims/s, peak RSS {peak} MB, peak PSS {pss} MB",
@@ -169,14 +178,15 @@ def main() -> None:
             drop_database(server.url, template)
     print()
     print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {args.members:,} members")
-    for w in worker_counts:
-        print(figure(f"yibao claims settle --workers {w}", rates[w], "claims/s"))
-        print(figure(f"peak RSS, all processes, --workers {w}", peaks[w], "MB"))
-        print(figure(f"peak PSS, all processes, --workers {w}", proportional[w], "MB"))
+    for w, b in settings:
+        options = f"--workers {w} --batch-size {b}"
+        print(figure(f"yibao claims settle {options}", rates[w, b], "claims/s"))
+        print(figure(f"peak RSS, all processes, {options}", peaks[w, b], "MB"))
+        print(figure(f"peak PSS, all processes, {options}", proportional[w, b], "MB"))
     print(figure("one claim per transaction (baseline)", baseline, "claims/s"))
-    for w in worker_counts:
-        ratio = statistics.median(rates[w]) / statistics.median(baseline)
-        print(f"ratio bulk --workers {w} / baseline (medians): {ratio:.1f}x")
+    for w, b in settings:
+        ratio = statistics.median(rates[w, b]) / statistics.median(baseline)
+        print(f"ratio bulk --workers {w} --batch-size {b} / baseline (medians): {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from commands.synthetic import Scenario, generate
-from commands.workers import plan_split, worker_of
+from commands.workers import _repeated_hashes, plan_split, worker_of
 from store.app import Store
 from store.server import ServerLocation, drop_database
 from tests.cli_store import prepared, yibao
@@ -88,6 +88,13 @@ def test_a_whole_chain_of_bindings_and_claims_sharing_a_setl_id_go_to_one_worker
     # number for a member.
     for line in (b"{not json", b"[" * 5000 + b"]" * 5000, b'{"psn_no": 7}'):
         assert worker_of(line, groups, 3) == 0
+
+
+def test_repeated_hashes_are_found_in_every_bucket_and_only_they() -> None:
+    # 5 and 261 share a bucket (the low byte) without being equal; negative hashes are kept.
+    values = [5, 261, -3, 7, 5, -3, 2**62 + 5, -(2**63), -(2**63)]
+    assert _repeated_hashes(iter(values)) == {5, -3, -(2**63)}
+    assert _repeated_hashes(iter(range(1000))) == set()
 
 
 def test_the_split_knows_every_family_binding(stores: dict[str, str], files: Path) -> None:
