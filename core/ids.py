@@ -26,8 +26,8 @@ def uuid5(name: str) -> UUID:
 
 # Each function remembers its last ids: a batch asks for each of its ids several times (to read,
 # then to settle). Not more: a member's next claim in a city's file comes hundreds of thousands
-# of lines later, and 65,536 remembered ids a function held about 60 MB of a settling process
-# (UUIDs, keys and cache nodes) while saving one uuid5 (3 us) per claim.
+# of lines later, and 65,536 remembered ids per function held about 60 MB of a settling process
+# in all (UUIDs, keys and cache nodes) while rarely sparing a uuid5 (1.4 us).
 _REMEMBERED = 1 << 12
 
 
