@@ -17,14 +17,14 @@ complete, so an interrupted build is never reused); later runs find it and only 
 rebuilds run in that database (a rebuild starts by emptying the read model), and the long
 member-year is not measured. Drop it with `DROP DATABASE` when done.
 
-Each run says the CPU it took, here and in the server. On 5,303,596 events (2 cores, c33b7c0):
-about 38 CPU-s here and 50 in the server backends per rebuild (16.6 us an event, checkpointer
-and WAL writer not counted), where 150,000 events/s would leave 35 s x 2 cores = 71 CPU-s; and
-what runs here holds one GIL, so 38 s alone caps it at 138,000 events/s. Each stage alone, on
+Each run says the CPU it took, here and in the server. On 5,303,596 events (2 cores, a4d25f3):
+about 41 CPU-s here and 45 in the server backends per rebuild (checkpointer and WAL writer not
+counted), where 150,000 events/s would leave 35 s x 2 cores = 71 CPU-s. Each stage alone, on
 that log: reading the 3,636,040 events that build rows (4.31 GB of stored state, 2.2 KB a
 settlement) 18.2 s; decoding them and building the rows 16.0 s; copying the 5,076,996 journal
-rows 11.1 s with the primary key only, 38.0 s with the journal's three secondary indexes;
-building the two indexes a rebuild drops 9.6 s after its last page.
+rows 8.7 s with the primary key only, 26.2 s with the journal's secondary indexes but the one by
+party (19.6 s without the one by reference, which a rebuild now drops: migration 0009);
+building the three indexes a rebuild drops 7.7 s after its last page.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ mapper; the handlers take either kind of event.
 
 `rebuild` is a full run: from the first event, with member usage summed in memory across pages
 (written with the last page: one row per member-year instead of an upsert per member-year and
-page) and the three secondary indexes whose rows arrive in random order dropped (by person, and
-the journal's by reference; built once after the last page: a sort instead of a b-tree insert at
-a random place per row; migrations 0007 and 0009 say why those three).
+page) and three secondary indexes dropped (the two by person, and the journal's by reference;
+built once after the last page: a sort costs less than their inserts, row by row; migrations
+0007 and 0009 say why those three).
 A full run holds a session advisory lock and a row in `read_model_full_runs` (migration 0007)
 from its first page to its last; a catch-up that finds that row waits for the lock, and if the
 run died (the row outlived its lock) carries it on from its position: member usage is emptied and
