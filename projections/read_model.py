@@ -256,8 +256,8 @@ class ReadModelView(PostgresTrackingRecorder):
             return curs.execute(query, (application_name,)).fetchone() is not None
 
     def begin_full_run(self, application_name: str) -> None:
-        """Empty the view, forget the position, drop the indexes of 0009's list, record the run:
-        one transaction (taken with the full-run lock held)."""
+        """Empty the view, forget the position, drop the indexes `read_model_dropped_indexes()` lists
+        (0007, replaced by 0009), record the run: one transaction (taken with the full-run lock held)."""
         with self.datastore.transaction(commit=True) as curs:
             self._reset(curs)
             curs.execute(sql.SQL("SELECT {}.drop_read_model_indexes()").format(sql.Identifier(self._schema)))

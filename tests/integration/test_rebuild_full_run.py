@@ -73,7 +73,7 @@ def test_a_rebuild_drops_the_indexes_keyed_by_person_or_ref_for_its_pages_and_en
 ) -> None:
     a = logs[0]
     head = a.recorder.max_notification_id() or 0
-    assert indexes(store) == {**ALWAYS, **DROPPED}  # as the migrations built them
+    assert indexes(store) == {**ALWAYS, **DROPPED}  # as the fixture's rebuild left them
     during: list[tuple[dict[str, str], list[str], int]] = []
 
     def look(progress: Progress) -> None:
@@ -82,7 +82,7 @@ def test_a_rebuild_drops_the_indexes_keyed_by_person_or_ref_for_its_pages_and_en
             during.append((indexes(store), full_runs(store), usage))
 
     assert rebuild(a, page_size=3, on_page=look) == Progress(head, head)
-    assert during == [(ALWAYS, [a.name], 0)]  # two indexes dropped, the run recorded, usage held in memory
+    assert during == [(ALWAYS, [a.name], 0)]  # three indexes dropped, the run recorded, usage held in memory
     assert indexes(store) == {**ALWAYS, **DROPPED}
     assert full_runs(store) == []
     assert tables(store, a) == expected[A]
@@ -101,7 +101,7 @@ def test_a_rebuild_killed_after_a_page_is_carried_on_by_the_next_catch_up_to_the
     )  # fmt: skip
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
 
-    # Killed with its first page committed: two indexes dropped, no usage yet, the run recorded.
+    # Killed with its first page committed: three indexes dropped, no usage yet, the run recorded.
     killed = tables(store, a)
     assert killed["tracking"] == [(a.name, first_page)]
     assert killed["journal"] == [row for row in expected[A]["journal"] if row[0] <= first_page]
