@@ -21,7 +21,7 @@ from core.application import RegionApplication
 from projections.read_model import Progress, catch_up, rebuild
 from store import migrate
 from store.app import Store
-from tests.integration.test_rebuild_full_run import ALWAYS, DROPPED, Stop
+from tests.integration.test_rebuild_full_run import ALWAYS, DROPPED, Stop, full_runs
 from tests.integration.test_rebuild_lean import A, B, app, expected, logs, tables
 
 __all__ = ["app", "expected", "logs"]  # fixtures
@@ -62,11 +62,6 @@ def plain(indexes: dict[str, str]) -> dict[str, str]:
 OLD_PARTY = "CREATE INDEX journal_by_party ON journal USING btree (party, fund, account)"
 
 
-def runs(store: Store, region: str) -> list[str]:
-    with store.connect_admin() as conn:
-        return [r[0] for r in conn.execute(f"SELECT application_name FROM region_{region}.read_model_full_runs")]  # noqa: S608
-
-
 def test_0009_applied_to_regions_at_0008_in_every_state_of_a_full_run(
     store: Store,
     logs: tuple[RegionApplication, ...],
@@ -85,7 +80,7 @@ def test_0009_applied_to_regions_at_0008_in_every_state_of_a_full_run(
 
     with pytest.raises(Stop):
         rebuild(b, page_size=1, on_page=stop)  # B has few events: one a page
-    assert runs(store, B) == [b.name]
+    assert full_runs(store, B) == [b.name]
     assert "journal_by_party" not in defs(store, B) and "settlements_by_member" not in defs(store, B)
     assert "journal_by_ref" in defs(store, B)  # 0007 kept it
 
@@ -107,10 +102,10 @@ def test_0009_applied_to_regions_at_0008_in_every_state_of_a_full_run(
     assert defs(store, A) == plain({**ALWAYS, **DROPPED})
     assert tables(store, a) == expected[A]
     # B: 0009 built nothing while its run is recorded; the next catch-up carries it on.
-    assert "journal_by_party" not in defs(store, B) and runs(store, B) == [b.name]
+    assert "journal_by_party" not in defs(store, B) and full_runs(store, B) == [b.name]
     head_b = b.recorder.max_notification_id() or 0
     assert catch_up(b, page_size=4) == Progress(head_b, head_b)
-    assert runs(store, B) == []
+    assert full_runs(store, B) == []
     assert defs(store, B) == plain({**ALWAYS, **DROPPED})
     assert tables(store, b) == expected[B]
 

@@ -62,9 +62,9 @@ def indexes(store: Store) -> dict[str, str]:
     return dict(rows)
 
 
-def full_runs(store: Store) -> list[str]:
+def full_runs(store: Store, region: str = A) -> list[str]:
     with store.connect_admin() as conn:
-        query = f"SELECT application_name FROM {SCHEMA}.read_model_full_runs"  # noqa: S608  # a constant
+        query = f"SELECT application_name FROM region_{region}.read_model_full_runs"  # noqa: S608  # a region code
         return [row[0] for row in conn.execute(query)]
 
 
