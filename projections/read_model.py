@@ -257,7 +257,8 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def begin_full_run(self, application_name: str) -> None:
         """Empty the view, forget the position, drop the indexes `read_model_dropped_indexes()` lists
-        (0007, replaced by 0009), record the run: one transaction (taken with the full-run lock held)."""
+        (0007 and 0009; rows of a table since 0010), record the run: one transaction (taken with
+        the full-run lock held)."""
         with self.datastore.transaction(commit=True) as curs:
             self._reset(curs)
             curs.execute(sql.SQL("SELECT {}.drop_read_model_indexes()").format(sql.Identifier(self._schema)))
