@@ -7,7 +7,8 @@ A synthetic region-year (members, policy, contributions) is loaded once into a t
 database; each run settles the whole claims file in a fresh copy of it, with `yibao claims
 settle FILE --workers N --out /dev/null` as its own process tree (everything durably
 committed), once for each entry of `--workers` (`N`, or `N@B` for N workers with batches of B
-lines instead of `--batch-size`), and reports its wall time and its peak memory:
+lines instead of `--batch-size`; a trailing `g` adds `--grouped`, as in `2@1000g`), and reports
+its wall time and its peak memory:
 the largest sum, sampled every 0.1 s, over the command and its worker processes, of resident
 memory (RSS) and of proportional memory (PSS, which counts a page shared between processes
 once). The baseline, measured in the same run on another fresh copy, settles the first
@@ -86,14 +87,17 @@ def _kb(path: str, field: str) -> int:
     return 0
 
 
-def settle(url: str, claims: Path, batch_size: int, workers: int = 1) -> tuple[float, int, int, int]:
+def settle(
+    url: str, claims: Path, batch_size: int, workers: int = 1, grouped: bool = False
+) -> tuple[float, int, int, int]:
     """Run the CLI once: (seconds, peak RSS and peak PSS of its process tree in MB, lines settled)."""
     yibao = Path(sys.executable).with_name("yibao")
     env = {**os.environ, "DATABASE_URL": url}
+    command = [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size), "--workers", str(workers)]
     began = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
-            [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size), "--workers", str(workers)],
+            command + (["--grouped"] if grouped else []),
             stdout=out,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -112,10 +116,19 @@ def settle(url: str, claims: Path, batch_size: int, workers: int = 1) -> tuple[f
     return seconds, rss, pss, settled
 
 
-def _setting(entry: str, batch_size: int) -> tuple[int, int]:
-    """(workers, batch size) from `N` or `N@B`."""
-    workers, _, batch = entry.partition("@")
-    return int(workers), int(batch) if batch else batch_size
+Setting = tuple[int, int, bool]  # workers, batch size, --grouped
+
+
+def _setting(entry: str, batch_size: int) -> Setting:
+    """(workers, batch size, grouped) from `N`, `N@B`, `Ng` or `N@Bg`."""
+    grouped = entry.endswith("g")
+    workers, _, batch = entry.removesuffix("g").partition("@")
+    return int(workers), int(batch) if batch else batch_size, grouped
+
+
+def _options(setting: Setting) -> str:
+    workers, batch, grouped = setting
+    return f"--workers {workers} --batch-size {batch}" + (" --grouped" if grouped else "")
 
 
 def main() -> None:
@@ -125,7 +138,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2_000)
     parser.add_argument(
-        "--workers", default="1,2@1000", help="worker counts to measure, comma-separated; N@B: N workers, batch size B"
+        "--workers",
+        default="1,2@1000,2@1000g",
+        help="worker counts to measure, comma-separated; N@B: N workers, batch size B; a trailing g: --grouped",
     )
     parser.add_argument("--baseline-claims", type=int, default=5_000)
     args = parser.parse_args()
@@ -133,9 +148,9 @@ def main() -> None:
     scenario = Scenario(members=args.members, claims=args.claims, seed=23)
     template = f"bench_cli_template_{os.getpid()}"
     settings = [_setting(entry, args.batch_size) for entry in args.workers.split(",")]
-    rates: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
-    peaks: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
-    proportional: dict[tuple[int, int], list[float]] = {s: [] for s in settings}
+    rates: dict[Setting, list[float]] = {s: [] for s in settings}
+    peaks: dict[Setting, list[float]] = {s: [] for s in settings}
+    proportional: dict[Setting, list[float]] = {s: [] for s in settings}
     baseline: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
@@ -154,21 +169,22 @@ def main() -> None:
                 target.write(line)
         try:
             for run in range(args.runs):
-                kinds = [(f"bulk, {w} worker{'s' if w > 1 else ''}", files / "claims.jsonl", b, w)
-                         for w, b in settings] + [("baseline", head, 1, 1)]  # fmt: skip
-                for kind, claims, size, workers in kinds:
-                    name = f"{template}_{run}_{size}_{workers}"
+                kinds = [(f"bulk, {_options(s)}", files / "claims.jsonl", s) for s in settings]
+                kinds.append(("baseline", head, (1, 1, False)))
+                for kind, claims, setting in kinds:
+                    workers, size, grouped = setting
+                    name = f"{template}_{run}_{size}_{workers}{'g' if grouped else ''}"
                     url = copy_database(server.url, template, name)
                     try:
-                        seconds, peak, pss, settled = settle(url, claims, size, workers)
+                        seconds, peak, pss, settled = settle(url, claims, size, workers, grouped)
                     finally:
                         drop_database(server.url, name)
                     if kind == "baseline":
                         baseline.append(settled / seconds)
                     else:
-                        rates[workers, size].append(settled / seconds)
-                        peaks[workers, size].append(peak)
-                        proportional[workers, size].append(pss)
+                        rates[setting].append(settled / seconds)
+                        peaks[setting].append(peak)
+                        proportional[setting].append(pss)
                     print(
                         f"run {run + 1} {kind} (batch size {size}): {settled:,} claims settled in {seconds:.1f} s = "
                         f"{settled / seconds:,.0f} claims/s, peak RSS {peak} MB, peak PSS {pss} MB",
@@ -178,15 +194,15 @@ def main() -> None:
             drop_database(server.url, template)
     print()
     print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {args.members:,} members")
-    for w, b in settings:
-        options = f"--workers {w} --batch-size {b}"
-        print(figure(f"yibao claims settle {options}", rates[w, b], "claims/s"))
-        print(figure(f"peak RSS, all processes, {options}", peaks[w, b], "MB"))
-        print(figure(f"peak PSS, all processes, {options}", proportional[w, b], "MB"))
+    for setting in settings:
+        options = _options(setting)
+        print(figure(f"yibao claims settle {options}", rates[setting], "claims/s"))
+        print(figure(f"peak RSS, all processes, {options}", peaks[setting], "MB"))
+        print(figure(f"peak PSS, all processes, {options}", proportional[setting], "MB"))
     print(figure("one claim per transaction (baseline)", baseline, "claims/s"))
-    for w, b in settings:
-        ratio = statistics.median(rates[w, b]) / statistics.median(baseline)
-        print(f"ratio bulk --workers {w} --batch-size {b} / baseline (medians): {ratio:.1f}x")
+    for setting in settings:
+        ratio = statistics.median(rates[setting]) / statistics.median(baseline)
+        print(f"ratio bulk {_options(setting)} / baseline (medians): {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -130,13 +130,18 @@ def _repeated_hashes(hashes: Iterable[int]) -> set[int]:
     return repeated
 
 
-def worker_of(raw: bytes, groups: Groups, workers: int) -> int:
-    """The worker for one claim line: by its member's group. A line that does not decode goes to
-    worker 0, which rejects it as one process does."""
+def group_hash(raw: bytes, groups: Groups) -> int:
+    """A claim line's group as a number; 0 for a line that does not decode."""
     ids = _ids(raw)
     if ids is None:
         return 0
-    return zlib.crc32(groups.find(ids.psn_no).encode("utf-8")) % workers
+    return zlib.crc32(groups.find(ids.psn_no).encode("utf-8"))
+
+
+def worker_of(raw: bytes, groups: Groups, workers: int) -> int:
+    """The worker for one claim line: by its member's group. A line that does not decode goes to
+    worker 0, which rejects it as one process does."""
+    return group_hash(raw, groups) % workers
 
 
 def settle_in_workers(

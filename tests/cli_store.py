@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from commands.cli import main
-from store.server import ServerLocation, create_database
+from store.server import ServerLocation, create_database, drop_database
 
 
 def yibao(url: str, *args: str) -> str:
@@ -26,3 +29,14 @@ def prepared(server: ServerLocation, name: str, files: Path) -> str:
     yibao(url, "members", "import", str(files / "members.jsonl"))
     yibao(url, "contributions", "import", str(files / "contributions.jsonl"))
     return url
+
+
+@contextmanager
+def prepared_stores(server: ServerLocation, files: Path, prefix: str, *kinds: str) -> Iterator[dict[str, str]]:
+    """A `prepared` database for each kind (by its URL), dropped afterwards."""
+    names = {kind: f"{prefix}_{kind}_{os.getpid()}" for kind in kinds}
+    try:
+        yield {kind: prepared(server, name, files) for kind, name in names.items()}
+    finally:
+        for name in names.values():
+            drop_database(server.url, name)

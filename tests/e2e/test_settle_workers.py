@@ -16,8 +16,8 @@ import pytest
 from commands.synthetic import Scenario, generate
 from commands.workers import _repeated_hashes, plan_split, worker_of
 from store.app import Store
-from store.server import ServerLocation, drop_database
-from tests.cli_store import prepared, yibao
+from store.server import ServerLocation
+from tests.cli_store import prepared_stores, yibao
 
 SCENARIO = Scenario(members=400, claims=4000, hospitals=6, seed=11)
 BATCH = "150"  # many batches per worker, so several are in flight at once
@@ -53,10 +53,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stores(server: ServerLocation, files: Path) -> Iterator[dict[str, str]]:
-    names = {kind: f"t_workers_{kind}_{os.getpid()}" for kind in ("one", "three", "killed", "bindings")}
-    yield {kind: prepared(server, name, files) for kind, name in names.items()}
-    for name in names.values():
-        drop_database(server.url, name)
+    with prepared_stores(server, files, "t_workers", "one", "three", "killed", "bindings") as urls:
+        yield urls
 
 
 def settle(url: str, claims: Path, out: Path, workers: int, **env: str) -> subprocess.CompletedProcess[bytes]:

@@ -1,0 +1,95 @@
+"""Settling a claims file with each account owner's claims close together (`claims settle --grouped`).
+
+In a large file a member's claims lie far apart (in a month of 1,000,000 claims of 200,000
+members, about 200,000 lines apart), so each claim reads its member, member-year and account
+again: the aggregates a process keeps have turned over long before. `--grouped` hands the lines
+to the settling processes bucket by bucket instead: a bucket is every line of a few hundred
+account-owner groups (`commands.workers.Groups`: a member with the family members their account
+pays for, and members sharing a setl_id), in file order. A bucket's aggregates are read once and
+then stay kept while its other lines settle (measured: 200,000 claims of 40,000 members with two
+workers, 4,495 -> 6,353 claims/s, file sorted by member against file order).
+
+Every group's lines keep their file order, and no aggregate belongs to two groups, so each line
+gets the answer it gets in file order (tested byte for byte). The results are restored to input
+order before they are written: they are kept in a temporary file as they come, and written when
+the run ends (or, if it fails, those of the lines before the first one without a result).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from array import array
+from collections.abc import Iterator
+from typing import IO
+
+from commands.io import read_lines
+from commands.workers import Groups, group_hash
+
+# Lines per bucket: about 400 members at five claims each, whose member-years and accounts
+# (about 1,200 aggregates) fit the 4,000 each worker keeps (commands.workers.worker_cache_max).
+bucket_lines = 2_000
+
+
+def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes]]:
+    """The lines of a seekable file, bucket by bucket, in file order within each bucket.
+
+    A first pass notes where each line starts and its group (12 bytes a line); the second reads
+    the lines again by position. The bucket is independent of the worker a group goes to
+    (`worker_of` takes the same number modulo `workers`), so every bucket feeds every worker."""
+    file.seek(0)
+    starts, hashes = array("q"), array("I")
+    position = 0
+    for _, raw in read_lines(file):
+        starts.append(position)
+        hashes.append(group_hash(raw, groups))
+        position = file.tell()
+    buckets = max(1, len(starts) // bucket_lines)
+    bucket_of = array("I", ((h // workers) % buckets for h in hashes))
+    del hashes
+    # Counting sort of the line indexes by bucket (stable: file order within a bucket).
+    first = array("q", bytes(8 * (buckets + 1)))
+    for b in bucket_of:
+        first[b + 1] += 1
+    for b in range(buckets):
+        first[b + 1] += first[b]
+    order = array("i", bytes(4 * len(starts)))
+    for index, b in enumerate(bucket_of):
+        order[first[b]] = index
+        first[b] += 1
+    del bucket_of, first
+    for index in order:
+        file.seek(starts[index])
+        for _, raw in read_lines(file):  # the one line (cut as read_lines cuts an over-long one)
+            yield index + 1, raw
+            break
+
+
+class InputOrder:
+    """Results given in any order, written in input order: held in a temporary file (its bytes
+    and, per line, where they start) until `write_prefix`."""
+
+    def __init__(self) -> None:
+        self._held = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(); gone with the process, however it ends)
+        self._starts = array("q")  # per line number - 1: where its texts start, or -1
+        self._sizes = array("i")
+
+    def add(self, line_no: int, *texts: str | None) -> None:
+        """The texts of one line (its result, then its --rejects line or None)."""
+        missing = line_no - len(self._starts)
+        if missing > 0:
+            self._starts.extend(array("q", [-1]) * missing)
+            self._sizes.extend(array("i", [0]) * missing)
+        held = b"\x00".join(b"" if t is None else t.encode("utf-8") for t in texts)  # JSON has no NUL
+        self._starts[line_no - 1], self._sizes[line_no - 1] = self._held.seek(0, 2), len(held)
+        self._held.write(held)
+
+    def lines(self) -> Iterator[list[str | None]]:
+        """The texts of lines 1, 2, ... up to the first line without any (in input order)."""
+        for start, size in zip(self._starts, self._sizes, strict=True):
+            if start < 0:
+                return
+            self._held.seek(start)
+            yield [t.decode("utf-8") or None for t in self._held.read(size).split(b"\x00")]
+
+    def close(self) -> None:
+        self._held.close()
