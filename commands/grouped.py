@@ -17,6 +17,7 @@ the run ends (or, if it fails, those of the lines before the first one without a
 
 from __future__ import annotations
 
+import os
 import tempfile
 from array import array
 from collections.abc import Iterator
@@ -72,6 +73,7 @@ class InputOrder:
         self._held = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(); gone with the process, however it ends)
         self._starts = array("q")  # per line number - 1: where its texts start, or -1
         self._sizes = array("i")
+        self._end = 0  # bytes held
 
     def add(self, line_no: int, *texts: str | None) -> None:
         """The texts of one line (its result, then its --rejects line or None)."""
@@ -80,16 +82,18 @@ class InputOrder:
             self._starts.extend(array("q", [-1]) * missing)
             self._sizes.extend(array("i", [0]) * missing)
         held = b"\x00".join(b"" if t is None else t.encode("utf-8") for t in texts)  # JSON has no NUL
-        self._starts[line_no - 1], self._sizes[line_no - 1] = self._held.seek(0, 2), len(held)
+        self._starts[line_no - 1], self._sizes[line_no - 1] = self._end, len(held)
         self._held.write(held)
+        self._end += len(held)
 
     def lines(self) -> Iterator[list[str | None]]:
         """The texts of lines 1, 2, ... up to the first line without any (in input order)."""
+        self._held.flush()
+        fd = self._held.fileno()
         for start, size in zip(self._starts, self._sizes, strict=True):
             if start < 0:
                 return
-            self._held.seek(start)
-            yield [t.decode("utf-8") or None for t in self._held.read(size).split(b"\x00")]
+            yield [t.decode("utf-8") or None for t in os.pread(fd, size, start).split(b"\x00")]
 
     def close(self) -> None:
         self._held.close()
