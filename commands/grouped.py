@@ -25,18 +25,26 @@ from typing import IO
 
 from commands.io import read_lines
 from commands.workers import Groups, group_hash
+from core.errors import YibaoError
+from core.records import LINE_BYTES_MAX
 
 # Lines per bucket: about 400 members at five claims each, whose member-years and accounts
 # (about 1,200 aggregates) fit the 4,000 each worker keeps (commands.workers.worker_cache_max).
 bucket_lines = 2_000
 
 
-def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes]]:
-    """The lines of a seekable file, bucket by bucket, in file order within each bucket.
+class FileChanged(YibaoError):
+    reason = "file_changed"
 
-    A first pass notes where each line starts and its group (12 bytes a line); the second reads
-    the lines again by position. The bucket is independent of the worker a group goes to
-    (`worker_of` takes the same number modulo `workers`), so every bucket feeds every worker."""
+
+def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes]]:
+    """The lines of a named file, bucket by bucket, in file order within each bucket.
+
+    A first pass notes where each line starts and its group; the second reads each line again
+    by position, cut as `read_lines` cuts an over-long one. The bucket is independent of the
+    worker a group goes to (`worker_of` takes the same number modulo `workers`), so every bucket
+    feeds every worker. A line that is not where the first pass found it (the file changed
+    meanwhile) stops the run: its answer would not be the answer for that line."""
     file.seek(0)
     starts, hashes = array("q"), array("I")
     position = 0
@@ -44,7 +52,9 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
         starts.append(position)
         hashes.append(group_hash(raw, groups))
         position = file.tell()
-    buckets = max(1, len(starts) // bucket_lines)
+    starts.append(position)  # the end of the last line
+    lines = len(hashes)
+    buckets = max(1, lines // bucket_lines)
     bucket_of = array("I", ((h // workers) % buckets for h in hashes))
     del hashes
     # Counting sort of the line indexes by bucket (stable: file order within a bucket).
@@ -53,24 +63,28 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
         first[b + 1] += 1
     for b in range(buckets):
         first[b + 1] += first[b]
-    order = array("i", bytes(4 * len(starts)))
+    order = array("i", bytes(4 * lines))
     for index, b in enumerate(bucket_of):
         order[first[b]] = index
         first[b] += 1
     del bucket_of, first
+    fd = file.fileno()
     for index in order:
-        file.seek(starts[index])
-        for _, raw in read_lines(file):  # the one line (cut as read_lines cuts an over-long one)
-            yield index + 1, raw
-            break
+        start, size = starts[index], starts[index + 1] - starts[index]
+        wanted = min(size, LINE_BYTES_MAX + 1)  # what read_lines reads of it
+        chunk = os.pread(fd, wanted, start)
+        if len(chunk) != wanted or (size <= LINE_BYTES_MAX and index + 1 < lines and not chunk.endswith(b"\n")):
+            raise FileChanged(f"{getattr(file, 'name', 'the file')} changed while it was settled (line {index + 1})")
+        yield index + 1, chunk.rstrip(b"\r\n")
 
 
 class InputOrder:
     """Results given in any order, given back in input order: held in a temporary file (their
     bytes, and per line where they start) until `lines` reads them back."""
 
-    def __init__(self) -> None:
-        self._held = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(); gone with the process, however it ends)
+    def __init__(self, folder: str | None = None) -> None:
+        # About half a kilobyte a line, in `folder` (default: TMPDIR); gone with the process.
+        self._held = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (closed by close())
         self._starts = array("q")  # per line number - 1: where its texts start, or -1
         self._sizes = array("i")
         self._end = 0  # bytes held
@@ -78,22 +92,22 @@ class InputOrder:
     def add(self, line_no: int, *texts: str | None) -> None:
         """The texts of one line (its result, then its --rejects line or None)."""
         missing = line_no - len(self._starts)
-        if missing > 0:
-            self._starts.extend(array("q", [-1]) * missing)
+        if missing > 0:  # sizes first: `lines` reads a size only for a line whose start is set
             self._sizes.extend(array("i", [0]) * missing)
+            self._starts.extend(array("q", [-1]) * missing)
         held = b"\x00".join(b"" if t is None else t.encode("utf-8") for t in texts)  # JSON has no NUL
+        self._held.write(held)  # then recorded: an interrupt in between leaves the line without texts
         self._starts[line_no - 1], self._sizes[line_no - 1] = self._end, len(held)
-        self._held.write(held)
         self._end += len(held)
 
     def lines(self) -> Iterator[list[str | None]]:
         """The texts of lines 1, 2, ... up to the first line without any (in input order)."""
         self._held.flush()
         fd = self._held.fileno()
-        for start, size in zip(self._starts, self._sizes, strict=True):
+        for line, start in enumerate(self._starts):
             if start < 0:
                 return
-            yield [t.decode("utf-8") or None for t in os.pread(fd, size, start).split(b"\x00")]
+            yield [t.decode("utf-8") or None for t in os.pread(fd, self._sizes[line], start).split(b"\x00")]
 
     def close(self) -> None:
         self._held.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 from collections.abc import Iterator
 from typing import IO
 
@@ -160,20 +161,45 @@ def _settle_in_workers(
         if reject is not None and rejects is not None:
             rejects.write(reject + "\n")
 
-    held = InputOrder() if grouped else None  # results come in bucket order: restored to input order
-    try:
+    if not grouped:
         with contextlib.closing(settled):
             for result in settled:
-                if held is None:
-                    write(result.output, result.reject)
-                else:
+                write(result.output, result.reject)
+        out.flush()
+        return
+    # Results come in bucket order: held, then written in input order. Also after a failure or
+    # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
+    named = getattr(out, "name", None)
+    beside_out = isinstance(named, str) and os.path.isfile(named)
+    held = InputOrder(os.path.dirname(os.path.abspath(named)) if beside_out else None)
+    written = 0
+    with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
+        try:
+            with contextlib.closing(settled):
+                for result in settled:
                     held.add(result.line_no, result.output, result.reject)
-    finally:  # also after a failure: the lines before the first one without a result
-        if held is not None:
+        finally:
             for output, reject in held.lines():
                 write(output, reject)
+                written += 1
             held.close()
-        out.flush()
+            out.flush()
+    if written != progress.count:
+        raise YibaoError(
+            f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
+            reason="results_missing",
+        )
+
+
+@contextlib.contextmanager
+def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
+    """These signals raise KeyboardInterrupt, as Ctrl-C does (their default ends the process at once)."""
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @claims.command("settle")
@@ -193,9 +219,12 @@ def _settle_in_workers(
 )  # fmt: skip
 @click.option(
     "--grouped", is_flag=True,
-    help="Settle each account owner's claims close together, in file order among themselves: a large file "
-    "whose members have several claims reads their accounts once, not once a claim (the same results; "
-    "written in input order when the run ends). Needs a named file.",
+    help="Settle each account owner's claims close together, in file order among themselves: in a large file "
+    "whose members have several claims, their aggregates are read about once a bucket of 2,000 lines, not once "
+    "a claim. The same results, in input order, but written only when the run ends (held meanwhile in a "
+    "temporary file of about half a kilobyte a line beside --out, or in TMPDIR); a run that fails writes "
+    "only the lines before the first one without a result: run the file again for the rest. Needs a named "
+    "file; settles in worker processes, one unless --workers says more.",
 )  # fmt: skip
 @click.pass_obj
 def claims_settle(

@@ -106,12 +106,14 @@ def plan_split(lines: Callable[[], Iterator[tuple[int, bytes]]], bindings: Itera
     groups = Groups()
     for member, employee in bindings:
         groups.union(member, employee)
-    repeated = _repeated_hashes(hash(ids.setl_id) for _, raw in lines() if (ids := _ids(raw)) is not None)
+    # A line without a setl_id is rejected before any aggregate is read: it joins no group (all of
+    # them sharing the empty setl_id would make one group of every member with such a line).
+    repeated = _repeated_hashes(hash(ids.setl_id) for _, raw in lines() if (ids := _ids(raw)) and ids.setl_id)
     if repeated:
         first_claimant: dict[str, str] = {}
         for _, raw in lines():
             ids = _ids(raw)
-            if ids is not None and hash(ids.setl_id) in repeated:
+            if ids is not None and ids.setl_id and hash(ids.setl_id) in repeated:
                 groups.union(first_claimant.setdefault(ids.setl_id, ids.psn_no), ids.psn_no)
     return groups
 

@@ -3,34 +3,42 @@ file order; results restored to input order."""
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from commands import grouped
-from commands.grouped import InputOrder, bucketed_lines
+from commands.grouped import FileChanged, InputOrder, bucketed_lines
 from commands.io import read_lines
-from commands.workers import Groups, group_hash, worker_of
+from commands.records import _signals_interrupt
+from commands.workers import Groups, group_hash, plan_split, worker_of
 
 
-def claims_file(members: int, rounds: int) -> tuple[io.BytesIO, list[bytes]]:
-    """Each member's claims `members` lines apart (as in a month's file), plus lines that do not decode."""
+def claims_file(folder: Path, members: int, rounds: int) -> tuple[BinaryIO, list[bytes]]:
+    """Each member's claims `members` lines apart (as in a month's file), plus lines that do not
+    decode, a blank line, a CRLF line, and no newline after the last line."""
     lines = [
         json.dumps({"psn_no": f"P{m}", "setl_id": f"S{r}-{m}"}).encode() for r in range(rounds) for m in range(members)
     ]
     lines[7:7] = [b"{not json", b"", b'{"psn_no": 7}']
-    return io.BytesIO(b"\n".join(lines) + b"\n"), lines
+    path = folder / "claims.jsonl"
+    path.write_bytes(b"\n".join(lines[:20]) + b"\r\n" + b"\n".join(lines[20:]))
+    return path.open("rb"), lines
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
-    monkeypatch: pytest.MonkeyPatch, workers: int
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int
 ) -> None:
     monkeypatch.setattr(grouped, "bucket_lines", 40)
     groups = Groups()
     groups.union("P3", "P5")  # a family: one group
-    file, lines = claims_file(members=50, rounds=5)
+    file, lines = claims_file(tmp_path, members=50, rounds=5)
     given = list(bucketed_lines(file, groups, workers))
     assert sorted(given) == list(enumerate(lines, start=1))  # each line once, with its number
     assert [n for n, _ in given] != sorted(n for n, _ in given)  # reordered
@@ -49,11 +57,44 @@ def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
     assert family == sorted(family) and len(family) == 10
 
 
-def test_an_over_long_line_is_cut_as_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("commands.io.LINE_BYTES_MAX", 30)
-    text = b'{"psn_no": "P1"}\n' + b"x" * 100 + b'\n{"psn_no": "P2"}\n'
-    assert sorted(bucketed_lines(io.BytesIO(text), Groups(), 2)) == list(read_lines(io.BytesIO(text)))
-    assert list(read_lines(io.BytesIO(text)))[1] == (2, b"x" * 31)  # cut, then rejected by the settling
+@pytest.mark.parametrize("tail", [b"x" * 100, b"x" * 30, b"x" * 31 + b"\n"], ids=["over-long last", "30", "31"])
+def test_a_line_is_read_again_as_read_lines_reads_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tail: bytes
+) -> None:
+    for module in ("commands.io", "commands.grouped"):
+        monkeypatch.setattr(f"{module}.LINE_BYTES_MAX", 30)
+    path = tmp_path / "claims.jsonl"
+    path.write_bytes(b'{"psn_no": "P1"}\r\n' + b"y" * 100 + b'\n{"psn_no": "P2"}\n\n' + tail)
+    with path.open("rb") as file:
+        expected = list(read_lines(file))
+        assert expected[1] == (2, b"y" * 31)  # cut, then rejected by the settling
+        assert sorted(bucketed_lines(file, Groups(), 2)) == expected
+
+
+def test_a_file_changed_while_it_is_settled_stops_the_run(tmp_path: Path) -> None:
+    file, lines = claims_file(tmp_path, members=50, rounds=5)
+    given = bucketed_lines(file, Groups(), 2)
+    next(given)
+    with (tmp_path / "claims.jsonl").open("r+b") as shorter:
+        shorter.truncate(len(b"\n".join(lines[:100])))
+    with pytest.raises(FileChanged, match="changed while it was settled"):
+        list(given)
+
+
+def test_lines_without_a_setl_id_join_no_group() -> None:
+    claims = [b'{"psn_no": "P1"}', b'{"psn_no": "P2", "setl_id": ""}', b'{"psn_no": "P3", "setl_id": "S1"}']
+    groups = plan_split(lambda: iter(enumerate(claims, start=1)), [])
+    assert len({groups.find(p) for p in ("P1", "P2", "P3")}) == 3
+
+
+def test_sigterm_and_sighup_interrupt_a_grouped_run_as_ctrl_c_does() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), number)
+                time.sleep(1)  # the handler runs at the next bytecode; never reached
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> None:
