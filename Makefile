@@ -25,8 +25,9 @@ test: $(TEST_STAMP)
 
 
 # About an hour and three quarters: the 1,000,000-claim CLI runs (one process, two workers, and
-# two workers with --grouped; three runs each, about 50 minutes), the 5,000,000-event rebuild (its log is settled once, about 14
-# minutes, and kept for later runs) and the 20,000,000-event growth run are most of it.
+# two workers with --grouped; three runs each, about 50 minutes), the 5,000,000-event rebuild
+# (its log is settled once, about 14 minutes, and kept for later runs) and the 20,000,000-event
+# growth run are most of it.
 bench: $(STAMP)
 	$(BIN)/python -m bench.settle
 	$(BIN)/python -m bench.online
