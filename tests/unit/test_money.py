@@ -3,6 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import YibaoError
 from core.money import (
@@ -145,6 +147,13 @@ def test_format_yuan_writes_exactly_two_decimals(fen, text):
 def test_format_then_parse_round_trips():
     for fen in (0, 1, 99, 100, 101, 987654321, AMOUNT_FEN_MAX):
         assert parse_yuan(format_yuan(fen)) == fen
+
+
+@given(st.integers(min_value=-(10**20), max_value=10**20))
+def test_format_yuan_is_the_exact_decimal_value_with_two_places(fen):
+    # The reference is Decimal's own formatting (exact for any int): the fast path's cents
+    # table and its negative branch must write the same text.
+    assert format_yuan(fen) == f"{Decimal(fen) / 100:.2f}"
 
 
 def test_format_yuan_refuses_floats_and_bools():
