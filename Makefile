@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.replay --events 5000000
 	$(BIN)/python -m bench.cli_settle --runs 3
 	$(BIN)/python -m bench.growth
+	$(BIN)/python -m bench.floor
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -8,7 +8,8 @@ database; each run settles the whole claims file in a fresh copy of it, with `yi
 settle FILE --workers N --out /dev/null` as its own process tree (everything durably
 committed), once for each entry of `--workers` (`N`, or `N@B` for N workers with batches of B
 lines instead of `--batch-size`; a trailing `g` adds `--grouped`, as in `2@1000g`), and reports
-its wall time and its peak memory:
+its wall time, its CPU (its own processes', and the rest of the machine's: the server's) and its
+peak memory:
 the largest sum, sampled every 0.1 s, over the command and its worker processes, of resident
 memory (RSS) and of proportional memory (PSS, which counts a page shared between processes
 once). The baseline, measured in the same run on another fresh copy, settles the first
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -87,13 +89,29 @@ def _kb(path: str, field: str) -> int:
     return 0
 
 
-def settle(
-    url: str, claims: Path, batch_size: int, workers: int = 1, grouped: bool = False
-) -> tuple[float, int, int, int]:
-    """Run the CLI once: (seconds, peak RSS and peak PSS of its process tree in MB, lines settled)."""
+class Run(NamedTuple):
+    seconds: float
+    rss: int  # peak RSS of the process tree, MB
+    pss: int  # peak PSS of the process tree, MB
+    settled: int  # lines settled
+    cli_cpu: float  # CPU seconds of the command and its worker processes
+    other_cpu: float  # CPU seconds of the rest of the machine meanwhile: the server, mostly
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(url: str, claims: Path, batch_size: int, workers: int = 1, grouped: bool = False) -> Run:
+    """Run the CLI once. Its CPU is its own and its waited-for children's (os.wait4); the rest of
+    the machine's busy time meanwhile is the server's (backends, WAL writer, checkpointer), and
+    this process's sampling, a few tenths of a second."""
     yibao = Path(sys.executable).with_name("yibao")
     env = {**os.environ, "DATABASE_URL": url}
     command = [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size), "--workers", str(workers)]
+    busy = machine_busy()
     began = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
@@ -103,8 +121,9 @@ def settle(
             env=env,
         )
         memory = TreeMemory(process.pid)
-        _, status, _ = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - began
+        busy = machine_busy() - busy
         # Sampled only: the child's own ru_maxrss starts from this process's size at the fork
         # before its exec (measured: 238 MB reported for a run whose samples never passed 60).
         rss, pss = memory.stop()
@@ -113,7 +132,8 @@ def settle(
             raise SystemExit(f"yibao claims settle exited with {process.returncode}")
         out.seek(0)
         settled = sum(1 for line in out if b'"status":"settled"' in line.replace(b" ", b""))
-    return seconds, rss, pss, settled
+    cli_cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, rss, pss, settled, cli_cpu, max(0.0, busy - cli_cpu))
 
 
 Setting = tuple[int, int, bool]  # workers, batch size, --grouped
@@ -151,6 +171,8 @@ def main() -> None:
     rates: dict[Setting, list[float]] = {s: [] for s in settings}
     peaks: dict[Setting, list[float]] = {s: [] for s in settings}
     proportional: dict[Setting, list[float]] = {s: [] for s in settings}
+    cpu_here: dict[Setting, list[float]] = {s: [] for s in settings}  # µs a claim
+    cpu_elsewhere: dict[Setting, list[float]] = {s: [] for s in settings}
     baseline: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
@@ -176,18 +198,24 @@ def main() -> None:
                     name = f"{template}_{run}_{size}_{workers}{'g' if grouped else ''}"
                     url = copy_database(server.url, template, name)
                     try:
-                        seconds, peak, pss, settled = settle(url, claims, size, workers, grouped)
+                        done = settle(url, claims, size, workers, grouped)
                     finally:
                         drop_database(server.url, name)
+                    rate = done.settled / done.seconds
+                    here, elsewhere = (cpu * 1e6 / max(1, done.settled) for cpu in (done.cli_cpu, done.other_cpu))
                     if kind == "baseline":
-                        baseline.append(settled / seconds)
+                        baseline.append(rate)
                     else:
-                        rates[setting].append(settled / seconds)
-                        peaks[setting].append(peak)
-                        proportional[setting].append(pss)
+                        rates[setting].append(rate)
+                        peaks[setting].append(done.rss)
+                        proportional[setting].append(done.pss)
+                        cpu_here[setting].append(here)
+                        cpu_elsewhere[setting].append(elsewhere)
                     print(
-                        f"run {run + 1} {kind} (batch size {size}): {settled:,} claims settled in {seconds:.1f} s = "
-                        f"{settled / seconds:,.0f} claims/s, peak RSS {peak} MB, peak PSS {pss} MB",
+                        f"run {run + 1} {kind} (batch size {size}): {done.settled:,} claims settled in "
+                        f"{done.seconds:.1f} s = {rate:,.0f} claims/s, peak RSS {done.rss} MB, peak PSS {done.pss} MB; "
+                        f"CPU a claim {here:.0f} µs in yibao's processes, {elsewhere:.0f} µs in the rest of the "
+                        "machine (the server)",
                         flush=True,
                     )
         finally:
@@ -199,6 +227,8 @@ def main() -> None:
         print(figure(f"yibao claims settle {options}", rates[setting], "claims/s"))
         print(figure(f"peak RSS, all processes, {options}", peaks[setting], "MB"))
         print(figure(f"peak PSS, all processes, {options}", proportional[setting], "MB"))
+        print(figure(f"CPU a claim in yibao's processes, {options}", cpu_here[setting], "µs"))
+        print(figure(f"CPU a claim in the rest of the machine (the server), {options}", cpu_elsewhere[setting], "µs"))
     print(figure("one claim per transaction (baseline)", baseline, "claims/s"))
     for setting in settings:
         ratio = statistics.median(rates[setting]) / statistics.median(baseline)

@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,12 +40,12 @@ import psycopg
 from psycopg import sql
 
 from bench.figures import figure
-from bench.settle import prepare, settle
-from commands.synthetic import Scenario, generate
+from bench.settle import settled_region
+from commands.synthetic import Scenario
 from core.records import MemberRecord, decode_line, parse_claim
 from projections.read_model import rebuild
 from store.app import Store
-from store.server import ServerLocation, drop_database, locate, with_dbname
+from store.server import ServerLocation, locate, with_dbname
 
 EVENTS_PER_CLAIM = 3.0  # a little under what a settled region-year holds (3.18 with members and contributions)
 
@@ -140,15 +139,8 @@ def settled_log(server: ServerLocation, events: int) -> tuple[str, Scenario]:
     building = f"{name}_building"
     print(f"building database {name}: {claims:,} claims of {scenario.members:,} members settled in bulk", flush=True)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        files = Path(folder)
-        generate(scenario, files)
-        store = prepare(server, building, files)
-        try:
-            count, seconds = settle(store, files / "claims.jsonl", limit=None, batch_size=2_000)
-            head = store.region(scenario.region).recorder.max_notification_id() or 0
-        finally:
-            store.close()
+    with settled_region(server, scenario, building, keep=True) as (store, _, count, seconds):
+        head = store.region(scenario.region).recorder.max_notification_id() or 0
     print(f"settled {count:,} claims in {seconds:.0f} s ({count / seconds:,.0f} claims/s): {head:,} events", flush=True)
     with psycopg.connect(with_dbname(server.url, building), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")  # hint bits and statistics once, not in the first timed run
@@ -185,25 +177,16 @@ def main() -> None:
         main_events(server, args.events, args.runs)
         return
     scenario = Scenario(members=max(1_000, args.claims // 10), claims=args.claims, seed=17)
-    name = f"bench_replay_{os.getpid()}"
-    with tempfile.TemporaryDirectory() as folder:
-        files = Path(folder)
-        generate(scenario, files)
-        store = prepare(server, name, files)
-        try:
-            settle(store, files / "claims.jsonl", limit=None, batch_size=2_000)
-            app = store.region(scenario.region)
-            events, rates = rebuilds(app, args.runs)
-            psn_no = long_member_year(app, args.member_claims)
-            loads = []
-            for _ in range(50):
-                began = time.perf_counter()
-                member_year = app.member_year(psn_no, 2023)
-                loads.append((time.perf_counter() - began) * 1000)
-            assert member_year is not None
-        finally:
-            store.close()
-            drop_database(server.url, name)
+    with settled_region(server, scenario, f"bench_replay_{os.getpid()}") as (store, _, _, _):
+        app = store.region(scenario.region)
+        events, rates = rebuilds(app, args.runs)
+        psn_no = long_member_year(app, args.member_claims)
+        loads = []
+        for _ in range(50):
+            began = time.perf_counter()
+            member_year = app.member_year(psn_no, 2023)
+            loads.append((time.perf_counter() - began) * 1000)
+        assert member_year is not None
     print()
     print(f"server: {server.describe()}; {os.cpu_count()} cores")
     print(figure(f"read model rebuild from {events:,} events", rates, "events/s"))

@@ -15,6 +15,8 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.figures import figure
@@ -31,6 +33,26 @@ def prepare(server: ServerLocation, name: str, files: Path) -> Store:
     store.migrate()
     load(store, files)
     return store
+
+
+@contextmanager
+def settled_region(
+    server: ServerLocation, scenario: Scenario, name: str, *, keep: bool = False
+) -> Iterator[tuple[Store, Path, int, float]]:
+    """A fresh database `name` with the scenario's region-year loaded and its claims settled in
+    bulk: (the store, the folder of its files, claims settled, seconds settling). Dropped on the
+    way out unless `keep`."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = Path(folder)
+        generate(scenario, files)
+        store = prepare(server, name, files)
+        try:
+            settled, seconds = settle(store, files / "claims.jsonl", limit=None, batch_size=2_000)
+            yield store, files, settled, seconds
+        finally:
+            store.close()
+            if not keep:
+                drop_database(server.url, name)
 
 
 def settle(store: Store, claims: Path, *, limit: int | None, batch_size: int) -> tuple[int, float]:
