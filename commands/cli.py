@@ -1,7 +1,8 @@
 """`yibao`: the command line through which staff and their scripts drive the settlement core.
 
 Every command parses its input, calls one application method and prints. Named errors
-(`YibaoError`) become one line on stderr, `error: <reason>: <message>`, and exit status 1.
+(`YibaoError`) become one line on stderr, `error: <reason>: <message>`, and exit status 1; an
+interrupt becomes `error: interrupted: ...` and exit status 130.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class YibaoGroup(click.Group):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database_error: {first_line}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:  # Ctrl-C; SIGTERM and SIGHUP too where a command turns them into it
+            click.echo(
+                "error: interrupted: stopped before the end; what was committed stays, and the same "
+                "command run again carries on without recording anything twice",
+                err=True,
+            )
+            sys.exit(130)
 
 
 _batches_since_full_collection = 0

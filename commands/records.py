@@ -108,7 +108,7 @@ def _settle_command(
     grouped: bool = False,
 ) -> None:
     progress = Progress("claims")
-    source = _file_sha256(file) if operator is None else None
+    source = _file_sha256(file)
     if workers > 1 or grouped:
         _settle_in_workers(obj, file, progress, out, rejects, source, batch_size, workers, grouped)
         return
@@ -162,10 +162,15 @@ def _settle_in_workers(
             rejects.write(reject + "\n")
 
     if not grouped:
-        with contextlib.closing(settled):
-            for result in settled:
-                write(result.output, result.reject)
-        out.flush()
+        # SIGTERM and SIGHUP end the run as Ctrl-C does: the workers are stopped, the results
+        # given so far are written (their default would end this process with the workers
+        # still writing to it).
+        with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
+            try:
+                for result in settled:
+                    write(result.output, result.reject)
+            finally:
+                out.flush()
         return
     # Results come in bucket order: held, then written in input order. Also after a failure or
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.

@@ -324,6 +324,10 @@ class RegionApplication(TransferCases, Application):
             for record in records:
                 if record.insuplc_admdvs != self.region:
                     raise AssertionError("member routed to the wrong region")
+                refused = self._family_of_refused(uow, record)
+                if refused is not None:
+                    outcomes.append(refused)
+                    continue
                 member = uow.get(member_id(record.psn_no), Member)
                 if member is None:
                     member = uow.add(Member(psn_no=record.psn_no))
@@ -342,6 +346,22 @@ class RegionApplication(TransferCases, Application):
             return outcomes
 
         return self._in_transaction(work, reuse_saved=True)
+
+    def _family_of_refused(self, uow: UnitOfWork, record: MemberRecord) -> Outcome | None:
+        """A record's `family_of` must name an employee (SPEC 3.1) insured here on its date, known
+        before it (earlier in the file will do): as `family bind` checks."""
+        employee = record.family_of
+        if employee is None:
+            return None
+        if employee == record.psn_no:
+            return Outcome.rejected("bad_family_of", "a member cannot be bound to themself")
+        holder = uow.get(member_id(employee), Member)
+        held = holder.record_at(record.valid_from) if holder else None
+        if held is None or held.insutype != "310" or held.insuplc_admdvs != self.region:
+            when = record.valid_from.isoformat()
+            why = f"{employee} is not an employee insured in {self.region} on {when}"
+            return Outcome.rejected("not_an_employee", why)
+        return None
 
     @staticmethod
     def _bind_from_member_file(member: Member, record: MemberRecord) -> None:
@@ -488,13 +508,21 @@ class RegionApplication(TransferCases, Application):
             super().close()
 
     def correct_claims(
-        self, claims: Sequence[Claim], *, operator: str, reason: str, on_date: dt.date | None = None
+        self,
+        claims: Sequence[Claim],
+        *,
+        operator: str,
+        reason: str,
+        on_date: dt.date | None = None,
+        origins: Sequence[str] | None = None,
     ) -> list[Outcome]:
         """Correction = reversal of the current version + a new version, same setl_id, both
-        posted on `on_date` (default today)."""
+        posted on `on_date` (default today). A claim whose current version is the correction
+        made from the same origin (file hash and line) is answered as then, not corrected again:
+        running a correction file twice corrects once."""
         when = (on_date or dt.date.today()).isoformat()
         return self._in_transaction(
-            lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason, on_date=when)
+            lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason, on_date=when, origins=origins)
         )
 
     def reverse(self, setl_id: str, *, operator: str, reason: str, on_date: dt.date | None = None) -> SettlementFacts:
@@ -577,6 +605,9 @@ class RegionApplication(TransferCases, Application):
                 return Outcome.rejected(
                     "correction_changes_member", "a correction cannot move a claim to another member"
                 )
+            current = settlement.current
+            if origin is not None and current.origin == origin and current.version > 1 and not settlement.reversed:
+                return Outcome("settled", facts=current)  # this very line, corrected before
 
         member = uow.get(member_id(claim.psn_no), Member)
         record = member.record_at(claim.setl_time) if member else None
@@ -721,7 +752,12 @@ class RegionApplication(TransferCases, Application):
             account = uow.get(account_id(facts.account_psn), IndividualAccount)
             assert account is not None
             account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
-        settlement.reverse(operator, reason, on_date)
+        # What a payment already gave the hospital for this version, it now owes back.
+        paid = hospital.paid_for(facts.postings, facts.posted_on, settlement.version_recorded_at) if hospital else {}
+        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid))
+        if paid:
+            assert hospital is not None
+            hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
 
     # --- finance operations (拨付, 拒付/核减, 追回, 罚款, 总额预算) ------------------------------
 
@@ -730,11 +766,20 @@ class RegionApplication(TransferCases, Application):
         return hospital if hospital is not None else uow.add(HospitalAccount(fixmedins_code=code))
 
     def _operation(
-        self, hospital_code: str, operation_id: str, act: Callable[[HospitalAccount, UnitOfWork], None], dry_run: bool
+        self,
+        hospital_code: str,
+        operation_id: str,
+        operation: tuple[Any, ...],
+        act: Callable[[HospitalAccount, UnitOfWork], None],
+        dry_run: bool,
     ) -> FinanceResult:
+        """One finance operation on a hospital, once: an id used before is `duplicate` if it
+        did the same `operation` (HospitalAccount.operations), refused if it did another."""
+
         def work(uow: UnitOfWork) -> FinanceResult:
             hospital = self._hospital(uow, hospital_code)
             if hospital.has(operation_id):
+                hospital.check_same(operation_id, operation)
                 return FinanceResult("duplicate", [])
             act(hospital, uow)
             event = hospital.pending_events[-1]
@@ -755,6 +800,7 @@ class RegionApplication(TransferCases, Application):
             for p in payments:
                 hospital = self._hospital(uow, p.hospital)
                 if hospital.has(p.payment_id):
+                    hospital.check_same(p.payment_id, ("pay", through.isoformat()))
                     results.append(FinanceResult("duplicate", []))
                     continue
                 hospital.pay(p.payment_id, through.isoformat(), paid_on.isoformat(), p.owed, operator)
@@ -784,7 +830,8 @@ class RegionApplication(TransferCases, Application):
                 on_date=on_date.isoformat(), operator=operator, reason=reason,
             )  # fmt: skip
 
-        return self._operation(facts.claim["fixmedins_code"], deduction_id, act, dry_run)
+        operation = ("deduct", setl_id, fund, kind, amount)
+        return self._operation(facts.claim["fixmedins_code"], deduction_id, operation, act, dry_run)
 
     def recover(
         self, recovery_id: str, *, hospital: str, fund: str, amount: int, on_date: dt.date, operator: str,
@@ -792,7 +839,7 @@ class RegionApplication(TransferCases, Application):
     ) -> FinanceResult:  # fmt: skip
         when = on_date.isoformat()
         return self._operation(
-            hospital, recovery_id,
+            hospital, recovery_id, ("recover", fund, amount),
             lambda h, _: h.recover(recovery_id, fund=fund, amount=amount, on_date=when, operator=operator),
             dry_run,
         )  # fmt: skip
@@ -803,7 +850,7 @@ class RegionApplication(TransferCases, Application):
     ) -> FinanceResult:  # fmt: skip
         when = on_date.isoformat()
         return self._operation(
-            hospital, fine_id,
+            hospital, fine_id, ("fine", fund, amount),
             lambda h, _: h.fine(fine_id, fund=fund, amount=amount, on_date=when, operator=operator, reason=reason),
             dry_run,
         )  # fmt: skip

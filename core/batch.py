@@ -16,6 +16,7 @@ from core.application import Outcome, RegionApplication, SaveInFlight
 from core.records import (
     Claim,
     Contribution,
+    MemberRecord,
     RecordRejected,
     claim_ids,
     decode_line,
@@ -108,7 +109,8 @@ def settle_lines(
     after_batch: Callable[[], None] | None = None,
 ) -> Iterator[LineResult]:
     """Settle (or, with operator and reason, correct) every claim line, in input order.
-    `source` (the sha256 of a claims file) is recorded with each settlement with its line;
+    `source` (the sha256 of a claims file) is recorded with each settlement or correction with
+    its line (running the file again answers each line as its first run did);
     `after_batch` runs after each batch is saved (the CLI's memory housekeeping).
 
     Settling in batches (`batch_size` > 1) keeps one batch's save in flight: batch N+1 is
@@ -139,11 +141,11 @@ def settle_lines(
         for region, items in by_region.items():
             app = directory.region(region)
             batch_claims = [c for _, c in items]
+            origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
             if operator is not None:
-                outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "")
+                outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "", origins=origins)
                 settling.append((items, SaveInFlight.done(outcomes)))
                 continue
-            origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
             if behind:
                 settling.append((items, app.settle_claims_behind(batch_claims, origins=origins)))
             else:
@@ -192,7 +194,7 @@ def _import_lines(
     directory: RegionDirectory,
     lines: Iterable[tuple[int, bytes]],
     parse: Callable[[dict[str, Any]], R],
-    route_records: Callable[[list[R]], list[str | None]],
+    route_records: Callable[[list[R]], Sequence[str | RecordRejected | None]],
     apply: Callable[[RegionApplication, list[R]], list[Outcome]],
     describe: Callable[[R], dict[str, Any]],
     batch_size: int,
@@ -210,6 +212,13 @@ def _import_lines(
                     line_no, {"status": "rejected", "reason": exc.reason, "detail": str(exc)}, True
                 )
         for (line_no, record), region in zip(parsed, route_records([r for _, r in parsed]), strict=True):
+            if isinstance(region, RecordRejected):
+                results[line_no] = LineResult(
+                    line_no,
+                    {**describe(record), "status": "rejected", "reason": region.reason, "detail": str(region)},
+                    True,
+                )
+                continue
             if region is None or region not in known:
                 results[line_no] = LineResult(
                     line_no,
@@ -228,9 +237,51 @@ def _import_lines(
                 output = {**describe(record), "status": outcome.status, **outcome.extra}
                 if outcome.reason:
                     output["reason"] = outcome.reason
+                if outcome.detail:
+                    output["detail"] = outcome.detail
                 results[line_no] = LineResult(line_no, output, outcome.status == "rejected", outcome)
         for line_no, _ in batch:
             yield results[line_no]
+
+
+def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord]) -> list[str | RecordRejected]:
+    """The region of each member record, or its refusal: a member file never moves a member to
+    another region (SPEC 5: only relationship transfers cross regions, and the account balance
+    goes with them). A record is refused when, on its `valid_from`, the member is insured in
+    another region (as that region knows them, or as a record earlier in the batch says), or
+    its own region knows them as transferred out."""
+    codes = directory.region_codes()
+    elsewhere: list[str | None] = [None] * len(records)  # the other region insuring each on that date
+    if len(codes) > 1:  # one region: nowhere else to be insured
+        psn_nos, dates = [r.psn_no for r in records], [r.valid_from for r in records]
+        for code in codes:
+            for i, known in enumerate(directory.region(code).members_at(psn_nos, dates)):
+                own = records[i].insuplc_admdvs
+                if known is None or elsewhere[i] is not None or own not in codes:
+                    continue
+                if code != own and known.insuplc_admdvs == code:
+                    elsewhere[i] = code  # insured there
+                elif code == own and known.insuplc_admdvs != own:
+                    elsewhere[i] = known.insuplc_admdvs  # transferred out of its own region
+    earlier: dict[str, list[MemberRecord]] = {}  # this batch's records accepted so far, by member
+    out: list[str | RecordRejected] = []
+    for record, where in zip(records, elsewhere, strict=True):
+        before = [r for r in earlier.get(record.psn_no, ()) if r.valid_from <= record.valid_from]
+        if before:  # the batch's own latest record on that date says where the member is
+            latest = max(before, key=lambda r: r.valid_from).insuplc_admdvs
+            where = latest if latest != record.insuplc_admdvs else None
+        if where is not None:
+            out.append(
+                RecordRejected(
+                    f"member {record.psn_no} is insured in region {where} on {record.valid_from.isoformat()}: "
+                    "only a relationship transfer (`yibao transfers start`) moves a member to another region",
+                    reason="insured_in_other_region",
+                )
+            )
+            continue
+        earlier.setdefault(record.psn_no, []).append(record)
+        out.append(record.insuplc_admdvs)
+    return out
 
 
 def import_members(
@@ -240,7 +291,7 @@ def import_members(
         directory,
         lines,
         parse_member,
-        lambda records: [r.insuplc_admdvs for r in records],
+        lambda records: insured_regions(directory, records),
         lambda app, records: app.import_members(records),
         lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
         batch_size,

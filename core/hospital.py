@@ -2,7 +2,8 @@
 
 Payments (拨付) settle what is owed up to a date; deductions after audit (拒付 refuse, 核减
 reduce) lower what a fund owes for a settlement, or, once that settlement has been paid,
-become a receivable (追回 due) that recoveries settle; fines are separate income. The annual
+become a receivable (追回 due) that recoveries settle, as does a paid settlement reversed;
+fines are separate income. The annual
 total budget (总额预算) is recorded here and compared with use on the hospital statement.
 Every operation is idempotent by its id and carries balanced postings.
 """
@@ -50,7 +51,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations.add(self.payment_id)
+            aggregate.operations[self.payment_id] = ("pay", self.through)
             for fund in self.amounts:
                 aggregate.payments.setdefault(fund, []).append((self.through, self.timestamp))
 
@@ -67,7 +68,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations.add(self.deduction_id)
+            aggregate.operations[self.deduction_id] = ("deduct", self.setl_id, self.fund, self.kind, self.amount)
             key = (self.setl_id, self.fund)
             aggregate.deducted[key] = aggregate.deducted.get(key, 0) + self.amount
             if self.after_payment:
@@ -82,8 +83,22 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations.add(self.recovery_id)
+            aggregate.operations[self.recovery_id] = ("recover", self.fund, self.amount)
             aggregate.receivable[self.fund] -= self.amount
+
+    class OwedBack(Event):
+        """A settlement this hospital had been paid for was reversed: the hospital owes the paid
+        funds their amounts back (a receivable, 追回 due). The postings are on the settlement's
+        Reversed event; this records what recoveries may settle."""
+
+        setl_id: str
+        setl_version: int
+        amounts: dict[str, int]  # fund -> fen owed back
+        on_date: str
+
+        def apply(self, aggregate: Any) -> None:
+            for fund, amount in self.amounts.items():
+                aggregate.receivable[fund] = aggregate.receivable.get(fund, 0) + amount
 
     class Fined(Event):
         fine_id: str
@@ -95,7 +110,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations.add(self.fine_id)
+            aggregate.operations[self.fine_id] = ("fine", self.fund, self.amount)
 
     class BudgetSet(Event):
         year: int
@@ -111,7 +126,9 @@ class HospitalAccount(Aggregate):
 
     def __init__(self, fixmedins_code: str) -> None:
         self.fixmedins_code = fixmedins_code
-        self.operations: set[str] = set()
+        # operation id -> what it did, as ("deduct", setl_id, fund, kind, amount), ("recover", fund,
+        # amount), ("fine", fund, amount) or ("pay", through): an id given again must say the same.
+        self.operations: dict[str, tuple[Any, ...]] = {}
         self.payments: dict[str, list[tuple[str, Any]]] = {}  # fund -> [(paid through, recorded at)]
         self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
@@ -119,6 +136,16 @@ class HospitalAccount(Aggregate):
 
     def has(self, operation_id: str) -> bool:
         return operation_id in self.operations
+
+    def check_same(self, operation_id: str, operation: tuple[Any, ...]) -> None:
+        """Refuse an id already used for another operation: a retry is answered `duplicate`, but
+        an id reused with another amount (a typo corrected) must not be told it was recorded."""
+        done = self.operations[operation_id]
+        if done != operation:
+            raise FinanceRejected(
+                f"{operation_id} was already used, for {_describe(done)}; not {_describe(operation)}",
+                reason="exists_with_different_content",
+            )
 
     def pay(self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str) -> None:
         amounts = {fund: amount for fund, amount in sorted(owed.items()) if amount > 0}
@@ -163,6 +190,21 @@ class HospitalAccount(Aggregate):
             after_payment=after_payment, on_date=on_date, operator=operator, reason=reason, postings=postings,
         )  # fmt: skip
 
+    def paid_for(self, postings: list[Posting], posted_on: str, recorded_at: Any) -> dict[str, int]:
+        """fund -> what a payment already paid this hospital of a settlement's `postings`."""
+        paid: dict[str, int] = {}
+        for p in postings:
+            owed = p.account == PAYABLE_TO_HOSPITALS and p.party == self.fixmedins_code and p.amount < 0
+            if owed and self.is_paid(p.fund, posted_on, recorded_at):
+                paid[p.fund] = paid.get(p.fund, 0) - p.amount
+        return paid
+
+    def owe_back(self, setl_id: str, setl_version: int, amounts: dict[str, int], on_date: str) -> None:
+        self.trigger_event(
+            self.OwedBack, setl_id=setl_id, setl_version=setl_version, amounts=dict(sorted(amounts.items())),
+            on_date=on_date,
+        )  # fmt: skip
+
     def deductions_on(self, setl_id: str) -> int:
         return sum(amount for (deducted_setl_id, _), amount in self.deducted.items() if deducted_setl_id == setl_id)
 
@@ -192,3 +234,9 @@ class HospitalAccount(Aggregate):
     def set_budget(self, year: int, amount: int, operator: str) -> None:
         if self.budgets.get(year) != amount:
             self.trigger_event(self.BudgetSet, year=year, amount=amount, operator=operator)
+
+
+def _describe(operation: tuple[Any, ...]) -> str:
+    kind, *fields = operation
+    shown = [format_yuan(f) if type(f) is int else str(f) for f in fields]
+    return f"{kind} {' '.join(shown)}"

@@ -17,7 +17,7 @@ from core.codec import aggregate_topic
 from core.errors import YibaoError
 from core.events import Created, Event
 from core.ids import settlement_id
-from core.ledger import Posting, lookback_postings, negated
+from core.ledger import PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, Posting, lookback_postings, negated
 
 PAYER_FIELDS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
 AMOUNT_FIELDS = (
@@ -129,11 +129,19 @@ class Settlement(Aggregate):
     def setl_id(self) -> str:
         return self.current.setl_id
 
-    def reverse(self, operator: str, reason: str, on_date: str) -> None:
-        """Undo the current version: every posting of it, and of look-backs on it, negated."""
+    def reverse(self, operator: str, reason: str, on_date: str, *, paid_funds: frozenset[str] = frozenset()) -> None:
+        """Undo the current version: every posting of it, and of look-backs on it, negated.
+        For the funds that have already paid the hospital for it (`paid_funds`), what the
+        hospital was owed becomes what it owes back: a receivable (追回 due), as a deduction
+        after payment does (SPEC 5), not a payable below zero."""
         if self.reversed:
             raise SettlementReversed(f"settlement {self.setl_id} is already reversed")
-        undo = negated(self.current.postings + self.lookback_postings)
+        undo = [
+            Posting(p.fund, RECEIVABLE_FROM_HOSPITALS, p.party, p.amount)
+            if p.account == PAYABLE_TO_HOSPITALS and p.fund in paid_funds
+            else p
+            for p in negated(self.current.postings + self.lookback_postings)
+        ]
         self.trigger_event(
             self.Reversed,
             setl_id=self.setl_id,

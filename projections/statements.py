@@ -78,7 +78,9 @@ def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget:
             line["receivable"] += amount
             if not row["in_year"]:
                 continue
-            if kind.startswith("deduction"):
+            if kind == "reversal":  # of a settlement already paid: owed back, no longer settled
+                line["settled"] -= amount
+            elif kind.startswith("deduction"):
                 line["deducted"] += amount
             elif kind == "recovery":
                 line["recovered"] -= amount

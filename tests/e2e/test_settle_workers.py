@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,8 +55,17 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stores(server: ServerLocation, files: Path) -> Iterator[dict[str, str]]:
-    with prepared_stores(server, files, "t_workers", "one", "three", "killed", "bindings") as urls:
+    with prepared_stores(server, files, "t_workers", "one", "three", "killed", "terminated", "bindings") as urls:
         yield urls
+
+
+@pytest.fixture(scope="module")
+def reference(stores: dict[str, str], files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output (and rejects beside it) of one process settling the file: what every run with
+    workers must give."""
+    out = tmp_path_factory.mktemp("reference") / "one.jsonl"
+    assert settle(stores["one"], files / "claims.jsonl", out, 1).returncode == 0
+    return out
 
 
 def settle(url: str, claims: Path, out: Path, workers: int, **env: str) -> subprocess.CompletedProcess[bytes]:
@@ -110,17 +121,15 @@ def test_the_split_knows_every_family_binding(stores: dict[str, str], files: Pat
 
 
 def test_three_workers_answer_every_line_as_one_process_does(
-    stores: dict[str, str], files: Path, tmp_path: Path
+    stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
 ) -> None:
-    claims = files / "claims.jsonl"
-    one, three = tmp_path / "one.jsonl", tmp_path / "three.jsonl"
-    assert settle(stores["one"], claims, one, 1).returncode == 0
-    run = settle(stores["three"], claims, three, 3)
+    three = tmp_path / "three.jsonl"
+    run = settle(stores["three"], files / "claims.jsonl", three, 3)
     assert run.returncode == 0, run.stderr.decode()
-    assert three.read_bytes() == one.read_bytes()
-    assert three.with_suffix(".rejects").read_bytes() == one.with_suffix(".rejects").read_bytes()
+    assert three.read_bytes() == reference.read_bytes()
+    assert three.with_suffix(".rejects").read_bytes() == reference.with_suffix(".rejects").read_bytes()
 
-    results = [json.loads(line) for line in one.read_text().splitlines()]
+    results = [json.loads(line) for line in reference.read_text().splitlines()]
     assert len(results) == SCENARIO.claims + 5
     statuses = {r["status"] for r in results}
     assert statuses == {"settled", "duplicate", "rejected"}
@@ -133,11 +142,10 @@ def test_three_workers_answer_every_line_as_one_process_does(
 
 
 def test_running_the_file_again_with_other_workers_pays_nothing_twice(
-    stores: dict[str, str], files: Path, tmp_path: Path
+    stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
 ) -> None:
     claims = files / "claims.jsonl"
-    reference, first, again = tmp_path / "reference.jsonl", tmp_path / "first.jsonl", tmp_path / "again.jsonl"
-    assert settle(stores["one"], claims, reference, 1).returncode == 0
+    first, again = tmp_path / "first.jsonl", tmp_path / "again.jsonl"
     assert settle(stores["three"], claims, first, 3).returncode == 0
     before = yibao(stores["three"], "verify", "--json")
     assert settle(stores["three"], claims, again, 2).returncode == 0
@@ -146,11 +154,9 @@ def test_running_the_file_again_with_other_workers_pays_nothing_twice(
 
 
 def test_a_worker_that_dies_stops_the_run_and_a_second_run_completes_the_file(
-    stores: dict[str, str], files: Path, tmp_path: Path
+    stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
 ) -> None:
-    claims = files / "claims.jsonl"
-    reference, out = tmp_path / "reference.jsonl", tmp_path / "out.jsonl"
-    assert settle(stores["one"], claims, reference, 1).returncode == 0
+    claims, out = files / "claims.jsonl", tmp_path / "out.jsonl"
 
     run = settle(stores["killed"], claims, out, 2, YIBAO_FAILPOINT="workers.after_report")
     assert run.returncode == 1
@@ -168,3 +174,28 @@ def test_a_worker_that_dies_stops_the_run_and_a_second_run_completes_the_file(
     for report in (killed, one):
         del report["checked"]["seals"]
     assert killed == one
+
+
+def test_sigterm_stops_a_run_with_one_named_line_and_a_second_run_completes_the_file(
+    stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
+) -> None:
+    # SIGTERM (a scheduler's stop) ends the run as Ctrl-C does: the workers are stopped, the
+    # results given so far are written, and stderr has one named line, not the workers' tracebacks.
+    claims, out = files / "claims.jsonl", tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "commands", "claims", "settle", str(claims), "--batch-size", BATCH]
+    command += ["--workers", "2", "--out", str(out)]
+    env = {**os.environ, "DATABASE_URL": stores["terminated"]}
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE) as run:
+        deadline = time.monotonic() + 60
+        while (not out.exists() or out.stat().st_size == 0) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+
+    assert run.returncode == 130, stderr.decode()
+    assert stderr.decode().startswith("error: interrupted: ") and stderr.count(b"\n") == 1, stderr.decode()
+    given = out.read_bytes().splitlines()
+    assert 0 < len(given) < SCENARIO.claims
+    assert given == reference.read_bytes().splitlines()[: len(given)]
+    assert settle(stores["terminated"], claims, out, 2).returncode == 0
+    assert out.read_bytes() == reference.read_bytes()

@@ -292,6 +292,40 @@ def test_a_deduction_after_payment_becomes_a_receivable_that_recoveries_settle(
     assert nothing_left.stderr.startswith("error: recovery_exceeds_receivable: ")
 
 
+def test_reversing_a_settlement_already_paid_makes_what_was_paid_a_receivable_that_recoveries_settle(
+    app: RegionApplication, yibao: Cli
+) -> None:
+    # SPEC 5: once paid, money owed back by a hospital is a receivable (追回 due), not a payable
+    # below zero; `finance recover` then settles it.
+    settle(app, "RP-1", "M-RP", "H-RP", "2023-03-01", "10000.00")  # fund 390100 owes 8,280.00
+    settle(app, "RP-2", "M-RP", "H-RP", "2023-05-01", "10000.00")  # after the payment's date: unpaid
+    yibao.ok(
+        "finance", "pay", "--region", REGION, "--hospital", "H-RP", "--through", "2023-03-31",
+        "--paid-on", "2023-04-05", "--payment-id", "PAY-RP", "--operator", "fin-1",
+    )  # fmt: skip
+
+    app.reverse("RP-1", operator="op-1", reason="billed by mistake", on_date=dt.date(2023, 6, 1))
+    app.reverse("RP-2", operator="op-1", reason="billed by mistake", on_date=dt.date(2023, 6, 1))
+
+    assert account_total(app, "390100", "receivable_from_hospitals", "H-RP") == "8280.00"
+    assert account_total(app, "390100", "payable_to_hospitals", "H-RP") == "0.00"  # RP-2's is undone
+    account = app.hospital_account("H-RP")
+    assert account is not None and account.receivable == {"390100": 828000}
+    assert hospital_report(yibao, "H-RP")["funds"]["390100"] == {
+        "settled": "0.00", "deducted": "0.00", "paid": "8280.00", "recovered": "0.00",
+        "outstanding": "0.00", "receivable": "8280.00",
+    }  # fmt: skip
+    recover = (
+        "finance", "recover", "--region", REGION, "--hospital", "H-RP", "--fund", "390100", "--on", "2023-07-01",
+        "--operator", "fin-2",
+    )  # fmt: skip
+    too_much = yibao.run(*recover, "--amount", "8280.01", "--recovery-id", "REC-RP-0")
+    assert too_much.stderr.startswith("error: recovery_exceeds_receivable: "), too_much.stderr
+    yibao.ok(*recover, "--amount", "8280.00", "--recovery-id", "REC-RP-1")
+    assert account_total(app, "390100", "receivable_from_hospitals", "H-RP") == "0.00"
+    assert json.loads(yibao.run("verify", "--json").stdout)["problems"] == []
+
+
 def test_a_recovery_from_a_hospital_that_owes_nothing_is_refused(app: RegionApplication) -> None:
     position = head(app)
     with pytest.raises(YibaoError) as refused:
@@ -342,6 +376,37 @@ def test_a_deduction_id_used_twice_is_a_duplicate_and_deducts_once(app: RegionAp
     assert (again.status, again.postings) == ("duplicate", [])
     assert head(app) == position
     assert owed(app, "H-DD", "2023-12-31") == {"390100": "8180.00"}
+
+
+def test_an_operation_id_used_again_for_another_amount_is_refused_by_name(app: RegionApplication, yibao: Cli) -> None:
+    # A retry of the same operation is `duplicate`; the same id with another amount (a typo
+    # corrected, a second fine) must not be told it succeeded while nothing is recorded.
+    settle(app, "RE-1", "M-RE", "H-RE", "2023-03-01", "10000.00")
+    common = ("--region", REGION, "--hospital", "H-RE", "--operator", "fin-1")
+    assert yibao.ok("finance", "pay", *common, "--through", "2023-03-31", "--payment-id", "PAY-RE")["status"] == (
+        "recorded"
+    )
+    fine = ("finance", "fine", *common, "--fund", "390100", "--fine-id", "FINE-RE", "--reason", "late bills")
+    deduction = ("finance", "deduct", "reduce", "--region", REGION, "--setl-id", "RE-1", "--fund", "390100",
+                 "--deduction-id", "DED-RE", "--operator", "auditor-1", "--reason", "audit")  # fmt: skip
+    recovery = ("finance", "recover", *common, "--fund", "390100", "--recovery-id", "REC-RE")
+    for command, first, second in (
+        (fine, "500.00", "900.00"), (deduction, "100.00", "300.00"), (recovery, "10.00", "50.00"),
+    ):  # fmt: skip
+        assert yibao.ok(*command, "--amount", first)["status"] == "recorded"
+        assert yibao.ok(*command, "--amount", first)["status"] == "duplicate"
+        position = head(app)
+
+        refused = yibao.run(*command, "--amount", second)
+
+        assert refused.exit_code != 0
+        assert refused.stderr.startswith("error: exists_with_different_content: "), refused.stderr
+        assert first in refused.stderr and second in refused.stderr
+        assert head(app) == position
+    again = yibao.run("finance", "pay", *common, "--through", "2023-06-30", "--payment-id", "PAY-RE")
+    assert again.stderr.startswith("error: exists_with_different_content: "), again.stderr
+    # What was recorded: the deduction after payment (100.00) and its recovery (10.00).
+    assert account_total(app, "390100", "receivable_from_hospitals", "H-RE") == "90.00"
 
 
 def test_a_deduction_on_a_reversed_settlement_is_refused(app: RegionApplication, yibao: Cli) -> None:

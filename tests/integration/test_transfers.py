@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import attrs
 import msgspec
 import pytest
 from eventsourcing.persistence import Tracking
 
 from core.application import RegionApplication
-from core.batch import settle_lines
+from core.batch import import_members, settle_lines
 from core.errors import YibaoError
 from core.ledger import DUE_TO_REGIONS, IN_TRANSIT, INDIVIDUAL_ACCOUNTS
 from core.policy import parse_policy
@@ -149,6 +150,44 @@ def test_after_the_transfer_date_the_old_region_refuses_claims_and_the_new_one_s
     assert a.settlement("TC-BEFORE").current.amounts["acct_pay"] == 0  # the balance had left A
     outcome = a.settle_claims([_claim("TC-DIRECT", "T-CLAIMS", "2023-08-01")])[0]
     assert (outcome.status, outcome.reason) == ("rejected", "member_transferred_out")
+
+
+def member_file(store: Store, *records: MemberRecord) -> list[dict[str, Any]]:
+    lines = [msgspec.json.encode(r.to_dict()) for r in records]
+    return [r.output for r in import_members(store, enumerate(lines, 1))]
+
+
+def test_a_member_file_never_moves_a_member_to_another_region(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    # SPEC 5: only relationship transfers cross regions (the account balance goes with them).
+    a, b = regions
+    enrol(a, "T-FILE", "500.00")
+    moved = attrs.evolve(employee("T-FILE", B), valid_from=dt.date(2023, 6, 1))
+
+    (out,) = member_file(store, moved)
+
+    assert (out["status"], out["reason"]) == ("rejected", "insured_in_other_region")
+    assert "insured in region 330109 on 2023-06-01" in out["detail"]
+    assert b.member("T-FILE") is None
+    assert a.account_balance("T-FILE") == 50_000
+    # Still a change of the member's own region, before and after (a new category) is recorded;
+    # and two records of one new member in one file may not name two regions.
+    changed = attrs.evolve(employee("T-FILE", A), valid_from=dt.date(2023, 3, 1), chronic=True)
+    first = attrs.evolve(employee("T-FILE-NEW", A), valid_from=dt.date(2023, 2, 1))
+    second = attrs.evolve(employee("T-FILE-NEW", B), valid_from=dt.date(2023, 4, 1))
+    assert [o["status"] for o in member_file(store, changed, first, second)] == ["recorded", "recorded", "rejected"]
+    assert b.member("T-FILE-NEW") is None
+    # After a transfer to B, a record putting the member back in A is refused; B's are recorded.
+    start(a, "TR-FILE", "T-FILE")
+    relay(store)
+    back = attrs.evolve(employee("T-FILE", A), valid_from=dt.date(2023, 9, 1))
+    in_b = attrs.evolve(employee("T-FILE", B), valid_from=dt.date(2023, 9, 1), chronic=True)
+    refused, recorded = member_file(store, back, in_b)
+    assert (refused["status"], refused["reason"]) == ("rejected", "insured_in_other_region")
+    assert "insured in region 330110 on 2023-09-01" in refused["detail"]
+    assert recorded["status"] == "recorded"
+    assert b.account_balance("T-FILE") == 50_000
 
 
 def _claim(setl_id: str, psn_no: str, setl_time: str) -> Any:
@@ -297,6 +336,34 @@ def test_family_mutual_aid_follows_binding_events_from_the_next_claim(
     with pytest.raises(YibaoError) as refused:
         a.bind_family("F-EMP2", employee="F-KID2", operator="clerk-1", reason="x", on_date=TODAY)
     assert refused.value.reason == "not_an_employee"
+
+
+def test_a_member_file_binding_must_name_an_employee_insured_here_as_family_bind_requires(
+    store: Store, regions: tuple[RegionApplication, RegionApplication]
+) -> None:
+    a, b = regions
+    enrol(a, "F-EMP3", "100.00")
+    enrol(a, "F-RES3", None, insutype="390")
+    enrol(b, "F-EMP3B", "100.00")
+    kid = employee("F-KID3", A, insutype="390")
+    records = [
+        attrs.evolve(kid, family_of="NOBODY"),  # unknown
+        attrs.evolve(kid, family_of="F-RES3"),  # a resident
+        attrs.evolve(kid, family_of="F-EMP3B"),  # an employee of the other region
+        attrs.evolve(kid, family_of="F-KID3"),  # themself
+        attrs.evolve(employee("F-EMP4", A), valid_from=dt.date(2023, 2, 1)),
+        attrs.evolve(kid, family_of="F-EMP4", valid_from=dt.date(2023, 3, 1)),  # earlier in the file
+        attrs.evolve(kid, family_of="F-EMP4", valid_from=dt.date(2023, 1, 15)),  # F-EMP4 not yet insured
+    ]
+
+    out = member_file(store, *records)
+
+    assert [(o["status"], o.get("reason")) for o in out] == [
+        ("rejected", "not_an_employee"), ("rejected", "not_an_employee"), ("rejected", "not_an_employee"),
+        ("rejected", "bad_family_of"), ("recorded", None), ("recorded", None), ("rejected", "not_an_employee"),
+    ]  # fmt: skip
+    assert out[0]["detail"] == "NOBODY is not an employee insured in 330109 on 2023-01-01"
+    assert a.member("F-KID3").family_employee == "F-EMP4"
 
 
 # Regressions found by review: each failed before its fix.
