@@ -2,7 +2,8 @@
 
 Every command parses its input, calls one application method and prints. Named errors
 (`YibaoError`) become one line on stderr, `error: <reason>: <message>`, and exit status 1; an
-interrupt becomes `error: interrupted: ...` and exit status 130.
+interrupt becomes `error: interrupted: ...` and exit status 130; a usage error (a missing or bad
+option) `error: usage: ...` and exit status 2 (SPEC 7: one named line on stderr).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ class YibaoGroup(click.Group):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database_error: {first_line}", err=True)
             sys.exit(1)
+        except click.UsageError as exc:  # a missing or bad option or argument: one line, not click's block
+            where = exc.ctx.command_path if exc.ctx is not None else "yibao"
+            message = " ".join(exc.format_message().split())  # click's choices come one per line
+            click.echo(f"error: usage: {message} (`{where} --help` explains)", err=True)
+            sys.exit(exc.exit_code)
+        except click.FileError as exc:  # a file named on the command line that cannot be opened
+            click.echo(f"error: cannot_open_file: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:  # Ctrl-C; SIGTERM and SIGHUP too where a command turns them into it
             click.echo(
                 "error: interrupted: stopped before the end; what was committed stays, and the same "

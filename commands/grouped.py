@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Iterator
 from typing import IO
 
-from commands.io import read_lines
+from commands.io import line_text, read_lines
 from commands.workers import Groups, group_hash
 from core.errors import YibaoError
 from core.records import LINE_BYTES_MAX
@@ -75,7 +75,7 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
         chunk = os.pread(fd, wanted, start)
         if len(chunk) != wanted or (size <= LINE_BYTES_MAX and index + 1 < lines and not chunk.endswith(b"\n")):
             raise FileChanged(f"{getattr(file, 'name', 'the file')} changed while it was settled (line {index + 1})")
-        yield index + 1, chunk.rstrip(b"\r\n")
+        yield index + 1, line_text(index + 1, chunk)
 
 
 class InputOrder:

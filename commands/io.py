@@ -15,6 +15,16 @@ from core.records import LINE_BYTES_MAX
 _ENCODER = msgspec.json.Encoder()
 
 
+UTF8_BOM = b"\xef\xbb\xbf"  # Windows editors start a UTF-8 file with it
+
+
+def line_text(line_no: int, chunk: bytes) -> bytes:
+    """A line as read from the file, as every reader hands it on: without its line end, and the
+    first without a UTF-8 byte order mark (not part of the JSON)."""
+    line = chunk.rstrip(b"\r\n")
+    return line.removeprefix(UTF8_BOM) if line_no == 1 else line
+
+
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes) for every line; an over-long line is cut (and later rejected)
     without ever holding more than `LINE_BYTES_MAX` bytes of it."""
@@ -29,7 +39,7 @@ def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
                 rest = stream.readline(LINE_BYTES_MAX)
                 if not rest or rest.endswith(b"\n"):
                     break
-        yield line_no, chunk.rstrip(b"\r\n")
+        yield line_no, line_text(line_no, chunk)
 
 
 def dumps(obj: Any) -> str:

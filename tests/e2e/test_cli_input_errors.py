@@ -157,3 +157,32 @@ def test_an_empty_claims_file_settles_nothing_and_succeeds(env: dict[str, str], 
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     assert run(env, "claims", "settle", str(path)) == (0, "", "")
+
+
+@pytest.mark.parametrize("options", [(), ("--grouped",)], ids=["in file order", "grouped"])
+def test_a_file_that_starts_with_a_byte_order_mark_settles_its_first_line(
+    env: dict[str, str], tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    # Windows editors save UTF-8 with a byte order mark; it is not part of the first line's JSON.
+    path = tmp_path / "bom.jsonl"
+    setl_id = f"E-BOM-{len(options)}"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({**GOOD, "setl_id": setl_id}).encode() + b"\r\n")
+    code, out, err = run(env, "claims", "settle", str(path), *options)
+    assert (code, err) == (0, "")
+    assert (json.loads(out)["setl_id"], json.loads(out)["status"]) == (setl_id, "settled")
+    # A mark anywhere else is not skipped: that line is not JSON.
+    path.write_bytes(b"\n\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    assert [json.loads(line)["reason"] for line in run(env, "claims", "settle", str(path))[1].splitlines()] == [
+        "empty_line", "not_json",
+    ]  # fmt: skip
+
+
+def test_a_usage_error_is_one_named_line(env: dict[str, str]) -> None:
+    # SPEC 7: errors exit non-zero with a one-line named reason on stderr (not click's usage block).
+    code, _, err = run(env, "finance", "deduct", "--region", "330109")
+    assert code == 2
+    assert err.startswith("error: usage: Missing argument '{refuse|reduce}'. Choose from: refuse, reduce (`")
+    assert err.endswith(" finance deduct --help` explains)\n") and err.count("\n") == 1  # `yibao` when installed
+    code, _, err = run(env, "claims", "settle", "/nonexistent/claims.jsonl")
+    assert (code, err.count("\n")) == (2, 1)
+    assert err.startswith("error: usage: Invalid value for 'FILE': '/nonexistent/claims.jsonl': No such file")

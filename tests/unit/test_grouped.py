@@ -14,7 +14,7 @@ import pytest
 
 from commands import grouped
 from commands.grouped import FileChanged, InputOrder, bucketed_lines
-from commands.io import read_lines
+from commands.io import UTF8_BOM, read_lines
 from commands.records import _signals_interrupt
 from commands.workers import Groups, group_hash, plan_split, worker_of
 
@@ -64,9 +64,10 @@ def test_a_line_is_read_again_as_read_lines_reads_it(
     for module in ("commands.io", "commands.grouped"):
         monkeypatch.setattr(f"{module}.LINE_BYTES_MAX", 30)
     path = tmp_path / "claims.jsonl"
-    path.write_bytes(b'{"psn_no": "P1"}\r\n' + b"y" * 100 + b'\n{"psn_no": "P2"}\n\n' + tail)
+    path.write_bytes(UTF8_BOM + b'{"psn_no": "P1"}\r\n' + b"y" * 100 + b'\n{"psn_no": "P2"}\n\n' + tail)
     with path.open("rb") as file:
         expected = list(read_lines(file))
+        assert expected[0] == (1, b'{"psn_no": "P1"}')  # without its byte order mark
         assert expected[1] == (2, b"y" * 31)  # cut, then rejected by the settling
         assert sorted(bucketed_lines(file, Groups(), 2)) == expected
 
