@@ -64,6 +64,13 @@ class ConcurrencyConflict(YibaoError):
     reason = "concurrency_conflict"
 
 
+class InconsistentRecords(YibaoError):
+    """Reads that disagree however often they are repeated (a member-year transferred out while
+    the member's record says insured here): the data, not a concurrent writer."""
+
+    reason = "inconsistent_records"
+
+
 @attrs.frozen
 class Outcome:
     """What happened to one input record: settled/duplicate/recorded/unchanged/rejected."""
@@ -256,13 +263,15 @@ class RegionApplication(TransferCases, Application):
         """Run `work` on a fresh unit of work and save what it changed, retrying on conflict.
         With `dry_run` nothing is saved: the caller sees what would have been recorded.
         With `reuse_saved`, aggregates this process saved before are not read again."""
+        stale: list[str] = []  # why each attempt's reads disagreed
         for attempt in range(1, retry_count_max + 1):
             uow = self.unit_of_work(reuse_saved=reuse_saved and attempt == 1)
             try:
                 result = work(uow)
-            except StaleRead:
+            except StaleRead as exc:
                 log.info("region %s: inconsistent reads, retrying (attempt %d)", self.region, attempt)
                 self._saved.clear()
+                stale.append(str(exc))
                 continue
             except BaseException:
                 self._saved.clear()  # reused aggregates may hold half-applied changes
@@ -284,6 +293,12 @@ class RegionApplication(TransferCases, Application):
             if reuse_saved:
                 self._keep(uow)
             return result
+        if len(stale) == retry_count_max and len(set(stale)) == 1:
+            # Fresh reads disagreed the same way every time: not a race but the records themselves.
+            raise InconsistentRecords(
+                f"region {self.region}: {stale[0]}, on every one of {retry_count_max} fresh reads: "
+                "the records themselves disagree, not a concurrent writer"
+            )
         raise ConcurrencyConflict(
             f"region {self.region}: gave up after {retry_count_max} conflicting concurrent writes"
         )
