@@ -267,9 +267,9 @@ def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord])
     out: list[str | RecordRejected] = []
     for record, where in zip(records, elsewhere, strict=True):
         before = [r for r in earlier.get(record.psn_no, ()) if r.valid_from <= record.valid_from]
-        if before:  # the batch's own latest record on that date says where the member is
+        if before:  # the batch's own latest record on that date names another region
             latest = max(before, key=lambda r: r.valid_from).insuplc_admdvs
-            where = latest if latest != record.insuplc_admdvs else None
+            where = latest if latest != record.insuplc_admdvs else where
         if where is not None:
             out.append(
                 RecordRejected(

@@ -2,10 +2,10 @@
 
 Payments (拨付) settle what is owed up to a date; deductions after audit (拒付 refuse, 核减
 reduce) lower what a fund owes for a settlement, or, once that settlement has been paid,
-become a receivable (追回 due) that recoveries settle, as does a paid settlement reversed;
-fines are separate income. The annual
-total budget (总额预算) is recorded here and compared with use on the hospital statement.
-Every operation is idempotent by its id and carries balanced postings.
+become a receivable (追回 due) that recoveries settle, as does a paid settlement reversed
+(`OwedBack`); fines are separate income. The annual total budget (总额预算) is recorded here
+and compared with use on the hospital statement. Every operation is idempotent by its id (an
+id given again for another operation is refused) and carries balanced postings.
 """
 
 from __future__ import annotations
