@@ -19,6 +19,9 @@ from eventsourcing.persistence import PersistenceError
 from commands.context import CliContext
 from core.errors import YibaoError
 
+# click >= 8.2 raises this (a UsageError) for a group given no command, to print its help.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 class YibaoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
@@ -31,6 +34,8 @@ class YibaoGroup(click.Group):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database_error: {first_line}", err=True)
             sys.exit(1)
+        except _NO_ARGS_IS_HELP:
+            raise  # a group given no command: its help, as click prints it
         except click.UsageError as exc:  # a missing or bad option or argument: one line, not click's block
             where = exc.ctx.command_path if exc.ctx is not None else "yibao"
             message = " ".join(exc.format_message().split())  # click's choices come one per line

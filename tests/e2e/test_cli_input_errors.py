@@ -186,3 +186,6 @@ def test_a_usage_error_is_one_named_line(env: dict[str, str]) -> None:
     code, _, err = run(env, "claims", "settle", "/nonexistent/claims.jsonl")
     assert (code, err.count("\n")) == (2, 1)
     assert err.startswith("error: usage: Invalid value for 'FILE': '/nonexistent/claims.jsonl': No such file")
+    # A group given no command still shows its help (click's NoArgsIsHelpError is a usage error).
+    result = CliRunner().invoke(main, ["claims"], env=env)
+    assert "Usage:" in result.output and "settle" in result.output and "error:" not in result.output
