@@ -347,6 +347,17 @@ class RegionApplication(TransferCases, Application):
                 if member is None:
                     member = uow.add(Member(psn_no=record.psn_no))
                 before = member.record_at(record.valid_from)
+                if before is not None and before.insuplc_admdvs != self.region:
+                    # Checked again here, in the import's transaction: a transfer out that
+                    # committed after the file's check (core.batch.insured_regions) is seen.
+                    outcomes.append(
+                        Outcome.rejected(
+                            "insured_in_other_region",
+                            f"member {record.psn_no} is insured in region {before.insuplc_admdvs} on "
+                            f"{record.valid_from.isoformat()}: only a relationship transfer moves a member",
+                        )
+                    )
+                    continue
                 if not member.add_record(record):
                     outcomes.append(Outcome("unchanged"))
                     continue
@@ -620,9 +631,9 @@ class RegionApplication(TransferCases, Application):
                 return Outcome.rejected(
                     "correction_changes_member", "a correction cannot move a claim to another member"
                 )
-            current = settlement.current
-            if origin is not None and current.origin == origin and current.version > 1 and not settlement.reversed:
-                return Outcome("settled", facts=current)  # this very line, corrected before
+            made = settlement.corrected_from.get(origin) if origin is not None else None
+            if made is not None and not settlement.reversed:
+                return Outcome("settled", facts=made)  # this very line, corrected before
 
         member = uow.get(member_id(claim.psn_no), Member)
         record = member.record_at(claim.setl_time) if member else None
@@ -919,6 +930,14 @@ class RegionApplication(TransferCases, Application):
             member = uow.get(member_id(psn_no), Member)
             out.append(member.record_at(date) if member else None)
         return out
+
+    def member_histories(self, psn_nos: Sequence[str]) -> list[list[MemberRecord]]:
+        """Each member's records in this region (sorted by valid_from; empty when unknown), from
+        one bulk read."""
+        uow = self.unit_of_work(reuse_saved=True, drain=False)
+        uow.preload(member_id(p) for p in psn_nos)
+        members = (uow.get(member_id(p), Member) for p in psn_nos)
+        return [list(member.records) if member else [] for member in members]
 
     def family_accounts(self) -> dict[str, str]:
         """Every member whose claims the account of another (a bound employee, 家庭共济) pays

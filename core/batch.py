@@ -247,41 +247,56 @@ def _import_lines(
 def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord]) -> list[str | RecordRejected]:
     """The region of each member record, or its refusal: a member file never moves a member to
     another region (SPEC 5: only relationship transfers cross regions, and the account balance
-    goes with them). A record is refused when, on its `valid_from`, the member is insured in
-    another region (as that region knows them, or as a record earlier in the batch says), or
-    its own region knows them as transferred out."""
+    goes with them). A record of region R from date d holds until R's next record of the member;
+    it is refused when R's own record in force on d says the member was transferred out, or when
+    another region insures the member on any day of that span (by its records, or by records
+    accepted earlier in the batch)."""
     codes = directory.region_codes()
-    elsewhere: list[str | None] = [None] * len(records)  # the other region insuring each on that date
-    if len(codes) > 1:  # one region: nowhere else to be insured
-        psn_nos, dates = [r.psn_no for r in records], [r.valid_from for r in records]
-        for code in codes:
-            for i, known in enumerate(directory.region(code).members_at(psn_nos, dates)):
-                own = records[i].insuplc_admdvs
-                if known is None or elsewhere[i] is not None or own not in codes:
-                    continue
-                if code != own and known.insuplc_admdvs == code:
-                    elsewhere[i] = code  # insured there
-                elif code == own and known.insuplc_admdvs != own:
-                    elsewhere[i] = known.insuplc_admdvs  # transferred out of its own region
-    earlier: dict[str, list[MemberRecord]] = {}  # this batch's records accepted so far, by member
+    if len(codes) < 2:  # one region: nowhere else to be insured
+        return [r.insuplc_admdvs for r in records]
+    psn_nos = list(dict.fromkeys(r.psn_no for r in records))
+    histories: dict[tuple[str, str], list[MemberRecord]] = {}  # (region, psn_no) -> its records
+    for code in codes:
+        for psn_no, history in zip(psn_nos, directory.region(code).member_histories(psn_nos), strict=True):
+            histories[(code, psn_no)] = history
     out: list[str | RecordRejected] = []
-    for record, where in zip(records, elsewhere, strict=True):
-        before = [r for r in earlier.get(record.psn_no, ()) if r.valid_from <= record.valid_from]
-        if before:  # the batch's own latest record on that date names another region
-            latest = max(before, key=lambda r: r.valid_from).insuplc_admdvs
-            where = latest if latest != record.insuplc_admdvs else where
-        if where is not None:
+    for record in records:
+        region, since = record.insuplc_admdvs, record.valid_from
+        if region not in codes:
+            out.append(region)  # unknown_region, named by the caller
+            continue
+        own = histories[(region, record.psn_no)]
+        until = min((r.valid_from for r in own if r.valid_from > since), default=None)
+        in_force = [r for r in own if r.valid_from <= since]
+        clash: tuple[str, dt.date] | None = None
+        if in_force and in_force[-1].insuplc_admdvs != region:  # transferred out of its own region
+            clash = (in_force[-1].insuplc_admdvs, since)
+        for code in codes:
+            if clash is not None or code == region:
+                continue
+            for start, end in _insured_spans(histories[(code, record.psn_no)], code):
+                if (until is None or start < until) and (end is None or since < end):
+                    clash = (code, max(start, since))
+                    break
+        if clash is not None:
             out.append(
                 RecordRejected(
-                    f"member {record.psn_no} is insured in region {where} on {record.valid_from.isoformat()}: "
+                    f"member {record.psn_no} is insured in region {clash[0]} on {clash[1].isoformat()}: "
                     "only a relationship transfer (`yibao transfers start`) moves a member to another region",
                     reason="insured_in_other_region",
                 )
             )
             continue
-        earlier.setdefault(record.psn_no, []).append(record)
-        out.append(record.insuplc_admdvs)
+        own[:] = sorted([r for r in own if r.valid_from != since] + [record], key=lambda r: r.valid_from)
+        out.append(region)
     return out
+
+
+def _insured_spans(history: list[MemberRecord], region: str) -> Iterator[tuple[dt.date, dt.date | None]]:
+    """[start, end) of each record of `history` that insures the member in `region` (end None: still)."""
+    for i, record in enumerate(history):
+        if record.insuplc_admdvs == region:
+            yield record.valid_from, history[i + 1].valid_from if i + 1 < len(history) else None
 
 
 def import_members(

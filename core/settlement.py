@@ -99,6 +99,8 @@ class Settlement(Aggregate):
             aggregate.reversed = False
             aggregate.lookback_postings = []
             aggregate.version_recorded_at = self.timestamp
+            if self.facts.origin is not None:
+                aggregate.corrected_from[self.facts.origin] = self.facts
 
     class AssistanceLookedBack(Event):
         setl_id: str
@@ -124,6 +126,9 @@ class Settlement(Aggregate):
         self.reversed = False
         self.lookback_postings: list[Posting] = []
         self.version_recorded_at = self.created_on  # when the current version was recorded
+        # origin (correction file's hash:line) -> the version that correction made: a correction
+        # file run again is answered from here, whichever version is current now.
+        self.corrected_from: dict[str, SettlementFacts] = {}
 
     @property
     def setl_id(self) -> str:

@@ -54,3 +54,16 @@ def test_a_correction_file_run_again_corrects_once(cli_env: dict[str, str], tmp_
     # The same correction in another file (or on stdin) is corrected again: a new version.
     elsewhere = yibao("claims", "correct", "-", "--operator", "op-1", "--reason", "again", stdin=claim("9000.00"))
     assert json.loads(elsewhere)["version"] == 3
+    # The first file run again after that still answers as its first run, and writes nothing;
+    # so does a file that corrects one claim twice (two versions), run again.
+    events = len(yibao("trace", "S-CORR", "--json").splitlines())
+    assert yibao(*args) == first
+    assert len(yibao("trace", "S-CORR", "--json").splitlines()) == events
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(claim("8000.00") + claim("7000.00"))
+    again_args = ("claims", "correct", str(twice), "--operator", "op-1", "--reason", "two steps")
+    two = yibao(*again_args)
+    assert [json.loads(line)["version"] for line in two.splitlines()] == [4, 5]
+    events = len(yibao("trace", "S-CORR", "--json").splitlines())
+    assert yibao(*again_args) == two
+    assert len(yibao("trace", "S-CORR", "--json").splitlines()) == events

@@ -188,6 +188,22 @@ def test_a_member_file_never_moves_a_member_to_another_region(
     assert "insured in region 330110 on 2023-09-01" in refused["detail"]
     assert recorded["status"] == "recorded"
     assert b.account_balance("T-FILE") == 50_000
+    # A record dated before another region's: it would hold until the member's next record in
+    # its own region, over the other region's span (in one file, or in two).
+    later_b = attrs.evolve(employee("T-FILE-DESC", B), valid_from=dt.date(2023, 4, 1))
+    earlier_a = attrs.evolve(employee("T-FILE-DESC", A), valid_from=dt.date(2023, 2, 1))
+    assert [(o["status"], o.get("detail", "")[:46]) for o in member_file(store, later_b, earlier_a)] == [
+        ("recorded", ""), ("rejected", "member T-FILE-DESC is insured in region 330110"),
+    ]  # fmt: skip
+    assert member_file(store, earlier_a)[0]["reason"] == "insured_in_other_region"
+    assert a.member("T-FILE-DESC") is None
+    # The import checks its own region again in its transaction: a record in A from after a
+    # transfer out of A that committed after the file's check is refused there.
+    enrol(a, "T-FILE-RACE", "100.00")
+    start(a, "TR-FILE-RACE", "T-FILE-RACE")
+    (raced,) = a.import_members([attrs.evolve(employee("T-FILE-RACE", A), valid_from=dt.date(2023, 9, 1))])
+    assert (raced.status, raced.reason) == ("rejected", "insured_in_other_region")
+    relay(store)  # carried over, as the other tests leave their transfers
 
 
 def _claim(setl_id: str, psn_no: str, setl_time: str) -> Any:
