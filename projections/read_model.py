@@ -96,6 +96,10 @@ class Page:
     ends_full_run: bool = False  # the last page of a full run: its usage is complete, the run's row goes
 
 
+class ReadModelInconsistent(YibaoError):
+    reason = "read_model_inconsistent"
+
+
 class Overtaken(IntegrityError):
     """The tracked position is no longer where the page starts: another runner wrote these events."""
 
@@ -610,14 +614,23 @@ def _run(
     usage = {} if usage is None else usage  # a full run's sums of the pages built so far
     usage_merged = False  # some of a full run's sums are already in the table
 
-    def written(write: Future[None], end: int) -> bool:
+    def written(write: Future[None], end: int, start: int) -> bool:
         """Wait for a page's write; False if another runner had recorded these events first."""
         try:
             write.result()
-        except IntegrityError:
+        except IntegrityError as exc:
             if full:
                 raise  # nobody else writes during a full run: its sums would be wrong
-            return False  # the tracking row only moves forward: nothing was written here
+            if isinstance(exc, Overtaken) or (view.max_tracking_id(app.name) or 0) > start:
+                return False  # the tracking row only moves forward: nothing was written here
+            # Nobody moved the position: the rows clash with rows already there (a tracked
+            # position set back, an event inserted by hand). Retrying would clash forever.
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ReadModelInconsistent(
+                f"the page after position {start} clashes with rows already written ({first_line}); "
+                "the events or the read model were changed outside yibao (`yibao projections rebuild` builds "
+                "the read model again from the events)"
+            ) from exc
         failpoints.reach("projection.after_page")
         if on_page is not None:
             on_page(Progress(end, head))
@@ -635,7 +648,7 @@ def _run(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-reader") as reader,
     ):
-        writing: tuple[Future[None], int] | None = None  # the page being written and its end
+        writing: tuple[Future[None], int, int] | None = None  # the page being written, its end and start
         # The next page's rows are read (PostgreSQL's part of it, in the reader thread) while
         # this one is decoded: the page after `after`.
         reading: tuple[Future[list[tuple[int, str, bytes]]], int] | None = None
@@ -672,7 +685,7 @@ def _run(
                     position = view.max_tracking_id(app.name) or 0
                     continue
             if page is not None:
-                writing = (writer.submit(view.write, page, Tracking(app.name, end)), end)
+                writing = (writer.submit(view.write, page, Tracking(app.name, end)), end, page.start)
                 position = end
     if full and head == 0:  # no page to end the run with
         view.write(Page(full_run=True, ends_full_run=True), Tracking(app.name, 0))

@@ -28,15 +28,22 @@ def owed_to_hospitals(
 ) -> dict[str, dict[str, int]]:
     """hospital -> fund -> what is owed (positive amounts only), for one or every hospital:
     everything posted up to `through` that is payable to the hospital, less every payment made
-    to it whatever its date (a payment made after `through` has paid that period already)."""
-    where = sql.SQL("account = %s AND (posted_on <= %s OR kind = 'hospital_payment')")
-    params: list[Any] = [PAYABLE_TO_HOSPITALS, through]
+    to it whatever its date (a payment made after `through` has paid that period already).
+    A reversal counts with the version it reverses, whatever its own date: it is posted on the
+    day it is made, so a payment for the period of a claim reversed since must not pay it."""
+    journal = sql.Identifier(schema, "journal")
+    where = sql.SQL(
+        "j.account = %s AND (j.posted_on <= %s OR j.kind = 'hospital_payment' OR (j.kind = 'reversal' AND ("
+        "SELECT v.posted_on FROM {} v WHERE v.ref = j.ref AND v.kind IN ('settlement', 'correction') "
+        "AND v.notification_id < j.notification_id ORDER BY v.notification_id DESC LIMIT 1) <= %s))"
+    ).format(journal)
+    params: list[Any] = [PAYABLE_TO_HOSPITALS, through, through]
     if hospital is not None:
-        where = sql.SQL("party = %s AND ") + where
+        where = sql.SQL("j.party = %s AND ") + where
         params.insert(0, hospital)
     curs.execute(
-        sql.SQL("SELECT party, fund, -sum(amount) AS owed FROM {} WHERE {} GROUP BY party, fund").format(
-            sql.Identifier(schema, "journal"), where
+        sql.SQL("SELECT j.party, j.fund, -sum(j.amount) AS owed FROM {} j WHERE {} GROUP BY j.party, j.fund").format(
+            journal, where
         ),
         params,
     )

@@ -76,6 +76,12 @@ class Books:
     income: list[tuple[dt.date, str, int]]  # (paid on, fund, fen): contribution income
     sheet_before_payment: dict[str, Any]
     payment: list[dict[str, Any]]
+    posted: list[tuple[dt.date, str, int, dt.date]]  # expense, with the day of the version each posts
+
+    def paid_through(self, fund: str, through: dt.date) -> int:
+        """What a payment for everything up to `through` pays: the versions dated by then, net of
+        their reversals, whenever those were made."""
+        return sum(amount for _, f, amount, version_day in self.posted if f == fund and version_day <= through)
 
     def sheet(self, as_of: dt.date | str) -> dict[str, Any]:
         out = self.yibao("report", "balance-sheet", "--region", REGION, "--as-of", str(as_of), "--format", "json")
@@ -101,25 +107,36 @@ def expense_entries(
     """Benefit expense per fund from the settlement results: each settled version on its claim
     date; a reversal takes back the version in force, and a correction adds its new version,
     both on the day they are made."""
-    in_force: dict[str, dict[str, Any]] = {}
-    entries: list[tuple[dt.date, str, int]] = []
+    return [(day, fund, amount) for day, fund, amount, _ in posted_entries(operations, results, today)]
 
-    def post(day: dt.date, result: dict[str, Any], sign: int) -> None:
+
+def posted_entries(
+    operations: list[dict[str, Any]], results: list[dict[str, Any]], today: dt.date
+) -> list[tuple[dt.date, str, int, dt.date]]:
+    """`expense_entries`, each with the date of the version it posts or takes back: a reversal
+    counts for a payment with the version it reverses (projections.statements)."""
+    in_force: dict[str, tuple[dict[str, Any], dt.date]] = {}
+    entries: list[tuple[dt.date, str, int, dt.date]] = []
+
+    def post(day: dt.date, result: dict[str, Any], sign: int, version_day: dt.date) -> None:
         employee = MEMBERS[result["psn_no"]]["insutype"] == "310"
         for field, funds in PAYER_FUNDS.items():
             if fen(result[field]):
-                entries.append((day, funds[0] if employee else funds[1], sign * fen(result[field])))
+                entries.append((day, funds[0] if employee else funds[1], sign * fen(result[field]), version_day))
 
     for op, result in zip(operations, results, strict=True):
         if op["op"] == "settle" and result["status"] == "settled":
-            post(dt.date.fromisoformat(op["claim"]["setl_time"]), result, 1)
-            in_force[result["setl_id"]] = result
+            claim_day = dt.date.fromisoformat(op["claim"]["setl_time"])
+            post(claim_day, result, 1, claim_day)
+            in_force[result["setl_id"]] = (result, claim_day)
         elif op["op"] == "reverse":
-            post(today, in_force.pop(op["setl_id"]), -1)
+            version, version_day = in_force.pop(op["setl_id"])
+            post(today, version, -1, version_day)
         elif op["op"] == "correct":
-            post(today, in_force[result["setl_id"]], -1)
-            post(today, result, 1)
-            in_force[result["setl_id"]] = result
+            version, version_day = in_force[result["setl_id"]]
+            post(today, version, -1, version_day)
+            post(today, result, 1, today)
+            in_force[result["setl_id"]] = (result, today)
     return entries
 
 
@@ -161,6 +178,7 @@ def books(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
         today=today,
         results=results,
         expense=expense_entries(jsonl(BASIC_YEAR / "operations.jsonl"), results, today),
+        posted=posted_entries(jsonl(BASIC_YEAR / "operations.jsonl"), results, today),
         income=income_entries(),
         sheet_before_payment=before,
         payment=[json.loads(line) for line in out.splitlines()],
@@ -254,7 +272,10 @@ def test_the_individual_account_liability_is_the_sum_of_the_members_account_bala
     assert books.sheet("2023-06-30")["funds"]["310200"]["individual_accounts"] == "2400.00"
 
 
-def test_paying_all_hospitals_brings_what_is_payable_up_to_that_date_to_zero(books: Books) -> None:
+PAYER_FUNDS_PAID = ("390100", "390200", "610100", "HMB")  # the residents' payer funds of the example
+
+
+def test_paying_all_hospitals_pays_what_still_stands_of_the_claims_up_to_that_date(books: Books) -> None:
     before = books.sheet_before_payment["funds"]
     owed = {fund: before[fund]["payable_to_hospitals"] for fund in FUNDS_IN_USE}
     assert owed == {
@@ -264,25 +285,33 @@ def test_paying_all_hospitals_brings_what_is_payable_up_to_that_date_to_zero(boo
     (payment,) = books.payment
     assert (payment["payment_id"], payment["hospital"], payment["status"]) == ("PAY-2023-H001", "H001", "recorded")
     paid = {p["fund"]: p["amount"] for p in payment["postings"] if p["account"] == "payable_to_hospitals"}
-    assert paid == {fund: amount for fund, amount in owed.items() if amount != "0.00"}
+    # The claims of 2023 reversed or corrected since (posted today) are not paid: only the
+    # versions that still stand, not the payable of the 2023 balance sheet.
+    through = dt.date(2023, 12, 31)
+    assert {fund: paid.get(fund, "0.00") for fund in PAYER_FUNDS_PAID} == {
+        fund: yuan(books.paid_through(fund, through)) for fund in PAYER_FUNDS_PAID
+    }
+    assert paid["390100"] == "78944.00"
     assert all(p["party"] == "H001" for p in payment["postings"] if p["account"] == "payable_to_hospitals")
     banked = {p["fund"]: p["amount"] for p in payment["postings"] if p["account"] == "bank"}
     assert banked == {fund: "-" + amount for fund, amount in paid.items()}
 
     after = books.sheet("2023-12-31")["funds"]
-    assert {fund: after[fund]["payable_to_hospitals"] for fund in FUNDS_IN_USE} == dict.fromkeys(FUNDS_IN_USE, "0.00")
-    assert after["390100"]["bank"] == "-446984.00"  # 760.00 contributions - 447,744.00 paid
+    for fund in PAYER_FUNDS_PAID:  # still owed on that date: what was reversed only later
+        assert after[fund]["payable_to_hospitals"] == yuan(fen(owed[fund]) - fen(paid.get(fund, "0.00"))), fund
+    assert after["390100"]["bank"] == "-78184.00"  # 760.00 contributions - 78,944.00 paid
     assert after["390100"]["benefit_expense"] == "447744.00"  # paying moves no expense
 
 
 def test_what_is_payable_later_is_what_was_settled_after_the_payment_net_of_reversals(books: Books) -> None:
+    through = dt.date(2023, 12, 31)
     for as_of in (dt.date(2024, 12, 31), books.today):
         lines = books.sheet(as_of)["funds"]
-        for fund in ("390100", "390200", "610100", "HMB"):
-            after_payment = sum(
-                amount for day, f, amount in books.expense if f == fund and dt.date(2023, 12, 31) < day <= as_of
+        for fund in PAYER_FUNDS_PAID:
+            posted = sum(amount for day, f, amount in books.expense if f == fund and day <= as_of)
+            assert lines[fund]["payable_to_hospitals"] == yuan(posted - books.paid_through(fund, through)), (
+                f"{fund} as of {as_of}"
             )
-            assert lines[fund]["payable_to_hospitals"] == yuan(after_payment), f"{fund} as of {as_of}"
 
 
 # --- audit: verify, rebuild, trace ----------------------------------------------------------------
@@ -416,7 +445,14 @@ def test_the_balance_sheet_as_csv_has_a_row_per_line_and_a_column_per_fund(books
         "7500.00",
     ]  # fmt: skip
     assert by_line["accumulated balance"][1:3] == ["累计结余", "-46910.00"]
-    assert by_line["payable to hospitals"][2:] == ["0.00"] * len(FUNDS_IN_USE)
+    # What the payment left owed on that date: the claims reversed or corrected only later.
+    (payment,) = books.payment
+    paid = {p["fund"]: fen(p["amount"]) for p in payment["postings"] if p["account"] == "payable_to_hospitals"}
+    before = books.sheet_before_payment["funds"]
+    assert by_line["payable to hospitals"][2:] == [
+        yuan(fen(before[fund]["payable_to_hospitals"]) - paid.get(fund, 0)) for fund in FUNDS_IN_USE
+    ]
+    assert by_line["payable to hospitals"][5] == "368800.00"  # 390100: 447,744.00 - 78,944.00
 
 
 def test_the_balance_sheet_as_xlsx_holds_exact_numbers(books: Books, tmp_path: Path) -> None:
@@ -479,8 +515,10 @@ def hospital_statement(books: Books, year: int) -> dict[str, Any]:
 def test_the_hospital_statement_shows_what_was_settled_paid_and_outstanding(books: Books) -> None:
     statement = hospital_statement(books, 2023)
     assert statement["funds"]["390100"] == {
-        "settled": "447744.00", "deducted": "0.00", "paid": "447744.00", "recovered": "0.00", "outstanding": "0.00",
-        "receivable": "0.00",
+        # Paid: what still stands of 2023's claims; outstanding at the year's end: those reversed
+        # or corrected later (posted today), not paid.
+        "settled": "447744.00", "deducted": "0.00", "paid": "78944.00", "recovered": "0.00",
+        "outstanding": "368800.00", "receivable": "0.00",
     }  # fmt: skip
     settled = defaultdict(int)
     for day, fund, amount in books.expense:

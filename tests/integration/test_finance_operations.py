@@ -326,6 +326,30 @@ def test_reversing_a_settlement_already_paid_makes_what_was_paid_a_receivable_th
     assert json.loads(yibao.run("verify", "--json").stdout)["problems"] == []
 
 
+def test_a_claim_reversed_or_corrected_before_payment_is_paid_for_its_period_net_of_that(
+    app: RegionApplication, yibao: Cli
+) -> None:
+    # Reversals are posted on the day they are made (after the period): a payment for the claim's
+    # period must still count them, or it pays the hospital for a claim that no longer stands.
+    settle(app, "RB-1", "M-RB", "H-RB", "2023-03-01", "10000.00")  # 8,280.00 owed by 390100
+    settle(app, "RB-2", "M-RB2", "H-RB", "2023-03-02", "10000.00")  # 8,280.00, then corrected
+    app.reverse("RB-1", operator="op-1", reason="billed by mistake", on_date=dt.date(2023, 9, 1))
+    corrected = parse_claim(
+        {
+            "setl_id": "RB-2", "psn_no": "M-RB2", "fixmedins_code": "H-RB", "hosp_lv": 1, "med_type": "21",
+            "setl_time": "2023-03-02", "medfee_sumamt": "5000.00", "fulamt_ownpay_amt": "0.00",
+            "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "inscp_scp_amt": "5000.00",
+        }
+    )  # fmt: skip
+    (outcome,) = app.correct_claims([corrected], operator="op-1", reason="resubmitted", on_date=dt.date(2023, 9, 1))
+    assert outcome.status == "settled"
+
+    # Through March: RB-1 nets to nothing; RB-2's first version is undone and its new one (posted
+    # in September) is owed from September on.
+    assert owed(app, "H-RB", "2023-03-31") == {}
+    assert owed(app, "H-RB", "2023-09-30") == {"390100": "3780.00"}  # 0.9 x (5,000 - 800)
+
+
 def test_a_recovery_from_a_hospital_that_owes_nothing_is_refused(app: RegionApplication) -> None:
     position = head(app)
     with pytest.raises(YibaoError) as refused:

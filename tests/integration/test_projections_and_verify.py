@@ -461,6 +461,24 @@ def test_verify_names_the_read_model_table_that_differs_from_the_log(
     assert verify(cli_env)[0] == 0
 
 
+def test_a_tracked_position_set_back_is_a_named_error_not_an_endless_retry(
+    app: RegionApplication, store: Store, cli_env: dict[str, str]
+) -> None:
+    # The pages after it clash with rows already written; nobody else moved the position, so
+    # retrying would clash forever (verify, reports and `projections run` used to spin).
+    catch_up(app)
+    with changed_read_model(
+        store,
+        "UPDATE region_330109.notification_tracking SET notification_id = notification_id - 5",
+        "UPDATE region_330109.notification_tracking SET notification_id = notification_id + 5",
+    ):
+        result = run(cli_env, "projections", "run")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: read_model_inconsistent: the page after position ")
+    assert verify(cli_env)[0] == 0
+
+
 def test_verify_prints_its_findings_readably_and_exits_1(store: Store, cli_env: dict[str, str]) -> None:
     with changed_read_model(
         store,
