@@ -9,6 +9,7 @@ reason, policy hash, computation breakdown and postings.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -129,19 +130,27 @@ def _describe(row: dict[str, Any], event: Any) -> dict[str, Any]:
 
 
 def trace_account(
-    app: RegionApplication, fund: str, account: str, as_of: dt.date, *, limit: int = 10_000
-) -> list[dict[str, Any]]:
-    """The postings behind one balance-sheet line (fund and account), up to a date."""
+    app: RegionApplication, fund: str, account: str, as_of: dt.date, *, page_rows: int = 10_000
+) -> Iterator[dict[str, Any]]:
+    """The postings behind one balance-sheet line (fund and account), up to a date: all of them,
+    read a page at a time after the last one given (a city's line has millions)."""
     datastore = app.factory.datastore  # type: ignore[attr-defined]
-    with datastore.transaction(commit=False) as curs:
-        curs.execute(
-            sql.SQL(
-                "SELECT notification_id, posted_on, kind, ref, party, amount FROM {} "
-                "WHERE fund = %s AND account = %s AND posted_on <= %s ORDER BY notification_id, leg LIMIT %s"
-            ).format(sql.Identifier(datastore.schema, "journal")),
-            (fund, account, as_of, limit),
-        )
-        return [_journal_line(row) for row in curs.fetchall()]
+    after = (0, -1)  # (position, leg) of the last posting given
+    while True:
+        with datastore.transaction(commit=False) as curs:
+            curs.execute(
+                sql.SQL(
+                    "SELECT notification_id, leg, posted_on, kind, ref, party, amount FROM {} "
+                    "WHERE fund = %s AND account = %s AND posted_on <= %s AND (notification_id, leg) > (%s, %s) "
+                    "ORDER BY notification_id, leg LIMIT %s"
+                ).format(sql.Identifier(datastore.schema, "journal")),
+                (fund, account, as_of, *after, page_rows),
+            )
+            rows = curs.fetchall()
+        yield from (_journal_line(row) for row in rows)
+        if len(rows) < page_rows:
+            return
+        after = (rows[-1]["notification_id"], rows[-1]["leg"])
 
 
 def _journal_line(row: dict[str, Any]) -> dict[str, Any]:

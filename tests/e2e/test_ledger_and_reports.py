@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from commands.cli import main
+from projections.trace import trace_account
 from store.app import Store
 from tests.e2e.test_basic_year import BASIC_YEAR, EXAMPLES, Yibao, jsonl, replay
 
@@ -538,3 +539,14 @@ def test_the_budget_used_in_a_year_counts_only_that_years_settlements(books: Boo
     assert (statement["budget"], statement["budget_used"], statement["budget_used_ratio"]) == (
         "100000.00", "13440.00", "13.4%",
     )  # fmt: skip
+
+
+def test_an_account_trace_is_read_a_page_at_a_time_and_gives_every_posting(books: Books, store: Store) -> None:
+    # It used to stop silently at 10,000 postings; now it reads on after the last one given.
+    app = store.region(REGION)
+    whole = list(trace_account(app, "390100", "payable_to_hospitals", books.today))
+    paged = list(trace_account(app, "390100", "payable_to_hospitals", books.today, page_rows=2))
+    assert len(whole) > 4 and paged == whole
+    assert len({(line["position"], line["ref"], line["amount"]) for line in paged}) == len(paged)
+    line = books.sheet(books.today)["funds"]["390100"]["payable_to_hospitals"]
+    assert yuan(-sum(fen(p["amount"]) for p in paged)) == line
