@@ -26,7 +26,14 @@ from core.account import IndividualAccount
 from core.codec import EventMapper, topic_of
 from core.contribution import ContributionReceived
 from core.errors import StaleRead, YibaoError
-from core.hospital import FinanceRejected, HospitalAccount
+from core.hospital import (
+    FinanceRejected,
+    HospitalAccount,
+    deduction_operation,
+    fine_operation,
+    payment_operation,
+    recovery_operation,
+)
 from core.ids import (
     account_id,
     contribution_id,
@@ -43,7 +50,7 @@ from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
-from core.records import Claim, Contribution, MemberRecord, content_hash_of
+from core.records import Claim, Contribution, MemberRecord, content_hash_of, insured_elsewhere
 from core.settlement import Settlement, SettlementFacts
 from core.snapshot import MemberYearSnapshot
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
@@ -350,13 +357,8 @@ class RegionApplication(TransferCases, Application):
                 if before is not None and before.insuplc_admdvs != self.region:
                     # Checked again here, in the import's transaction: a transfer out that
                     # committed after the file's check (core.batch.insured_regions) is seen.
-                    outcomes.append(
-                        Outcome.rejected(
-                            "insured_in_other_region",
-                            f"member {record.psn_no} is insured in region {before.insuplc_admdvs} on "
-                            f"{record.valid_from.isoformat()}: only a relationship transfer moves a member",
-                        )
-                    )
+                    refusal = insured_elsewhere(record.psn_no, before.insuplc_admdvs, record.valid_from)
+                    outcomes.append(Outcome.rejected(refusal.reason, str(refusal)))
                     continue
                 if not member.add_record(record):
                     outcomes.append(Outcome("unchanged"))
@@ -826,7 +828,7 @@ class RegionApplication(TransferCases, Application):
             for p in payments:
                 hospital = self._hospital(uow, p.hospital)
                 if hospital.has(p.payment_id):
-                    hospital.check_same(p.payment_id, ("pay", through.isoformat()))
+                    hospital.check_same(p.payment_id, payment_operation(through.isoformat()))
                     results.append(FinanceResult("duplicate", []))
                     continue
                 hospital.pay(p.payment_id, through.isoformat(), paid_on.isoformat(), p.owed, operator)
@@ -856,7 +858,7 @@ class RegionApplication(TransferCases, Application):
                 on_date=on_date.isoformat(), operator=operator, reason=reason,
             )  # fmt: skip
 
-        operation = ("deduct", setl_id, fund, kind, amount)
+        operation = deduction_operation(setl_id, fund, kind, amount)
         return self._operation(facts.claim["fixmedins_code"], deduction_id, operation, act, dry_run)
 
     def recover(
@@ -865,7 +867,7 @@ class RegionApplication(TransferCases, Application):
     ) -> FinanceResult:  # fmt: skip
         when = on_date.isoformat()
         return self._operation(
-            hospital, recovery_id, ("recover", fund, amount),
+            hospital, recovery_id, recovery_operation(fund, amount),
             lambda h, _: h.recover(recovery_id, fund=fund, amount=amount, on_date=when, operator=operator),
             dry_run,
         )  # fmt: skip
@@ -876,7 +878,7 @@ class RegionApplication(TransferCases, Application):
     ) -> FinanceResult:  # fmt: skip
         when = on_date.isoformat()
         return self._operation(
-            hospital, fine_id, ("fine", fund, amount),
+            hospital, fine_id, fine_operation(fund, amount),
             lambda h, _: h.fine(fine_id, fund=fund, amount=amount, on_date=when, operator=operator, reason=reason),
             dry_run,
         )  # fmt: skip

@@ -20,6 +20,7 @@ from core.records import (
     RecordRejected,
     claim_ids,
     decode_line,
+    insured_elsewhere,
     parse_claim,
     parse_contribution,
     parse_member,
@@ -270,7 +271,7 @@ def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord])
         in_force = [r for r in own if r.valid_from <= since]
         clash: tuple[str, dt.date] | None = None
         if in_force and in_force[-1].insuplc_admdvs != region:  # transferred out of its own region
-            clash = (in_force[-1].insuplc_admdvs, since)
+            clash = (in_force[-1].insuplc_admdvs, since)  # (the import checks it again in its transaction)
         for code in codes:
             if clash is not None or code == region:
                 continue
@@ -279,13 +280,7 @@ def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord])
                     clash = (code, max(start, since))
                     break
         if clash is not None:
-            out.append(
-                RecordRejected(
-                    f"member {record.psn_no} is insured in region {clash[0]} on {clash[1].isoformat()}: "
-                    "only a relationship transfer (`yibao transfers start`) moves a member to another region",
-                    reason="insured_in_other_region",
-                )
-            )
+            out.append(insured_elsewhere(record.psn_no, *clash))
             continue
         own[:] = sorted([r for r in own if r.valid_from != since] + [record], key=lambda r: r.valid_from)
         out.append(region)

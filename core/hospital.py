@@ -37,6 +37,26 @@ class FinanceRejected(YibaoError):
     reason = "finance_rejected"
 
 
+Operation = tuple[Any, ...]
+
+
+# What an operation id stands for: recorded by each event, compared when the id comes again.
+def payment_operation(through: str) -> Operation:
+    return ("pay", through)
+
+
+def deduction_operation(setl_id: str, fund: str, kind: str, amount: int) -> Operation:
+    return ("deduct", setl_id, fund, kind, amount)
+
+
+def recovery_operation(fund: str, amount: int) -> Operation:
+    return ("recover", fund, amount)
+
+
+def fine_operation(fund: str, amount: int) -> Operation:
+    return ("fine", fund, amount)
+
+
 @aggregate_topic("HospitalAccount")
 class HospitalAccount(Aggregate):
     class Opened(Created):
@@ -51,7 +71,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations[self.payment_id] = ("pay", self.through)
+            aggregate.operations[self.payment_id] = payment_operation(self.through)
             for fund in self.amounts:
                 aggregate.payments.setdefault(fund, []).append((self.through, self.timestamp))
 
@@ -68,7 +88,9 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations[self.deduction_id] = ("deduct", self.setl_id, self.fund, self.kind, self.amount)
+            aggregate.operations[self.deduction_id] = deduction_operation(
+                self.setl_id, self.fund, self.kind, self.amount
+            )
             key = (self.setl_id, self.fund)
             aggregate.deducted[key] = aggregate.deducted.get(key, 0) + self.amount
             if self.after_payment:
@@ -83,7 +105,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations[self.recovery_id] = ("recover", self.fund, self.amount)
+            aggregate.operations[self.recovery_id] = recovery_operation(self.fund, self.amount)
             aggregate.receivable[self.fund] -= self.amount
 
     class OwedBack(Event):
@@ -110,7 +132,7 @@ class HospitalAccount(Aggregate):
         postings: list[Posting]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.operations[self.fine_id] = ("fine", self.fund, self.amount)
+            aggregate.operations[self.fine_id] = fine_operation(self.fund, self.amount)
 
     class BudgetSet(Event):
         year: int
@@ -126,9 +148,9 @@ class HospitalAccount(Aggregate):
 
     def __init__(self, fixmedins_code: str) -> None:
         self.fixmedins_code = fixmedins_code
-        # operation id -> what it did, as ("deduct", setl_id, fund, kind, amount), ("recover", fund,
-        # amount), ("fine", fund, amount) or ("pay", through): an id given again must say the same.
-        self.operations: dict[str, tuple[Any, ...]] = {}
+        # operation id -> what it did (the *_operation functions below): an id given again must
+        # say the same.
+        self.operations: dict[str, Operation] = {}
         self.payments: dict[str, list[tuple[str, Any]]] = {}  # fund -> [(paid through, recorded at)]
         self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
@@ -137,7 +159,7 @@ class HospitalAccount(Aggregate):
     def has(self, operation_id: str) -> bool:
         return operation_id in self.operations
 
-    def check_same(self, operation_id: str, operation: tuple[Any, ...]) -> None:
+    def check_same(self, operation_id: str, operation: Operation) -> None:
         """Refuse an id already used for another operation: a retry is answered `duplicate`, but
         an id reused with another amount (a typo corrected) must not be told it was recorded."""
         done = self.operations[operation_id]
@@ -236,7 +258,7 @@ class HospitalAccount(Aggregate):
             self.trigger_event(self.BudgetSet, year=year, amount=amount, operator=operator)
 
 
-def _describe(operation: tuple[Any, ...]) -> str:
+def _describe(operation: Operation) -> str:
     kind, *fields = operation
     shown = [format_yuan(f) if type(f) is int else str(f) for f in fields]
     return f"{kind} {' '.join(shown)}"

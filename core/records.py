@@ -43,6 +43,15 @@ def _fail(reason: str, message: str) -> RecordRejected:
     return RecordRejected(message, reason=reason)
 
 
+def insured_elsewhere(psn_no: str, region: str, on: dt.date) -> RecordRejected:
+    """The refusal of a member record that would move a member to another region (SPEC 5)."""
+    return _fail(
+        "insured_in_other_region",
+        f"member {psn_no} is insured in region {region} on {on.isoformat()}: "
+        "only a relationship transfer (`yibao transfers start`) moves a member to another region",
+    )
+
+
 def decode_line(raw: bytes) -> dict[str, Any]:
     """The JSON object of one line, or a named rejection."""
     if len(raw) > LINE_BYTES_MAX:
