@@ -19,16 +19,8 @@ from store.server import ServerLocation, create_database, drop_database, locate
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def shared_folder() -> Path:
-    """The read-only shared/ folder beside the repository (override: YIBAO_SHARED)."""
-    configured = os.environ.get("YIBAO_SHARED")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Tests that replay the shared examples skip without them; in CI they must run.
-    if os.environ.get("CI") and not (shared_folder() / "examples").exists():
-        raise pytest.UsageError(f"CI: the shared examples are missing at {shared_folder()}")
+# The worked examples the tests replay: the repository's own copy of the public worked year.
+EXAMPLES = REPO_ROOT / "examples"
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,7 @@ from click.testing import CliRunner
 
 from commands.cli import main
 from store.server import ServerLocation, create_database, drop_database
-from tests.conftest import shared_folder
-
-EXAMPLES = shared_folder() / "examples"
-pytestmark = pytest.mark.skipif(not EXAMPLES.exists(), reason=f"{EXAMPLES} not found")
+from tests.conftest import EXAMPLES
 
 
 def yibao(url: str, *args: str, stdin: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The worked example shared/examples/basic-year, replayed through the CLI, to the fen."""
+"""The worked example examples/basic-year, replayed through the CLI, to the fen."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from commands.cli import main
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
-EXAMPLES = shared_folder() / "examples"
 BASIC_YEAR = EXAMPLES / "basic-year"
-pytestmark = pytest.mark.skipif(not BASIC_YEAR.exists(), reason=f"{BASIC_YEAR} not found")
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:

@@ -15,10 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.cli import main
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
-POLICY = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY.exists(), reason=f"{POLICY} not found")
+POLICY = EXAMPLES / "policy-330109-2023.toml"
 GOOD = {
     "setl_id": "Z", "psn_no": "FZ-1", "fixmedins_code": "H9", "hosp_lv": 2, "med_type": "11",
     "setl_time": "2023-05-01", "medfee_sumamt": "100.00", "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",

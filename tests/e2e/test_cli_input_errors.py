@@ -9,10 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from commands.cli import main
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
-POLICY = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY.exists(), reason=f"{POLICY} not found")
+POLICY = EXAMPLES / "policy-330109-2023.toml"
 
 GOOD = {
     "setl_id": "E-1", "psn_no": "Q-1", "fixmedins_code": "H9", "hosp_lv": 2, "med_type": "21",

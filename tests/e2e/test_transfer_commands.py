@@ -15,11 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from commands.cli import main
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 A, B = "330109", "330110"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 MEMBERS = {  # psn_no -> account balance funded (yuan)
     "E-SMALL": "800.00", "E-BIG": "4321.09", "E-REJ": "1500.00", "E-CRASH1": "200.00", "E-CRASH2": "1200.00",
     "E-BOSS": "100.00",

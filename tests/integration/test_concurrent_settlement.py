@@ -30,12 +30,11 @@ from core.settlement import PAYER_FIELDS
 from core.tiers import YearToDate
 from store.app import Store
 from store.server import ServerLocation
-from tests.conftest import REPO_ROOT, shared_folder
+from tests.conftest import EXAMPLES, REPO_ROOT
 
 REGION = "330109"
 YEAR = 2023
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 PROCESSES = 4
 KNOWN_RACE = "is already applied to"

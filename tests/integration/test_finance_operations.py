@@ -30,11 +30,10 @@ from core.settlement import SettlementFacts
 from projections.read_model import catch_up
 from projections.statements import owed_to_hospital
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 REGION = "330109"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 
 @pytest.fixture(scope="module")

@@ -30,11 +30,10 @@ from core.records import Contribution, MemberRecord, parse_claim
 from projections.read_model import Progress, catch_up, open_view, progress, read_model_topics, rebuild
 from store.app import Store
 from store.recorder import chain_hash
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 REGION = "330109"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 
 def member(psn_no: str, insutype: str = "390", category: str = "none", valid_from: str = "2023-01-01") -> MemberRecord:

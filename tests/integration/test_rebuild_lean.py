@@ -34,14 +34,13 @@ from projections.read_model import (
     rebuild,
 )
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 from tests.integration.test_projections_and_verify import app
 from tests.integration.test_transfers import TODAY, A, B, enrol, start
 
 __all__ = ["app"]  # region A's year, a fixture of the projection tests
 
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 
 @pytest.fixture(scope="module")

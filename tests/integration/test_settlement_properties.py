@@ -26,12 +26,11 @@ from core.records import Claim, Contribution, MemberRecord, parse_claim
 from core.settlement import PAYER_FIELDS, SettlementReversed
 from core.tiers import YearToDate
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 REGION = "330109"
 YEAR = 2023
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 SETTINGS = settings(
     max_examples=40,

@@ -23,11 +23,10 @@ from core.records import Claim, Contribution, MemberRecord, parse_claim
 from core.settlement import Settlement
 from core.tiers import YearToDate
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 REGION = "330109"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 
 SHOWN = (
     "act_pay_dedc",

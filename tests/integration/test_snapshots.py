@@ -16,11 +16,10 @@ from core.policy import parse_policy
 from core.records import MemberRecord, decode_line, parse_claim
 from projections.verify import verify_region
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 REGION = "330109"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 CLAIMS = 240
 
 

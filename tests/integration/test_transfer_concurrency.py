@@ -27,11 +27,10 @@ from core.transfer import COMPLETED, PENDING_REVIEW
 from core.transfer_relay import relay
 from projections.verify import verify_region
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 A, B = "330109", "330110"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 MOVERS, STAYERS, CLAIMS_EACH = 24, 12, 8
 TRANSFER_DATE = dt.date(2023, 7, 1)
 

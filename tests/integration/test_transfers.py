@@ -27,11 +27,10 @@ from projections.read_model import catch_up, reading
 from projections.transfers import balances_in_transit, monthly, transfers
 from projections.verify import verify_region, verify_transfers
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
 A, B = "330109", "330110"
-POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
-pytestmark = pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} not found")
+POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 DATE = dt.date(2023, 7, 1)
 TODAY = dt.date(2023, 7, 3)
 

@@ -1,6 +1,6 @@
 """Replay the worked example basic-year purely in memory with the domain rules.
 
-No database, no CLI: members, policies and contributions are read from the shared example folder,
+No database, no CLI: members, policies and contributions are read from the repository's examples/ folder,
 accumulators are a dict of YearToDate per (psn_no, year), and every figure of expected.jsonl and
 expected-usage.jsonl must match to the fen.
 """
@@ -8,7 +8,6 @@ expected-usage.jsonl must match to the fen.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +25,9 @@ from core.tiers import (
     compute_settlement,
     split_personal,
 )
+from tests.conftest import EXAMPLES
 
-
-def _shared_dir() -> Path:
-    override = os.environ.get("YIBAO_SHARED")
-    if override:
-        return Path(override)
-    here = Path(__file__).resolve()
-    # /work/main/tests/unit/x.py -> /work/shared; a clone /tmp/x/<repo> has shared/ as a sibling
-    candidates = [here.parents[3] / "shared", here.parents[2].parent / "shared"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[0]
-
-
-SHARED = _shared_dir()
-EXAMPLES = SHARED / "examples"
 BASIC_YEAR = EXAMPLES / "basic-year"
-
-pytestmark = pytest.mark.skipif(not BASIC_YEAR.is_dir(), reason=f"shared examples not found at {BASIC_YEAR}")
 
 AMOUNT_FIELDS = (
     "medfee_sumamt",

@@ -10,13 +10,9 @@ from hypothesis import strategies as st
 
 from core.policy import PolicyError, parse_policy
 from core.records import RecordRejected, decode_line, parse_contribution, parse_member
-from tests.conftest import shared_folder
+from tests.conftest import EXAMPLES
 
-EXAMPLE_POLICY = (
-    (shared_folder() / "examples" / "policy-330109-2023.toml").read_bytes()
-    if (shared_folder() / "examples" / "policy-330109-2023.toml").exists()
-    else b'region = "330109"\nyear = 2023\n'
-)
+EXAMPLE_POLICY = (EXAMPLES / "policy-330109-2023.toml").read_bytes()
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.text(max_size=12), st.sampled_from(["none", "1.005", "-3.00", "NaN"])
