@@ -30,9 +30,9 @@ from collections import Counter
 from collections.abc import Callable
 from importlib import resources
 
-import core.application  # noqa: F401  (registers every event class with the codec)
+import app.region  # noqa: F401  (registers every event class with the codec)
 from bench.settle import settled_region
-from commands.io import dumps, read_lines
+from bulk.lines import dumps, read_lines
 from commands.synthetic import Scenario
 from core.codec import EventMapper
 from core.ledger import settlement_postings

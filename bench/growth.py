@@ -25,10 +25,10 @@ import psycopg
 from psycopg import sql
 
 from bench.settle import settle
-from commands.cli import settled_batch_housekeeping
-from commands.io import read_lines
+from bulk import batch
+from bulk.collector import after_settled_batch
+from bulk.lines import read_lines
 from commands.synthetic import Scenario, generate, load
-from core import batch
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
 
@@ -77,7 +77,7 @@ def main() -> None:
             # those the first file settled, so every history line is a new settlement.
             with (history / "claims.jsonl").open("rb") as stream:
                 lines = ((n, raw) for n, raw in read_lines(stream) if n > args.claims)
-                for _ in batch.settle_lines(store, lines, batch_size=2_000, after_batch=settled_batch_housekeeping):
+                for _ in batch.settle_lines(store, lines, batch_size=2_000, after_batch=after_settled_batch):
                     pass
             app = store.region("330109")
             if args.filler:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bench.figures import figure, percentile
 from bench.settle import prepare
-from commands.io import read_lines
+from bulk import batch
+from bulk.lines import read_lines
 from commands.synthetic import Scenario, generate
-from core import batch
 from store.app import Store
 from store.server import ServerLocation, drop_database, locate
 

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.figures import figure
-from commands.cli import settled_batch_housekeeping
-from commands.io import read_lines
+from bulk import batch
+from bulk.collector import after_settled_batch
+from bulk.lines import read_lines
 from commands.synthetic import Scenario, generate, load
-from core import batch
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
 
@@ -65,7 +65,7 @@ def settle(store: Store, claims: Path, *, limit: int | None, batch_size: int) ->
                 store,
                 lines,
                 batch_size=batch_size,
-                after_batch=settled_batch_housekeeping if batch_size > 1 else None,  # as `claims settle`
+                after_batch=after_settled_batch if batch_size > 1 else None,  # as `claims settle`
             )
             if result.status == "settled"
         )

@@ -7,9 +7,8 @@ import sys
 
 import click
 
-from commands.cli import main
+from bulk.lines import dumps
 from commands.context import CliContext
-from commands.io import dumps
 from commands.params import DATE
 from commands.reports import up_to_date
 from core.errors import YibaoError
@@ -18,7 +17,7 @@ from projections.trace import trace_account, trace_settlement
 from projections.verify import verify_region, verify_transfers
 
 
-@main.command("trace")
+@click.command("trace")
 @click.argument("setl_id", required=False)
 @click.option("--account", help="A balance-sheet line as FUND:ACCOUNT, e.g. 390100:payable_to_hospitals.")
 @click.option("--as-of", "as_of", type=DATE, help="With --account: postings up to this date (default today).")
@@ -76,7 +75,7 @@ def _event(event: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-@main.command("verify")
+@click.command("verify")
 @click.option("--region", help="Only this region (default: all).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

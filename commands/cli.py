@@ -8,7 +8,6 @@ option) `error: usage: ...` and exit status 2 (SPEC 7: one named line on stderr)
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Any
 
@@ -16,6 +15,8 @@ import click
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
+from bulk import collector
+from commands import audit, db, demo, finance, policy, records, regions, reports, transfers
 from commands.context import CliContext
 from core.errors import YibaoError
 
@@ -53,36 +54,6 @@ class YibaoGroup(click.Group):
             sys.exit(130)
 
 
-_batches_since_full_collection = 0
-full_collection_every = 400  # batches
-
-
-def settled_batch_housekeeping() -> None:
-    """After each settled batch: freeze what survives (the aggregates kept between batches) so
-    that the collector's automatic passes never scan it again. Without it a process holding a
-    year of member history spent a third more time settling (bench.growth: 0.64 of the
-    empty-store speed; 1.00 with it). A batch leaves almost no cyclic garbage (aggregates
-    dropped from the cache are freed by reference counting even when frozen), so only every
-    `full_collection_every` batches is everything unfrozen and collected. Measured on 200,000
-    claims in batches of 500: each of the 10 full collections of a run found no garbage at all
-    and took 0.16 to 0.55 s, growing with what is kept (6% of the run); a collection of what
-    the last batch left before freezing it found 0 to 52 objects and took 10 ms."""
-    global _batches_since_full_collection
-    _batches_since_full_collection += 1
-    if _batches_since_full_collection >= full_collection_every:
-        _batches_since_full_collection = 0
-        gc.unfreeze()
-        gc.collect()
-    gc.freeze()
-
-
-def configure_bulk_collector() -> None:
-    """Bulk commands keep tens of thousands of aggregates alive; with the default thresholds the
-    cyclic garbage collector rescans them all every few thousand allocations (measured: a third
-    of the settlement time). Collect far less often; memory stays bounded by batches."""
-    gc.set_threshold(100_000, 50, 100)
-
-
 @click.group(cls=YibaoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -91,14 +62,24 @@ def main(ctx: click.Context) -> None:
     Every payment, refund, deduction and transfer is an immutable event in PostgreSQL.
     The database is $DATABASE_URL when set, otherwise an embedded server under $YIBAO_HOME.
     """
-    configure_bulk_collector()
+    collector.configure_for_bulk()
     cli_context = CliContext()
     ctx.obj = cli_context
     ctx.call_on_close(cli_context.close)
 
 
-def _register() -> None:
-    from commands import audit, db, demo, finance, policy, records, regions, reports, transfers  # noqa: F401  # each module adds its commands to `main`
-
-
-_register()
+# Each module defines its own commands; the entry point gathers them (no module imports this one).
+main.add_command(audit.trace)
+main.add_command(audit.verify)
+main.add_command(db.db)
+main.add_command(demo.demo)
+main.add_command(finance.finance)
+main.add_command(policy.policy)
+main.add_command(records.members)
+main.add_command(records.contributions)
+main.add_command(records.claims)
+main.add_command(regions.regions)
+main.add_command(reports.projections)
+main.add_command(reports.report)
+main.add_command(transfers.transfers)
+main.add_command(transfers.family)

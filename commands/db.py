@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from commands.cli import main
 from commands.context import CliContext
 from core.errors import YibaoError
 from store.server import dump, embedded_is_running, locate, restore, stop_embedded, yibao_home
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """The database: create or migrate the schema, show status, print the URL, stop the server."""
 

@@ -23,16 +23,16 @@ from typing import Any
 import click
 import msgspec
 
-from commands.cli import main, settled_batch_housekeeping
+from app.region import HospitalPayment, RegionApplication
+from app.transfer_relay import relay
+from bulk import batch
+from bulk.collector import after_settled_batch
+from bulk.lines import read_lines
 from commands.context import CliContext
-from commands.io import read_lines
-from core import batch
-from core.application import HospitalPayment, RegionApplication
 from core.errors import YibaoError
 from core.money import format_yuan
 from core.policy import parse_policy
 from core.transfer import PENDING_REVIEW, REJECTED, RELEASED
-from core.transfer_relay import relay
 from projections import balance_sheet as bs
 from projections import statements
 from projections.read_model import catch_up, reading
@@ -77,7 +77,7 @@ def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int
         month, lines = month + 1, []
 
 
-@main.command("demo")
+@click.command("demo")
 @click.option("--members", "member_count", type=int, default=20_000, show_default=True)
 @click.option("--claims", "claim_count", type=int, default=200_000, show_default=True)
 @click.option("--seed", type=int, default=20231231, show_default=True)
@@ -137,7 +137,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
             counts = run_file(
                 f"claims {scenario.year}-{month:02d}",
                 batch.settle_lines(
-                    obj.store, iter(lines), batch_size=BATCH_LINES, after_batch=settled_batch_housekeeping
+                    obj.store, iter(lines), batch_size=BATCH_LINES, after_batch=after_settled_batch
                 ),
             )
             for status, n in counts.items():

@@ -9,12 +9,11 @@ import datetime as dt
 
 import click
 
-from commands.cli import main
+from app.region import FinanceResult, HospitalPayment
+from bulk.lines import dumps
 from commands.context import CliContext
-from commands.io import dumps
 from commands.params import DATE, YUAN, required_options
 from commands.reports import up_to_date
-from core.application import FinanceResult, HospitalPayment
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
@@ -24,7 +23,7 @@ from projections.statements import owed_to_hospitals
 FUND = click.Choice(FUNDS)
 
 
-@main.group()
+@click.group()
 def finance() -> None:
     """Hospital payments (拨付), audit deductions (拒付/核减), recoveries (追回), fines, budgets."""
 

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from commands.cli import main
 from commands.context import CliContext
 from core.policy import parse_policy
 
 
-@main.group()
+@click.group()
 def policy() -> None:
     """Policy parameters (政策参数), one TOML file per region and year, versioned by hash."""
 

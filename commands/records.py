@@ -11,29 +11,30 @@ from typing import IO
 
 import click
 
-from commands.cli import main, settled_batch_housekeeping
+from bulk import batch
+from bulk.collector import after_settled_batch
+from bulk.grouped import InputOrder, bucketed_lines
+from bulk.lines import dumps, read_lines
+from bulk.workers import plan_split, settle_in_workers, worker_cache_max
 from commands.context import CliContext
-from commands.grouped import InputOrder, bucketed_lines
-from commands.io import Progress, dumps, read_lines, track
-from commands.workers import plan_split, settle_in_workers, worker_cache_max
-from core import batch
+from commands.progress import Progress, track
 from core.errors import YibaoError
 from core.money import format_yuan
 from core.results import settlement_result
 from core.tiers import YearToDate
 
 
-@main.group()
+@click.group()
 def members() -> None:
     """Members (参保人): import records and changes, show a member-year's usage."""
 
 
-@main.group()
+@click.group()
 def contributions() -> None:
     """Contributions (征缴) to the funds; employees' account share goes to the account."""
 
 
-@main.group()
+@click.group()
 def claims() -> None:
     """Claims: settle (一站式结算), reverse (撤销) and correct (更正) settlements."""
 
@@ -115,7 +116,7 @@ def _settle_command(
     lines = track(read_lines(file), progress)
     settled = batch.settle_lines(
         obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
-        after_batch=settled_batch_housekeeping,
+        after_batch=after_settled_batch,
     )  # fmt: skip
     for result in settled:
         out.write(dumps(result.output) + "\n")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from commands.cli import main
 from commands.context import CliContext
 from store.migrate import check_region_code, schema_name
 
 
-@main.group()
+@click.group()
 def regions() -> None:
     """Pooling regions (统筹区): each keeps its events in its own PostgreSQL schema."""
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 
-from commands.cli import main
+from app.region import RegionApplication
+from bulk.lines import dumps
 from commands.context import CliContext
-from commands.io import dumps
-from core.application import RegionApplication
 from core.errors import YibaoError
 from projections import balance_sheet as bs
 from projections import statements
@@ -37,7 +36,7 @@ def up_to_date(app: RegionApplication) -> Progress:
     return catch_up(app, on_page=_on_page(app.region))
 
 
-@main.group()
+@click.group()
 def projections() -> None:
     """Read models (journal, settlements, member usage) built from each region's event log."""
 
@@ -86,7 +85,7 @@ def projections_rebuild(obj: CliContext, region: str | None, page_size: int) -> 
         click.echo(f"{code}\trebuilt to position {p.position:,}")
 
 
-@main.group()
+@click.group()
 def report() -> None:
     """Reports for finance staff: balance sheet, hospital statement, coverage."""
 

@@ -204,8 +204,8 @@ def load(store: Store, files: Path, year: int = 2023) -> int:
     Returns how many lines were rejected."""
     from importlib import resources
 
-    from commands.io import read_lines
-    from core import batch
+    from bulk import batch
+    from bulk.lines import read_lines
     from core.policy import parse_policy
 
     raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()

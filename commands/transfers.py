@@ -14,16 +14,15 @@ from typing import Any
 
 import click
 
-from commands.cli import main
+from app.transfer_cases import MemberNotFound, TransferNotFound, TransferState
+from app.transfer_relay import RelayReport, relay
+from bulk.batch import route
+from bulk.lines import dumps
 from commands.context import CliContext
-from commands.io import dumps
 from commands.params import DATE, required_options
 from commands.reports import up_to_date
-from core.batch import route
 from core.money import format_yuan
 from core.transfer import STATUSES, TransferFacts
-from core.transfer_cases import MemberNotFound, TransferNotFound, TransferState
-from core.transfer_relay import RelayReport, relay
 from projections import transfers as transfer_reports
 from projections.read_model import reading
 from projections.trace import trace_transfer
@@ -74,7 +73,7 @@ def _relay(obj: CliContext, skip: bool) -> RelayReport | None:
     return None if skip else relay(obj.store)
 
 
-@main.group()
+@click.group()
 def transfers() -> None:
     """Relationship transfers between pooling regions (医保关系转移接续)."""
 
@@ -185,7 +184,7 @@ def transfers_show(obj: CliContext, transfer_id: str) -> None:
     click.echo(dumps({**_facts(found.facts), "status": found.status, "events": events}))
 
 
-@main.group()
+@click.group()
 def family() -> None:
     """Family mutual aid (家庭共济): which employee's individual account pays for a member."""
 

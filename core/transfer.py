@@ -10,7 +10,7 @@ Two aggregates, one on each side, each in its own region's event log:
 - `TransferIn`, in the receiving region: the arrival (member enrolled, balance credited,
   contribution years added). Its id derives from the transfer id, so it is recorded once.
 
-The steps between regions are driven by `core.transfer_relay`, which follows each region's log.
+The steps between regions are driven by `app.transfer_relay`, which follows each region's log.
 """
 
 from __future__ import annotations

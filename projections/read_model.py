@@ -42,8 +42,8 @@ from eventsourcing.projection import Projection
 from msgspec.structs import astuple
 from psycopg import sql
 
-from core import failpoints
-from core.application import RegionApplication
+from app import failpoints
+from app.region import RegionApplication
 from core.codec import class_of, topic_of
 from core.contribution import ContributionReceived
 from core.errors import YibaoError

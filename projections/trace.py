@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from core.application import RegionApplication
+from app.region import RegionApplication
 from core.ids import account_id, hospital_id, member_year_id, settlement_id, transfer_id, transfer_in_id
 from core.money import format_yuan
 from core.settlement import SettlementFacts

@@ -22,8 +22,8 @@ from eventsourcing.persistence import StoredEvent, Tracking
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from app.region import RegionApplication
 from core import snapshot
-from core.application import RegionApplication
 from core.errors import YibaoError
 from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
 from core.policy import Policy, parse_policy

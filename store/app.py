@@ -13,7 +13,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresFactory
 from psycopg.conninfo import conninfo_to_dict
 
-from core.application import RegionApplication
+from app.region import RegionApplication
 from core.errors import UnknownRegion
 from store import migrate
 from store.errors import DatabaseUnavailable, SchemaNotReady
@@ -80,7 +80,7 @@ class Store:
         return sorted(self.status().region_versions)
 
     def region_codes(self) -> list[str]:
-        """The regions, as of the first call of this process (core.batch.RegionDirectory)."""
+        """The regions, as of the first call of this process (bulk.batch.RegionDirectory)."""
         if self._region_codes is None:
             self._region_codes = self.regions()
         return self._region_codes

@@ -78,7 +78,7 @@ class RegionDatastore(PostgresDatastore):
 
 class RegionRecorder(PostgresProcessRecorder):
     """A process recorder: a save can carry the position of the event in another region's log
-    that it acts on (`tracking`), written in the same transaction (core.transfer_relay)."""
+    that it acts on (`tracking`), written in the same transaction (app.transfer_relay)."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "events") -> None:
         super().__init__(datastore, events_table_name=events_table_name, tracking_table_name="notification_tracking")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bulk.workers import _repeated_hashes, plan_split, worker_of
 from commands.synthetic import Scenario, generate
-from commands.workers import _repeated_hashes, plan_split, worker_of
 from store.app import Store
 from store.server import ServerLocation
 from tests.cli_store import prepared_stores, yibao

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 import pytest
 
-from core.application import ConcurrencyConflict, RegionApplication
+from app.region import ConcurrencyConflict, RegionApplication
 from core.ids import settlement_id
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
@@ -39,7 +39,7 @@ POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 PROCESSES = 4
 KNOWN_RACE = "is already applied to"
 RACE_BUG = (
-    "BUG core/application.py RegionApplication._preload_for_claims: a batch reads its Settlement aggregates "
+    "BUG app/region.py RegionApplication._preload_for_claims: a batch reads its Settlement aggregates "
     "and its MemberYear aggregates in two separate queries (no common snapshot); when another process "
     "settles one of the batch's setl_ids in between, the settlement looks new but its member-year already "
     "has it applied, and MemberYear.apply_claim (core/member_year.py) raises AssertionError 'settlement ... "
@@ -353,7 +353,7 @@ def test_spawned_processes_settling_small_overlapping_batches_never_pay_twice_or
 # --- the race, reproduced deterministically ------------------------------------------------------
 
 REVERSE_RACE_BUG = (
-    "BUG core/application.py RegionApplication.reverse/_reverse: the Settlement and its MemberYear are read "
+    "BUG app/region.py RegionApplication.reverse/_reverse: the Settlement and its MemberYear are read "
     "in two separate queries; when another process reverses the same settlement in between, the "
     "settlement still looks in force, and MemberYear.reverse_claim raises AssertionError 'settlement ... is "
     "not applied to ...' instead of the named error already_reversed (SettlementReversed) or a retry"

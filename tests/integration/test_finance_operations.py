@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from app.region import HospitalPayment, RegionApplication
 from commands.cli import main
-from core.application import HospitalPayment, RegionApplication
 from core.errors import YibaoError
 from core.money import format_yuan, parse_yuan
 from core.policy import parse_policy

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core.application import RegionApplication
+from app.region import RegionApplication
 from projections.read_model import Progress, catch_up, rebuild
 from store import migrate
 from store.app import Store

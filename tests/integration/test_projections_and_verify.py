@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner, Result
 from eventsourcing.persistence import StoredEvent
 
+from app.region import HospitalPayment, RegionApplication
 from commands.cli import main
-from core.application import HospitalPayment, RegionApplication
 from core.money import parse_yuan
 from core.policy import parse_policy
 from core.records import Contribution, MemberRecord, parse_claim

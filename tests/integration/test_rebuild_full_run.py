@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Tracking
 
-from core.application import RegionApplication
+from app.region import RegionApplication
 from projections import read_model
 from projections.read_model import Overtaken, Page, Progress, catch_up, open_view, rebuild
 from store.app import Store

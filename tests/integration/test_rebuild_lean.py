@@ -18,9 +18,9 @@ import msgspec
 import pytest
 from eventsourcing.persistence import Tracking
 
-from core.application import RegionApplication
+from app.region import RegionApplication
+from app.transfer_relay import relay
 from core.policy import parse_policy
-from core.transfer_relay import relay
 from projections.read_model import (
     SETTLEMENT_COLUMNS,
     TRANSFER_COLUMNS,

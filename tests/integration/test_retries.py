@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from core.application import ConcurrencyConflict, InconsistentRecords, RegionApplication, retry_count_max
+from app.region import ConcurrencyConflict, InconsistentRecords, RegionApplication, retry_count_max
 from core.errors import StaleRead
 from store.app import Store
 

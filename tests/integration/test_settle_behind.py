@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from commands.io import read_lines
+from bulk import batch
+from bulk.lines import read_lines
 from commands.synthetic import Scenario, generate, load
-from core import batch
 from projections.verify import verify_region
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.application import Outcome, RegionApplication
+from app.region import Outcome, RegionApplication
 from core.ids import settlement_id
 from core.money import format_yuan, parse_yuan
 from core.policy import Policy, parse_policy

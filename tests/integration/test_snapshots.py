@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from app.region import RegionApplication
 from core import snapshot
-from core.application import RegionApplication
 from core.ids import member_year_id
 from core.policy import parse_policy
 from core.records import MemberRecord, decode_line, parse_claim

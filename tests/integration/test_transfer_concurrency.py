@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from core.application import RegionApplication
+from app.region import RegionApplication
+from app.transfer_relay import relay
 from core.policy import parse_policy
 from core.records import MemberRecord, parse_contribution
 from core.transfer import COMPLETED, PENDING_REVIEW
-from core.transfer_relay import relay
 from projections.verify import verify_region
 from store.app import Store
 from tests.conftest import EXAMPLES

@@ -15,14 +15,14 @@ import msgspec
 import pytest
 from eventsourcing.persistence import Tracking
 
-from core.application import RegionApplication
-from core.batch import import_members, settle_lines
+from app.region import RegionApplication
+from app.transfer_relay import relay
+from bulk.batch import import_members, settle_lines
 from core.errors import YibaoError
 from core.ledger import DUE_TO_REGIONS, IN_TRANSIT, INDIVIDUAL_ACCOUNTS
 from core.policy import parse_policy
 from core.records import MemberRecord, parse_contribution
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED
-from core.transfer_relay import relay
 from projections.read_model import catch_up, reading
 from projections.transfers import balances_in_transit, monthly, transfers
 from projections.verify import verify_region, verify_transfers

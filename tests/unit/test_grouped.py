@@ -12,11 +12,11 @@ from typing import BinaryIO
 
 import pytest
 
-from commands import grouped
-from commands.grouped import FileChanged, InputOrder, bucketed_lines
-from commands.io import UTF8_BOM, read_lines
+from bulk import grouped
+from bulk.grouped import FileChanged, InputOrder, bucketed_lines
+from bulk.lines import UTF8_BOM, read_lines
+from bulk.workers import Groups, group_hash, plan_split, worker_of
 from commands.records import _signals_interrupt
-from commands.workers import Groups, group_hash, plan_split, worker_of
 
 
 def claims_file(folder: Path, members: int, rounds: int) -> tuple[BinaryIO, list[bytes]]:
@@ -61,7 +61,7 @@ def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
 def test_a_line_is_read_again_as_read_lines_reads_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tail: bytes
 ) -> None:
-    for module in ("commands.io", "commands.grouped"):
+    for module in ("bulk.lines", "bulk.grouped"):
         monkeypatch.setattr(f"{module}.LINE_BYTES_MAX", 30)
     path = tmp_path / "claims.jsonl"
     path.write_bytes(UTF8_BOM + b'{"psn_no": "P1"}\r\n' + b"y" * 100 + b'\n{"psn_no": "P2"}\n\n' + tail)

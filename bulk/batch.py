@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from core.application import Outcome, RegionApplication, SaveInFlight
+from app.region import Outcome, RegionApplication, SaveInFlight
 from core.records import (
     Claim,
     Contribution,

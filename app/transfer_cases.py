@@ -4,7 +4,7 @@ A region is either side of a transfer: it starts, approves or rejects its member
 out, records the arrival of members transferred in, and records the completion of its own
 transfers once the receiving region has recorded their arrival. The two steps between regions
 are each recorded with the position of the event that caused them (`tracking`), so that the
-follower driving them (`core.transfer_relay`) acts on every event exactly once.
+follower driving them (`app.transfer_relay`) acts on every event exactly once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from core.records import MemberRecord
 from core.transfer import Transfer, TransferFacts, TransferIn, TransferRejected
 
 if TYPE_CHECKING:
-    from core.unit_of_work import UnitOfWork
+    from app.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 AUTO_RELEASE_OPERATOR = "system"

@@ -21,6 +21,8 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking
 
+from app.transfer_cases import TransferCases
+from app.unit_of_work import UnitOfWork
 from core import snapshot
 from core.account import IndividualAccount
 from core.codec import EventMapper, topic_of
@@ -54,8 +56,6 @@ from core.records import Claim, Contribution, MemberRecord, content_hash_of, ins
 from core.settlement import Settlement, SettlementFacts
 from core.snapshot import MemberYearSnapshot
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
-from core.transfer_cases import TransferCases
-from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -356,7 +356,7 @@ class RegionApplication(TransferCases, Application):
                 before = member.record_at(record.valid_from)
                 if before is not None and before.insuplc_admdvs != self.region:
                     # Checked again here, in the import's transaction: a transfer out that
-                    # committed after the file's check (core.batch.insured_regions) is seen.
+                    # committed after the file's check (bulk.batch.insured_regions) is seen.
                     refusal = insured_elsewhere(record.psn_no, before.insuplc_admdvs, record.valid_from)
                     outcomes.append(Outcome.rejected(refusal.reason, str(refusal)))
                     continue

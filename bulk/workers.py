@@ -313,13 +313,14 @@ def _work(
     """One worker: settle the lines it is given, report each batch's results once committed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # Imported here: the parent needs none of this to read and split a file.
-    from commands.cli import configure_bulk_collector, settled_batch_housekeeping
-    from commands.io import dumps
-    from core import batch, failpoints
-    from core.application import RegionApplication
+    from app import failpoints
+    from app.region import RegionApplication
+    from bulk import batch
+    from bulk.collector import after_settled_batch, configure_for_bulk
+    from bulk.lines import dumps
     from store.app import Store
 
-    configure_bulk_collector()
+    configure_for_bulk()
     RegionApplication.saved_cache_max = cache_max  # this process settles only its share of members
     pending: list[tuple[int, str, str | None]] = []
 
@@ -337,7 +338,7 @@ def _work(
     try:
         with Store(location) as store:
             settled = batch.settle_lines(
-                store, lines(), source=source, batch_size=batch_size, after_batch=settled_batch_housekeeping
+                store, lines(), source=source, batch_size=batch_size, after_batch=after_settled_batch
             )
             for result in settled:
                 output = dumps(result.output)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import attrs
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
-from core import failpoints
+from app import failpoints
 from core.codec import topic_of
 from core.errors import YibaoError
 from core.transfer import Transfer, TransferIn

@@ -4,7 +4,7 @@ In a large file a member's claims lie far apart (in a month of 1,000,000 claims 
 members, about 200,000 lines apart), so each claim reads its member, member-year and account
 again: the aggregates a process keeps have turned over long before. `--grouped` hands the lines
 to the settling processes bucket by bucket instead: a bucket is every line of a few hundred
-account-owner groups (`commands.workers.Groups`: a member with the family members their account
+account-owner groups (`bulk.workers.Groups`: a member with the family members their account
 pays for, and members sharing a setl_id), in file order. A bucket's aggregates are read once and
 then stay kept while its other lines settle (measured on that month's file with two workers,
 batches of 1,000: 3,980 -> 4,703 claims/s, medians of three runs).
@@ -23,13 +23,13 @@ from array import array
 from collections.abc import Iterator
 from typing import IO
 
-from commands.io import line_text, read_lines
-from commands.workers import Groups, group_hash
+from bulk.lines import line_text, read_lines
+from bulk.workers import Groups, group_hash
 from core.errors import YibaoError
 from core.records import LINE_BYTES_MAX
 
 # Lines per bucket: about 400 members at five claims each, whose member-years and accounts
-# (about 1,200 aggregates) fit the 4,000 each worker keeps (commands.workers.worker_cache_max).
+# (about 1,200 aggregates) fit the 4,000 each worker keeps (bulk.workers.worker_cache_max).
 bucket_lines = 2_000
 
 
