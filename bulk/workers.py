@@ -30,9 +30,10 @@ import traceback
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from typing import cast
 
 import msgspec
 
@@ -155,7 +156,7 @@ def settle_in_workers(
     source: str,
     groups: Groups,
     cache_max: int,
-) -> Iterator[SettledLine]:
+) -> Generator[SettledLine, None, None]:
     """Every line's result, in input order, settled by `workers` processes."""
     context = multiprocessing.get_context("spawn")  # no inherited connections or threads
     # Two pipes per worker, each end held by one process only: a worker that dies (even in the
@@ -185,7 +186,7 @@ def settle_in_workers(
 
     def take(block: bool) -> None:
         """Move what the workers reported into `received`; note a worker that failed."""
-        for connection in wait(list(results), timeout=_WAIT_S if block else 0):
+        for connection in cast(list[Connection], wait(list(results), timeout=_WAIT_S if block else 0)):
             index = results[connection]
             try:
                 kind, payload = connection.recv()

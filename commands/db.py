@@ -44,8 +44,8 @@ def db_url(obj: CliContext) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(obj.location.url)
-    host = params.get("host", "")
-    user = params.get("user", "")
+    host = str(params.get("host") or "")
+    user = str(params.get("user") or "")
     password = params.get("password")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     if host.startswith("/"):

@@ -63,7 +63,7 @@ class Steps:
 
 def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
     """The claim file (sorted by date) cut into months."""
-    month, lines = 1, []
+    month, lines = 1, list[tuple[int, bytes]]()
     with path.open("rb") as stream:
         for line_no, raw in read_lines(stream):
             date_at = raw.index(b'"setl_time":"') + len(b'"setl_time":"')  # our own generated file

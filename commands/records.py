@@ -177,7 +177,7 @@ def _settle_in_workers(
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
     named = getattr(out, "name", None)
     beside_out = isinstance(named, str) and os.path.isfile(named)
-    held = InputOrder(os.path.dirname(os.path.abspath(named)) if beside_out else None)
+    held = InputOrder(os.path.dirname(os.path.abspath(str(named))) if beside_out else None)
     written = 0
     with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
         try:

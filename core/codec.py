@@ -129,6 +129,6 @@ class EventMapper(Mapper[Any]):
             state["originator_topic"] = _AGGREGATE_PATH_BY_TOPIC[state["originator_topic"]]
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
-        event = object.__new__(cls)
+        event: DomainEventProtocol[Any] = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
-        return event  # type: ignore[no-any-return]
+        return event

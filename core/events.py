@@ -35,7 +35,7 @@ class Created(Aggregate.Created):
     def mutate(self, aggregate: Any) -> Any:
         assert aggregate is None
         state = self.__dict__
-        cls = _aggregate_class(state["originator_topic"])
+        cls: Any = _aggregate_class(state["originator_topic"])
         new = cls.__new__(cls)
         new.__base_init__(state["originator_id"], state["originator_version"], state["timestamp"])
         new.__init__(**{name: state[name] for name in _init_names(type(self), cls)})

@@ -119,17 +119,19 @@ class MemberYear(Aggregate):
     # deltas and reads the total once (measured: a third of a bulk load of member-years).
     # `unfolded` holds the (delta, sign) pairs not yet added into `_ytd`.
 
+    def _fold(self, total: YearToDate) -> None:
+        self._ytd: YearToDate = total
+        self.unfolded: list[tuple[Mapping[str, int], int]] = []
+
     @property
     def ytd(self) -> YearToDate:
         if self.unfolded:
-            self._ytd = self._ytd.plus_all(self.unfolded)
-            self.unfolded = []
+            self._fold(self._ytd.plus_all(self.unfolded))
         return self._ytd
 
     @ytd.setter
     def ytd(self, value: YearToDate) -> None:
-        self._ytd = value
-        self.unfolded = []
+        self._fold(value)
 
     def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
         if setl_id in self.applied:

@@ -24,18 +24,18 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A lean event: immutable, and never in a reference cycle (skipped by the collector)."""
 
 
-class _Posted(_Event):
+class _Posted(_Event, frozen=True):
     postings: list[Posting]  # balanced legs (checked again when the page is written)
 
 
-class Claim(_Event):
+class Claim(_Event, frozen=True):
     """The two fields of a settlement's claim (a dict in the domain event) that its row holds."""
 
     setl_time: str
     fixmedins_code: str
 
 
-class Amounts(_Event):
+class Amounts(_Event, frozen=True):
     """The amounts of a settlement's row (a dict in the domain event), in the row's column order:
     `msgspec.structs.astuple` gives them at once. A struct decodes in half the time of a dict."""
 
@@ -51,7 +51,7 @@ class Amounts(_Event):
     psn_cash_pay: int
 
 
-class SettlementFacts(_Event):
+class SettlementFacts(_Event, frozen=True):
     """`core.settlement.SettlementFacts`, the fields of a `settlements` row and its journal."""
 
     setl_id: str
@@ -67,49 +67,49 @@ class SettlementFacts(_Event):
     lookback_maf: int = 0
 
 
-class SettlementVersion(_Event):
+class SettlementVersion(_Event, frozen=True):
     """Settlement.Settled and Settlement.Resettled."""
 
     facts: SettlementFacts
 
 
-class SettlementReversed(_Posted):
+class SettlementReversed(_Posted, frozen=True):
     setl_id: str
     on_date: str
 
 
-class SettlementLookedBack(_Posted):
+class SettlementLookedBack(_Posted, frozen=True):
     setl_id: str
     amount: int
     recognised_on: str
 
 
-class ContributionReceived(_Posted):
+class ContributionReceived(_Posted, frozen=True):
     contribution: dict[str, Any]  # paid_date, contrib_id
 
 
-class HospitalPaid(_Posted):
+class HospitalPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
 
 
-class HospitalDeducted(_Posted):
+class HospitalDeducted(_Posted, frozen=True):
     setl_id: str
     kind: str
     on_date: str
 
 
-class HospitalRecovered(_Posted):
+class HospitalRecovered(_Posted, frozen=True):
     recovery_id: str
     on_date: str
 
 
-class HospitalFined(_Posted):
+class HospitalFined(_Posted, frozen=True):
     fine_id: str
     on_date: str
 
 
-class TransferFacts(_Event):
+class TransferFacts(_Event, frozen=True):
     """`core.transfer.TransferFacts`, the fields of a `transfers` row."""
 
     transfer_id: str
@@ -122,27 +122,27 @@ class TransferFacts(_Event):
     requested_on: str
 
 
-class TransferStarted(_Posted):
+class TransferStarted(_Posted, frozen=True):
     facts: TransferFacts
 
 
-class TransferReleased(_Event):
+class TransferReleased(_Event, frozen=True):
     transfer_id: str
 
 
-class TransferStep(_Posted):
+class TransferStep(_Posted, frozen=True):
     """Transfer.Rejected and Transfer.Completed."""
 
     transfer_id: str
     on_date: str
 
 
-class TransferArrived(_Posted):
+class TransferArrived(_Posted, frozen=True):
     facts: TransferFacts
     on_date: str
 
 
-class Usage(_Event):
+class Usage(_Event, frozen=True):
     """What a member-year event adds to each column of `member_usage` (read_model.USAGE_COLUMNS,
     in that order: `msgspec.structs.astuple` gives them at once), 0 when absent as in the domain
     event's dict. Each is an int (fen) or the event does not decode this way: it is then decoded
@@ -162,7 +162,7 @@ class Usage(_Event):
     charity_paid: int = 0
 
 
-class MemberYearDelta(_Event):
+class MemberYearDelta(_Event, frozen=True):
     """MemberYear.ClaimApplied, ClaimReversed and AssistanceLookedBack: what they add to the year."""
 
     psn_no: str
@@ -170,7 +170,7 @@ class MemberYearDelta(_Event):
     delta: Usage
 
 
-class MemberYearDeltaChecked(MemberYearDelta):
+class MemberYearDeltaChecked(MemberYearDelta, frozen=True):
     """A member-year event whose delta is not all fen: the handler checks it field by field."""
 
     delta: dict[str, Any]  # type: ignore[assignment]

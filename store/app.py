@@ -17,6 +17,7 @@ from app.region import RegionApplication
 from core.errors import UnknownRegion
 from store import migrate
 from store.errors import DatabaseUnavailable, SchemaNotReady
+from store.migrate import SchemaStatus
 from store.recorder import RegionDatastore, RegionRecorder
 from store.server import ServerLocation
 
@@ -68,11 +69,11 @@ class Store:
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to {self.location.describe()}: {exc}") from exc
 
-    def migrate(self) -> migrate.SchemaStatus:
+    def migrate(self) -> SchemaStatus:
         with self.connect_admin() as conn:
             return migrate.migrate(conn)
 
-    def status(self) -> migrate.SchemaStatus:
+    def status(self) -> SchemaStatus:
         with self.connect_admin() as conn:
             return migrate.status(conn)
 

@@ -104,7 +104,7 @@ def stop_embedded(pgdata: Path) -> bool:
 def with_dbname(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def _ensure_database(admin_url: str, dbname: str) -> None:
