@@ -97,6 +97,11 @@ class Run(NamedTuple):
     cli_cpu: float  # CPU seconds of the command and its worker processes
     other_cpu: float  # CPU seconds of the rest of the machine meanwhile: the server, mostly
 
+    @property
+    def busy_share(self) -> float:
+        """How busy the machine's cores were during the run, 0 to 1 (all processes counted)."""
+        return (self.cli_cpu + self.other_cpu) / (self.seconds * (os.cpu_count() or 1))
+
 
 def machine_busy() -> float:
     """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
@@ -173,6 +178,7 @@ def main() -> None:
     proportional: dict[Setting, list[float]] = {s: [] for s in settings}
     cpu_here: dict[Setting, list[float]] = {s: [] for s in settings}  # µs a claim
     cpu_elsewhere: dict[Setting, list[float]] = {s: [] for s in settings}
+    busy: dict[Setting, list[float]] = {s: [] for s in settings}  # percent of all cores
     baseline: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
@@ -211,9 +217,11 @@ def main() -> None:
                         proportional[setting].append(done.pss)
                         cpu_here[setting].append(here)
                         cpu_elsewhere[setting].append(elsewhere)
+                        busy[setting].append(100 * done.busy_share)
                     print(
                         f"run {run + 1} {kind} (batch size {size}): {done.settled:,} claims settled in "
-                        f"{done.seconds:.1f} s = {rate:,.0f} claims/s, peak RSS {done.rss} MB, peak PSS {done.pss} MB; "
+                        f"{done.seconds:.1f} s = {rate:,.0f} claims/s, machine busy {100 * done.busy_share:.0f}%, "
+                        f"peak RSS {done.rss} MB, peak PSS {done.pss} MB; "
                         f"CPU a claim {here:.0f} µs in yibao's processes, {elsewhere:.0f} µs in the rest of the "
                         "machine (the server)",
                         flush=True,
@@ -225,6 +233,7 @@ def main() -> None:
     for setting in settings:
         options = _options(setting)
         print(figure(f"yibao claims settle {options}", rates[setting], "claims/s"))
+        print(figure(f"machine busy (all {os.cpu_count()} cores), {options}", busy[setting], "%"))
         print(figure(f"peak RSS, all processes, {options}", peaks[setting], "MB"))
         print(figure(f"peak PSS, all processes, {options}", proportional[setting], "MB"))
         print(figure(f"CPU a claim in yibao's processes, {options}", cpu_here[setting], "µs"))
