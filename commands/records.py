@@ -15,6 +15,7 @@ from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
 from bulk.lines import dumps, read_lines
+from bulk.mode import choose_mode
 from bulk.workers import plan_split, settle_in_workers, worker_cache_max
 from commands.context import CliContext
 from commands.progress import Progress, track
@@ -215,22 +216,24 @@ def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
     "--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here, with line numbers."
 )
 @click.option(
-    "--batch-size", type=click.IntRange(1, 10_000), default=batch.batch_records_max, show_default=True,
-    help="Claims per transaction: larger is faster, smaller holds fewer locks and retries less work.",
+    "--batch-size", type=click.IntRange(1, 10_000), default=None,
+    help="Claims per transaction [default: 500 in one process, 1,000 a worker]: larger is faster, smaller holds "
+    "fewer locks and retries less work.",
 )  # fmt: skip
 @click.option(
-    "--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-    help="Processes settling the file, split by account owner (results are those of one process). "
-    "More than one per core gains nothing; each holds about two database connections per region.",
+    "--workers", type=click.IntRange(1, 16), default=None,
+    help="Processes settling the file, split by account owner (results are those of one process) [default: one "
+    "per core for a named file of 4 MiB or more, else 1]. More than one per core gains nothing; each holds about "
+    "two database connections per region. `--workers 1` alone streams through one process.",
 )  # fmt: skip
 @click.option(
-    "--grouped", is_flag=True,
-    help="Settle each account owner's claims close together, in file order among themselves: in a large file "
-    "whose members have several claims, their aggregates are read about once a bucket of 2,000 lines, not once "
-    "a claim. The same results, in input order, but written only when the run ends (held meanwhile in a "
-    "temporary file of about half a kilobyte a line beside --out, or in TMPDIR); a run that fails writes "
-    "only the lines before the first one without a result: run the file again for the rest. Needs a named "
-    "file; settles in worker processes, one unless --workers says more.",
+    "--grouped/--no-grouped", default=None,
+    help="Settle each account owner's claims close together, in file order among themselves [default: on for a "
+    "named file of 4 MiB or more]: in a large file whose members have several claims, their aggregates are read "
+    "about once a bucket of 2,000 lines, not once a claim. The same results, in input order, but written only "
+    "when the run ends (held meanwhile in a temporary file of about half a kilobyte a line beside --out, or in "
+    "TMPDIR); a run that fails writes only the lines before the first one without a result: run the file again "
+    "for the rest. Needs a named file; settles in worker processes, one unless --workers says more.",
 )  # fmt: skip
 @click.pass_obj
 def claims_settle(
@@ -238,16 +241,25 @@ def claims_settle(
     file: IO[bytes],
     out: IO[str],
     rejects: IO[str] | None,
-    batch_size: int,
-    workers: int,
-    grouped: bool,
+    batch_size: int | None,
+    workers: int | None,
+    grouped: bool | None,
 ) -> None:
     """Settle every claim of FILE (JSON lines; '-' reads stdin) through the payer tiers.
 
     Prints one result object per input line, in input order. Re-submitting a settled claim
-    returns it as `duplicate` and pays nothing; every rejection has a named reason.
+    returns it as `duplicate` and pays nothing; every rejection has a named reason. Without
+    options, a large named file is settled the fastest safe way (one worker per core, each
+    account owner's claims together); standard input and small files stream through one process.
     """
-    _settle_command(obj, file, out, rejects, None, None, batch_size, workers, grouped)
+    mode = choose_mode(_file_bytes(file), workers=workers, grouped=grouped, batch_size=batch_size)
+    _settle_command(obj, file, out, rejects, None, None, mode.batch_size, mode.workers, mode.grouped)
+
+
+def _file_bytes(file: IO[bytes]) -> int | None:
+    """The size of a regular file named on the command line; None for stdin or a pipe."""
+    name = getattr(file, "name", None)
+    return os.path.getsize(name) if isinstance(name, str) and os.path.isfile(name) else None
 
 
 @claims.command("correct")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bulk.mode import SettleMode, choose_mode, parallel_file_bytes_min
 from bulk.workers import _repeated_hashes, plan_split, worker_of
 from commands.synthetic import Scenario, generate
 from store.app import Store
@@ -55,7 +56,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stores(server: ServerLocation, files: Path) -> Iterator[dict[str, str]]:
-    with prepared_stores(server, files, "t_workers", "one", "three", "killed", "terminated", "bindings") as urls:
+    names = ("one", "three", "killed", "terminated", "bindings", "default")
+    with prepared_stores(server, files, "t_workers", *names) as urls:
         yield urls
 
 
@@ -139,6 +141,23 @@ def test_three_workers_answer_every_line_as_one_process_does(
     assert sum(int(r.get("acct_mulaid_pay", "0").replace(".", "")) > 0 for r in results) > 0
 
     assert yibao(stores["three"], "verify", "--json")  # the store checks out whole
+
+
+def test_a_large_file_settled_without_options_answers_every_line_as_one_process_does(
+    stores: dict[str, str], files: Path, reference: Path, tmp_path: Path
+) -> None:
+    # Each line padded with blanks (JSON ignores them) so that the file passes the size from
+    # which the command settles in workers, grouped, by default.
+    padded = tmp_path / "claims.jsonl"
+    lines = (files / "claims.jsonl").read_bytes().splitlines()
+    width = parallel_file_bytes_min // len(lines) + 1
+    padded.write_bytes(b"".join(line.ljust(width) + b"\n" for line in lines))
+    assert choose_mode(padded.stat().st_size, cores=2) == SettleMode(2, True, 1_000)
+    out = tmp_path / "default.jsonl"
+    command = [sys.executable, "-m", "commands", "claims", "settle", str(padded), "--out", str(out)]
+    done = subprocess.run(command, env={**os.environ, "DATABASE_URL": stores["default"]}, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == reference.read_bytes()
 
 
 def test_running_the_file_again_with_other_workers_pays_nothing_twice(
