@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Track
 
 from app.transfer_cases import TransferCases
 from app.unit_of_work import UnitOfWork
-from core import snapshot
+from core import settle, snapshot
 from core.account import IndividualAccount
 from core.codec import EventMapper, topic_of
 from core.contribution import ContributionReceived
@@ -45,17 +45,17 @@ from core.ids import (
     policy_book_id,
     settlement_id,
 )
-from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings, settlement_postings
+from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings
 from core.lookback import lookback_for, lookback_window
 from core.member import Member
 from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
-from core.records import Claim, Contribution, MemberRecord, content_hash_of, insured_elsewhere
+from core.records import Claim, Contribution, MemberRecord, insured_elsewhere
 from core.settlement import Settlement, SettlementFacts
 from core.snapshot import MemberYearSnapshot
-from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement, split_personal
+from core.tiers import YearToDate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,6 +91,12 @@ class Outcome:
     @classmethod
     def rejected(cls, reason: str, detail: str | None = None) -> Outcome:
         return cls("rejected", reason=reason, detail=detail)
+
+
+def _outcome(decision: settle.Refusal | settle.Answered) -> Outcome:
+    if isinstance(decision, settle.Refusal):
+        return Outcome.rejected(decision.reason, decision.detail)
+    return Outcome(decision.status, facts=decision.facts)
 
 
 class SaveInFlight:
@@ -218,7 +224,7 @@ class RegionApplication(TransferCases, Application):
         the snapshots those events make due. The recorder gets them directly: the library's
         `events.put` also builds a Recording per event, for in-process followers (none here)."""
         snapshots = [
-            self.mapper.to_stored_event(MemberYearSnapshot.of(a))  # type: ignore[arg-type]
+            self.mapper.to_stored_event(MemberYearSnapshot.of(a))
             for a in aggregates
             if snapshot.due(a, len(a.pending_events))
         ]
@@ -616,130 +622,66 @@ class RegionApplication(TransferCases, Application):
         on_date: str | None,
         origin: str | None = None,
     ) -> Outcome:
+        """Load what the decision needs, let `core.settle` decide, record what it decided."""
         correcting = operator is not None
         settlement = uow.get(settlement_id(claim.setl_id), Settlement)
-        if settlement is not None and not correcting:
-            if settlement.current.content_hash != claim.content_hash:
-                return Outcome.rejected("exists_with_different_content")
-            if settlement.reversed:
-                return Outcome.rejected("settlement_reversed", "settle a reversed claim again with `claims correct`")
-            if origin is not None and settlement.current.origin == origin and settlement.current.version == 1:
-                return Outcome("settled", facts=settlement.current)  # this very line, settled before a crash
-            return Outcome("duplicate", facts=settlement.current)
-        if correcting:
-            if settlement is None:
-                return Outcome.rejected("unknown_settlement", "a correction needs an existing setl_id")
-            if settlement.current.psn_no != claim.psn_no:
-                return Outcome.rejected(
-                    "correction_changes_member", "a correction cannot move a claim to another member"
-                )
-            made = settlement.corrected_from.get(origin) if origin is not None else None
-            if made is not None and not settlement.reversed:
-                return Outcome("settled", facts=made)  # this very line, corrected before
-
+        screened = settle.screen(claim, settlement, correcting=correcting, origin=origin)
+        if screened is not None:
+            return _outcome(screened)
         member = uow.get(member_id(claim.psn_no), Member)
-        record = member.record_at(claim.setl_time) if member else None
-        if record is None:
-            return Outcome.rejected("unknown_member")
-        if record.insuplc_admdvs != self.region:
-            return Outcome.rejected("member_transferred_out", f"insured in region {record.insuplc_admdvs} on that date")
+        record = settle.record_in_force(claim, member, self.region)
+        if isinstance(record, settle.Refusal):
+            return _outcome(record)
         policy = self._policy(uow, claim.year)
         if policy is None:
-            return Outcome.rejected("no_policy", f"no policy for region {self.region} year {claim.year}")
-
-        if correcting:
-            assert settlement is not None
-            if not settlement.reversed:
-                try:
-                    self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
-                except FinanceRejected as exc:
-                    return Outcome.rejected(exc.reason, str(exc))
+            detail = f"no policy for region {self.region} year {claim.year}"
+            return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
+        if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
+            try:
+                self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
+            except FinanceRejected as exc:
+                return Outcome.rejected(exc.reason, str(exc))
         member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
         if member_year is None:
             member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
+        own, family = self._accounts(uow, claim, record, member)
+        decided = settle.decide(
+            claim, region=self.region, record=record, policy=policy, ytd=member_year.ytd,
+            accounts=settle.Accounts(
+                own.psn_no if own else None, own.balance if own else 0,
+                family.psn_no if family else None, family.balance if family else 0,
+            ),
+            version=settlement.current.version + 1 if settlement is not None else 1,
+            operator=operator, reason=reason, on_date=on_date, origin=origin,
+        )  # fmt: skip
+        self._record_settlement(uow, settlement, member_year, decided, own, family)
+        return Outcome(settle.Status.SETTLED, facts=decided.facts)
 
-        computation = compute_settlement(
-            ClaimAmounts(
-                med_type=claim.med_type,
-                hosp_lv=claim.hosp_lv,
-                medfee_sumamt=claim.medfee_sumamt,
-                fulamt_ownpay_amt=claim.fulamt_ownpay_amt,
-                overlmt_selfpay=claim.overlmt_selfpay,
-                preselfpay_amt=claim.preselfpay_amt,
-                inscp_scp_amt=claim.inscp_scp_amt,
-            ),
-            MemberTerms(
-                insutype=record.insutype,
-                assist_category=record.assist_category,
-                chronic=record.chronic,
-                supplementary_enrolled=claim.year in record.supplementary,
-            ),
-            policy,
-            member_year.ytd,
-        )
-        own_account, family_account = self._accounts(uow, claim, record, member)
-        split = split_personal(
-            computation.psn_part_amt,
-            own_account_balance=own_account.balance if own_account else None,
-            family_account_balance=family_account.balance if family_account else None,
-            use_acct=claim.use_acct,
-        )
-        version = settlement.current.version + 1 if settlement is not None else 1
-        claim_dict = claim.to_dict()
-        content_hash = content_hash_of(claim_dict)
-        delta = computation.delta.to_dict()
-        paying_account = own_account if split.acct_pay else family_account if split.acct_mulaid_pay else None
-        amounts = {
-            "medfee_sumamt": claim.medfee_sumamt, "inscp_scp_amt": claim.inscp_scp_amt,
-            "act_pay_dedc": computation.act_pay_dedc, "hifp_pay": computation.hifp_pay,
-            "hifmi_pay": computation.hifmi_pay, "maf_pay": computation.maf_pay,
-            "hmb_pay": computation.hmb_pay, "charity_pay": computation.charity_pay,
-            "fund_pay_sumamt": computation.fund_pay_sumamt, "psn_part_amt": computation.psn_part_amt,
-            "acct_pay": split.acct_pay, "acct_mulaid_pay": split.acct_mulaid_pay,
-            "psn_cash_pay": split.psn_cash_pay,
-        }  # fmt: skip
-        account_psn = paying_account.psn_no if paying_account else None
-        facts = SettlementFacts(
-            setl_id=claim.setl_id,
-            version=version,
-            psn_no=claim.psn_no,
-            region=self.region,
-            year=claim.year,
-            insutype=record.insutype,
-            assist_category=record.assist_category,
-            claim=claim_dict,
-            content_hash=content_hash,
-            policy_hash=policy.content_hash,
-            amounts=amounts,
-            postings=settlement_postings(
-                insutype=record.insutype, hospital=claim.fixmedins_code, amounts=amounts, account_psn=account_psn
-            ),
-            posted_on=on_date or claim.setl_time.isoformat(),
-            charity_referral=computation.charity_referral,
-            breakdown=computation.breakdown,
-            delta=delta,
-            left_to_person=dict(computation.left_to_person),
-            account_psn=account_psn,
-            operator=operator,
-            reason=reason,
-            origin=origin,
-        )
+    def _record_settlement(
+        self,
+        uow: UnitOfWork,
+        settlement: Settlement | None,
+        member_year: MemberYear,
+        decided: settle.Decided,
+        own: IndividualAccount | None,
+        family: IndividualAccount | None,
+    ) -> None:
+        facts, split = decided.facts, decided.split
         if settlement is None:
-            settlement = uow.add(Settlement(facts=facts))
+            uow.add(Settlement(facts=facts))
         else:
             settlement.resettle(facts)
-        member_year.apply_claim(claim.setl_id, version, claim.setl_time.isoformat(), computation.delta)
-        ref = f"settlement:{claim.setl_id}:v{version}"
+        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"], decided.computation.delta)
+        ref = f"settlement:{facts.setl_id}:v{facts.version}"
         if split.acct_pay:
-            assert own_account is not None
-            own_account.debit(ref, "settlement", split.acct_pay)
+            assert own is not None
+            own.debit(ref, "settlement", split.acct_pay)
         if split.acct_mulaid_pay:
-            assert family_account is not None
-            family_account.debit(ref, "family_mutual_aid", split.acct_mulaid_pay)
-        return Outcome("settled", facts=facts)
+            assert family is not None
+            family.debit(ref, "family_mutual_aid", split.acct_mulaid_pay)
 
     def _accounts(
-        self, uow: UnitOfWork, claim: Claim, record: MemberRecord, member: Member
+        self, uow: UnitOfWork, claim: Claim, record: MemberRecord, member: Member | None
     ) -> tuple[IndividualAccount | None, IndividualAccount | None]:
         """The member's own account (employees) and the bound employee's (家庭共济), while that
         employee is insured as an employee in this region."""
@@ -749,14 +691,9 @@ class RegionApplication(TransferCases, Application):
             if own is None:
                 own = uow.add(IndividualAccount(psn_no=claim.psn_no))
         family = None
-        if member.family_employee:
+        if member is not None and member.family_employee:
             employee = uow.get(member_id(member.family_employee), Member)
-            employee_record = employee.record_at(claim.setl_time) if employee else None
-            if (
-                employee_record is not None
-                and employee_record.insutype == "310"
-                and employee_record.insuplc_admdvs == self.region
-            ):
+            if settle.family_account_holder(employee, claim.setl_time, self.region):
                 family = uow.get(account_id(member.family_employee), IndividualAccount)
         return own, family
 

@@ -68,7 +68,7 @@ class UnitOfWork:
             if not isinstance(aggregate, kind):
                 raise AssertionError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
             self._touched[id(aggregate)] = aggregate
-        return aggregate  # type: ignore[return-value]
+        return aggregate
 
     def add(self, aggregate: A) -> A:
         if self._aggregates.get(aggregate.id) is not None:

@@ -20,7 +20,7 @@ from eventsourcing.utils import resolve_topic
 
 @cache
 def _aggregate_class(originator_topic: str) -> type[Any]:
-    return resolve_topic(originator_topic)  # type: ignore[no-any-return]
+    return resolve_topic(originator_topic)
 
 
 @cache

@@ -165,7 +165,7 @@ def _apply(conn: psycopg.Connection[Any], scope: str, migrations: list[Migration
         with conn.transaction():
             if search_path is not None:
                 conn.execute(sql.SQL("SET LOCAL search_path TO {}, yibao").format(sql.Identifier(search_path)))
-            conn.execute(migration.text)  # type: ignore[arg-type]  # several statements, no parameters
+            conn.execute(migration.text)  # several statements, no parameters
             conn.execute(
                 "INSERT INTO yibao.schema_migrations (scope, version, name, checksum) VALUES (%s, %s, %s, %s)",
                 (scope, migration.version, migration.name, migration.checksum),
