@@ -21,6 +21,7 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking
 
+from app.ports import RegionLog
 from app.transfer_cases import TransferCases
 from app.unit_of_work import UnitOfWork
 from core import settle, snapshot
@@ -186,11 +187,13 @@ class RegionApplication(TransferCases, Application):
 
     # --- infrastructure helpers ----------------------------------------------------------
 
-    def _select_events_of(self, ids: list[UUID], after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
-        bulk = getattr(self.recorder, "select_events_of", None)
-        if bulk is not None:
-            return bulk(ids, after)
-        return {i: list(self.recorder.select_events(i, gt=after.get(i))) for i in ids}
+    @property
+    def region_log(self) -> RegionLog:
+        """The region's recorder through the service layer's port for bulk reads and writes."""
+        recorder = self.recorder
+        if not isinstance(recorder, RegionLog):
+            raise TypeError(f"{type(recorder).__name__} does not implement app.ports.RegionLog")
+        return recorder
 
     def unit_of_work(self, *, reuse_saved: bool = False, drain: bool = True) -> UnitOfWork:
         """A unit of work on the committed state (a save still in flight is waited for first,
@@ -199,7 +202,7 @@ class RegionApplication(TransferCases, Application):
         if drain:
             self._drain()
         known = self._saved if reuse_saved else None
-        return UnitOfWork(self._select_events_of, self.mapper.to_domain_event, known)
+        return UnitOfWork(self.region_log.select_events_of, self.mapper.to_domain_event, known)
 
     # Aggregates the settlement path read or wrote, kept between batches (bounded).
     # The most recently used are kept. Measured with `claims settle` of 200,000 claims: members
@@ -215,9 +218,9 @@ class RegionApplication(TransferCases, Application):
         the position of the upstream event this save acts on is recorded in the same transaction."""
         stored, snapshots = self._stored_changes(aggregates)
         if stored:
-            self.recorder.insert_events(stored, tracking=tracking, snapshots=snapshots)
+            self.region_log.insert_events(stored, tracking=tracking, snapshots=snapshots)
         elif tracking is not None:
-            self.recorder.insert_tracking(tracking)  # type: ignore[attr-defined]
+            self.region_log.insert_tracking(tracking)
 
     def _stored_changes(self, aggregates: Sequence[Any]) -> tuple[list[StoredEvent], list[StoredEvent]]:
         """The pending events of `aggregates`, encoded (they are taken off the aggregates), and
@@ -259,7 +262,7 @@ class RegionApplication(TransferCases, Application):
 
     def tracked_position(self, name: str) -> int:
         """How far the process `name` has acted on another region's log, as recorded here."""
-        return self.recorder.max_tracking_id(name) or 0  # type: ignore[attr-defined]
+        return self.region_log.max_tracking_id(name) or 0
 
     def _tracked(self, work: Callable[[UnitOfWork], T], tracking: Tracking) -> T:
         """Run `work` once and save its changes with `tracking`. A conflict (another writer, or
@@ -523,7 +526,7 @@ class RegionApplication(TransferCases, Application):
         self._keep(uow)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{self.region}")
-        future = self._writer.submit(self.recorder.insert_events, stored, snapshots=snapshots)
+        future = self._writer.submit(self.region_log.insert_events, stored, snapshots=snapshots)
         self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work), self._saved.clear)
         return self._in_flight
 
@@ -881,9 +884,7 @@ class RegionApplication(TransferCases, Application):
     def family_accounts(self) -> dict[str, str]:
         """Every member whose claims the account of another (a bound employee, 家庭共济) pays
         for: psn_no -> the employee's psn_no, as of now."""
-        ids = self.recorder.select_originators_of(  # type: ignore[attr-defined]
-            [topic_of(Member.FamilyBound), topic_of(Member.FamilyUnbound)]
-        )
+        ids = self.region_log.select_originators_of([topic_of(Member.FamilyBound), topic_of(Member.FamilyUnbound)])
         uow = self.unit_of_work(drain=False)
         uow.preload(ids)
         bound = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 from eventsourcing.persistence import Tracking
@@ -57,7 +57,9 @@ class TransferCases:
 
     if TYPE_CHECKING:
 
-        def _in_transaction(self, work: Callable[[UnitOfWork], T], **kwargs: Any) -> T: ...
+        def _in_transaction(
+            self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False, reuse_saved: bool = False
+        ) -> T: ...
         def unit_of_work(self) -> UnitOfWork: ...
         def _tracked(self, work: Callable[[UnitOfWork], T], tracking: Tracking) -> T: ...
 

@@ -23,6 +23,7 @@ import attrs
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from app import failpoints
+from app.ports import RegionLog
 from core.codec import topic_of
 from core.errors import YibaoError
 from core.transfer import Transfer, TransferIn
@@ -38,6 +39,7 @@ class RelayConflict(YibaoError):
 class Region(Protocol):
     region: str
     recorder: Any
+    region_log: RegionLog
     mapper: Any
     repository: Any
 
@@ -125,7 +127,7 @@ def _follow(
     done: list[str] = []
     position = target.tracked_position(name)
     while True:
-        notifications = source.recorder.select_step_notifications(topic_of(topic), position, page_size)
+        notifications = source.region_log.select_step_notifications(topic_of(topic), position, page_size)
         steps = select(source, target, notifications)
         for _ in range(attempts_max):
             steps = [s for s in steps if s[0] > position]

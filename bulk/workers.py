@@ -37,7 +37,7 @@ from typing import cast
 
 import msgspec
 
-from core.errors import YibaoError
+from core.errors import YibaoError, first_line
 from store.server import ServerLocation
 
 # Batches of lines waiting for each worker: enough that a worker never waits for the parent,
@@ -352,6 +352,5 @@ def _work(
         reason = getattr(exc, "reason", None)
         if reason is None:  # not a named error: a defect, whose traceback must not be lost
             traceback.print_exc(file=sys.stderr)
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        outbox.send(("error", f"{reason}: {first_line}" if reason else f"{type(exc).__name__}: {first_line}"))
+        outbox.send(("error", f"{reason or type(exc).__name__}: {first_line(exc)}"))
         raise SystemExit(1) from None

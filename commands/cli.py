@@ -18,7 +18,7 @@ from eventsourcing.persistence import PersistenceError
 from bulk import collector
 from commands import audit, db, demo, finance, policy, records, regions, reports, transfers
 from commands.context import CliContext
-from core.errors import YibaoError
+from core.errors import YibaoError, first_line
 
 # click >= 8.2 raises this (a UsageError) for a group given no command, to print its help.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -32,8 +32,7 @@ class YibaoGroup(click.Group):
             click.echo(f"error: {exc.reason}: {exc}", err=True)
             sys.exit(1)
         except (psycopg.OperationalError, PersistenceError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(f"error: database_error: {first_line}", err=True)
+            click.echo(f"error: database_error: {first_line(exc)}", err=True)
             sys.exit(1)
         except _NO_ARGS_IS_HELP:
             raise  # a group given no command: its help, as click prints it

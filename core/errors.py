@@ -16,6 +16,13 @@ class YibaoError(Exception):
             self.reason = reason
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none: what a
+    one-line error report shows."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class UnknownRegion(YibaoError):
     reason = "unknown_region"
 

@@ -27,7 +27,6 @@ exclusive one keeps out.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -46,7 +45,7 @@ from app import failpoints
 from app.region import RegionApplication
 from core.codec import class_of, topic_of
 from core.contribution import ContributionReceived
-from core.errors import YibaoError
+from core.errors import YibaoError, first_line
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
@@ -55,6 +54,7 @@ from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
 from projections import event_rows
 from projections.event_rows import CHECKED_DECODERS, DECODERS
+from store.recorder import advisory_key, datastore_of
 
 USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
 SETTLEMENT_COLUMNS = (
@@ -105,8 +105,8 @@ class Overtaken(IntegrityError):
 
 
 def full_run_key(schema: str) -> int:
-    """The session advisory lock a full run of a region's read model holds (63 bits)."""
-    return int.from_bytes(hashlib.sha256(f"{schema}.read_model".encode()).digest()[:8], "big") >> 1
+    """The session advisory lock a full run of a region's read model holds."""
+    return advisory_key(f"{schema}.read_model")
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -281,7 +281,9 @@ class ReadModelView(PostgresTrackingRecorder):
             query = sql.SQL(
                 "SELECT CASE WHEN EXISTS (SELECT FROM {}) THEN 0 ELSE {}.ensure_read_model_indexes() END AS built"
             ).format(self._full_runs, sql.Identifier(self._schema))
-            return curs.execute(query).fetchone()["built"]
+            row = curs.execute(query).fetchone()
+            assert row is not None
+            return row["built"]
 
 
 class RegionReadModel(Projection[ReadModelView]):
@@ -304,7 +306,8 @@ class RegionReadModel(Projection[ReadModelView]):
     def _settlement_row(self, facts: SettlementFacts, status: str) -> None:
         # The domain event's claim and amounts are dicts; the lean event's are structs of just
         # the fields of the row, amounts in its column order (projections.event_rows).
-        a, claim = facts.amounts, facts.claim
+        a: Any = facts.amounts
+        claim: Any = facts.claim
         if type(a) is dict:
             amounts: tuple[int, ...] = (
                 a["medfee_sumamt"], a["hifp_pay"], a["hifmi_pay"], a["maf_pay"], a["hmb_pay"], a["charity_pay"],
@@ -326,12 +329,13 @@ class RegionReadModel(Projection[ReadModelView]):
         # event cost more than everything else the projection does with them. A lean delta
         # (event_rows.Usage) was checked to be fen when decoded; a dict is checked here.
         if type(delta) is dict:
-            values = []
+            checked = []
             for name in USAGE_COLUMNS:
                 value = delta.get(name, 0)
                 if type(value) is not int:
                     raise InvalidEvent(f"member-year {psn_no}/{year}: {name} is not an amount in fen: {value!r}")
-                values.append(value)
+                checked.append(value)
+            values: list[int] | tuple[int, ...] = checked
         else:
             values = astuple(delta)
         sums = self.page.usage.get((psn_no, year))
@@ -476,7 +480,7 @@ class Progress:
 def reading(app: RegionApplication) -> Iterator[tuple[Any, str]]:
     """A read-only cursor on the region's read model and the schema it lives in; callers pass
     both to the query functions of projections/ (commands never touch the datastore)."""
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     with datastore.transaction(commit=False) as curs:
         yield curs, datastore.schema
 
@@ -519,7 +523,7 @@ class _At:
 def project(projection: RegionReadModel, name: str, rows: list[tuple[int, str, bytes]]) -> None:
     """Add the rows of these stored events, (position, topic, state), to the projection's page."""
     handlers = _lean_handlers()
-    at = _At()
+    at: Any = _At()  # stands for the Tracking a handler is given
     notification_id, topic = 0, ""
     try:
         for notification_id, topic, state in rows:
@@ -537,11 +541,11 @@ def project(projection: RegionReadModel, name: str, rows: list[tuple[int, str, b
 
 
 def open_view(app: RegionApplication) -> ReadModelView:
-    return ReadModelView(app.factory.datastore)  # type: ignore[attr-defined]
+    return ReadModelView(datastore_of(app))
 
 
 def progress(app: RegionApplication, view: ReadModelView) -> Progress:
-    return Progress(view.max_tracking_id(app.name) or 0, app.recorder.max_notification_id() or 0)
+    return Progress(view.max_tracking_id(app.name) or 0, app.region_log.max_notification_id() or 0)
 
 
 def catch_up(
@@ -609,7 +613,7 @@ def _run(
     `usage`, the sums of the events before the tracked position when a run is carried on."""
     projection = RegionReadModel(view)
     position = view.max_tracking_id(app.name) or 0  # the end of the last page built
-    head = app.recorder.max_notification_id() or 0
+    head = app.region_log.max_notification_id() or 0
     topics = read_model_topics()
     usage = {} if usage is None else usage  # a full run's sums of the pages built so far
     usage_merged = False  # some of a full run's sums are already in the table
@@ -625,9 +629,8 @@ def _run(
                 return False  # the tracking row only moves forward: nothing was written here
             # Nobody moved the position: the rows clash with rows already there (a tracked
             # position set back, an event inserted by hand). Retrying would clash forever.
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ReadModelInconsistent(
-                f"the page after position {start} clashes with rows already written ({first_line}); "
+                f"the page after position {start} clashes with rows already written ({first_line(exc)}); "
                 "the events or the read model were changed outside yibao (`yibao projections rebuild` builds "
                 "the read model again from the events)"
             ) from exc
@@ -642,7 +645,7 @@ def _run(
     def read(after: int) -> list[tuple[int, str, bytes]]:
         # Only the events that build rows are read and decoded (about half of the log); the
         # position still moves over the others.
-        return app.recorder.select_states(after, head, topics, page_size)
+        return app.region_log.select_states(after, head, topics, page_size)
 
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer,
@@ -698,7 +701,7 @@ def usage_until(app: RegionApplication, position: int) -> dict[tuple[str, int], 
     projection = RegionReadModel(view=None)  # type: ignore[arg-type]  # rows in memory only
     after = 0
     while after < position:
-        rows = app.recorder.select_states(after, position, topics, page_events_max)
+        rows = app.region_log.select_states(after, position, topics, page_events_max)
         project(projection, app.name, rows)
         if len(rows) < page_events_max:
             break

@@ -21,6 +21,7 @@ from core.ids import account_id, hospital_id, member_year_id, settlement_id, tra
 from core.money import format_yuan
 from core.settlement import SettlementFacts
 from core.transfer import TransferFacts
+from store.recorder import datastore_of
 
 
 def _rows(curs: Any, schema: str, ids: list[UUID]) -> list[dict[str, Any]]:
@@ -45,7 +46,7 @@ def _postings(event: Any) -> list[dict[str, str]]:
 
 
 def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any]] | None:
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     schema = datastore.schema
     with datastore.transaction(commit=False) as curs:
         own = _rows(curs, schema, [settlement_id(setl_id)])
@@ -74,7 +75,7 @@ def trace_transfer(apps: list[RegionApplication], transfer: str, psn_no: str, fr
     arrival, and the account movements it caused), each region's in its log order."""
     out: list[dict[str, Any]] = []
     for app in apps:
-        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        datastore = datastore_of(app)
         with datastore.transaction(commit=False) as curs:
             rows = _rows(
                 curs,
@@ -134,7 +135,7 @@ def trace_account(
 ) -> Iterator[dict[str, Any]]:
     """The postings behind one balance-sheet line (fund and account), up to a date: all of them,
     read a page at a time after the last one given (a city's line has millions)."""
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     after = (0, -1)  # (position, leg) of the last posting given
     while True:
         with datastore.transaction(commit=False) as curs:

@@ -31,7 +31,7 @@ from core.tiers import YearToDate
 from core.transfer import COMPLETED, RELEASED
 from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
 from projections.read_model import TRANSFER_COLUMNS, USAGE_COLUMNS, Page, RegionReadModel, catch_up
-from store.recorder import GENESIS_HASH, chain_hash
+from store.recorder import GENESIS_HASH, chain_hash, datastore_of
 
 scan_page_rows = 5000
 
@@ -49,7 +49,7 @@ class Findings:
 
 def _scan(app: RegionApplication) -> Iterator[tuple[int, StoredEvent, bytes]]:
     """Every stored event in log order with its stored chain hash, a page at a time."""
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     query = sql.SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash FROM {} "
         "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
@@ -121,7 +121,7 @@ def verify_region(app: RegionApplication) -> Findings:
 
 def _check_snapshots(app: RegionApplication, findings: Findings) -> None:
     """Every snapshot equals the replay of its aggregate's events up to its version."""
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     query = sql.SQL(
         "SELECT originator_id, originator_version, topic, state FROM {} ORDER BY originator_id, originator_version"
     ).format(sql.Identifier(datastore.schema, "snapshots"))
@@ -130,20 +130,22 @@ def _check_snapshots(app: RegionApplication, findings: Findings) -> None:
     for originator_id, version, topic, state in rows:
         where = f"snapshot of aggregate {originator_id} at version {version}"
         try:
-            restored = app.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state))).mutate(None)
+            restored: Any = app.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+            restored = restored.mutate(None)
         except Exception as exc:  # a snapshot that no longer decodes is itself a finding
             findings.fail(f"{where} does not decode: {exc}")
             continue
         replayed = None
         for stored in app.recorder.select_events(originator_id, lte=version):
-            replayed = app.mapper.to_domain_event(stored).mutate(replayed)
+            event: Any = app.mapper.to_domain_event(stored)
+            replayed = event.mutate(replayed)
         if replayed is None or snapshot.state_of(replayed) != snapshot.state_of(restored):
             findings.fail(f"{where} differs from its events")
     findings.checked["snapshots"] = len(rows)
 
 
 def _seals(app: RegionApplication) -> dict[int, tuple[bytes, Any]]:
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
         rows = curs.execute(
             sql.SQL("SELECT notification_id, chain_hash, sealed_at FROM {}").format(
@@ -185,7 +187,7 @@ def _check_totals(journal: list[tuple[Any, ...]], findings: Findings) -> None:
 
 
 def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[Any, ...]], findings: Findings) -> None:
-    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    datastore = datastore_of(app)
     schema = datastore.schema
     with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
         stored_journal = curs.execute(
@@ -321,12 +323,12 @@ _DUE_TO_REGIONS = sql.SQL("SELECT coalesce(sum(amount), 0) FROM {} WHERE fund = 
 def verify_transfers(apps: list[RegionApplication]) -> Findings:
     """Check the transfers between regions against each other (after each region's own checks)."""
     findings = Findings("transfers")
-    outs: dict[str, tuple[Any, ...]] = {}
-    arrivals: dict[str, tuple[Any, ...]] = {}
+    outs: dict[tuple[str, str], tuple[Any, ...]] = {}  # (transfer id, releasing region)
+    arrivals: dict[tuple[str, str], tuple[Any, ...]] = {}
     due_total = 0
     for app in apps:
         catch_up(app)
-        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        datastore = datastore_of(app)
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             for row in curs.execute(_TRANSFER_ROWS.format(sql.Identifier(datastore.schema, "transfers"))):
                 (outs if row[1] == "out" else arrivals)[(row[0], row[3])] = row  # (id, releasing region)

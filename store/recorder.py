@@ -19,14 +19,17 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
+from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
+
+from app.ports import RegionLog
 
 GENESIS_HASH = bytes(32)
 few_streams_max = 64  # reads of at most this many aggregates use their own prepared statement
@@ -52,9 +55,10 @@ def chain_hash(previous: bytes, event: StoredEvent) -> bytes:
     ).digest()
 
 
-def advisory_key(schema: str) -> int:
-    """A stable 63-bit advisory lock key for a region's event table."""
-    return int.from_bytes(hashlib.sha256(f"{schema}.events".encode()).digest()[:8], "big") >> 1
+def advisory_key(name: str) -> int:
+    """A stable 63-bit PostgreSQL advisory lock key for a named thing (`<schema>.events`, the
+    region's write lock; `<schema>.read_model`, a full run of its read model)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
 
 
 class RegionDatastore(PostgresDatastore):
@@ -76,7 +80,7 @@ class RegionDatastore(PostgresDatastore):
         return after_connect
 
 
-class RegionRecorder(PostgresProcessRecorder):
+class RegionRecorder(PostgresProcessRecorder, RegionLog):
     """A process recorder: a save can carry the position of the event in another region's log
     that it acts on (`tracking`), written in the same transaction (app.transfer_relay)."""
 
@@ -89,7 +93,7 @@ class RegionRecorder(PostgresProcessRecorder):
         # block of ids), the COPY, and one string with the seal and the commit.
         self._begin_and_lock = sql.SQL(
             "BEGIN; SET LOCAL lock_timeout = '{0}s'; SELECT pg_advisory_xact_lock({1}); "
-        ).format(datastore.lock_timeout, advisory_key(datastore.schema))
+        ).format(datastore.lock_timeout, advisory_key(f"{datastore.schema}.events"))
         self._events_table = table
         self._sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
         self._copy_events = sql.SQL(
@@ -145,7 +149,7 @@ class RegionRecorder(PostgresProcessRecorder):
                     pass
                 reserved = curs.fetchone()
                 assert reserved is not None
-                self._insert_events(curs, stored_events, **kwargs)  # hook for process recorders (tracking)
+                self._insert_events(cast(Any, curs), stored_events, **kwargs)  # hook for process recorders (tracking)
                 previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
                 first = reserved[1]
                 with curs.copy(self._copy_events) as copy:
@@ -242,3 +246,12 @@ class RegionRecorder(PostgresProcessRecorder):
         ).format(sql.Identifier(self.datastore.schema, self.events_table_name))
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             return curs.execute(statement, (after, stop, topics, limit), binary=True).fetchall()
+
+
+def datastore_of(app: Application) -> RegionDatastore:
+    """The datastore of a region application built by `store.app.Store`: what read models and
+    checks query with their own SQL."""
+    recorder = app.recorder
+    if not isinstance(recorder, RegionRecorder) or not isinstance(recorder.datastore, RegionDatastore):
+        raise TypeError(f"{type(recorder).__name__} is not a region recorder on PostgreSQL")
+    return recorder.datastore

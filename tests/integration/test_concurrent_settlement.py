@@ -375,12 +375,12 @@ class Interleaved:
     `at` (or, with `after`, just after it has returned)."""
 
     def __init__(self, app: RegionApplication, at: int, writer: Any, *, after: bool = False) -> None:
-        self.read = app._select_events_of
+        self.read = app.recorder.select_events_of
         self.at = at
         self.after = after
         self.writer = writer
         self.calls = 0
-        app._select_events_of = self  # type: ignore[method-assign]
+        app.recorder.select_events_of = self
 
     def __call__(self, ids: list[Any], *rest: Any) -> Any:
         self.calls += 1

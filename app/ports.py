@@ -1,0 +1,57 @@
+"""The port through which the service layer reads and writes a region's log in bulk.
+
+The library's recorder interface reads and writes one aggregate at a time; settling a batch needs
+more (every aggregate of a batch in one read, a batch's events with their snapshots and tracking
+in one write, the log followed by topic). `store.recorder.RegionRecorder` implements it on
+PostgreSQL; `RegionApplication.log` is the recorder seen through it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent, Tracking
+
+
+class RegionLog(ABC):
+    @abstractmethod
+    def select_events_of(self, ids: Sequence[UUID], after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+        """The events of every aggregate in `ids` after the version in `after` (all without one),
+        starting from its latest snapshot when that is newer, in one read."""
+
+    @abstractmethod
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        tracking: Tracking | None = None,
+        snapshots: Sequence[StoredEvent] = (),
+    ) -> Sequence[int]:
+        """Write events (and the snapshots and tracking record that go with them) in one
+        transaction; their positions, in commit order."""
+
+    @abstractmethod
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record how far a follower has acted on another log, alone."""
+
+    @abstractmethod
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The last position of `application_name`'s log recorded as acted on here."""
+
+    @abstractmethod
+    def max_notification_id(self) -> int | None:
+        """The position of the newest event."""
+
+    @abstractmethod
+    def select_originators_of(self, topics: Sequence[str]) -> list[UUID]:
+        """Every aggregate with an event of one of `topics`."""
+
+    @abstractmethod
+    def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
+        """The next events of `topic` after a position, at most `limit`."""
+
+    @abstractmethod
+    def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
+        """(position, topic, state) of the events of `topics` in (after, stop], at most `limit`."""
