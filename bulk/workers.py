@@ -158,58 +158,92 @@ def settle_in_workers(
     cache_max: int,
 ) -> Generator[SettledLine, None, None]:
     """Every line's result, in input order, settled by `workers` processes."""
-    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-    # Two pipes per worker, each end held by one process only: a worker that dies (even in the
-    # middle of a message) is an end of file or a broken pipe here, never a wait that lasts
-    # forever. (multiprocessing's queues share their ends and locks with every process.)
-    pipes = [(context.Pipe(duplex=False), context.Pipe(duplex=False)) for _ in range(workers)]
-    processes = [
-        context.Process(
-            target=_work,
-            args=(index, location, source, batch_size, cache_max, lines_in[0], results_out[1]),
-            name=f"yibao-settle-{index}",
-            daemon=True,
-        )
-        for index, (lines_in, results_out) in enumerate(pipes)
-    ]
-    for process, (lines_in, results_out) in zip(processes, pipes, strict=True):
-        process.start()
-        lines_in[0].close()
-        results_out[1].close()
-    inboxes = [_Inbox(lines_in[1]) for lines_in, _ in pipes]
-    backlog_lines_max = 4 * workers * batch_size
-    results = {results_out[0]: index for index, (_, results_out) in enumerate(pipes)}  # not finished
-    order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
-    received: list[deque[SettledLine]] = [deque() for _ in range(workers)]
+    pool = _Pool(location, workers=workers, batch_size=batch_size, source=source, cache_max=cache_max)
+    try:
+        chunks: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
+        for line_no, raw in lines:
+            if pool.failed:
+                break  # read no more: what can still be given in order is given, then the failure
+            index = worker_of(raw, groups, workers)
+            pool.order.append((line_no, index))
+            chunks[index].append((line_no, raw))
+            if len(chunks[index]) >= batch_size:
+                pool.send(index, chunks[index])
+                chunks[index] = []
+                pool.take(block=False)
+                yield from pool.ready()
+                waiting_for = pool.order[0][1] if pool.order else index
+                if len(pool.order) > pool.backlog_lines_max and chunks[waiting_for]:
+                    # The next line to give waits in a batch not yet full (a worker with few
+                    # lines here): send it short rather than hold every other result meanwhile.
+                    pool.send(waiting_for, chunks[waiting_for])
+                    chunks[waiting_for] = []
+        for index in range(workers):
+            if chunks[index]:
+                pool.send(index, chunks[index])
+            pool.send(index, None)
+        yield from pool.drain()
+    finally:
+        pool.close()
 
-    failed: dict[int, WorkerFailed] = {}
 
-    def take(block: bool) -> None:
+class _Pool:
+    """The worker processes of one run, their pipes, and the results they reported."""
+
+    def __init__(self, location: ServerLocation, *, workers: int, batch_size: int, source: str, cache_max: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited connections or threads
+        # Two pipes per worker, each end held by one process only: a worker that dies (even in the
+        # middle of a message) is an end of file or a broken pipe here, never a wait that lasts
+        # forever. (multiprocessing's queues share their ends and locks with every process.)
+        pipes = [(context.Pipe(duplex=False), context.Pipe(duplex=False)) for _ in range(workers)]
+        self.processes = [
+            context.Process(
+                target=_work,
+                args=(index, location, source, batch_size, cache_max, lines_in[0], results_out[1]),
+                name=f"yibao-settle-{index}",
+                daemon=True,
+            )
+            for index, (lines_in, results_out) in enumerate(pipes)
+        ]
+        for process, (lines_in, results_out) in zip(self.processes, pipes, strict=True):
+            process.start()
+            lines_in[0].close()
+            results_out[1].close()
+        self.inboxes = [_Inbox(lines_in[1]) for lines_in, _ in pipes]
+        self.outboxes = [results_out[0] for _, results_out in pipes]
+        self.backlog_lines_max = 4 * workers * batch_size
+        self.results = {outbox: index for index, outbox in enumerate(self.outboxes)}  # not finished
+        self.order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
+        self.received: list[deque[SettledLine]] = [deque() for _ in range(workers)]
+        self.failed: dict[int, WorkerFailed] = {}
+
+    def take(self, block: bool) -> None:
         """Move what the workers reported into `received`; note a worker that failed."""
-        for connection in cast(list[Connection], wait(list(results), timeout=_WAIT_S if block else 0)):
-            index = results[connection]
+        for connection in cast(list[Connection], wait(list(self.results), timeout=_WAIT_S if block else 0)):
+            index = self.results[connection]
             try:
                 kind, payload = connection.recv()
             except (EOFError, OSError):  # OSError: it ended in the middle of a message
-                processes[index].join(timeout=5)
-                code = processes[index].exitcode
+                self.processes[index].join(timeout=5)
+                code = self.processes[index].exitcode
                 kind, payload = "error", f"it ended (exit code {code}) before it finished"
             if kind == "lines":
-                received[index].extend(SettledLine(*item) for item in payload)
+                self.received[index].extend(SettledLine(*item) for item in payload)
             elif kind == "done":
-                del results[connection]
+                del self.results[connection]
             else:
-                del results[connection]
-                failed[index] = WorkerFailed(f"worker {index} stopped: {payload}")
+                del self.results[connection]
+                self.failed[index] = WorkerFailed(f"worker {index} stopped: {payload}")
 
-    def ready() -> Iterator[SettledLine]:
+    def ready(self) -> Iterator[SettledLine]:
         """The lines whose results are in, in input order, up to the first line of a worker that
         failed: then its failure (what the others committed before that line is given first)."""
+        order, received = self.order, self.received
         while order:
             line_no, index = order[0]
             if not received[index]:
-                if index in failed:
-                    raise failed[index]
+                if index in self.failed:
+                    raise self.failed[index]
                 return
             order.popleft()
             result = received[index].popleft()
@@ -217,57 +251,37 @@ def settle_in_workers(
                 raise AssertionError(f"worker {index} answered line {result.line_no} for line {line_no}")
             yield result
 
-    def send(index: int, item: list[tuple[int, bytes]] | None) -> None:
-        while index not in failed:
+    def send(self, index: int, item: list[tuple[int, bytes]] | None) -> None:
+        while index not in self.failed:
             try:
-                inboxes[index].put(item, timeout=_WAIT_S)
+                self.inboxes[index].put(item, timeout=_WAIT_S)
                 return
             except queue.Full:
-                take(block=False)  # also notices a worker that died while its inbox was full
+                self.take(block=False)  # also notices a worker that died while its inbox was full
 
-    try:
-        chunks: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
-        for line_no, raw in lines:
-            if failed:
-                break  # read no more: what can still be given in order is given, then the failure
-            index = worker_of(raw, groups, workers)
-            order.append((line_no, index))
-            chunks[index].append((line_no, raw))
-            if len(chunks[index]) >= batch_size:
-                send(index, chunks[index])
-                chunks[index] = []
-                take(block=False)
-                yield from ready()
-                waiting_for = order[0][1] if order else index
-                if len(order) > backlog_lines_max and chunks[waiting_for]:
-                    # The next line to give waits in a batch not yet full (a worker with few
-                    # lines here): send it short rather than hold every other result meanwhile.
-                    send(waiting_for, chunks[waiting_for])
-                    chunks[waiting_for] = []
-        for index in range(workers):
-            if chunks[index]:
-                send(index, chunks[index])
-            send(index, None)
-        while order:
-            take(block=True)
-            yield from ready()
-        while results:
-            take(block=True)
-            yield from ready()
-        for failure in failed.values():
+    def drain(self) -> Iterator[SettledLine]:
+        """After the last line was sent: every result still to come, then any failure."""
+        while self.order:
+            self.take(block=True)
+            yield from self.ready()
+        while self.results:
+            self.take(block=True)
+            yield from self.ready()
+        for failure in self.failed.values():
             raise failure
-        for process in processes:
+        for process in self.processes:
             process.join()
-    finally:
-        for process in processes:
+
+    def close(self) -> None:
+        for process in self.processes:
             if process.is_alive():
                 process.terminate()  # an error or an interrupt here: a batch not committed is lost whole
-        for process in processes:
+        for process in self.processes:
             process.join()
-        for inbox in inboxes:
+        for inbox in self.inboxes:
             inbox.close()
-        for _, results_out in pipes:
-            results_out[0].close()
+        for outbox in self.outboxes:
+            outbox.close()
 
 
 class _Inbox:
