@@ -19,7 +19,10 @@ from core.events import Created, Event
 from core.ids import settlement_id
 from core.ledger import PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, Posting, lookback_postings, negated
 
+# The names of a settlement's amounts (SPEC 4.2), defined here only: the payers in tier order,
+# every amount of a result in its order, and the amounts a read-model row keeps.
 PAYER_FIELDS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
+PERSONAL_FIELDS = ("acct_pay", "acct_mulaid_pay", "psn_cash_pay")
 AMOUNT_FIELDS = (
     "medfee_sumamt",
     "inscp_scp_amt",
@@ -27,10 +30,9 @@ AMOUNT_FIELDS = (
     *PAYER_FIELDS,
     "fund_pay_sumamt",
     "psn_part_amt",
-    "acct_pay",
-    "acct_mulaid_pay",
-    "psn_cash_pay",
+    *PERSONAL_FIELDS,
 )
+ROW_AMOUNT_FIELDS = ("medfee_sumamt", *PAYER_FIELDS, "psn_part_amt", *PERSONAL_FIELDS)
 
 
 class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,6 +27,7 @@ exclusive one keeps out.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,7 +50,7 @@ from core.errors import YibaoError, first_line
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
-from core.settlement import Settlement, SettlementFacts
+from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
 from projections import event_rows
@@ -59,9 +60,9 @@ from store.recorder import advisory_key, datastore_of
 USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
 SETTLEMENT_COLUMNS = (
     "setl_id", "version", "status", "psn_no", "year", "setl_time", "hospital", "insutype", "assist_category",
-    "medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay", "psn_part_amt",
-    "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "lookback_maf",
+    *ROW_AMOUNT_FIELDS, "lookback_maf",
 )  # fmt: skip
+_row_amounts = operator.itemgetter(*ROW_AMOUNT_FIELDS)
 TRANSFER_COLUMNS = (
     "transfer_id", "direction", "psn_no", "from_region", "to_region", "transfer_date", "balance",
     "contribution_years", "status", "requested_on", "position",
@@ -309,10 +310,7 @@ class RegionReadModel(Projection[ReadModelView]):
         a: Any = facts.amounts
         claim: Any = facts.claim
         if type(a) is dict:
-            amounts: tuple[int, ...] = (
-                a["medfee_sumamt"], a["hifp_pay"], a["hifmi_pay"], a["maf_pay"], a["hmb_pay"], a["charity_pay"],
-                a["psn_part_amt"], a["acct_pay"], a["acct_mulaid_pay"], a["psn_cash_pay"],
-            )  # fmt: skip
+            amounts: tuple[int, ...] = _row_amounts(a)
         else:
             amounts = astuple(a)
         if type(claim) is dict:
@@ -505,7 +503,7 @@ def _lean_handlers() -> dict[str, tuple[msgspec.json.Decoder[Any], Handler]]:
     # The lean structs whose values are taken in field order must list the columns in order.
     if event_rows.Usage.__struct_fields__ != USAGE_COLUMNS:
         raise AssertionError("projections/event_rows.py: Usage's fields are not USAGE_COLUMNS")
-    if event_rows.Amounts.__struct_fields__ != SETTLEMENT_COLUMNS[9:19]:
+    if event_rows.Amounts.__struct_fields__ != ROW_AMOUNT_FIELDS:
         raise AssertionError("projections/event_rows.py: Amounts' fields are not the settlement amount columns")
     return {topic: (DECODERS[topic], dispatch(class_of(topic))) for topic in topics}
 

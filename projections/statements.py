@@ -14,8 +14,6 @@ from psycopg import sql
 from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
 from core.money import format_yuan
 
-PAYER_COLUMNS = ("hifp_pay", "hifmi_pay", "maf_pay", "hmb_pay", "charity_pay")
-
 
 def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) -> dict[str, int]:
     """Per fund, what is owed to the hospital for everything posted up to `through`, net of every
