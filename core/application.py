@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
@@ -60,6 +62,10 @@ from core.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
+# A retry waits a random time up to a bound that doubles from the first retry's to the last's
+# (full jitter), so writers that collided do not collide again in step: at most ~1.3 s in all.
+retry_backoff_ms_min = 10
+retry_backoff_ms_max = 500
 MEMBER_FILE_OPERATOR = "member-file"  # the operator of bindings stated by an imported member file
 
 
@@ -158,6 +164,13 @@ class HospitalPayment:
 class FinanceResult:
     status: str  # recorded | duplicate | dry_run
     postings: list[Posting]
+
+
+def _back_off(attempt: int) -> None:
+    """Wait before the attempt after `attempt` (none after the last)."""
+    if attempt < retry_count_max:
+        bound_ms = min(retry_backoff_ms_max, retry_backoff_ms_min << (attempt - 1))
+        time.sleep(random.uniform(0, bound_ms) / 1000)
 
 
 @lru_cache(maxsize=64)
@@ -279,6 +292,7 @@ class RegionApplication(TransferCases, Application):
                 log.info("region %s: inconsistent reads, retrying (attempt %d)", self.region, attempt)
                 self._saved.clear()
                 stale.append(str(exc))
+                _back_off(attempt)
                 continue
             except BaseException:
                 self._saved.clear()  # reused aggregates may hold half-applied changes
@@ -291,6 +305,7 @@ class RegionApplication(TransferCases, Application):
             except (IntegrityError, StaleRead):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
                 self._saved.clear()
+                _back_off(attempt)
                 continue
             except BaseException:
                 self._saved.clear()  # kept aggregates may hold the changes that were not saved
@@ -478,9 +493,29 @@ class RegionApplication(TransferCases, Application):
         settlement: the same file run again after a crash answers `settled` for the lines its
         interrupted run settled, so its results are identical to an uninterrupted run's.
         """
-        return self._in_transaction(
-            lambda uow: self._settle_all(uow, claims, operator=None, reason=None, origins=origins), reuse_saved=True
-        )
+        return self._settle_now(claims, origins)
+
+    def _settle_now(self, claims: Sequence[Claim], origins: Sequence[str] | None) -> list[Outcome]:
+        """Settle a batch in one transaction; if it keeps losing to concurrent writers (other runs
+        settling the same members or accounts), settle it claim by claim: a claim's transaction
+        holds a few aggregates, where the batch's holds hundreds, so it gets through."""
+
+        def settle(part: Sequence[Claim], part_origins: Sequence[str] | None) -> list[Outcome]:
+            return self._in_transaction(
+                lambda uow: self._settle_all(uow, part, operator=None, reason=None, origins=part_origins),
+                reuse_saved=True,
+            )
+
+        try:
+            return settle(claims, origins)
+        except ConcurrencyConflict:
+            if len(claims) == 1:
+                raise
+            log.info("region %s: a batch of %d kept conflicting; settling it claim by claim", self.region, len(claims))
+        outcomes = []
+        for i, claim in enumerate(claims):
+            outcomes += settle([claim], [origins[i]] if origins else None)
+        return outcomes
 
     def settle_claims_behind(self, claims: Sequence[Claim], *, origins: Sequence[str] | None = None) -> SaveInFlight:
         """`settle_claims` with the commit left to the region's writer thread, so that the caller
@@ -509,7 +544,7 @@ class RegionApplication(TransferCases, Application):
             outcomes = None  # computed on changes that were never committed
         if outcomes is None:
             self._saved.clear()
-            return SaveInFlight.done(self._in_transaction(work, reuse_saved=True))
+            return SaveInFlight.done(self._settle_now(claims, origins))
         changed = uow.changed()
         if not changed:
             return SaveInFlight.done(outcomes)
@@ -518,13 +553,13 @@ class RegionApplication(TransferCases, Application):
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{self.region}")
         future = self._writer.submit(self.recorder.insert_events, stored, snapshots=snapshots)
-        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work), self._saved.clear)
+        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(claims, origins), self._saved.clear)
         return self._in_flight
 
-    def _settle_again(self, work: Callable[[UnitOfWork], list[Outcome]]) -> list[Outcome]:
+    def _settle_again(self, claims: Sequence[Claim], origins: Sequence[str] | None) -> list[Outcome]:
         log.info("region %s: a batch saved behind lost to a concurrent write; settling it again", self.region)
         self._saved.clear()
-        return self._in_transaction(work, reuse_saved=True)
+        return self._settle_now(claims, origins)
 
     def close(self) -> None:
         try:

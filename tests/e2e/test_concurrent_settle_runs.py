@@ -33,7 +33,7 @@ PROCESSES = 4
 EMPLOYEES = 8  # each with an individual account of ACCOUNT_YUAN
 DEPENDENTS_PER_EMPLOYEE = 2  # residents whose claims the employee's account pays (家庭共济)
 RESIDENTS = 8  # residents with no account, half of them assisted
-CLAIMS_PER_MEMBER = 100  # 75 large inpatient stays (every annual cap binds) and 25 outpatient visits
+CLAIMS_PER_MEMBER = 150  # 112 large inpatient stays (every annual cap binds) and 38 outpatient visits
 ACCOUNT_YUAN = "3000.00"
 ANNUAL_CAP = {"310": parse_yuan("600000.00"), "390": parse_yuan("500000.00")}  # policy-330109-2023.toml
 
@@ -82,12 +82,12 @@ def claim_pool(seed: int) -> list[dict[str, Any]]:
 
 
 def overlapping_files(pool: list[dict[str, Any]], folder: Path, seed: int) -> list[list[dict[str, Any]]]:
-    """Each claim in 1..4 of the runs' files, each file shuffled: every member's claims are in
-    every file, and most setl_ids in more than one."""
+    """Each claim in 2..4 of the runs' files, each file shuffled: every member's claims are in
+    every file, and every setl_id in more than one."""
     rng = random.Random(seed)
     inputs: list[list[dict[str, Any]]] = [[] for _ in range(PROCESSES)]
     for claim in pool:
-        for k in rng.sample(range(PROCESSES), rng.randint(1, PROCESSES)):
+        for k in rng.sample(range(PROCESSES), rng.randint(2, PROCESSES)):
             inputs[k].append(claim)
     for k, lines in enumerate(inputs):
         rng.shuffle(lines)
