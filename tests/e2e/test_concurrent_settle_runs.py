@@ -18,8 +18,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 
+from core.ledger import INDIVIDUAL_ACCOUNTS
 from core.money import format_yuan, parse_yuan
 from store.server import ServerLocation, create_database, drop_database
 from tests.conftest import REPO_ROOT, shared_folder
@@ -110,12 +114,9 @@ def prepared(server: ServerLocation, name: str, folder: Path) -> str:
     members_file = folder / "members.jsonl"
     members_file.write_text("".join(json.dumps(m) + "\n" for m in members()), encoding="utf-8")
     contributions = folder / "contributions.jsonl"
+    paid = {"fund": "310100", "paid_date": f"{YEAR}-01-10", "amount": "6000.00", "acct_amount": ACCOUNT_YUAN}
     contributions.write_text(
-        "".join(
-            json.dumps({"contrib_id": f"C-E{e}", "psn_no": f"E{e}", "fund": "310100", "paid_date": f"{YEAR}-01-10",
-                        "amount": "6000.00", "acct_amount": ACCOUNT_YUAN}) + "\n"  # fmt: skip
-            for e in range(EMPLOYEES)
-        ),
+        "".join(json.dumps({"contrib_id": f"C-E{e}", "psn_no": f"E{e}", **paid}) + "\n" for e in range(EMPLOYEES)),
         encoding="utf-8",
     )
     yibao(url, "db", "up")
@@ -128,18 +129,19 @@ def prepared(server: ServerLocation, name: str, folder: Path) -> str:
 def totals(url: str) -> dict[str, Any]:
     """What does not depend on the order claims arrived in: the settled setl_ids, each member's
     basic fund payments, each account's payments out (own and family), and the accounts' balances."""
-    import psycopg
-    from psycopg.rows import dict_row
-
     yibao(url, "projections", "run")
+    schema = f"region_{REGION}"
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        schema = f"region_{REGION}"
         rows = conn.execute(
-            f"SELECT setl_id, psn_no, status, hifp_pay, acct_pay, acct_mulaid_pay FROM {schema}.settlements"
+            sql.SQL("SELECT setl_id, psn_no, status, hifp_pay, acct_pay, acct_mulaid_pay FROM {}").format(
+                sql.Identifier(schema, "settlements")
+            )
         ).fetchall()
         balances = conn.execute(
-            f"SELECT party, sum(amount) AS balance FROM {schema}.journal WHERE account = 'individual_accounts' "
-            "GROUP BY party"
+            sql.SQL("SELECT party, sum(amount) AS balance FROM {} WHERE account = %s GROUP BY party").format(
+                sql.Identifier(schema, "journal")
+            ),
+            (INDIVIDUAL_ACCOUNTS,),
         ).fetchall()
     basic: Counter[str] = Counter()
     accounts: Counter[str] = Counter()
@@ -166,12 +168,15 @@ def test_four_runs_over_files_sharing_members_and_family_accounts_all_finish_and
     try:
         url = prepared(server, names["concurrent"], tmp_path)
         env = {**os.environ, "DATABASE_URL": url}
+        settle = [sys.executable, "-m", "commands", "claims", "settle"]
         runs = [
             subprocess.Popen(
-                [sys.executable, "-m", "commands", "claims", "settle", str(tmp_path / f"claims-{k}.jsonl"),
-                 "--out", str(tmp_path / f"out-{k}.jsonl")],
-                cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                [*settle, str(tmp_path / f"claims-{k}.jsonl"), "--out", str(tmp_path / f"out-{k}.jsonl")],
+                cwd=REPO_ROOT,
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for k in range(PROCESSES)
         ]
         errors = [run.communicate(timeout=600)[1] for run in runs]

@@ -81,16 +81,11 @@ def test_a_batch_that_keeps_losing_to_concurrent_writers_is_settled_claim_by_cla
         supplementary=(), valid_from=dt.date(2023, 1, 1), family_of=None,
     )  # fmt: skip
     assert [o.status for o in region.import_members([record])] == ["recorded"]
-    claims = [
-        parse_claim(
-            {
-                "setl_id": f"BB-{i}", "psn_no": "BB-1", "fixmedins_code": "H-BB", "hosp_lv": 1, "med_type": "21",
-                "setl_time": f"2023-03-0{i}", "medfee_sumamt": "10000.00", "fulamt_ownpay_amt": "0.00",
-                "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "inscp_scp_amt": "10000.00",
-            }
-        )  # fmt: skip
-        for i in (1, 2, 3)
-    ]
+    same = {
+        "psn_no": "BB-1", "fixmedins_code": "H-BB", "hosp_lv": 1, "med_type": "21", "medfee_sumamt": "10000.00",
+        "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "inscp_scp_amt": "10000.00",
+    }  # fmt: skip
+    claims = [parse_claim({"setl_id": f"BB-{i}", "setl_time": f"2023-03-0{i}", **same}) for i in (1, 2, 3)]
     claims.append(claims[0])  # the same line again: a duplicate of the first, as in one batch
     saves: list[int] = []
     save = region.save_aggregates
