@@ -19,13 +19,12 @@ from core.application import RegionApplication
 from core.hospital import HospitalAccount, OwedAt
 from core.ids import hospital_id
 from core.money import format_yuan
-from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
 from projections.read_model import catch_up
 from projections.statements import owed_reader, owed_to_hospital
 from store.app import Store
 from store.server import ServerLocation
-from tests.conftest import shared_folder
+from tests.conftest import example_region, shared_folder
 
 REGION = "330109"
 POLICY_FILE = shared_folder() / "examples" / "policy-330109-2023.toml"
@@ -35,11 +34,7 @@ THROUGH = dt.date(2023, 12, 31)
 
 @pytest.fixture(scope="module")
 def app(store: Store) -> RegionApplication:
-    store.add_region(REGION)
-    region = store.region(REGION)
-    policy = parse_policy(POLICY_FILE.read_bytes())
-    assert region.record_policy(2023, policy.content_hash, POLICY_FILE.read_text(encoding="utf-8"))
-    return region
+    return example_region(store, REGION)
 
 
 @pytest.fixture

@@ -38,11 +38,10 @@ import pytest
 from core.application import RegionApplication
 from core.ledger import PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
 from core.money import format_yuan
-from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
 from projections.read_model import catch_up
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import example_region, shared_folder
 
 REGION = "330109"
 HOSPITAL = "H-RACE"
@@ -253,10 +252,7 @@ def check_books(app: RegionApplication, books: Books, setl_ids: list[str]) -> No
 
 @pytest.fixture(scope="module")
 def app(store: Store) -> RegionApplication:
-    store.add_region(REGION)
-    region = store.region(REGION)
-    policy = parse_policy(POLICY_FILE.read_bytes())
-    region.record_policy(2023, policy.content_hash, POLICY_FILE.read_text(encoding="utf-8"))
+    region = example_region(store, REGION)
     common: dict[str, Any] = dict(
         insuplc_admdvs=REGION, insutype="390", assist_category="none", chronic=False, supplementary=(),
         valid_from=dt.date(2023, 1, 1), family_of=None,

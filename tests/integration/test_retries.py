@@ -15,11 +15,10 @@ from eventsourcing.persistence import IntegrityError
 from core.application import ConcurrencyConflict, InconsistentRecords, RegionApplication, retry_count_max
 from core.errors import StaleRead
 from core.ids import settlement_id
-from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
 from core.settlement import Settlement
 from store.app import Store
-from tests.conftest import shared_folder
+from tests.conftest import example_region, shared_folder
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +72,7 @@ def test_a_batch_that_keeps_losing_to_concurrent_writers_is_settled_claim_by_cla
     policy = shared_folder() / "examples" / "policy-330109-2023.toml"
     if not policy.exists():
         pytest.skip(f"{policy} not found")
-    store.add_region("330109")
-    region = store.region("330109")
-    region.record_policy(2023, parse_policy(policy.read_bytes()).content_hash, policy.read_text(encoding="utf-8"))
+    region = example_region(store)
     record = MemberRecord(
         psn_no="BB-1", insuplc_admdvs="330109", insutype="390", assist_category="none", chronic=False,
         supplementary=(), valid_from=dt.date(2023, 1, 1), family_of=None,
