@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
 # A retry waits a random time up to a bound that doubles from the first retry's to the last's
-# (full jitter), so writers that collided do not collide again in step: at most ~1.3 s in all.
+# (full jitter), so writers that collided do not collide again in step: at most 1.13 s in all.
 retry_backoff_ms_min = 10
 retry_backoff_ms_max = 500
 MEMBER_FILE_OPERATOR = "member-file"  # the operator of bindings stated by an imported member file
