@@ -939,8 +939,6 @@ class RegionApplication(TransferCases, Application):
                 on_date=on_date.isoformat(), operator=operator, reason=reason,
             )  # fmt: skip
 
-        if found.reversed:
-            raise FinanceRejected(f"settlement {setl_id} is reversed", reason="settlement_reversed")
         return self._operation(code, deduction_id, deduction_operation(setl_id, fund, kind, amount), act, dry_run)
 
     def recover(
