@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
@@ -32,6 +34,7 @@ from core.errors import StaleRead, YibaoError
 from core.hospital import (
     FinanceRejected,
     HospitalAccount,
+    OwedAt,
     deduction_operation,
     fine_operation,
     payment_operation,
@@ -61,6 +64,10 @@ from core.tiers import YearToDate
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
+# A retry waits a random time up to a bound that doubles from the first retry's to the last's
+# (full jitter), so writers that collided do not collide again in step: at most 1.13 s in all.
+retry_backoff_ms_min = 10
+retry_backoff_ms_max = 500
 MEMBER_FILE_OPERATOR = "member-file"  # the operator of bindings stated by an imported member file
 
 
@@ -165,6 +172,13 @@ class HospitalPayment:
 class FinanceResult:
     status: str  # recorded | duplicate | dry_run
     postings: list[Posting]
+
+
+def _back_off(attempt: int) -> None:
+    """Wait before the attempt after `attempt` (none after the last)."""
+    if attempt < retry_count_max:
+        bound_ms = min(retry_backoff_ms_max, retry_backoff_ms_min << (attempt - 1))
+        time.sleep(random.uniform(0, bound_ms) / 1000)
 
 
 @lru_cache(maxsize=64)
@@ -288,6 +302,7 @@ class RegionApplication(TransferCases, Application):
                 log.info("region %s: inconsistent reads, retrying (attempt %d)", self.region, attempt)
                 self._saved.clear()
                 stale.append(str(exc))
+                _back_off(attempt)
                 continue
             except BaseException:
                 self._saved.clear()  # reused aggregates may hold half-applied changes
@@ -300,6 +315,7 @@ class RegionApplication(TransferCases, Application):
             except (IntegrityError, StaleRead):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
                 self._saved.clear()
+                _back_off(attempt)
                 continue
             except BaseException:
                 self._saved.clear()  # kept aggregates may hold the changes that were not saved
@@ -487,9 +503,29 @@ class RegionApplication(TransferCases, Application):
         settlement: the same file run again after a crash answers `settled` for the lines its
         interrupted run settled, so its results are identical to an uninterrupted run's.
         """
-        return self._in_transaction(
-            lambda uow: self._settle_all(uow, claims, operator=None, reason=None, origins=origins), reuse_saved=True
-        )
+        return self._settle_now(claims, origins)
+
+    def _settle_now(self, claims: Sequence[Claim], origins: Sequence[str] | None) -> list[Outcome]:
+        """Settle a batch in one transaction; if it keeps losing to concurrent writers (other runs
+        settling the same members or accounts), settle it claim by claim: a claim's transaction
+        holds a few aggregates, where the batch's holds hundreds, so it gets through."""
+
+        def settle(part: Sequence[Claim], part_origins: Sequence[str] | None) -> list[Outcome]:
+            return self._in_transaction(
+                lambda uow: self._settle_all(uow, part, operator=None, reason=None, origins=part_origins),
+                reuse_saved=True,
+            )
+
+        try:
+            return settle(claims, origins)
+        except ConcurrencyConflict:
+            if len(claims) == 1:
+                raise
+            log.info("region %s: a batch of %d kept conflicting; settling it claim by claim", self.region, len(claims))
+        outcomes = []
+        for i, claim in enumerate(claims):
+            outcomes += settle([claim], [origins[i]] if origins else None)
+        return outcomes
 
     def settle_claims_behind(self, claims: Sequence[Claim], *, origins: Sequence[str] | None = None) -> SaveInFlight:
         """`settle_claims` with the commit left to the region's writer thread, so that the caller
@@ -518,7 +554,7 @@ class RegionApplication(TransferCases, Application):
             outcomes = None  # computed on changes that were never committed
         if outcomes is None:
             self._saved.clear()
-            return SaveInFlight.done(self._in_transaction(work, reuse_saved=True))
+            return SaveInFlight.done(self._settle_now(claims, origins))
         changed = uow.changed()
         if not changed:
             return SaveInFlight.done(outcomes)
@@ -527,13 +563,13 @@ class RegionApplication(TransferCases, Application):
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{self.region}")
         future = self._writer.submit(self.region_log.insert_events, stored, snapshots=snapshots)
-        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(work), self._saved.clear)
+        self._in_flight = SaveInFlight(future, outcomes, lambda: self._settle_again(claims, origins), self._saved.clear)
         return self._in_flight
 
-    def _settle_again(self, work: Callable[[UnitOfWork], list[Outcome]]) -> list[Outcome]:
+    def _settle_again(self, claims: Sequence[Claim], origins: Sequence[str] | None) -> list[Outcome]:
         log.info("region %s: a batch saved behind lost to a concurrent write; settling it again", self.region)
         self._saved.clear()
-        return self._in_transaction(work, reuse_saved=True)
+        return self._settle_now(claims, origins)
 
     def close(self) -> None:
         try:
@@ -704,8 +740,8 @@ class RegionApplication(TransferCases, Application):
         facts = settlement.current
         if settlement.reversed:
             settlement.reverse(operator, reason, on_date)  # raises already_reversed
-        hospital = uow.get(hospital_id(facts.claim["fixmedins_code"]), HospitalAccount)
-        if hospital is not None and hospital.deductions_on(facts.setl_id):
+        hospital = self._hospital(uow, facts.claim["fixmedins_code"])
+        if hospital.deductions_on(facts.setl_id):
             # Undoing the settlement would undo the audited amounts a second time.
             raise FinanceRejected(
                 f"settlement {facts.setl_id} has audit deductions; it cannot be reversed or corrected",
@@ -720,12 +756,24 @@ class RegionApplication(TransferCases, Application):
             account = uow.get(account_id(facts.account_psn), IndividualAccount)
             assert account is not None
             account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
-        # What a payment already gave the hospital for this version, it now owes back.
-        paid = hospital.paid_for(facts.postings, facts.posted_on, settlement.version_recorded_at) if hospital else {}
+        # What a payment already gave the hospital for this version, it now owes back. Recorded
+        # on the hospital's account even when nothing was paid: a payment summed before this
+        # reversal then loses its save to it, and is summed again without the version.
+        paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
         settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid))
-        if paid:
-            assert hospital is not None
-            hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
+        hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
+
+    def _paid_evidence(self, hospital: HospitalAccount, settlement: Settlement) -> tuple[int | None, dict[int, int]]:
+        """What HospitalAccount.is_paid needs about a settlement's current version: the journal
+        position of its event (None: not stored yet), and the own positions of the account's
+        payments recorded without one. Read only when a payment covers the version's date."""
+        posted_on = settlement.current.posted_on
+        if all(mark.through < posted_on for marks in hospital.payments.values() for mark in marks):
+            return None, {}
+        version = (settlement.id, settlement.version_event)
+        legacy = hospital.unpositioned(posted_on)
+        found = self.recorder.select_positions([version, *((hospital.id, v) for v in legacy)])  # type: ignore[attr-defined]
+        return found.get(version), {v: found[(hospital.id, v)] for v in legacy}
 
     # --- finance operations (拨付, 拒付/核减, 追回, 罚款, 总额预算) ------------------------------
 
@@ -756,50 +804,82 @@ class RegionApplication(TransferCases, Application):
         return self._in_transaction(work, dry_run=dry_run)
 
     def pay_hospitals(
-        self, payments: Sequence[HospitalPayment], *, through: dt.date, paid_on: dt.date, operator: str,
-        dry_run: bool = False,
-    ) -> list[FinanceResult]:  # fmt: skip
-        """Pay hospitals what each fund owes them up to `through` (拨付), all in one transaction.
-        `owed` comes from the journal; a payment id already used pays nothing again."""
+        self, hospitals: Sequence[str] | None, *, payment_id: str, read_owed: Callable[[], OwedAt],
+        through: dt.date, paid_on: dt.date, operator: str, dry_run: bool = False,
+    ) -> list[tuple[HospitalPayment, FinanceResult]]:  # fmt: skip
+        """Pay the named hospitals, or (None) every hospital owed something, what each fund owes
+        them up to `through` (拨付), all in one transaction. `read_owed` sums the journal and says
+        at which position; each payment records it (HospitalAccount.is_paid). With several
+        hospitals each payment id is `payment_id-<hospital>`; an id already used pays nothing again."""
 
-        def work(uow: UnitOfWork) -> list[FinanceResult]:
-            uow.preload(hospital_id(p.hospital) for p in payments)
+        def work(uow: UnitOfWork) -> list[tuple[HospitalPayment, FinanceResult]]:
+            at = read_owed()
+            codes = list(hospitals) if hospitals is not None else sorted(at.owed)
+            several = hospitals is None or len(codes) > 1
+            uow.preload(hospital_id(code) for code in codes)
+            accounts = [self._hospital(uow, code) for code in codes]
+            self._check_summed_after(accounts, at.position)
             results = []
-            for p in payments:
-                hospital = self._hospital(uow, p.hospital)
-                if hospital.has(p.payment_id):
-                    hospital.check_same(p.payment_id, payment_operation(through.isoformat()))
-                    results.append(FinanceResult("duplicate", []))
+            for code, hospital in zip(codes, accounts, strict=True):
+                named = f"{payment_id}-{code}" if several else payment_id
+                payment = HospitalPayment(named, code, at.owed.get(code, {}))
+                if hospital.has(payment.payment_id):
+                    hospital.check_same(payment.payment_id, payment_operation(through.isoformat()))
+                    results.append((payment, FinanceResult("duplicate", [])))
                     continue
-                hospital.pay(p.payment_id, through.isoformat(), paid_on.isoformat(), p.owed, operator)
+                hospital.pay(
+                    payment.payment_id, through.isoformat(), paid_on.isoformat(), payment.owed, operator, at.position
+                )
                 postings = list(hospital.pending_events[-1].postings)  # type: ignore[attr-defined]
-                results.append(FinanceResult("dry_run" if dry_run else "recorded", postings))
+                results.append((payment, FinanceResult("dry_run" if dry_run else "recorded", postings)))
             return results
 
         return self._in_transaction(work, dry_run=dry_run)
+
+    def _check_summed_after(self, accounts: Sequence[HospitalAccount], position: int) -> None:
+        """A payment's sum must include everything its hospitals' accounts hold: a reversal or a
+        deduction recorded after `position` (read before the accounts were) would be paid over.
+        Then the sum is read again (StaleRead). One recorded after the accounts were read makes
+        the payment's save fail on their version instead."""
+        stored = [a for a in accounts if not a.pending_events]
+        found = self.recorder.select_positions([(a.id, a.version) for a in stored])  # type: ignore[attr-defined]
+        for account in stored:
+            latest = found[(account.id, account.version)]
+            if latest > position:
+                raise StaleRead(
+                    f"hospital account {account.fixmedins_code} changed at journal position {latest}, "
+                    f"after the amounts owed were summed at {position}"
+                )
 
     def deduct(
         self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, on_date: dt.date,
         operator: str, reason: str, dry_run: bool = False,
     ) -> FinanceResult:  # fmt: skip
         """Refuse (拒付) or reduce (核减) what `fund` pays on a settlement, never more than it paid."""
-        settlement = self.settlement(setl_id)
-        if settlement is None:
+        found = self.settlement(setl_id)
+        if found is None:
             raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
-        if settlement.reversed:
-            raise FinanceRejected(f"settlement {setl_id} is reversed", reason="settlement_reversed")
-        facts = settlement.current
-        fund_paid = sum(p.amount for p in facts.postings if p.fund == fund and p.account == BENEFIT_EXPENSE)
+        code = found.current.claim["fixmedins_code"]
 
-        def act(hospital: HospitalAccount, _: UnitOfWork) -> None:
+        def act(hospital: HospitalAccount, uow: UnitOfWork) -> None:
+            # Read again in the transaction: a reversal or correction since is then seen (it
+            # records on this hospital's account too, so a save that missed it fails).
+            settlement = uow.get(settlement_id(setl_id), Settlement)
+            assert settlement is not None
+            if settlement.reversed:
+                raise FinanceRejected(f"settlement {setl_id} is reversed", reason="settlement_reversed")
+            facts = settlement.current
+            if facts.claim["fixmedins_code"] != code:
+                raise StaleRead(f"settlement {setl_id} was corrected to hospital {facts.claim['fixmedins_code']}")
+            fund_paid = sum(p.amount for p in facts.postings if p.fund == fund and p.account == BENEFIT_EXPENSE)
+            settled_at, own_positions = self._paid_evidence(hospital, settlement)
             hospital.deduct(
                 deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, fund_paid=fund_paid,
-                settled_on=facts.posted_on, settlement_recorded_at=settlement.version_recorded_at,
+                settled_on=facts.posted_on, settled_at=settled_at, own_positions=own_positions,
                 on_date=on_date.isoformat(), operator=operator, reason=reason,
             )  # fmt: skip
 
-        operation = deduction_operation(setl_id, fund, kind, amount)
-        return self._operation(facts.claim["fixmedins_code"], deduction_id, operation, act, dry_run)
+        return self._operation(code, deduction_id, deduction_operation(setl_id, fund, kind, amount), act, dry_run)
 
     def recover(
         self, recovery_id: str, *, hospital: str, fund: str, amount: int, on_date: dt.date, operator: str,

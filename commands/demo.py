@@ -23,7 +23,7 @@ from typing import Any
 import click
 import msgspec
 
-from app.region import HospitalPayment, RegionApplication
+from app.region import RegionApplication
 from app.transfer_relay import relay
 from bulk import batch
 from bulk.collector import after_settled_batch
@@ -219,12 +219,11 @@ def _follow(url: str, region: str, stop: Any) -> None:
 
 def _pay_hospitals(app: RegionApplication, year: int, month: int) -> None:
     """Monthly 拨付: every hospital is paid what it is owed for the month, on the 5th of the next."""
-    catch_up(app)
     through = (dt.date(year + month // 12, month % 12 + 1, 1)) - dt.timedelta(days=1)
-    with reading(app) as (curs, schema):
-        owed = statements.owed_to_hospitals(curs, schema, through)
-    payments = [HospitalPayment(f"PAY-{year}{month:02d}-{code}", code, owed[code]) for code in sorted(owed)]
-    app.pay_hospitals(payments, through=through, paid_on=through + dt.timedelta(days=5), operator=OPERATOR)
+    app.pay_hospitals(
+        None, payment_id=f"PAY-{year}{month:02d}", read_owed=statements.owed_reader(app, through), through=through,
+        paid_on=through + dt.timedelta(days=5), operator=OPERATOR,
+    )  # fmt: skip
 
 
 def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:

@@ -9,7 +9,7 @@ import datetime as dt
 
 import click
 
-from app.region import FinanceResult, HospitalPayment
+from app.region import FinanceResult
 from bulk.lines import dumps
 from commands.context import CliContext
 from commands.params import DATE, YUAN, required_options
@@ -17,8 +17,7 @@ from commands.reports import up_to_date
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
-from projections.read_model import reading
-from projections.statements import owed_to_hospitals
+from projections.statements import owed_reader
 
 FUND = click.Choice(FUNDS)
 
@@ -62,18 +61,12 @@ def finance_pay(
     if bool(hospital_codes) == all_hospitals:
         raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
     app = obj.store.region(region)
-    up_to_date(app)
-    with reading(app) as (curs, schema):
-        owed = owed_to_hospitals(curs, schema, through)
-    codes = sorted(owed) if all_hospitals else list(hospital_codes)
-    several = len(codes) > 1 or all_hospitals
-    payments = [
-        HospitalPayment(f"{payment_id}-{code}" if several else payment_id, code, owed.get(code, {})) for code in codes
-    ]
-    results = app.pay_hospitals(
-        payments, through=through, paid_on=paid_on or dt.date.today(), operator=operator, dry_run=dry_run
-    )
-    for payment, result in zip(payments, results, strict=True):
+    paid = app.pay_hospitals(
+        None if all_hospitals else hospital_codes, payment_id=payment_id,
+        read_owed=owed_reader(app, through, up_to_date), through=through, paid_on=paid_on or dt.date.today(),
+        operator=operator, dry_run=dry_run,
+    )  # fmt: skip
+    for payment, result in paid:
         _print(result, payment_id=payment.payment_id, hospital=payment.hospital)
 
 

@@ -83,9 +83,14 @@ def registered_topics() -> dict[str, type]:
 def _decoder(cls: type) -> msgspec.json.Decoder[Any]:
     """The typed decoder of one event class's payload. A TypedDict decodes straight into the
     event's __dict__, typed and checked, with unknown fields ignored: half the cost of a Struct
-    copied into a dict."""
+    copied into a dict. A field added later with a default is optional: an event stored before
+    it has no key for it, and the class attribute (the default) answers in its place."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS}
+    fields = {
+        f.name: hints[f.name] if f.default is dataclasses.MISSING else typing.NotRequired[hints[f.name]]
+        for f in dataclasses.fields(cls)
+        if f.name not in _ENVELOPE_FIELDS
+    }
     return msgspec.json.Decoder(typing.TypedDict(f"{cls.__name__}Payload", fields))  # type: ignore[operator]
 
 

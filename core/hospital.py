@@ -3,14 +3,24 @@
 Payments (拨付) settle what is owed up to a date; deductions after audit (拒付 refuse, 核减
 reduce) lower what a fund owes for a settlement, or, once that settlement has been paid,
 become a receivable (追回 due) that recoveries settle, as does a paid settlement reversed
-(`OwedBack`); fines are separate income. The annual total budget (总额预算) is recorded here
-and compared with use on the hospital statement. Every operation is idempotent by its id (an
-id given again for another operation is refused) and carries balanced postings.
+(`OwedBack`); fines are separate income.
+
+What a payment paid is decided by journal position, never by time: a payment records the
+position of the region's log its amounts were summed at, and it paid a settlement version
+exactly when that version's event is at or before that position and its date is covered.
+Every reversal of a settlement of the hospital records `OwedBack` here (with nothing owed back
+when no payment had paid it), so a payment and a reversal or deduction serialise on this
+account's version: one of two concurrent saves fails and is computed again.
+
+The annual total budget (总额预算) is recorded here and compared with use on the hospital
+statement. Every operation is idempotent by its id (an id given again for another operation is
+refused) and carries balanced postings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from eventsourcing.domain import Aggregate
 
@@ -38,6 +48,22 @@ class FinanceRejected(YibaoError):
 
 
 Operation = tuple[Any, ...]
+
+
+class OwedAt(NamedTuple):
+    """What the funds owe each hospital, summed from the journal up to `position` of the region's
+    log (every event at or before it counted, none after)."""
+
+    position: int
+    owed: dict[str, dict[str, int]]  # hospital -> fund -> fen
+
+
+class PaymentMark(NamedTuple):
+    """One fund's part of a payment, as `is_paid` reads it."""
+
+    through: str  # the latest date the payment covered
+    position: int | None  # journal position its amount was summed at; None: paid before positions
+    version: int  # of its Paid event in the account, whose own position stands in for a missing one
 
 
 # What an operation id stands for: recorded by each event, compared when the id comes again.
@@ -69,11 +95,13 @@ class HospitalAccount(Aggregate):
         amounts: dict[str, int]
         operator: str
         postings: list[Posting]
+        position: int | None = None  # see PaymentMark; absent from payments recorded before it
 
         def apply(self, aggregate: Any) -> None:
             aggregate.operations[self.payment_id] = payment_operation(self.through)
+            mark = PaymentMark(self.through, self.position, self.originator_version)
             for fund in self.amounts:
-                aggregate.payments.setdefault(fund, []).append((self.through, self.timestamp))
+                aggregate.payments.setdefault(fund, []).append(mark)
 
     class Deducted(Event):
         deduction_id: str
@@ -109,9 +137,10 @@ class HospitalAccount(Aggregate):
             aggregate.receivable[self.fund] -= self.amount
 
     class OwedBack(Event):
-        """A settlement this hospital had been paid for was reversed: the hospital owes the paid
-        funds their amounts back (a receivable, 追回 due). The postings are on the settlement's
-        Reversed event; this records what recoveries may settle."""
+        """A settlement of this hospital was reversed: the hospital owes the funds that had paid
+        it for the settlement their amounts back (a receivable, 追回 due; none when no payment
+        had). The postings are on the settlement's Reversed event; this records what recoveries
+        may settle, and puts the reversal in this account's order (see the module docstring)."""
 
         setl_id: str
         setl_version: int
@@ -151,7 +180,7 @@ class HospitalAccount(Aggregate):
         # operation id -> what it did (the *_operation functions below): an id given again must
         # say the same.
         self.operations: dict[str, Operation] = {}
-        self.payments: dict[str, list[tuple[str, Any]]] = {}  # fund -> [(paid through, recorded at)]
+        self.payments: dict[str, list[PaymentMark]] = {}  # fund -> its part of each payment
         self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
         self.budgets: dict[int, int] = {}
@@ -169,7 +198,10 @@ class HospitalAccount(Aggregate):
                 reason="exists_with_different_content",
             )
 
-    def pay(self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str) -> None:
+    def pay(
+        self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str, position: int
+    ) -> None:
+        """Pay what `owed` says, summed from the journal up to `position`."""
         amounts = {fund: amount for fund, amount in sorted(owed.items()) if amount > 0}
         legs = [
             leg
@@ -178,22 +210,38 @@ class HospitalAccount(Aggregate):
         ]
         self.trigger_event(
             self.Paid, payment_id=payment_id, through=through, paid_on=paid_on, amounts=amounts,
-            operator=operator, postings=journal(*legs),
+            operator=operator, postings=journal(*legs), position=position,
         )  # fmt: skip
 
     @property
     def paid_through(self) -> dict[str, str]:
         """fund -> the latest date a payment covered."""
-        return {fund: max(through for through, _ in paid) for fund, paid in self.payments.items()}
+        return {fund: max(mark.through for mark in paid) for fund, paid in self.payments.items()}
 
-    def is_paid(self, fund: str, posted_on: str, recorded_at: Any) -> bool:
-        """Whether a payment included a settlement: one that covered its date and was made after
-        it was recorded (a payment pays what the journal held when it was made)."""
-        return any(through >= posted_on and paid_at > recorded_at for through, paid_at in self.payments.get(fund, ()))
+    def unpositioned(self, posted_on: str) -> list[int]:
+        """The event versions of the payments covering `posted_on` that were recorded without a
+        position: `is_paid` needs their own positions."""
+        marks = {m for paid in self.payments.values() for m in paid if m.through >= posted_on}
+        return sorted(m.version for m in marks if m.position is None)
+
+    def is_paid(self, fund: str, posted_on: str, settled_at: int | None, own_positions: Mapping[int, int]) -> bool:
+        """Whether a payment included a settlement version posted on `posted_on` whose event is
+        at journal position `settled_at` (None: not recorded yet, so no payment has): one that
+        covered its date and was summed at or after that position. A payment recorded before
+        positions is taken at its own position (`own_positions`, by its event version in this
+        account): it paid at most what the journal held when it was recorded."""
+        if settled_at is None:
+            return False
+        return any(
+            mark.through >= posted_on
+            and (own_positions[mark.version] if mark.position is None else mark.position) >= settled_at
+            for mark in self.payments.get(fund, ())
+        )
 
     def deduct(
         self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, fund_paid: int,
-        settled_on: str, settlement_recorded_at: Any, on_date: str, operator: str, reason: str,
+        settled_on: str, settled_at: int | None, own_positions: Mapping[int, int], on_date: str, operator: str,
+        reason: str,
     ) -> None:  # fmt: skip
         if kind not in DEDUCTION_KINDS:
             raise FinanceRejected(f"deduction kind must be refuse or reduce, got {kind!r}", reason="bad_kind")
@@ -204,7 +252,7 @@ class HospitalAccount(Aggregate):
                 f"deducted: cannot deduct {format_yuan(amount)}",
                 reason="deduction_exceeds_fund_payment",
             )
-        after_payment = self.is_paid(fund, settled_on, settlement_recorded_at)
+        after_payment = self.is_paid(fund, settled_on, settled_at, own_positions)
         owed_account = RECEIVABLE_FROM_HOSPITALS if after_payment else PAYABLE_TO_HOSPITALS
         postings = journal(*move(fund, owed_account, BENEFIT_EXPENSE, amount, debit_party=self.fixmedins_code))
         self.trigger_event(
@@ -212,12 +260,15 @@ class HospitalAccount(Aggregate):
             after_payment=after_payment, on_date=on_date, operator=operator, reason=reason, postings=postings,
         )  # fmt: skip
 
-    def paid_for(self, postings: list[Posting], posted_on: str, recorded_at: Any) -> dict[str, int]:
-        """fund -> what a payment already paid this hospital of a settlement's `postings`."""
+    def paid_for(
+        self, postings: list[Posting], posted_on: str, settled_at: int | None, own_positions: Mapping[int, int]
+    ) -> dict[str, int]:
+        """fund -> what a payment already paid this hospital of a settlement version's `postings`
+        (`is_paid` says what the other arguments are)."""
         paid: dict[str, int] = {}
         for p in postings:
             owed = p.account == PAYABLE_TO_HOSPITALS and p.party == self.fixmedins_code and p.amount < 0
-            if owed and self.is_paid(p.fund, posted_on, recorded_at):
+            if owed and self.is_paid(p.fund, posted_on, settled_at, own_positions):
                 paid[p.fund] = paid.get(p.fund, 0) - p.amount
         return paid
 

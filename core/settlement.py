@@ -100,7 +100,7 @@ class Settlement(Aggregate):
             aggregate.current = self.facts
             aggregate.reversed = False
             aggregate.lookback_postings = []
-            aggregate.version_recorded_at = self.timestamp
+            aggregate.version_event = self.originator_version
             if self.facts.origin is not None:
                 aggregate.corrected_from[self.facts.origin] = self.facts
 
@@ -127,7 +127,9 @@ class Settlement(Aggregate):
         self.current = facts
         self.reversed = False
         self.lookback_postings: list[Posting] = []
-        self.version_recorded_at = self.created_on  # when the current version was recorded
+        # The version of this aggregate whose event recorded the current version: its journal
+        # position says which payments paid it (HospitalAccount.is_paid).
+        self.version_event = self.version
         # origin (correction file's hash:line) -> the version that correction made: a correction
         # file run again is answered from here, whichever version is current now.
         self.corrected_from: dict[str, SettlementFacts] = {}

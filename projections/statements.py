@@ -6,13 +6,17 @@ All figures come from the read model (journal and settlements tables) in fen.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from psycopg import sql
 
+from app.region import RegionApplication
+from core.hospital import OwedAt
 from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
 from core.money import format_yuan
+from projections.read_model import catch_up, reading
 
 
 def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) -> dict[str, int]:
@@ -21,14 +25,44 @@ def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) ->
     return owed_to_hospitals(curs, schema, through, hospital=hospital).get(hospital, {})
 
 
+def owed_at(curs: Any, schema: str, tracking_name: str, through: dt.date) -> OwedAt:
+    """What the funds owe every hospital up to `through`, summed at the read model's position
+    (tracked as `tracking_name`): it is read first, and only journal rows at or before it are
+    summed, so a page written meanwhile is left out and the sum is exactly that position's.
+    A hospital payment records this position (core.hospital: what it paid is decided by it)."""
+    curs.execute(
+        sql.SQL("SELECT max(notification_id) AS position FROM {} WHERE application_name = %s").format(
+            sql.Identifier(schema, "notification_tracking")
+        ),
+        (tracking_name,),
+    )
+    position = int(curs.fetchone()["position"] or 0)
+    return OwedAt(position, owed_to_hospitals(curs, schema, through, at=position))
+
+
+def owed_reader(
+    app: RegionApplication, through: dt.date, up_to_date: Callable[[RegionApplication], Any] = catch_up
+) -> Callable[[], OwedAt]:
+    """`RegionApplication.pay_hospitals`'s `read_owed`: the read model brought up to date, then
+    `owed_at` (called again on each attempt of the payment)."""
+
+    def read() -> OwedAt:
+        up_to_date(app)
+        with reading(app) as (curs, schema):
+            return owed_at(curs, schema, app.name, through)
+
+    return read
+
+
 def owed_to_hospitals(
-    curs: Any, schema: str, through: dt.date, *, hospital: str | None = None
+    curs: Any, schema: str, through: dt.date, *, hospital: str | None = None, at: int | None = None
 ) -> dict[str, dict[str, int]]:
     """hospital -> fund -> what is owed (positive amounts only), for one or every hospital:
     everything posted up to `through` that is payable to the hospital, less every payment made
     to it whatever its date (a payment made after `through` has paid that period already).
     A reversal counts with the version it reverses, whatever its own date: it is posted on the
-    day it is made, so a payment for the period of a claim reversed since must not pay it."""
+    day it is made, so a payment for the period of a claim reversed since must not pay it.
+    With `at`, only the journal rows of events at or before that position count."""
     journal = sql.Identifier(schema, "journal")
     where = sql.SQL(
         "j.account = %s AND (j.posted_on <= %s OR j.kind = 'hospital_payment' OR (j.kind = 'reversal' AND ("
@@ -36,6 +70,9 @@ def owed_to_hospitals(
         "AND v.notification_id < j.notification_id ORDER BY v.notification_id DESC LIMIT 1) <= %s))"
     ).format(journal)
     params: list[Any] = [PAYABLE_TO_HOSPITALS, through, through]
+    if at is not None:
+        where = sql.SQL("j.notification_id <= %s AND ") + where
+        params.insert(0, at)
     if hospital is not None:
         where = sql.SQL("j.party = %s AND ") + where
         params.insert(0, hospital)

@@ -11,7 +11,8 @@ What it changes in the library's save path, and why:
   lock, so that an edited or deleted row is detectable even when the triggers were bypassed;
   each transaction also records a seal (the new head and its hash) in the `seals` table, so
   that a deleted tail is detectable too.
-It also reads many aggregates' events in one query (`select_events_of`), for batch settlement.
+It also reads many aggregates' events in one query (`select_events_of`), for batch settlement,
+and the journal positions of given events (`select_positions`), for hospital payments.
 """
 
 from __future__ import annotations
@@ -234,6 +235,18 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
             for originator_id, version, topic, state in rows:
                 found[originator_id].append(StoredEvent(originator_id, version, topic, state))
         return found
+
+    def select_positions(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        """The notification id (journal position) of each stored event named by (aggregate id,
+        version); an event not stored is not in the answer."""
+        statement = sql.SQL(
+            "SELECT e.originator_id, e.originator_version, e.notification_id FROM {} AS e "
+            "JOIN unnest(%s::uuid[], %s::int8[]) AS k(id, version) "
+            "ON e.originator_id = k.id AND e.originator_version = k.version"
+        ).format(self._events_table)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            rows = curs.execute(statement, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(row[0], row[1]): row[2] for row in rows}
 
     def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
         """The (position, topic, state) of the events of `topics` after `after`, up to `stop`,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from app.region import RegionApplication
+from core.policy import parse_policy
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
 
@@ -56,3 +58,12 @@ def store(location: ServerLocation) -> Iterator[Store]:
 def cli_env(database_url: str) -> dict[str, str]:
     """Environment for driving the CLI against this module's database."""
     return {"DATABASE_URL": database_url}
+
+
+def example_region(store: Store, region: str = "330109") -> RegionApplication:
+    """A region of `store` with the shared example policy of 2023 (policy-330109-2023.toml)."""
+    path = EXAMPLES / "policy-330109-2023.toml"
+    store.add_region(region)
+    app = store.region(region)
+    app.record_policy(2023, parse_policy(path.read_bytes()).content_hash, path.read_text(encoding="utf-8"))
+    return app

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from app.region import HospitalPayment, RegionApplication
+from app.region import FinanceResult, RegionApplication
 from commands.cli import main
 from core.errors import YibaoError
 from core.money import format_yuan, parse_yuan
@@ -28,7 +28,7 @@ from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
 from core.settlement import SettlementFacts
 from projections.read_model import catch_up
-from projections.statements import owed_to_hospital
+from projections.statements import owed_reader, owed_to_hospital
 from store.app import Store
 from tests.conftest import EXAMPLES
 
@@ -476,10 +476,7 @@ def test_a_deduction_on_a_settlement_uploaded_after_the_payment_lowers_what_is_s
     app: RegionApplication,
 ) -> None:
     settle(app, "LATE-1", "M-LATE", "H-LATE", "2023-03-01", "10000.00")
-    app.pay_hospitals(
-        [app_payment("PAY-LATE", "H-LATE", owed(app, "H-LATE", "2023-03-31"))],
-        through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 4, 5), operator="fin-1",
-    )  # fmt: skip
+    pay(app, "PAY-LATE", "H-LATE", through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 4, 5))
     # Uploaded by the hospital after the payment, dated within the period that payment covered.
     settle(app, "LATE-2", "M-LATE2", "H-LATE", "2023-03-15", "10000.00")
     assert owed(app, "H-LATE", "2023-04-30") == {"390100": "8280.00"}
@@ -493,8 +490,13 @@ def test_a_deduction_on_a_settlement_uploaded_after_the_payment_lowers_what_is_s
     assert owed(app, "H-LATE", "2023-04-30") == {"390100": "7280.00"}
 
 
-def app_payment(payment_id: str, hospital: str, owed_yuan: dict[str, str]) -> HospitalPayment:
-    return HospitalPayment(payment_id, hospital, {fund: parse_yuan(y) for fund, y in owed_yuan.items()})
+def pay(app: RegionApplication, payment_id: str, hospital: str, *, through: dt.date, paid_on: dt.date) -> FinanceResult:
+    """Pay one hospital what the journal says it is owed, as `finance pay` does."""
+    ((_, result),) = app.pay_hospitals(
+        [hospital], payment_id=payment_id, read_owed=owed_reader(app, through), through=through, paid_on=paid_on,
+        operator="fin-1",
+    )  # fmt: skip
+    return result
 
 
 # --- fines and budgets ----------------------------------------------------------------------------
@@ -561,10 +563,7 @@ def dry_hospital(app: RegionApplication) -> str:
     """H-DRY: DRY-1 paid and then reduced by 200.00 (a receivable); DRY-2 still owed."""
     settle(app, "DRY-1", "M-DRY", "H-DRY", "2023-03-01", "10000.00")
     settle(app, "DRY-2", "M-DRY", "H-DRY", "2023-05-01", "20000.00")
-    app.pay_hospitals(
-        [app_payment("PAY-DRY", "H-DRY", owed(app, "H-DRY", "2023-03-31"))],
-        through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 4, 5), operator="fin-1",
-    )  # fmt: skip
+    pay(app, "PAY-DRY", "H-DRY", through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 4, 5))
     app.deduct(
         "DED-DRY-1", setl_id="DRY-1", fund="390100", kind="reduce", amount=20000, on_date=dt.date(2023, 6, 1),
         operator="auditor-1", reason="audit",

@@ -22,12 +22,13 @@ import pytest
 from click.testing import CliRunner, Result
 from eventsourcing.persistence import StoredEvent
 
-from app.region import HospitalPayment, RegionApplication
+from app.region import RegionApplication
 from commands.cli import main
 from core.money import parse_yuan
 from core.policy import parse_policy
 from core.records import Contribution, MemberRecord, parse_claim
 from projections.read_model import Progress, catch_up, open_view, progress, read_model_topics, rebuild
+from projections.statements import owed_reader
 from store.app import Store
 from store.recorder import chain_hash
 from tests.conftest import EXAMPLES
@@ -83,16 +84,9 @@ def app(store: Store) -> RegionApplication:
     # M-LB is recognised as 因病致贫: S-LB, within the six months before, gets assistance afterwards.
     (recognised,) = region.import_members([member("M-LB", category="illness_poverty", valid_from="2023-06-01")])
     assert [grant["setl_id"] for grant in recognised.extra["lookback"]] == ["S-LB"]
-    catch_up(region)
-    with region.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
-        curs.execute(
-            "SELECT fund, -sum(amount) AS owed FROM region_330109.journal WHERE account = 'payable_to_hospitals' "
-            "AND posted_on <= '2023-03-31' GROUP BY fund"
-        )
-        owed = {row["fund"]: int(row["owed"]) for row in curs.fetchall() if int(row["owed"]) > 0}
     region.pay_hospitals(
-        [HospitalPayment("PAY-Q1", "H001", owed)], through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 3, 31),
-        operator="fin-1",
+        ["H001"], payment_id="PAY-Q1", read_owed=owed_reader(region, dt.date(2023, 3, 31)),
+        through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 3, 31), operator="fin-1",
     )  # fmt: skip
     region.deduct(
         "DED-1", setl_id="S-1", fund="390100", kind="reduce", amount=parse_yuan("500.00"),
