@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
@@ -26,9 +25,9 @@ from app.region import RegionApplication
 from core import snapshot
 from core.errors import YibaoError
 from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
-from core.policy import Policy, parse_policy
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, RELEASED
+from projections.caps import check_caps
 from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
 from projections.read_model import TRANSFER_COLUMNS, USAGE_COLUMNS, Page, RegionReadModel, catch_up
 from store.recorder import GENESIS_HASH, chain_hash, datastore_of
@@ -114,7 +113,11 @@ def verify_region(app: RegionApplication) -> Findings:
     _check_seals(app, seen_hashes, findings)
     _check_totals(journal_digest, findings)
     _check_projection(app, fresh.page, journal_digest, findings)
-    _check_limits(app, fresh.page, findings)
+    problems, settlements = check_caps(app)
+    for problem in problems:
+        findings.fail(problem)
+    findings.checked["settlements_against_caps"] = settlements
+    findings.checked["member_years"] = len(fresh.page.usage)
     _check_snapshots(app, findings)
     return findings
 
@@ -255,62 +258,6 @@ def _usage_fields() -> list[Any]:
     import attrs
 
     return [f for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used"]
-
-
-@lru_cache(maxsize=16)
-def _policy(text: str) -> Policy:
-    return parse_policy(text.encode())
-
-
-def _check_limits(app: RegionApplication, page: Page, findings: Findings) -> None:
-    """No member-year over a cap: checked with the most generous terms the member had that year."""
-    terms: dict[tuple[str, int], set[tuple[str, str]]] = {}
-    for row in page.settlements.values():
-        terms.setdefault((row[3], row[4]), set()).add((row[7], row[8]))  # insutype, category
-    for (psn_no, year), sums in page.usage.items():
-        ytd = YearToDate.from_dict(dict(zip(USAGE_COLUMNS, sums, strict=True)))
-        book = app.policy_book(year)
-        if book is None:
-            continue
-        policy = _policy(book.current[1])
-        for problem in _over_limits(policy, ytd, terms.get((psn_no, year), set())):
-            findings.fail(f"member-year {psn_no}/{year}: {problem}")
-    findings.checked["member_years"] = len(page.usage)
-
-
-def _most(values: list[int | None]) -> int | None:
-    return None if any(v is None for v in values) else max(v for v in values if v is not None)
-
-
-def _over_limits(policy: Policy, ytd: YearToDate, terms: set[tuple[str, str]]) -> list[str]:
-    problems = []
-    schemes = [policy.basic[insutype] for insutype, _ in terms if insutype in policy.basic]
-    if schemes:
-        cap = _most([s.annual_cap for s in schemes])
-        if cap is not None and ytd.basic_paid > cap:
-            problems.append(f"basic_paid {ytd.basic_paid} over the annual cap {cap}")
-        sub = _most(
-            [
-                None if s.outpatient_annual_cap is None else s.outpatient_annual_cap + s.chronic_outpatient_bonus
-                for s in schemes
-            ]
-        )
-        if sub is not None and ytd.basic_outpatient_paid > sub:
-            problems.append(f"basic_outpatient_paid {ytd.basic_outpatient_paid} over the sub-cap {sub}")
-    if policy.serious_illness is not None and terms:
-        cap = _most([policy.serious_illness.terms_for(category).annual_cap for _, category in terms])
-        if cap is not None and ytd.serious_illness_paid > cap:
-            problems.append(f"serious_illness_paid {ytd.serious_illness_paid} over the cap {cap}")
-    assisted = [policy.assistance[c] for _, c in terms if c in policy.assistance]
-    if assisted:
-        limit = _most([a.annual_limit for a in assisted])
-        if limit is not None and ytd.assistance_paid > limit:
-            problems.append(f"assistance_paid {ytd.assistance_paid} over the annual limit {limit}")
-    if policy.supplementary is not None and terms:
-        cap = _most([policy.supplementary.terms_for(c).annual_cap for _, c in terms])
-        if cap is not None and ytd.supplementary_paid > cap:
-            problems.append(f"supplementary_paid {ytd.supplementary_paid} over the cap {cap}")
-    return problems
 
 
 __all__ = ["Findings", "verify_region"]
