@@ -50,6 +50,7 @@ from core.ids import (
     settlement_id,
 )
 from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings
+from core.lookback import CATEGORY as LOOKBACK_CATEGORY
 from core.lookback import lookback_for, lookback_window
 from core.member import Member
 from core.member_year import MemberYear
@@ -394,7 +395,7 @@ class RegionApplication(TransferCases, Application):
                 if record.assist_category == "illness_poverty" and (
                     before is None or before.assist_category != "illness_poverty"
                 ):
-                    lookback = self._look_back(uow, record)
+                    lookback = self._look_back(uow, member, record)
                 outcomes.append(Outcome("recorded", extra={"lookback": lookback} if lookback else {}))
             return outcomes
 
@@ -426,10 +427,17 @@ class RegionApplication(TransferCases, Application):
         else:
             member.unbind_family(on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
 
-    def _look_back(self, uow: UnitOfWork, record: MemberRecord) -> list[dict[str, Any]]:
-        start, end = lookback_window(record.valid_from)
+    def _look_back(self, uow: UnitOfWork, member: Member, record: MemberRecord) -> list[dict[str, Any]]:
+        """Assistance on every settlement dated from six months before the recognition for as long
+        as it is in force (until the member's next record, if any), that was settled under an
+        earlier record: the months before it, and claims after it settled before it was imported."""
+        start, _ = lookback_window(record.valid_from)
+        until = next((r.valid_from for r in member.records if r.valid_from > record.valid_from), None)
+        last_year = until.year if until is not None else max(record.valid_from.year, dt.date.today().year) + 1
+        years = range(start.year, last_year + 1)
+        uow.preload(member_year_id(record.psn_no, year) for year in years)
         granted = []
-        for year in sorted({start.year, end.year}):
+        for year in years:
             member_year = uow.get(member_year_id(record.psn_no, year), MemberYear)
             policy = self._policy(uow, year)
             if member_year is None or policy is None:
@@ -437,12 +445,14 @@ class RegionApplication(TransferCases, Application):
             in_window = sorted(
                 (applied.setl_time, setl_id)
                 for setl_id, applied in member_year.applied.items()
-                if start.isoformat() <= applied.setl_time < end.isoformat()
+                if start.isoformat() <= applied.setl_time and (until is None or applied.setl_time < until.isoformat())
             )
             uow.preload(settlement_id(setl_id) for _, setl_id in in_window)
             for _, setl_id in in_window:
                 settlement = uow.get(settlement_id(setl_id), Settlement)
                 assert settlement is not None and not settlement.reversed
+                if settlement.current.assist_category == LOOKBACK_CATEGORY:
+                    continue  # settled as illness_poverty already: its assistance was paid then
                 grant = lookback_for(settlement.current, policy, member_year.ytd)
                 if grant is None:
                     continue
