@@ -25,8 +25,9 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.utils import retry
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -106,6 +107,10 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
             "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
         ).format(snapshots)
         self._seals = sql.Identifier(datastore.schema, "seals")
+        # One channel a region (the library names it after the table, the same in every schema):
+        # a save wakes the subscribers of its own region only (the inherited `subscribe()`).
+        self.channel_name = f"{datastore.schema}_{events_table_name}"
+        self._channel = sql.Identifier(self.channel_name)
         # Reads of many aggregates, in one statement each: the latest snapshot of each aggregate
         # the caller does not know (`%(unknown)s`), then the events after it, or after the version
         # the caller knows. A snapshot row comes first in its aggregate's (id, version) order.
@@ -136,9 +141,17 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
             "ORDER BY 1, 2"
         ).format(table)
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Write the events (and the tracking record and snapshots in `kwargs`) in one transaction.
+        Retried as the library's recorders are when the connection fails (a server restart): a
+        transaction that failed wrote nothing, and one that committed before its answer was lost
+        makes the retry clash on the events' (id, version) key, as a concurrent writer would."""
         if not stored_events:
-            return []
+            tracking = kwargs.get("tracking")
+            if tracking is not None:
+                self.insert_tracking(tracking)
+            return None
         count = len(stored_events)
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             try:
@@ -170,8 +183,8 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 # Seal the new head of the chain (outside the events table): a deleted tail is
                 # then a seal naming an event that is gone. Sent with the commit.
                 curs.execute(
-                    sql.SQL("INSERT INTO {} (notification_id, chain_hash) VALUES ({}, {}); COMMIT").format(
-                        self._seals, sql.Literal(first + count - 1), sql.Literal(previous)
+                    sql.SQL("INSERT INTO {} (notification_id, chain_hash) VALUES ({}, {}); NOTIFY {}; COMMIT").format(
+                        self._seals, sql.Literal(first + count - 1), sql.Literal(previous), self._channel
                     )
                 )
             except BaseException:
