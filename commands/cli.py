@@ -98,7 +98,7 @@ def main(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from commands import audit, db, demo, finance, policy, records, regions, reports, transfers  # noqa: F401  # each module adds its commands to `main`
+    from commands import audit, checkpoint, db, demo, finance, policy, records, regions, reports, transfers  # noqa: F401  # each module adds its commands to `main`
 
 
 _register()
