@@ -183,9 +183,12 @@ class ChainCheck:
             self._broken_link(seen)
 
     def _inserted(self, seen: _Seen, after: _Seen | None) -> bool:
-        """The row after this one chains from the row before it, and this one does not belong there
-        either (two neighbours swapped look alike, but each belongs at the other's position)."""
-        if after is None or after.link_ok or not self._links(seen.before_hash, after.row, after.legacy):
+        """The row after this one is intact and chains from the row before it, and this one does not
+        belong after it either (two neighbours swapped look alike, but each belongs at the other's
+        position; and after a row already named, the chain there says nothing)."""
+        if after is None or after.link_ok or not (after.own_ok or after.seal_flipped):
+            return False
+        if seen.before_position == self._flagged_at or not self._links(seen.before_hash, after.row, after.legacy):
             return False
         return seen.own_ok or not self._belongs(seen, after)
 

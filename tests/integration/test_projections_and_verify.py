@@ -327,8 +327,10 @@ def test_verify_names_the_position_after_a_deleted_event(store: Store, cli_env: 
         f"event(s) deleted between positions {deleted - 1} and {following} (position {deleted} missing): the event at "
         f"position {following} is intact but does not chain from the one before it"
     )
-    assert f"read model 'journal': row (position {deleted}, leg 0) is not in a fresh replay of the log (added by " \
-        "hand, or its event deleted)" in report["problems"]
+    assert (
+        f"read model 'journal': row (position {deleted}, leg 0) is not in a fresh replay of the log (added by hand, or "
+        "its event deleted)"
+    ) in report["problems"]
     assert verify(cli_env)[0] == 0
 
 
@@ -464,7 +466,8 @@ def changed_read_model(store: Store, change: str, undo: str) -> Iterator[None]:
         (
             "UPDATE region_330109.member_usage SET basic_paid = basic_paid - 100 WHERE psn_no = 'M-3'",
             "UPDATE region_330109.member_usage SET basic_paid = basic_paid + 100 WHERE psn_no = 'M-3'",
-            "read model 'member_usage': row M-3/2023 was changed: basic_paid 2177900 where a fresh replay gives 2178000",
+            "read model 'member_usage': row M-3/2023 was changed: basic_paid 2177900 where a fresh replay gives "
+            "2178000",
         ),
     ],
     ids=["journal-amount", "journal-unbalanced-leg", "settlement-amount", "settlement-status", "member-usage"],
@@ -515,4 +518,6 @@ def test_verify_prints_its_findings_readably_and_exits_1(store: Store, cli_env: 
     assert result.exit_code == 1
     first, second = result.stdout.splitlines()
     assert first.startswith(f"region {REGION}: PROBLEMS (")
-    assert second == "  - read model 'settlements': row S-3 was changed: maf_pay 257601 where a fresh replay gives 257600"
+    assert second == (
+        "  - read model 'settlements': row S-3 was changed: maf_pay 257601 where a fresh replay gives 257600"
+    )
