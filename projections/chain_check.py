@@ -21,18 +21,17 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import StoredEvent
 
-from store.chain import GENESIS_HASH, legacy_chain_hash, legacy_digest, link_digest, own_digest
+from store.chain import GENESIS_HASH, content, legacy_chain_hash, legacy_digest, link_digest, own_digest
 
 suspects_max = 200  # rows kept for the pairing of swapped or moved events; the first ones say enough
 digest_block_bits = 16  # the blocks of migration 0015's seal: 65,536 positions each
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One stored event: its position, columns, time of recording (µs), stored chain hash, and the
     digest migration 0015 sealed of it (events written before it) or None."""
 
@@ -52,9 +51,10 @@ class DigestSeal:
     digest: bytes
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     row: Row
+    body: bytes  # its `content`, hashed by every check
     legacy: bool
     own_ok: bool  # its own columns match (with the sealed bit the seals table gives)
     link_ok: bool  # it chains from the stored hash of the row before it
@@ -122,9 +122,11 @@ class ChainCheck:
         if p in self.watch:
             self.hash_at[p] = row.stored
         legacy = p <= self.through
-        own_ok = self._own(row, legacy, sealed)
-        flipped = not own_ok and self._own(row, legacy, not sealed)
-        seen = _Seen(row, legacy, own_ok, self._links(self.head_hash, row, legacy), flipped, self.head_hash, self.head)
+        body = content(row.event)
+        own_ok = self._own(row, body, legacy, sealed)
+        flipped = not own_ok and self._own(row, body, legacy, not sealed)
+        links = self._links(self.head_hash, row, body, legacy)
+        seen = _Seen(row, body, legacy, own_ok, links, flipped, self.head_hash, self.head)
         if self._pending is not None:
             self._judge(self._pending, seen)
         self._pending = seen
@@ -143,16 +145,15 @@ class ChainCheck:
     # --- one row -------------------------------------------------------------------------------
 
     @staticmethod
-    def _own(row: Row, legacy: bool, sealed: bool) -> bool:
+    def _own(row: Row, body: bytes, legacy: bool, sealed: bool) -> bool:
         if legacy:
-            expected = legacy_digest(row.event, row.position, row.recorded_us, sealed, row.stored)
-            return row.digest == expected
-        return own_digest(row.event, row.position, row.recorded_us, sealed) == row.stored[16:]
+            return row.digest == legacy_digest(body, row.position, row.recorded_us, sealed, row.stored)
+        return own_digest(body, row.position, row.recorded_us, sealed) == row.stored[16:]
 
     @staticmethod
-    def _links(previous: bytes, row: Row, legacy: bool) -> bool:
+    def _links(previous: bytes, row: Row, body: bytes, legacy: bool) -> bool:
         if legacy:
-            return legacy_chain_hash(previous, row.event) == row.stored
+            return legacy_chain_hash(previous, body) == row.stored
         return link_digest(previous, row.stored[16:]) == row.stored[:16]
 
     def _judge(self, seen: _Seen, after: _Seen | None) -> None:
@@ -188,7 +189,9 @@ class ChainCheck:
         position; and after a row already named, the chain there says nothing)."""
         if after is None or after.link_ok or not (after.own_ok or after.seal_flipped):
             return False
-        if seen.before_position == self._flagged_at or not self._links(seen.before_hash, after.row, after.legacy):
+        if seen.before_position == self._flagged_at:
+            return False
+        if not self._links(seen.before_hash, after.row, after.body, after.legacy):
             return False
         return seen.own_ok or not self._belongs(seen, after)
 
@@ -239,7 +242,7 @@ class ChainCheck:
             for s in self._suspects:
                 row = s.row
                 if row.position not in paired and s.legacy and digest == legacy_digest(
-                    row.event, q, row.recorded_us, q in self.seals, row.stored
+                    s.body, q, row.recorded_us, q in self.seals, row.stored
                 ):
                     paired.add(row.position)
                     self._fail(q, f"event at position {q} ({_what(row)}) was moved to position {row.position}")
@@ -252,8 +255,8 @@ class ChainCheck:
         row, p = row_seen.row, at.row.position
         sealed = p in self.seals
         if at.legacy:
-            return at.row.digest == legacy_digest(row.event, p, row.recorded_us, sealed, row.stored)
-        return own_digest(row.event, p, row.recorded_us, sealed) == row.stored[16:]
+            return at.row.digest == legacy_digest(row_seen.body, p, row.recorded_us, sealed, row.stored)
+        return own_digest(row_seen.body, p, row.recorded_us, sealed) == row.stored[16:]
 
     def _check_seals(self) -> None:
         tail_named = False
@@ -272,8 +275,8 @@ class ChainCheck:
                                      "was rewritten")  # fmt: skip
         last_seal = max(self.seals, default=0)
         if self.head > last_seal and not any(f[0] == self.head for f in self.found):
-            self._fail(self.head, f"events at positions {last_seal + 1} to {self.head} have no seal: they were not "
-                                  "written by the recorder")  # fmt: skip
+            self._fail(self.head, f"events after position {last_seal} (the last sealed) up to position {self.head} "
+                                  "have no seal: the recorder did not write them")  # fmt: skip
 
     def _feed_digests(self, position: int | None, digest: bytes | None) -> None:
         """Stored digests in position order: the rows' (joined to them) and the orphans' (merged)."""

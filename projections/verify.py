@@ -67,12 +67,13 @@ def _scan(app: RegionApplication) -> Iterator[Row]:
     query = sql.SQL(
         "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.recorded_at, "
         "e.chain_hash, d.digest FROM {} AS e LEFT JOIN {} AS d ON d.notification_id = e.notification_id "
-        "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+        # the bound on d too: else each page's merge join reads the digests from the first one
+        "AND d.notification_id > %(after)s WHERE e.notification_id > %(after)s ORDER BY e.notification_id LIMIT %(n)s"
     ).format(sql.Identifier(datastore.schema, "events"), sql.Identifier(datastore.schema, "event_digests"))
     after = 0
     while True:
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            rows = curs.execute(query, (after, scan_page_rows), binary=True).fetchall()
+            rows = curs.execute(query, {"after": after, "n": scan_page_rows}, binary=True).fetchall()
         if not rows:
             return
         for position, originator_id, version, topic, state, recorded_at, stored_hash, digest in rows:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -33,24 +32,24 @@ def micros(recorded_at: dt.datetime) -> int:
     return (recorded_at - EPOCH) // _MICROSECOND
 
 
-def _id_bytes(originator_id: Any) -> bytes:
-    return originator_id.bytes if isinstance(originator_id, UUID) else str(originator_id).encode()
-
-
-def _content(event: StoredEvent) -> tuple[bytes, ...]:
-    return (
-        _id_bytes(event.originator_id),
-        event.originator_version.to_bytes(8, "big", signed=True),
-        event.topic.encode(),
-        b"\x00",
-        event.state,
+def content(event: StoredEvent) -> bytes:
+    """The columns both hashes cover: aggregate id, version (8 bytes, big-endian), topic, a zero byte, payload."""
+    originator_id = event.originator_id
+    return b"".join(
+        (
+            originator_id.bytes if isinstance(originator_id, UUID) else str(originator_id).encode(),
+            event.originator_version.to_bytes(8, "big", signed=True),
+            event.topic.encode(),
+            b"\x00",
+            event.state,
+        )
     )
 
 
-def own_digest(event: StoredEvent, position: int, recorded_us: int, sealed: bool) -> bytes:
-    """The 16-byte digest of one row's own columns (one buffer: one hash call per event)."""
-    head = (position.to_bytes(8, "big", signed=True), recorded_us.to_bytes(8, "big", signed=True), _SEALED[sealed])
-    return hashlib.sha256(b"".join(head + _content(event))).digest()[:16]
+def own_digest(body: bytes, position: int, recorded_us: int, sealed: bool) -> bytes:
+    """The 16-byte digest of one row's own columns (`body`: its `content`)."""
+    head = position.to_bytes(8, "big", signed=True) + recorded_us.to_bytes(8, "big", signed=True) + _SEALED[sealed]
+    return hashlib.sha256(head + body).digest()[:16]
 
 
 def link_digest(previous: bytes, own: bytes) -> bytes:
@@ -60,25 +59,23 @@ def link_digest(previous: bytes, own: bytes) -> bytes:
 
 def event_hash(previous: bytes, event: StoredEvent, position: int, recorded_us: int, sealed: bool) -> bytes:
     """The chain hash the recorder stores with an event (since migration 0015)."""
-    own = own_digest(event, position, recorded_us, sealed)
+    own = own_digest(content(event), position, recorded_us, sealed)
     return link_digest(previous, own) + own
 
 
-def legacy_chain_hash(previous: bytes, event: StoredEvent) -> bytes:
-    """The chain hash of an event written before migration 0015: sha256 of the previous hash, the
-    aggregate id, the version (8 bytes, big-endian), the topic, a zero byte and the payload."""
-    return hashlib.sha256(b"".join((previous, *_content(event)))).digest()
+def legacy_chain_hash(previous: bytes, body: bytes) -> bytes:
+    """The chain hash of an event written before migration 0015: sha256 of the previous hash and
+    the event's `content` (aggregate id, version, topic, payload)."""
+    return hashlib.sha256(previous + body).digest()
 
 
-def legacy_digest(event: StoredEvent, position: int, recorded_us: int, sealed: bool, stored_hash: bytes) -> bytes:
+def legacy_digest(body: bytes, position: int, recorded_us: int, sealed: bool, stored_hash: bytes) -> bytes:
     """The digest migration 0015 sealed of an older event: every stored column (`event_digests`)."""
-    head = (
-        position.to_bytes(8, "big", signed=True), recorded_us.to_bytes(8, "big", signed=True), _SEALED[sealed],
-        stored_hash,
-    )  # fmt: skip
-    return hashlib.sha256(b"".join(head + _content(event))).digest()
+    head = position.to_bytes(8, "big", signed=True) + recorded_us.to_bytes(8, "big", signed=True) + _SEALED[sealed]
+    return hashlib.sha256(head + stored_hash + body).digest()
 
 
 __all__ = [
-    "GENESIS_HASH", "event_hash", "legacy_chain_hash", "legacy_digest", "link_digest", "micros", "own_digest",
+    "GENESIS_HASH", "content", "event_hash", "legacy_chain_hash", "legacy_digest", "link_digest", "micros",
+    "own_digest",
 ]  # fmt: skip

@@ -21,7 +21,7 @@ from core.application import RegionApplication
 from projections.read_model import catch_up, rebuild
 from store import migrate
 from store.app import Store
-from store.chain import GENESIS_HASH, legacy_chain_hash
+from store.chain import GENESIS_HASH, content, legacy_chain_hash
 from tests.integration.test_projections_and_verify import app, triggers_off, verify
 from tests.integration.test_tamper_evidence import DELETE_ROW, INSERT_ROW, put_back, rows, sealed, what
 
@@ -52,7 +52,7 @@ def as_written_before_0015(conn: psycopg.Connection[Any]) -> None:
         "ORDER BY notification_id"
     ).fetchall()
     for position, originator_id, version, topic, state in positions:
-        previous = legacy_chain_hash(previous, StoredEvent(originator_id, version, topic, bytes(state)))
+        previous = legacy_chain_hash(previous, content(StoredEvent(originator_id, version, topic, bytes(state))))
         conn.execute("UPDATE region_330109.events SET chain_hash = %s WHERE notification_id = %s", (previous, position))
         conn.execute("UPDATE region_330109.seals SET chain_hash = %s WHERE notification_id = %s", (previous, position))
 

@@ -374,3 +374,66 @@ def test_a_read_model_position_moved_past_the_log_is_named(
         f"read model has followed the log to position {head + 50}, but the log ends at position {head}: events "
         f"after position {head} were deleted"
     ])  # fmt: skip
+
+
+# --- forgers who know the hashes -------------------------------------------------------------------
+
+
+def recomputed(conn: psycopg.Connection[Any], row: tuple[Any, ...], position: int, sealed: bool) -> list[Any]:
+    """`row` at `position`, its hashes computed as the recorder does after the event before it."""
+    (before,) = rows(conn, "notification_id = (SELECT max(notification_id) FROM region_330109.events "
+                           "WHERE notification_id < %s)", position)  # fmt: skip
+    event = StoredEvent(row[0], row[1], row[2], bytes(row[3]))
+    return [*row[:4], position, row[5], event_hash(bytes(before[6]), event, position, micros(row[5]), sealed)]
+
+
+def test_an_event_replaced_with_its_own_hashes_recomputed_is_named(
+    owner: psycopg.Connection[Any], cli_env: dict[str, str]
+) -> None:
+    position = unsealed(owner)[3]
+    (row,) = rows(owner, "notification_id = %s", position)
+    forged = recomputed(owner, (*row[:3], bytes(row[3]) + b" ", *row[4:]), position, False)
+    owner.execute(DELETE_ROW, (position,))
+    owner.execute(INSERT_ROW, forged)
+    try:
+        code, report = verify(cli_env)
+    finally:
+        put_back(owner, [row])
+
+    assert code == 1
+    assert report["problems"][0] == (
+        f"event at position {position} was replaced: the event at position {position + 1} does not chain from it "
+        "(its hash was recomputed)"
+    )
+
+
+def test_an_event_appended_with_its_hashes_recomputed_is_named_by_the_missing_seal(
+    owner: psycopg.Connection[Any], cli_env: dict[str, str]
+) -> None:
+    (last,) = rows(owner, "notification_id = (SELECT max(notification_id) FROM region_330109.events)")
+    forged = recomputed(owner, (last[0], last[1] + 1, *last[2:]), last[4] + 1, False)
+    owner.execute(INSERT_ROW, forged)
+    try:
+        code, report = verify(cli_env)
+    finally:
+        owner.execute(DELETE_ROW, (forged[4],))
+
+    assert (code, report["problems"][:1]) == (1, [
+        f"events after position {last[4]} (the last sealed) up to position {forged[4]} have no seal: the recorder "
+        "did not write them"
+    ])  # fmt: skip
+
+
+def test_a_seal_whose_hash_was_changed_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
+    position = sealed(owner)[2]
+    update = "UPDATE region_330109.seals SET chain_hash = sha256(chain_hash) WHERE notification_id = %s"
+    owner.execute(update, (position,))
+    (stored,) = rows(owner, "notification_id = %s", position)
+    try:
+        code, report = verify(cli_env)
+    finally:
+        owner.execute(update.replace("sha256(chain_hash)", "%s"), (stored[6], position))
+
+    assert (code, report["problems"]) == (1, [
+        f"seal of position {position} differs from the event's chain hash: the hash was rewritten"
+    ])  # fmt: skip
