@@ -22,6 +22,7 @@ from commands.cli import main
 from store.app import Store
 from store.chain import event_hash, micros
 from tests.conftest import shared_folder
+from tests.integration.test_projections_and_verify import triggers_off
 from tests.integration.test_tamper_evidence import put_back, rows
 
 REGION, EMPTY = "330109", "110105"
@@ -85,14 +86,8 @@ def problems(report: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture
 def owner(store: Store) -> Iterator[psycopg.Connection[Any]]:
-    with store.connect_admin() as conn:
-        for table in ("events", "seals"):
-            conn.execute(f"ALTER TABLE region_330109.{table} DISABLE TRIGGER USER")
-        try:
-            yield conn
-        finally:
-            for table in ("events", "seals"):
-                conn.execute(f"ALTER TABLE region_330109.{table} ENABLE TRIGGER USER")
+    with triggers_off(store) as conn:
+        yield conn
 
 
 def test_a_signed_checkpoint_of_every_region_verifies(store_env: dict[str, str], keys: dict[str, Path]) -> None:

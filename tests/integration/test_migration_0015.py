@@ -23,7 +23,15 @@ from store import migrate
 from store.app import Store
 from store.chain import GENESIS_HASH, content, legacy_chain_hash
 from tests.integration.test_projections_and_verify import app, triggers_off, verify
-from tests.integration.test_tamper_evidence import DELETE_ROW, INSERT_ROW, put_back, rows, sealed, what
+from tests.integration.test_tamper_evidence import (
+    put_back,
+    rows,
+    sealed,
+    verify_swapped,
+    verify_with_rows,
+    verify_with_seals,
+    what,
+)
 
 __all__ = ["app"]  # fixture
 
@@ -129,12 +137,7 @@ def test_an_older_event_changed_in_any_stored_column_is_named(
 
 
 def test_an_older_event_deleted_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
-    saved = rows(owner, "notification_id = 20")
-    owner.execute(DELETE_ROW, (20,))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, saved)
+    code, report = verify_with_rows(owner, cli_env, removed=[20])
 
     assert code == 1
     assert "event at position 20 was deleted: migration 0015 sealed a digest of it" in report["problems"]
@@ -150,11 +153,8 @@ def test_an_older_event_inserted_in_a_gap_is_named(
     gap = legacy["gap"]
     (model,) = rows(owner, "notification_id = %s", gap + 1)
     forged = (model[0], model[1] + 100, *model[2:4], gap, *model[5:])
-    owner.execute(INSERT_ROW, forged)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute(DELETE_ROW, (gap,))
+
+    code, report = verify_with_rows(owner, cli_env, added=[forged])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -164,14 +164,9 @@ def test_an_older_event_inserted_in_a_gap_is_named(
 
 
 def test_two_older_events_swapped_are_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
-    (a,) = rows(owner, "notification_id = 12")
-    (b,) = rows(owner, "notification_id = 19")
-    for position, to in ((12, -1), (19, 12), (-1, 19)):
-        owner.execute("UPDATE region_330109.events SET notification_id = %s WHERE notification_id = %s", (to, position))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, [a, b])
+    a, b = rows(owner, "notification_id IN (12, 19)")
+
+    code, report = verify_swapped(owner, cli_env, 12, 19)
 
     assert code == 1
     assert report["problems"][0] == (
@@ -181,12 +176,8 @@ def test_two_older_events_swapped_are_named(owner: psycopg.Connection[Any], cli_
 
 def test_an_older_seal_deleted_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
     position = sealed(owner)[4]
-    saved = owner.execute("SELECT * FROM region_330109.seals WHERE notification_id = %s", (position,)).fetchone()
-    owner.execute("DELETE FROM region_330109.seals WHERE notification_id = %s", (position,))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute("INSERT INTO region_330109.seals VALUES (%s, %s, %s)", saved)
+
+    code, report = verify_with_seals(owner, cli_env, removed=[position])
 
     assert (code, report["problems"]) == (
         1, [f"seal of position {position} was deleted: the event there ended its transaction"]

@@ -34,7 +34,6 @@ INSERT_ROW = (
     "INSERT INTO region_330109.events (originator_id, originator_version, topic, state, notification_id, "
     "recorded_at, chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
-DELETE_ROW = "DELETE FROM region_330109.events WHERE notification_id = %s"
 HEAD = "SELECT max(notification_id) FROM region_330109.events"
 
 
@@ -75,6 +74,53 @@ def unsealed(conn: psycopg.Connection[Any]) -> list[int]:
 
 def what(row: tuple[Any, ...]) -> str:
     return f"{row[2]}, aggregate {row[0]} v{row[1]}"
+
+
+def verify_with_rows(
+    conn: psycopg.Connection[Any], cli_env: dict[str, str], *, added: Any = (), removed: Any = ()
+) -> tuple[int, dict[str, Any]]:
+    """Verify with the events at positions `removed` deleted and the rows `added` inserted, then put
+    every row back as it was."""
+    saved = rows(conn, "notification_id = ANY(%s)", list(removed))
+    conn.execute("DELETE FROM region_330109.events WHERE notification_id = ANY(%s)", (list(removed),))
+    for row in added:
+        conn.execute(INSERT_ROW, row)
+    try:
+        return verify(cli_env)
+    finally:
+        conn.execute("DELETE FROM region_330109.events WHERE notification_id = ANY(%s)", ([r[4] for r in added],))
+        put_back(conn, saved)
+
+
+def verify_with_seals(
+    conn: psycopg.Connection[Any], cli_env: dict[str, str], *, added: Any = (), removed: Any = ()
+) -> tuple[int, dict[str, Any]]:
+    """Verify with the seals of positions `removed` deleted and seals added at `added` (naming the
+    event there with its hash), then put them back."""
+    saved = conn.execute("SELECT * FROM region_330109.seals WHERE notification_id = ANY(%s)", (list(removed),))
+    saved_rows = saved.fetchall()
+    conn.execute("DELETE FROM region_330109.seals WHERE notification_id = ANY(%s)", (list(removed),))
+    conn.execute("INSERT INTO region_330109.seals (notification_id, chain_hash) SELECT notification_id, chain_hash "
+                 "FROM region_330109.events WHERE notification_id = ANY(%s)", (list(added),))  # fmt: skip
+    try:
+        return verify(cli_env)
+    finally:
+        conn.execute("DELETE FROM region_330109.seals WHERE notification_id = ANY(%s)", (list(added),))
+        for seal in saved_rows:
+            conn.execute("INSERT INTO region_330109.seals VALUES (%s, %s, %s)", seal)
+
+
+def verify_swapped(
+    conn: psycopg.Connection[Any], cli_env: dict[str, str], a: int, b: int
+) -> tuple[int, dict[str, Any]]:
+    """Verify with the events at positions `a` and `b` exchanged, then put them back."""
+    saved = rows(conn, "notification_id IN (%s, %s)", a, b)
+    for position, to in ((a, -1), (b, a), (-1, b)):
+        conn.execute("UPDATE region_330109.events SET notification_id = %s WHERE notification_id = %s", (to, position))
+    try:
+        return verify(cli_env)
+    finally:
+        put_back(conn, saved)
 
 
 @pytest.fixture
@@ -124,12 +170,8 @@ def test_an_event_deleted_in_the_middle_of_its_transaction_is_named(
     owner: psycopg.Connection[Any], cli_env: dict[str, str]
 ) -> None:
     position = next(p for p in unsealed(owner) if p > 10)
-    saved = rows(owner, "notification_id = %s", position)
-    owner.execute(DELETE_ROW, (position,))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, saved)
+
+    code, report = verify_with_rows(owner, cli_env, removed=[position])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -142,12 +184,8 @@ def test_an_event_that_ended_its_transaction_deleted_is_named_by_its_seal_too(
     owner: psycopg.Connection[Any], cli_env: dict[str, str]
 ) -> None:
     position = sealed(owner)[5]
-    saved = rows(owner, "notification_id = %s", position)
-    owner.execute(DELETE_ROW, (position,))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, saved)
+
+    code, report = verify_with_rows(owner, cli_env, removed=[position])
 
     assert code == 1
     assert report["problems"][:2] == [
@@ -161,19 +199,13 @@ def test_an_event_that_ended_its_transaction_deleted_is_named_by_its_seal_too(
 def test_an_event_inserted_in_the_middle_is_named_even_with_a_hash_computed_as_the_recorder_does(
     owner: psycopg.Connection[Any], cli_env: dict[str, str], gap: int, forger: bool
 ) -> None:
-    # A copy of the fine FINE-GAP, ten times over, put in the free position before it.
+    # A copy of the fine FINE-GAP, another version of its hospital's account, in the free position before it.
     (model,) = rows(owner, "notification_id = %s", gap + 1)
-    (before,) = rows(owner, "notification_id = %s", gap - 1)
-    forged = list(model)
-    forged[1], forged[4] = model[1] + 100, gap
+    forged = [*model[:1], model[1] + 100, *model[2:4], gap, *model[5:]]
     if forger:
-        event = StoredEvent(forged[0], forged[1], forged[2], bytes(forged[3]))
-        forged[6] = event_hash(bytes(before[6]), event, gap, micros(forged[5]), False)
-    owner.execute(INSERT_ROW, forged)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute(DELETE_ROW, (gap,))
+        forged = recomputed(owner, forged, gap, False)
+
+    code, report = verify_with_rows(owner, cli_env, added=[forged])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -185,11 +217,8 @@ def test_an_event_inserted_in_the_middle_is_named_even_with_a_hash_computed_as_t
 def test_an_event_appended_after_the_last_one_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
     (last,) = rows(owner, "notification_id = (SELECT max(notification_id) FROM region_330109.events)")
     forged = (last[0], last[1] + 1, *last[2:4], last[4] + 1, last[5], last[6])
-    owner.execute(INSERT_ROW, forged)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute(DELETE_ROW, (forged[4],))
+
+    code, report = verify_with_rows(owner, cli_env, added=[forged])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -202,14 +231,9 @@ def test_an_event_appended_after_the_last_one_is_named(owner: psycopg.Connection
 def test_two_events_swapped_are_named_with_both_positions(
     owner: psycopg.Connection[Any], cli_env: dict[str, str], distance: int
 ) -> None:
-    (a,) = rows(owner, "notification_id = 20")
-    (b,) = rows(owner, "notification_id = %s", 20 + distance)
-    for position, to in ((a[4], -1), (b[4], a[4]), (-1, b[4])):
-        owner.execute("UPDATE region_330109.events SET notification_id = %s WHERE notification_id = %s", (to, position))
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, [a, b])
+    a, b = rows(owner, "notification_id IN (%s, %s)", 20, 20 + distance)
+
+    code, report = verify_swapped(owner, cli_env, a[4], b[4])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -220,35 +244,17 @@ def test_two_events_swapped_are_named_with_both_positions(
 # --- seals ------------------------------------------------------------------------------------------
 
 
-def delete_seal(conn: psycopg.Connection[Any], position: int) -> tuple[Any, ...]:
-    saved = conn.execute("SELECT * FROM region_330109.seals WHERE notification_id = %s", (position,)).fetchone()
-    conn.execute("DELETE FROM region_330109.seals WHERE notification_id = %s", (position,))
-    return tuple(saved)
+@pytest.mark.parametrize("which", [3, -1], ids=["middle", "last"])
+def test_a_seal_deleted_in_the_middle_or_the_last_one_alone_is_named(
+    owner: psycopg.Connection[Any], cli_env: dict[str, str], which: int
+) -> None:
+    position = sealed(owner)[which]
 
+    code, report = verify_with_seals(owner, cli_env, removed=[position])
 
-def test_a_seal_deleted_in_the_middle_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
-    position = sealed(owner)[3]
-    saved = delete_seal(owner, position)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute("INSERT INTO region_330109.seals VALUES (%s, %s, %s)", saved)
-
+    last = " (the last seal)" if which == -1 else ""
     assert (code, report["problems"]) == (
-        1, [f"seal of position {position} was deleted: the event there ended its transaction"]
-    )  # fmt: skip
-
-
-def test_the_last_seal_deleted_alone_is_named(owner: psycopg.Connection[Any], cli_env: dict[str, str]) -> None:
-    position = sealed(owner)[-1]
-    saved = delete_seal(owner, position)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute("INSERT INTO region_330109.seals VALUES (%s, %s, %s)", saved)
-
-    assert (code, report["problems"]) == (
-        1, [f"seal of position {position} was deleted (the last seal): the event there ended its transaction"]
+        1, [f"seal of position {position} was deleted{last}: the event there ended its transaction"]
     )  # fmt: skip
 
 
@@ -256,15 +262,8 @@ def test_a_seal_added_in_the_middle_of_a_transaction_is_named(
     owner: psycopg.Connection[Any], cli_env: dict[str, str]
 ) -> None:
     position = unsealed(owner)[0]
-    owner.execute(
-        "INSERT INTO region_330109.seals (notification_id, chain_hash) SELECT notification_id, chain_hash "
-        "FROM region_330109.events WHERE notification_id = %s",
-        (position,),
-    )
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute("DELETE FROM region_330109.seals WHERE notification_id = %s", (position,))
+
+    code, report = verify_with_seals(owner, cli_env, added=[position])
 
     assert (code, report["problems"]) == (
         1, [f"seal of position {position} was added: the event there does not end its transaction"]
@@ -393,12 +392,8 @@ def test_an_event_replaced_with_its_own_hashes_recomputed_is_named(
     position = unsealed(owner)[3]
     (row,) = rows(owner, "notification_id = %s", position)
     forged = recomputed(owner, (*row[:3], bytes(row[3]) + b" ", *row[4:]), position, False)
-    owner.execute(DELETE_ROW, (position,))
-    owner.execute(INSERT_ROW, forged)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        put_back(owner, [row])
+
+    code, report = verify_with_rows(owner, cli_env, removed=[position], added=[forged])
 
     assert code == 1
     assert report["problems"][0] == (
@@ -412,11 +407,8 @@ def test_an_event_appended_with_its_hashes_recomputed_is_named_by_the_missing_se
 ) -> None:
     (last,) = rows(owner, "notification_id = (SELECT max(notification_id) FROM region_330109.events)")
     forged = recomputed(owner, (last[0], last[1] + 1, *last[2:]), last[4] + 1, False)
-    owner.execute(INSERT_ROW, forged)
-    try:
-        code, report = verify(cli_env)
-    finally:
-        owner.execute(DELETE_ROW, (forged[4],))
+
+    code, report = verify_with_rows(owner, cli_env, added=[forged])
 
     assert (code, report["problems"][:1]) == (1, [
         f"events after position {last[4]} (the last sealed) up to position {forged[4]} have no seal: the recorder "
