@@ -429,3 +429,18 @@ def test_a_seal_whose_hash_was_changed_is_named(owner: psycopg.Connection[Any], 
     assert (code, report["problems"]) == (1, [
         f"seal of position {position} differs from the event's chain hash: the hash was rewritten"
     ])  # fmt: skip
+
+
+def test_a_read_model_position_deleted_is_named_not_retried(
+    app: RegionApplication, store: Store, cli_env: dict[str, str], gap: int
+) -> None:
+    with store.connect_admin() as conn:
+        conn.execute("DELETE FROM region_330109.notification_tracking")
+        try:
+            code, report = verify(cli_env)
+        finally:
+            rebuild(app)
+
+    assert code == 1
+    assert report["problems"][0].startswith("read model: the page after position 0 clashes with rows already written")
+    assert verify(cli_env)[0] == 0
