@@ -41,7 +41,7 @@ from core.records import content_hash_of, decode_line, parse_claim, parse_member
 from core.results import settlement_result
 from core.settlement import Settlement
 from core.tiers import ClaimAmounts, MemberTerms, YearToDate, compute_settlement
-from store.recorder import GENESIS_HASH, chain_hash
+from store.chain import GENESIS_HASH, event_hash
 from store.server import locate
 
 
@@ -123,8 +123,8 @@ def main() -> None:
 
     def encode() -> None:
         previous = GENESIS_HASH
-        for event in events:
-            previous = chain_hash(previous, mapper.to_stored_event(event))
+        for position, event in enumerate(events, 1):
+            previous = event_hash(previous, mapper.to_stored_event(event), position, 0, False)
 
     def render() -> None:
         for f in facts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import IO
 
 import click
 
@@ -13,8 +14,9 @@ from commands.params import DATE
 from commands.reports import up_to_date
 from core.errors import YibaoError
 from core.ledger import ACCOUNTS, FUNDS
+from projections.checkpoint import RegionHead, open_checkpoint, trusted_public_key
 from projections.trace import trace_account, trace_settlement
-from projections.verify import verify_region, verify_transfers
+from projections.verify import Findings, check_checkpoint, verify_region, verify_transfers
 
 
 @click.command("trace")
@@ -78,12 +80,26 @@ def _event(event: dict[str, object]) -> str:
 @click.command("verify")
 @click.option("--region", help="Only this region (default: all).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--checkpoint", "checkpoint_file", type=click.File("rb"),
+              help="Also prove the log still holds what this signed checkpoint (`yibao checkpoint`) saw.")
+@click.option("--public-key", "public_key_file", type=click.File("rb"),
+              help="With --checkpoint: the public key it must be signed with (default: that of the local key).")
 @click.pass_obj
-def verify(obj: CliContext, region: str | None, as_json: bool) -> None:
-    """Check the whole store: events untampered (hash chain), postings balanced, read models equal
-    to a fresh replay, no member-year over a cap. Exit status 1 when anything is wrong."""
+def verify(
+    obj: CliContext, region: str | None, as_json: bool, checkpoint_file: IO[bytes] | None,
+    public_key_file: IO[bytes] | None,
+) -> None:  # fmt: skip
+    """Check the whole store: events untampered (hash chain, seals), postings balanced, read models
+    equal to a fresh replay, no member-year over a cap. Exit status 1 when anything is wrong."""
     codes = [region] if region else obj.store.region_codes()
-    results = [verify_region(obj.store.region(code)) for code in codes]
+    results: list[Findings] = []
+    heads: dict[str, RegionHead] = {}
+    if checkpoint_file is not None:
+        trusted = trusted_public_key(public_key_file.read() if public_key_file else None)
+        findings, heads = check_checkpoint(open_checkpoint(checkpoint_file.read(), trusted), obj.store.region_codes(),
+                                           region)  # fmt: skip
+        results.append(findings)
+    results += [verify_region(obj.store.region(code), heads.get(code)) for code in codes]
     if len(codes) > 1:  # transfers are checked across regions, so only when all are verified
         results.append(verify_transfers([obj.store.region(code) for code in codes]))
     failed = False
@@ -94,9 +110,14 @@ def verify(obj: CliContext, region: str | None, as_json: bool) -> None:
                               "problems": findings.problems}))  # fmt: skip
         else:
             checked = ", ".join(f"{n:,} {what}" for what, n in findings.checked.items())
-            label = "region " + findings.region if findings.region != "transfers" else "transfers between regions"
-            click.echo(f"{label}: {'OK' if not findings.problems else 'PROBLEMS'} ({checked})")
+            click.echo(f"{_label(findings.region)}: {'OK' if not findings.problems else 'PROBLEMS'} ({checked})")
             for problem in findings.problems:
                 click.echo(f"  - {problem}")
     if failed:
         sys.exit(1)
+
+
+def _label(name: str) -> str:
+    if name == "transfers":
+        return "transfers between regions"
+    return name if name.startswith("checkpoint") else f"region {name}"

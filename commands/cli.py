@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from bulk import collector
-from commands import audit, db, demo, finance, policy, records, regions, reports, transfers
+from commands import audit, checkpoint, db, demo, finance, policy, records, regions, reports, transfers
 from commands.context import CliContext
 from core.errors import YibaoError, first_line
 
@@ -82,3 +82,4 @@ main.add_command(reports.projections)
 main.add_command(reports.report)
 main.add_command(transfers.transfers)
 main.add_command(transfers.family)
+main.add_command(checkpoint.checkpoint)

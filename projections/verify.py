@@ -1,9 +1,12 @@
 """`yibao verify`: check the whole store and name what is wrong.
 
-1. Tamper evidence: every event's chain hash is recomputed in log order; the first row whose
-   stored hash no longer matches (edited, inserted or deleted rows) is named.
+1. Tamper evidence (projections/chain_check.py): every event's hashes are recomputed in log order,
+   and each event changed, deleted, inserted or swapped, each seal deleted or added, is named
+   with its position; with a signed checkpoint (`--checkpoint`), a log shorter than it or
+   different from it too (projections/checkpoint.py).
 2. Postings: every money-moving event's postings balance, and in total per fund.
-3. Projections: the read model equals a fresh replay of the log (journal, settlements, usage).
+3. Projections: the read model equals a fresh replay of the log (journal, settlements, usage,
+   transfers); each row changed, missing or added is named.
 4. Limits: no member-year exceeds a cap or limit of its year's policy.
 5. Snapshots: each equals the replay of its aggregate's events up to its version.
 6. Transfers, across regions: every arrival matches a released transfer out of its region, every
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
@@ -28,11 +32,23 @@ from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, RELEASED
 from projections.caps import check_caps
+from projections.chain_check import ChainCheck, Row, digest_seal
+from projections.checkpoint import Opened, RegionHead
 from projections.read_model import SETTLEMENT_COLUMNS as _SETTLEMENT_COLUMNS
-from projections.read_model import TRANSFER_COLUMNS, USAGE_COLUMNS, Page, RegionReadModel, catch_up
-from store.recorder import GENESIS_HASH, chain_hash, datastore_of
+from projections.read_model import (
+    TRANSFER_COLUMNS,
+    USAGE_COLUMNS,
+    Page,
+    ReadModelInconsistent,
+    RegionReadModel,
+    catch_up,
+    open_view,
+)
+from store.chain import micros
+from store.recorder import datastore_of
 
 scan_page_rows = 5000
+rows_named_max = 10  # rows of one read-model table named; then how many more differ
 
 
 @dataclass
@@ -46,21 +62,25 @@ class Findings:
             self.problems.append(text)
 
 
-def _scan(app: RegionApplication) -> Iterator[tuple[int, StoredEvent, bytes]]:
-    """Every stored event in log order with its stored chain hash, a page at a time."""
+def _scan(app: RegionApplication) -> Iterator[Row]:
+    """Every stored event in log order with its stored hashes, a page at a time."""
     datastore = datastore_of(app)
     query = sql.SQL(
-        "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash FROM {} "
-        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-    ).format(sql.Identifier(datastore.schema, "events"))
+        "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.recorded_at, "
+        "e.chain_hash, d.digest FROM {} AS e LEFT JOIN {} AS d ON d.notification_id = e.notification_id "
+        # the bound on d too: else each page's merge join reads the digests from the first one
+        "AND d.notification_id > %(after)s WHERE e.notification_id > %(after)s ORDER BY e.notification_id LIMIT %(n)s"
+    ).format(sql.Identifier(datastore.schema, "events"), sql.Identifier(datastore.schema, "event_digests"))
     after = 0
     while True:
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            rows = curs.execute(query, (after, scan_page_rows), binary=True).fetchall()
+            rows = curs.execute(query, {"after": after, "n": scan_page_rows}, binary=True).fetchall()
         if not rows:
             return
-        for notification_id, originator_id, version, topic, state, stored_hash in rows:
-            yield notification_id, StoredEvent(originator_id, version, topic, bytes(state)), bytes(stored_hash)
+        for position, originator_id, version, topic, state, recorded_at, stored_hash, digest in rows:
+            event = StoredEvent(originator_id, version, topic, bytes(state))
+            digest = None if digest is None else bytes(digest)
+            yield Row(position, event, micros(recorded_at), bytes(stored_hash), digest)
         after = rows[-1][0]
 
 
@@ -75,44 +95,44 @@ def _digest(rows: Iterator[tuple[Any, ...]]) -> tuple[int, int]:
     return count, total
 
 
-def verify_region(app: RegionApplication) -> Findings:
+def verify_region(app: RegionApplication, checkpoint: RegionHead | None = None) -> Findings:
+    """Check one region; with `checkpoint` (a signed head of it), also that its log still holds it."""
     findings = Findings(app.region)
-    catch_up(app)
+    try:
+        catch_up(app)
+    except ReadModelInconsistent as exc:  # its rows are compared below, row by row
+        findings.fail(f"read model: {exc}")
     fresh = RegionReadModel(view=None)  # type: ignore[arg-type]  # replays into memory only
     journal_digest: list[tuple[Any, ...]] = []
-    previous = GENESIS_HASH
-    chain_broken = False
-    events = 0
-    sealed = _seals(app)
-    seen_hashes: dict[int, bytes] = {}
-    for notification_id, stored, stored_hash in _scan(app):
-        events += 1
-        previous = chain_hash(previous, stored)
-        if notification_id in sealed:
-            seen_hashes[notification_id] = previous
-        if previous != stored_hash and not chain_broken:
-            chain_broken = True
-            findings.fail(
-                f"event chain broken at position {notification_id} ({stored.topic}, aggregate "
-                f"{stored.originator_id} v{stored.originator_version}): content or order changed"
-            )
+    chain = _chain_check(app, {checkpoint.position} if checkpoint else set())
+    replay = Findings(app.region)  # told after the tamper evidence, which says what was done
+    for row in _scan(app):
+        chain.add(row)
+        notification_id, stored = row.position, row.event
         try:
             event = app.mapper.to_domain_event(stored)
         except Exception as exc:  # a row that no longer decodes is itself a finding
-            findings.fail(f"event at position {notification_id} does not decode: {exc}")
+            replay.fail(f"event at position {notification_id} does not decode: {exc}")
             continue
         try:
             fresh.handle(event, Tracking(app.name, notification_id))
         except YibaoError as exc:
-            findings.fail(f"event at position {notification_id}: {exc}")
+            replay.fail(f"event at position {notification_id}: {exc}")
         if len(fresh.page.journal) > 50_000:
             journal_digest.extend(fresh.page.journal)
             fresh.page.journal = []
     journal_digest.extend(fresh.page.journal)
-    findings.checked["events"] = events
-    _check_seals(app, seen_hashes, findings)
+    for _, text in chain.finish():
+        findings.fail(text)
+    for text in replay.problems:
+        findings.fail(text)
+    findings.checked["events"] = chain.events
+    findings.checked["seals"] = len(chain.seals)
+    if checkpoint is not None:
+        _check_checkpoint(checkpoint, chain, findings)
+    _check_position(app, chain.head, findings)
     _check_totals(journal_digest, findings)
-    _check_projection(app, fresh.page, journal_digest, findings)
+    _check_projection(app, fresh.page, journal_digest, findings, log_intact=not findings.problems)
     problems, settlements = check_caps(app)
     for problem in problems:
         findings.fail(problem)
@@ -120,6 +140,75 @@ def verify_region(app: RegionApplication) -> Findings:
     findings.checked["member_years"] = len(fresh.page.usage)
     _check_snapshots(app, findings)
     return findings
+
+
+def _chain_check(app: RegionApplication, watch: set[int]) -> ChainCheck:
+    """The chain check of a region, given its seals, migration 0015's seal and its orphaned digests."""
+    datastore = datastore_of(app)
+    events, seals, digests, digests_seal = (
+        sql.Identifier(datastore.schema, t) for t in ("events", "seals", "event_digests", "event_digests_seal")
+    )
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        sealed = {
+            position: (bytes(hash_), sealed_at)
+            for position, hash_, sealed_at in curs.execute(
+                sql.SQL("SELECT notification_id, chain_hash, sealed_at FROM {}").format(seals)
+            )
+        }
+        seal = digest_seal(curs.execute(
+            sql.SQL("SELECT through_position, events, digest FROM {} ORDER BY sealed_at").format(digests_seal)
+        ).fetchall())  # fmt: skip
+        orphans = [
+            (position, bytes(digest))
+            for position, digest in curs.execute(
+                sql.SQL(
+                    "SELECT d.notification_id, d.digest FROM {} AS d WHERE NOT EXISTS "
+                    "(SELECT FROM {} AS e WHERE e.notification_id = d.notification_id) ORDER BY 1"
+                ).format(digests, events)
+            )
+        ]
+        if seal is not None:
+            through = seal.through
+        else:
+            row = curs.execute(sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(digests)).fetchone()
+            through = row[0] if row is not None else 0
+    return ChainCheck(seals=sealed, digest_seal=seal, through=through, orphans=orphans, watch=watch)
+
+
+def check_checkpoint(
+    opened: Opened, regions: list[str], only: str | None
+) -> tuple[Findings, dict[str, RegionHead]]:
+    """The checkpoint's own findings (its signature, regions gone) and its head of each region to check."""
+    findings = Findings(f"checkpoint taken {opened.taken_at}", list(opened.problems), {"regions": len(opened.heads)})
+    heads = {h.region: h for h in opened.heads if only in (None, h.region)}
+    for code in sorted(heads.keys() - set(regions)):
+        findings.fail(f"region {code} is in the checkpoint but not in the store: it was deleted")
+    return findings, heads
+
+
+def _check_checkpoint(expected: RegionHead, chain: ChainCheck, findings: Findings) -> None:
+    """The log still holds the event the checkpoint saw last, with the same chain hash."""
+    p = expected.position
+    if p and chain.head < p:
+        findings.fail(f"log ends at position {chain.head}, before the checkpoint's position {p}: events after "
+                      f"position {chain.head} were deleted (with their seals)")  # fmt: skip
+    elif p and p not in chain.hash_at:
+        findings.fail(f"event at the checkpoint's position {p} is missing: it was deleted")
+    elif p and chain.hash_at[p] != expected.chain_hash:
+        findings.fail(f"chain hash at position {p} differs from the checkpoint's: the log up to it was rewritten")
+    seal = chain.digest_seal
+    if seal is not None and (seal.through, seal.events, seal.digest) != (
+        expected.digests_through, expected.digests, expected.digests_digest
+    ):
+        findings.fail("seal of the digests of events before migration 0015 differs from the checkpoint's")
+
+
+def _check_position(app: RegionApplication, head: int, findings: Findings) -> None:
+    """A read model that has followed the log further than its last event saw events now gone."""
+    position = open_view(app).max_tracking_id(app.name) or 0
+    if position > head:
+        findings.fail(f"read model has followed the log to position {position}, but the log ends at position "
+                      f"{head}: events after position {head} were deleted")  # fmt: skip
 
 
 def _check_snapshots(app: RegionApplication, findings: Findings) -> None:
@@ -147,33 +236,6 @@ def _check_snapshots(app: RegionApplication, findings: Findings) -> None:
     findings.checked["snapshots"] = len(rows)
 
 
-def _seals(app: RegionApplication) -> dict[int, tuple[bytes, Any]]:
-    datastore = datastore_of(app)
-    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-        rows = curs.execute(
-            sql.SQL("SELECT notification_id, chain_hash, sealed_at FROM {}").format(
-                sql.Identifier(datastore.schema, "seals")
-            )
-        ).fetchall()
-    return {notification_id: (bytes(hash_), sealed_at) for notification_id, hash_, sealed_at in rows}
-
-
-def _check_seals(app: RegionApplication, seen: dict[int, bytes], findings: Findings) -> None:
-    """Every seal must name an event that is still there, with the chain hash it had then."""
-    for notification_id, (sealed_hash, sealed_at) in sorted(_seals(app).items()):
-        found = seen.get(notification_id)
-        if found is None:
-            findings.fail(
-                f"sealed event at position {notification_id} (sealed {sealed_at.isoformat()}) is missing: "
-                "events were deleted from the end of the log"
-            )
-            return
-        if found != sealed_hash:
-            findings.fail(f"chain hash at sealed position {notification_id} differs from its seal")
-            return
-    findings.checked["seals"] = len(seen)
-
-
 def _check_totals(journal: list[tuple[Any, ...]], findings: Findings) -> None:
     by_event: dict[int, int] = {}
     by_fund: dict[str, int] = {}
@@ -189,7 +251,15 @@ def _check_totals(journal: list[tuple[Any, ...]], findings: Findings) -> None:
     findings.checked["postings"] = len(journal)
 
 
-def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[Any, ...]], findings: Findings) -> None:
+_JOURNAL_COLUMNS = ("notification_id", "leg", "posted_on", "kind", "ref", "fund", "account", "party", "amount")
+
+
+def _check_projection(
+    app: RegionApplication, page: Page, journal: list[tuple[Any, ...]], findings: Findings, *, log_intact: bool
+) -> None:
+    """Each read-model table against a fresh replay of the log: every row changed, missing or added
+    (by hand when the log is intact; else the replay of a changed log may be what differs)."""
+    name_rows = partial(_name_rows, findings, log_intact)
     datastore = datastore_of(app)
     schema = datastore.schema
     with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
@@ -198,8 +268,9 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
                 "SELECT notification_id, leg, posted_on::text, kind, ref, fund, account, party, amount FROM {}"
             ).format(sql.Identifier(schema, "journal"))
         ).fetchall()
-        if _digest(iter(stored_journal)) != _digest(iter(_normal(journal))):
-            findings.fail("read model 'journal' differs from a fresh replay of the log")
+        if _digest(iter(stored_journal)) != _digest(iter(_normal(journal))):  # rows compared only when they differ
+            name_rows("journal", _JOURNAL_COLUMNS, {(r[0], r[1]): tuple(r) for r in stored_journal},
+                       {(r[0], r[1]): r for r in _normal(journal)})  # fmt: skip
         stored_settlements = {
             row[0]: tuple(row)
             for row in curs.execute(
@@ -213,25 +284,19 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
             )
         }
         replayed = {k: _settlement_row(v) for k, v in page.settlements.items()}
-        for setl_id in sorted(set(stored_settlements) | set(replayed)):
-            if stored_settlements.get(setl_id) != replayed.get(setl_id):
-                findings.fail(f"read model 'settlements' differs from a fresh replay for {setl_id}")
-                break
-        usage_columns = [f.name for f in _usage_fields()]
+        name_rows("settlements", _SETTLEMENT_COLUMNS, stored_settlements, replayed)
+        usage_columns = ("psn_no", "year", *(f.name for f in _usage_fields()))
         stored_usage = {
-            (row[0], row[1]): row[2:]
+            (row[0], row[1]): tuple(row)
             for row in curs.execute(
-                sql.SQL("SELECT psn_no, year, {} FROM {}").format(
+                sql.SQL("SELECT {} FROM {}").format(
                     sql.SQL(", ").join(map(sql.Identifier, usage_columns)), sql.Identifier(schema, "member_usage")
                 )
             )
         }
-        replayed_usage = {key: tuple(dict(zip(USAGE_COLUMNS, sums, strict=True))[c] for c in usage_columns)
+        replayed_usage = {key: (*key, *(dict(zip(USAGE_COLUMNS, sums, strict=True))[c] for c in usage_columns[2:]))
                           for key, sums in page.usage.items()}  # fmt: skip
-        for key in sorted(set(stored_usage) | set(replayed_usage)):
-            if stored_usage.get(key) != replayed_usage.get(key):
-                findings.fail(f"read model 'member_usage' differs from a fresh replay for {key[0]}/{key[1]}")
-                break
+        name_rows("member_usage", usage_columns, stored_usage, replayed_usage)
         stored_transfers = {
             (row[0], row[1], row[3]): tuple(row)
             for row in curs.execute(
@@ -240,9 +305,43 @@ def _check_projection(app: RegionApplication, page: Page, journal: list[tuple[An
                 )
             )
         }
-        if stored_transfers != {(row[0], row[1], row[3]): tuple(row) for row in page.transfers.values()}:
-            findings.fail("read model 'transfers' differs from a fresh replay of the log")
+        replayed_transfers = {(row[0], row[1], row[3]): tuple(row) for row in page.transfers.values()}
+        name_rows("transfers", TRANSFER_COLUMNS, stored_transfers, replayed_transfers)
     findings.checked["settlements"] = len(replayed)
+
+
+def _name_rows(
+    findings: Findings, log_intact: bool, table: str, columns: tuple[str, ...], stored: dict[Any, tuple[Any, ...]],
+    replayed: dict[Any, tuple[Any, ...]],
+) -> None:  # fmt: skip
+    """Name each row of `table` that differs from the replay: changed (which columns), missing or added."""
+    differing = sorted(k for k in stored.keys() | replayed.keys() if stored.get(k) != replayed.get(k))
+    for key in differing[:rows_named_max]:
+        row, fresh = stored.get(key), replayed.get(key)
+        where = f"read model '{table}': row {_row_name(table, key)}"
+        if row is None:
+            findings.fail(f"{where} is missing{' (deleted)' if log_intact else ''}: a fresh replay of the log has it")
+        elif fresh is None:
+            how = "added by hand" if log_intact else "added by hand, or its event deleted"
+            findings.fail(f"{where} is not in a fresh replay of the log ({how})")
+        else:
+            changes = ", ".join(
+                f"{c} {a!s} where a fresh replay gives {b!s}" for c, a, b in zip(columns, row, fresh, strict=True)
+                if a != b
+            )  # fmt: skip
+            findings.fail(f"{where} {'was changed' if log_intact else 'differs from a fresh replay'}: {changes}")
+    if len(differing) > rows_named_max:
+        findings.fail(f"read model '{table}': {len(differing) - rows_named_max} more rows differ from a fresh replay")
+
+
+def _row_name(table: str, key: Any) -> str:
+    if table == "journal":
+        return f"(position {key[0]}, leg {key[1]})"
+    if table == "member_usage":
+        return f"{key[0]}/{key[1]}"
+    if table == "transfers":
+        return f"{key[0]} {key[1]} (from {key[2]})"
+    return str(key)
 
 
 def _normal(journal: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
@@ -260,7 +359,7 @@ def _usage_fields() -> list[Any]:
     return [f for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used"]
 
 
-__all__ = ["Findings", "verify_region"]
+__all__ = ["Findings", "check_checkpoint", "verify_region", "verify_transfers"]
 
 
 _TRANSFER_ROWS = sql.SQL("SELECT transfer_id, direction, psn_no, from_region, to_region, balance, status FROM {}")

@@ -74,8 +74,10 @@ def load_migrations(scope: str) -> list[Migration]:
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise AssertionError(f"migrations/{scope} must be numbered 0001.. without gaps")
+    versions = [m.version for m in found]
+    # Numbers may be reserved for work on other branches (a gap), never used twice.
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise AssertionError(f"migrations/{scope} must be numbered from 0001, each number once")
     return found
 
 
@@ -107,8 +109,8 @@ def add_region(conn: psycopg.Connection[Any], region: str) -> bool:
 
 
 def status(conn: psycopg.Connection[Any]) -> SchemaStatus:
-    latest_global = len(load_migrations("global"))
-    latest_region = len(load_migrations("region"))
+    latest_global = _latest(load_migrations("global"))
+    latest_region = _latest(load_migrations("region"))
     has_table = conn.execute("SELECT to_regclass('yibao.schema_migrations') IS NOT NULL").fetchone()
     if not has_table or not has_table[0]:
         return SchemaStatus(0, {}, latest_global, latest_region)
@@ -116,6 +118,10 @@ def status(conn: psycopg.Connection[Any]) -> SchemaStatus:
     versions = {scope: version for scope, version in rows}
     regions = {r: versions.get(r, 0) for r in _regions(conn)}
     return SchemaStatus(versions.get(GLOBAL_SCOPE, 0), regions, latest_global, latest_region)
+
+
+def _latest(migrations: list[Migration]) -> int:
+    return migrations[-1].version if migrations else 0
 
 
 def _regions(conn: psycopg.Connection[Any]) -> list[str]:

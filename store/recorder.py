@@ -7,10 +7,12 @@ What it changes in the library's save path, and why:
 - writers serialise on a transaction-level advisory lock instead of `LOCK TABLE ... EXCLUSIVE`
   (which needs UPDATE privilege): the application role only has INSERT and SELECT on events, and
   notification ids still appear in commit order, because every writer takes the same lock;
-- each row carries `chain_hash = sha256(previous chain_hash || row content)`, computed under the
-  lock, so that an edited or deleted row is detectable even when the triggers were bypassed;
-  each transaction also records a seal (the new head and its hash) in the `seals` table, so
-  that a deleted tail is detectable too.
+- each row carries a `chain_hash` over every stored column and the previous row's hash
+  (store/chain.py), computed under the lock with the time of recording it writes itself, so
+  that an edited, deleted or inserted row is detectable even when the triggers were bypassed;
+  each transaction also records a seal (the new head and its hash) in the `seals` table, and
+  the sealed row's hash says it is sealed, so that a deleted seal is detectable too (a deleted
+  tail, with its seals, needs a signed checkpoint kept outside the database: `yibao checkpoint`).
 It also reads many aggregates' events in one query (`select_events_of`), for batch settlement,
 and the journal positions of given events (`select_positions`), for hospital payments.
 """
@@ -32,29 +34,10 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from app.ports import RegionLog
+from store.chain import GENESIS_HASH, event_hash, micros
 
-GENESIS_HASH = bytes(32)
 few_streams_max = 64  # reads of at most this many aggregates use their own prepared statement
 APP_ROLE = "yibao_app"
-
-
-def chain_hash(previous: bytes, event: StoredEvent) -> bytes:
-    """The tamper-evidence hash of one stored event, chained to the previous one in its region:
-    sha256 of the previous hash, the aggregate id, the version (8 bytes, big-endian), the topic,
-    a zero byte and the payload (hashed as one buffer: one call instead of six per event)."""
-    originator_id = event.originator_id
-    return hashlib.sha256(
-        b"".join(
-            (
-                previous,
-                originator_id.bytes if isinstance(originator_id, UUID) else str(originator_id).encode(),
-                event.originator_version.to_bytes(8, "big", signed=True),
-                event.topic.encode(),
-                b"\x00",
-                event.state,
-            )
-        )
-    ).digest()
 
 
 def advisory_key(name: str) -> int:
@@ -91,7 +74,7 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
         table = sql.Identifier(datastore.schema, events_table_name)
         # A save takes few round trips, because the region's write lock is held through them:
         # one simple-protocol string (begin, lock timeout, lock, then - a statement of its own, so
-        # that it sees every commit made before the lock was granted - the chain's head and a
+        # that it sees every commit made before the lock was granted - the chain's head, the time and a
         # block of ids), the COPY, and one string with the seal and the commit.
         self._begin_and_lock = sql.SQL(
             "BEGIN; SET LOCAL lock_timeout = '{0}s'; SELECT pg_advisory_xact_lock({1}); "
@@ -99,7 +82,7 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
         self._events_table = table
         self._sequence = sql.Literal(f"{datastore.schema}.{events_table_name}_notification_id_seq")
         self._copy_events = sql.SQL(
-            "COPY {0} (originator_id, originator_version, topic, state, notification_id, chain_hash) "
+            "COPY {0} (originator_id, originator_version, topic, state, notification_id, recorded_at, chain_hash) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(table)
         snapshots = sql.Identifier(datastore.schema, "snapshots")
@@ -165,14 +148,16 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 assert reserved is not None
                 self._insert_events(cast(Any, curs), stored_events, **kwargs)  # hook for process recorders (tracking)
                 previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
-                first = reserved[1]
+                first, recorded_at = reserved[1], reserved[3]
+                recorded_us = micros(recorded_at)
                 with curs.copy(self._copy_events) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea", "int8", "bytea"])
+                    copy.set_types(["uuid", "int8", "text", "bytea", "int8", "timestamptz", "bytea"])
                     for offset, event in enumerate(stored_events):
-                        previous = chain_hash(previous, event)
+                        sealed = offset == count - 1  # the seal below names the last event
+                        previous = event_hash(previous, event, first + offset, recorded_us, sealed)
                         copy.write_row(
                             (event.originator_id, event.originator_version, event.topic, event.state,
-                             first + offset, previous)
+                             first + offset, recorded_at, previous)
                         )  # fmt: skip
                 snapshots = kwargs.get("snapshots") or ()
                 if snapshots:
@@ -196,7 +181,8 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
     def _head_and_reserve(self, count: int) -> sql.Composed:
         return sql.SQL(
             "SELECT (SELECT chain_hash FROM {0} ORDER BY notification_id DESC LIMIT 1), "
-            "first, setval({1}::regclass, first + {2} - 1) FROM (SELECT nextval({1}::regclass) AS first) AS block"
+            "first, setval({1}::regclass, first + {2} - 1), clock_timestamp() "
+            "FROM (SELECT nextval({1}::regclass) AS first) AS block"
         ).format(self._events_table, self._sequence, count)
 
     def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:

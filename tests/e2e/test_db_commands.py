@@ -32,7 +32,7 @@ def test_regions_are_added_once_listed_and_migrated_by_db_up(cli_env: dict[str, 
     assert run(["regions", "add", "110105"], cli_env)[0] == 0
     code, listing, _ = run(["regions", "list"], cli_env)
     assert code == 0
-    latest = len(load_migrations("region"))
+    latest = load_migrations("region")[-1].version
     assert listing.splitlines() == [f"110105\tregion_110105\tv{latest}", f"330109\tregion_330109\tv{latest}"]
     assert f"110105 v{latest}, 330109 v{latest}" in run(["db", "up"], cli_env)[1]
 

@@ -13,7 +13,7 @@ from core.ids import policy_book_id
 from core.policy_book import PolicyBook
 from store import migrate
 from store.app import Store
-from store.recorder import GENESIS_HASH, chain_hash
+from store.chain import GENESIS_HASH, event_hash, micros
 from store.server import ServerLocation
 
 REGION = "330109"
@@ -130,19 +130,23 @@ def test_a_save_of_many_thousand_events_completes_in_one_transaction(region_stor
     assert ids == sorted(ids) and len(set(ids)) == 5000
 
 
-def test_each_event_is_chained_to_the_one_before_it(region_store: Store) -> None:
+def test_each_event_is_chained_to_the_one_before_it_over_every_stored_column(region_store: Store) -> None:
     region_store.region(REGION).record_policy(2035, "hash-5", "w = 1")
     with region_store.connect_admin() as conn:
         rows = conn.execute(
-            "SELECT originator_id, originator_version, topic, state, chain_hash "
-            "FROM region_330109.events ORDER BY notification_id"
+            "SELECT e.notification_id, e.recorded_at, s.notification_id IS NOT NULL, originator_id, "
+            "originator_version, topic, state, e.chain_hash FROM region_330109.events AS e "
+            "LEFT JOIN region_330109.seals AS s USING (notification_id) ORDER BY notification_id"
         ).fetchall()
     previous = GENESIS_HASH
-    for originator_id, version, topic, state, stored_hash in rows:
-        previous = chain_hash(previous, StoredEvent(originator_id, version, topic, bytes(state)))
+    for position, recorded_at, sealed, originator_id, version, topic, state, stored_hash in rows:
+        event = StoredEvent(originator_id, version, topic, bytes(state))
+        previous = event_hash(previous, event, position, micros(recorded_at), sealed)
         assert bytes(stored_hash) == previous
     assert len(rows) > 2
     assert hashlib.sha256(b"").digest() != previous
+    # The last event of each save is the one its seal names; its hash says so.
+    assert rows[-1][2] is True
 
 
 def test_the_mapper_refuses_an_event_class_without_a_stable_topic() -> None:

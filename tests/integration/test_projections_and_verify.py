@@ -30,7 +30,7 @@ from core.records import Contribution, MemberRecord, parse_claim
 from projections.read_model import Progress, catch_up, open_view, progress, read_model_topics, rebuild
 from projections.statements import owed_reader
 from store.app import Store
-from store.recorder import chain_hash
+from store.chain import event_hash, micros
 from tests.conftest import EXAMPLES
 
 REGION = "330109"
@@ -241,13 +241,15 @@ def test_verify_passes_on_an_untouched_store(app: RegionApplication, cli_env: di
 
 @contextmanager
 def triggers_off(store: Store) -> Iterator[psycopg.Connection[Any]]:
-    """An owner's connection with the event table's immutability triggers disabled."""
+    """An owner's connection with the immutability triggers of the events and seals disabled."""
     with store.connect_admin() as conn:
-        conn.execute("ALTER TABLE region_330109.events DISABLE TRIGGER USER")
+        for table in ("events", "seals"):
+            conn.execute(f"ALTER TABLE region_330109.{table} DISABLE TRIGGER USER")
         try:
             yield conn
         finally:
-            conn.execute("ALTER TABLE region_330109.events ENABLE TRIGGER USER")
+            for table in ("events", "seals"):
+                conn.execute(f"ALTER TABLE region_330109.{table} ENABLE TRIGGER USER")
 
 
 def event_row(conn: psycopg.Connection[Any], topic: str) -> tuple[Any, ...]:
@@ -282,8 +284,14 @@ def test_verify_names_the_position_of_an_event_whose_content_was_changed(store: 
             conn.execute("UPDATE region_330109.events SET state = %s WHERE notification_id = %s", (state, position))
 
     assert code == 1 and not report["ok"]
-    assert report["problems"][0].startswith(f"event chain broken at position {position} (HospitalAccount.Fined, ")
-    assert "read model 'journal' differs from a fresh replay of the log" in report["problems"]
+    assert report["problems"][0].startswith(f"event at position {position} (HospitalAccount.Fined, ")
+    assert report["problems"][0].endswith(") was changed: its stored columns no longer match its hash")
+    assert report["problems"][1:] == [
+        f"read model 'journal': row (position {position}, leg 0) differs from a fresh replay: amount 300000 where a "
+        "fresh replay gives 3000000",
+        f"read model 'journal': row (position {position}, leg 1) differs from a fresh replay: amount -300000 where a "
+        "fresh replay gives -3000000",
+    ]
     assert verify(cli_env)[0] == 0
 
 
@@ -308,8 +316,14 @@ def test_verify_names_the_position_after_a_deleted_event(store: Store, cli_env: 
             )
 
     assert code == 1
-    assert report["problems"][0].startswith(f"event chain broken at position {following} ")
-    assert "read model 'journal' differs from a fresh replay of the log" in report["problems"]
+    assert report["problems"][0] == (
+        f"event(s) deleted between positions {deleted - 1} and {following} (position {deleted} missing): the event at "
+        f"position {following} is intact but does not chain from the one before it"
+    )
+    assert (
+        f"read model 'journal': row (position {deleted}, leg 0) is not in a fresh replay of the log (added by hand, or "
+        "its event deleted)"
+    ) in report["problems"]
     assert verify(cli_env)[0] == 0
 
 
@@ -348,8 +362,9 @@ def test_verify_finds_unbalanced_postings_even_when_the_hash_chain_was_forged(
         unbalanced = [["390100", "bank", "", 400000], ["390100", "other_income", "H001", -300000]]
         forged = edited(bytes(state), postings=unbalanced)
         rows = conn.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state, chain_hash "
-            "FROM region_330109.events WHERE notification_id >= %s ORDER BY notification_id",
+            "SELECT e.notification_id, originator_id, originator_version, topic, state, e.chain_hash, recorded_at, "
+            "s.notification_id IS NOT NULL FROM region_330109.events AS e LEFT JOIN region_330109.seals AS s "
+            "USING (notification_id) WHERE e.notification_id >= %s ORDER BY notification_id",
             (position,),
         ).fetchall()
         previous = bytes(
@@ -359,25 +374,30 @@ def test_verify_finds_unbalanced_postings_even_when_the_hash_chain_was_forged(
                 (position,),
             ).fetchone()[0]
         )
-        # A forger who knows the chain recomputes every hash from the edited row on.
-        for notification_id, originator_id, version, topic, row_state, _ in rows:
+        # A forger who knows the chain recomputes every hash from the edited row on (and the seals).
+        for notification_id, originator_id, version, topic, row_state, _, recorded_at, sealed in rows:
             content = forged if notification_id == position else bytes(row_state)
-            previous = chain_hash(previous, StoredEvent(originator_id, version, topic, content))
+            event = StoredEvent(originator_id, version, topic, content)
+            previous = event_hash(previous, event, notification_id, micros(recorded_at), sealed)
             conn.execute(
                 "UPDATE region_330109.events SET state = %s, chain_hash = %s WHERE notification_id = %s",
                 (content, previous, notification_id),
             )
+            conn.execute("UPDATE region_330109.seals SET chain_hash = %s WHERE notification_id = %s",
+                         (previous, notification_id))  # fmt: skip
         try:
             code, report = verify(cli_env)
         finally:
-            for notification_id, _, _, _, row_state, row_hash in rows:
+            for notification_id, _, _, _, row_state, row_hash, _, _ in rows:
                 conn.execute(
                     "UPDATE region_330109.events SET state = %s, chain_hash = %s WHERE notification_id = %s",
                     (row_state, row_hash, notification_id),
                 )
+                conn.execute("UPDATE region_330109.seals SET chain_hash = %s WHERE notification_id = %s",
+                             (row_hash, notification_id))  # fmt: skip
 
     assert code == 1
-    assert not any("chain broken" in problem for problem in report["problems"])
+    assert not any("event at position" in p and "was" in p for p in report["problems"]), report["problems"]
     assert f"event at position {position}: postings do not balance: debits - credits = 100000 fen" in report["problems"]
     assert verify(cli_env)[0] == 0
 
@@ -392,7 +412,7 @@ def test_verify_names_an_event_that_no_longer_decodes(store: Store, cli_env: dic
             conn.execute("UPDATE region_330109.events SET state = %s WHERE notification_id = %s", (state, position))
 
     assert code == 1
-    assert report["problems"][0].startswith(f"event chain broken at position {position} (HospitalAccount.Recovered")
+    assert report["problems"][0].startswith(f"event at position {position} (HospitalAccount.Recovered")
     assert any(problem.startswith(f"event at position {position} does not decode") for problem in report["problems"])
     assert verify(cli_env)[0] == 0
 
@@ -408,36 +428,39 @@ def changed_read_model(store: Store, change: str, undo: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    ("change", "undo", "problem"),
+    ("change", "undo", "problem"),  # {position}: the event of the journal row changed
     [
         (
             "UPDATE region_330109.journal SET amount = amount + 1 "
             "WHERE kind = 'settlement' AND ref = 'S-1' AND account = 'benefit_expense'",
             "UPDATE region_330109.journal SET amount = amount - 1 "
             "WHERE kind = 'settlement' AND ref = 'S-1' AND account = 'benefit_expense'",
-            "read model 'journal' differs from a fresh replay of the log",
+            "read model 'journal': row (position {position}, leg 0) was changed: amount 828001 where a fresh replay "
+            "gives 828000",
         ),
         (
             # One more leg, on its own: the postings of that event no longer balance in the journal.
             "INSERT INTO region_330109.journal SELECT notification_id, 99, posted_on, kind, ref, fund, 'bank', '', "
             "100000 FROM region_330109.journal WHERE ref = 'FINE-1' AND leg = 0",
             "DELETE FROM region_330109.journal WHERE leg = 99",
-            "read model 'journal' differs from a fresh replay of the log",
+            "read model 'journal': row (position {position}, leg 99) is not in a fresh replay of the log (added by "
+            "hand)",
         ),
         (
             "UPDATE region_330109.settlements SET hifp_pay = hifp_pay + 1 WHERE setl_id = 'S-2'",
             "UPDATE region_330109.settlements SET hifp_pay = hifp_pay - 1 WHERE setl_id = 'S-2'",
-            "read model 'settlements' differs from a fresh replay for S-2",
+            "read model 'settlements': row S-2 was changed: hifp_pay 40001 where a fresh replay gives 40000",
         ),
         (
             "UPDATE region_330109.settlements SET status = 'settled' WHERE setl_id = 'S-4'",
             "UPDATE region_330109.settlements SET status = 'reversed' WHERE setl_id = 'S-4'",
-            "read model 'settlements' differs from a fresh replay for S-4",
+            "read model 'settlements': row S-4 was changed: status settled where a fresh replay gives reversed",
         ),
         (
             "UPDATE region_330109.member_usage SET basic_paid = basic_paid - 100 WHERE psn_no = 'M-3'",
             "UPDATE region_330109.member_usage SET basic_paid = basic_paid + 100 WHERE psn_no = 'M-3'",
-            "read model 'member_usage' differs from a fresh replay for M-3/2023",
+            "read model 'member_usage': row M-3/2023 was changed: basic_paid 2177900 where a fresh replay gives "
+            "2178000",
         ),
     ],
     ids=["journal-amount", "journal-unbalanced-leg", "settlement-amount", "settlement-status", "member-usage"],
@@ -446,11 +469,16 @@ def test_verify_names_the_read_model_table_that_differs_from_the_log(
     app: RegionApplication, store: Store, cli_env: dict[str, str], change: str, undo: str, problem: str
 ) -> None:
     catch_up(app)
+    with store.connect_admin() as conn:  # the journal's rows of the settlement S-1, and of the fine
+        row = conn.execute(
+            "SELECT notification_id FROM region_330109.journal WHERE kind = %s AND ref = %s LIMIT 1",
+            ("settlement", "S-1") if "828001" in problem else ("fine", "FINE-1"),
+        ).fetchone()
     with changed_read_model(store, change, undo):
         code, report = verify(cli_env)
 
     assert code == 1
-    assert report["problems"] == [problem]
+    assert report["problems"] == [problem.format(position=row[0])]
     assert verify(cli_env)[0] == 0
 
 
@@ -483,4 +511,6 @@ def test_verify_prints_its_findings_readably_and_exits_1(store: Store, cli_env: 
     assert result.exit_code == 1
     first, second = result.stdout.splitlines()
     assert first.startswith(f"region {REGION}: PROBLEMS (")
-    assert second == "  - read model 'settlements' differs from a fresh replay for S-3"
+    assert second == (
+        "  - read model 'settlements': row S-3 was changed: maf_pay 257601 where a fresh replay gives 257600"
+    )
