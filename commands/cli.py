@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from bulk import collector
-from commands import audit, checkpoint, db, demo, finance, policy, records, regions, reports, transfers
+from commands import audit, checkpoint, db, demo, finance, policy, records, regions, reports, transfers, users
 from commands.context import CliContext
 from core.errors import YibaoError, first_line
 
@@ -83,3 +83,4 @@ main.add_command(reports.report)
 main.add_command(transfers.transfers)
 main.add_command(transfers.family)
 main.add_command(checkpoint.checkpoint)
+main.add_command(users.users)

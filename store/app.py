@@ -6,6 +6,8 @@ Each pooling region is its own eventsourcing application over its own PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -20,6 +22,7 @@ from store.errors import DatabaseUnavailable, SchemaNotReady
 from store.migrate import SchemaStatus
 from store.recorder import RegionDatastore, RegionRecorder
 from store.server import ServerLocation
+from store.users import Users
 
 
 class RegionFactory(PostgresFactory):
@@ -68,6 +71,12 @@ class Store:
             return psycopg.connect(self.location.url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to {self.location.describe()}: {exc}") from exc
+
+    @contextmanager
+    def users(self) -> Iterator[Users]:
+        """The users registry, on a connection of its own."""
+        with self.connect_admin() as conn:
+            yield Users(conn)
 
     def migrate(self) -> SchemaStatus:
         with self.connect_admin() as conn:

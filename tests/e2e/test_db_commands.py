@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from commands.cli import main
 from store.migrate import load_migrations
 
+GLOBAL_VERSION = max(m.version for m in load_migrations("global"))
+
 
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, args, env=env)
@@ -21,7 +23,7 @@ def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
 
 def test_db_up_is_idempotent_and_prints_the_schema_version(cli_env: dict[str, str]) -> None:
     code, first, _ = run(["db", "up"], cli_env)
-    assert code == 0 and first.startswith("schema version 1")
+    assert code == 0 and first.startswith(f"schema version {GLOBAL_VERSION};")
     code, second, _ = run(["db", "up"], cli_env)
     assert code == 0 and second == first
 
@@ -66,7 +68,7 @@ def test_the_embedded_server_starts_on_first_use_is_reused_and_stops(tmp_path: P
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert yibao("db", "up").startswith("schema version 1")
+    assert yibao("db", "up").startswith(f"schema version {GLOBAL_VERSION};")
     pid_file = tmp_path / "home" / "pgdata" / "postmaster.pid"
     first_pid = pid_file.read_text().splitlines()[0]
     assert "embedded server, data in" in yibao("db", "status")
