@@ -609,19 +609,105 @@ def _run(
     In a full run (`full`), member usage is summed across pages and written with the last one
     (merged a part at a time if more than `usage_held_max` member-years are held), starting from
     `usage`, the sums of the events before the tracked position when a run is carried on."""
-    projection = RegionReadModel(view)
-    position = view.max_tracking_id(app.name) or 0  # the end of the last page built
-    head = app.region_log.max_notification_id() or 0
-    topics = read_model_topics()
-    usage = {} if usage is None else usage  # a full run's sums of the pages built so far
-    usage_merged = False  # some of a full run's sums are already in the table
+    return _PageRun(app, view, on_page=on_page, page_size=page_size, full=full, usage=usage).run()
 
-    def written(write: Future[None], end: int, start: int) -> bool:
+
+class _PageRun:
+    """One run of `_run`: its position, the page being written and the page being read."""
+
+    def __init__(
+        self,
+        app: RegionApplication,
+        view: ReadModelView,
+        *,
+        on_page: Callable[[Progress], None] | None,
+        page_size: int,
+        full: bool,
+        usage: dict[tuple[str, int], list[int]] | None,
+    ) -> None:
+        self.app, self.view, self.on_page, self.page_size, self.full = app, view, on_page, page_size, full
+        self.projection = RegionReadModel(view)
+        self.position = view.max_tracking_id(app.name) or 0  # the end of the last page built
+        self.head = app.region_log.max_notification_id() or 0
+        self.topics = read_model_topics()
+        self.usage = {} if usage is None else usage  # a full run's sums of the pages built so far
+        self.usage_merged = False  # some of a full run's sums are already in the table
+        if full:
+            self.projection.page.usage = self.usage  # summed into across pages
+
+    def run(self) -> Progress:
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-reader") as reader,
+        ):
+            writing: tuple[Future[None], int, int] | None = None  # the page being written, its end and start
+            # The next page's rows are read (PostgreSQL's part of it, in the reader thread) while
+            # this one is decoded: the page after `after`.
+            self.reading: tuple[Future[list[tuple[int, str, bytes]]], int] | None = None
+            while self.position < self.head or writing is not None:
+                page, end = None, self.position
+                if self.position < self.head:
+                    try:
+                        end = self._build_page(reader)
+                    except BaseException:
+                        if writing is not None:
+                            self._written(*writing)
+                        raise
+                    page = self._take_page()
+                if writing is not None:
+                    done, writing = self._written(*writing), None
+                    if not done:
+                        # Continue from where the other runner got to (the page just built followed
+                        # the one not written, and is dropped).
+                        self.position = self.view.max_tracking_id(self.app.name) or 0
+                        continue
+                if page is not None:
+                    write = writer.submit(self.view.write, page, Tracking(self.app.name, end))
+                    writing = (write, end, page.start)
+                    self.position = end
+        if self.full and self.head == 0:  # no page to end the run with
+            self.view.write(Page(full_run=True, ends_full_run=True), Tracking(self.app.name, 0))
+        return Progress(self.position, self.head)
+
+    def _read(self, after: int) -> list[tuple[int, str, bytes]]:
+        # Only the events that build rows are read and decoded (about half of the log); the
+        # position still moves over the others.
+        return self.app.region_log.select_states(after, self.head, self.topics, self.page_size)
+
+    def _build_page(self, reader: ThreadPoolExecutor) -> int:
+        """Decode the page after `position` into the projection (its rows read ahead); its end."""
+        position = self.position
+        if self.reading is None or self.reading[1] != position:
+            self.reading = (reader.submit(self._read, position), position)
+        rows = self.reading[0].result()
+        end = rows[-1][0] if len(rows) == self.page_size else self.head
+        self.reading = (reader.submit(self._read, end), end) if end < self.head else None
+        project(self.projection, self.app.name, rows)
+        self._page_end = end
+        return end
+
+    def _take_page(self) -> Page:
+        """The page just built, marked for a full run; the projection starts a new one."""
+        page, self.projection.page = self.projection.page, Page()
+        page.start = self.position
+        if self.full:
+            page.full_run = True
+            if self._page_end == self.head:
+                page.usage_is_new, page.ends_full_run = not self.usage_merged, True
+            elif len(self.usage) > usage_held_max:
+                page.usage_is_new, self.usage_merged, self.usage = not self.usage_merged, True, {}
+            else:
+                page.usage = {}  # still held
+            self.projection.page.usage = self.usage
+        return page
+
+    def _written(self, write: Future[None], end: int, start: int) -> bool:
         """Wait for a page's write; False if another runner had recorded these events first."""
+        app, view = self.app, self.view
         try:
             write.result()
         except IntegrityError as exc:
-            if full:
+            if self.full:
                 raise  # nobody else writes during a full run: its sums would be wrong
             if isinstance(exc, Overtaken) or (view.max_tracking_id(app.name) or 0) > start:
                 return False  # the tracking row only moves forward: nothing was written here
@@ -633,64 +719,9 @@ def _run(
                 "the read model again from the events)"
             ) from exc
         failpoints.reach("projection.after_page")
-        if on_page is not None:
-            on_page(Progress(end, head))
+        if self.on_page is not None:
+            self.on_page(Progress(end, self.head))
         return True
-
-    if full:
-        projection.page.usage = usage  # summed into across pages
-
-    def read(after: int) -> list[tuple[int, str, bytes]]:
-        # Only the events that build rows are read and decoded (about half of the log); the
-        # position still moves over the others.
-        return app.region_log.select_states(after, head, topics, page_size)
-
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-writer") as writer,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-reader") as reader,
-    ):
-        writing: tuple[Future[None], int, int] | None = None  # the page being written, its end and start
-        # The next page's rows are read (PostgreSQL's part of it, in the reader thread) while
-        # this one is decoded: the page after `after`.
-        reading: tuple[Future[list[tuple[int, str, bytes]]], int] | None = None
-        while position < head or writing is not None:
-            page, end = None, position
-            if position < head:
-                try:
-                    if reading is None or reading[1] != position:
-                        reading = (reader.submit(read, position), position)
-                    rows = reading[0].result()
-                    end = rows[-1][0] if len(rows) == page_size else head
-                    reading = (reader.submit(read, end), end) if end < head else None
-                    project(projection, app.name, rows)
-                except BaseException:
-                    if writing is not None:
-                        written(*writing)
-                    raise
-                page, projection.page = projection.page, Page()
-                page.start = position
-                if full:
-                    page.full_run = True
-                    if end == head:
-                        page.usage_is_new, page.ends_full_run = not usage_merged, True
-                    elif len(usage) > usage_held_max:
-                        page.usage_is_new, usage_merged, usage = not usage_merged, True, {}
-                    else:
-                        page.usage = {}  # still held
-                    projection.page.usage = usage
-            if writing is not None:
-                done, writing = written(*writing), None
-                if not done:
-                    # Continue from where the other runner got to (the page just built followed
-                    # the one not written, and is dropped).
-                    position = view.max_tracking_id(app.name) or 0
-                    continue
-            if page is not None:
-                writing = (writer.submit(view.write, page, Tracking(app.name, end)), end, page.start)
-                position = end
-    if full and head == 0:  # no page to end the run with
-        view.write(Page(full_run=True, ends_full_run=True), Tracking(app.name, 0))
-    return Progress(position, head)
 
 
 def usage_until(app: RegionApplication, position: int) -> dict[tuple[str, int], list[int]]:
