@@ -28,6 +28,7 @@ from app.transfer_cases import TransferCases
 from app.unit_of_work import UnitOfWork
 from core import settle, snapshot
 from core.account import IndividualAccount
+from core.approval import ApprovalRefused, ApprovalRequest, RequestStatus
 from core.codec import EventMapper, topic_of
 from core.contribution import ContributionReceived
 from core.errors import StaleRead, YibaoError
@@ -42,6 +43,7 @@ from core.hospital import (
 )
 from core.ids import (
     account_id,
+    approval_id,
     contribution_id,
     hospital_id,
     member_id,
@@ -608,13 +610,91 @@ class RegionApplication(TransferCases, Application):
             lambda uow: self._settle_all(uow, claims, operator=operator, reason=reason, on_date=when, origins=origins)
         )
 
-    def reverse(self, setl_id: str, *, operator: str, reason: str, on_date: dt.date | None = None) -> SettlementFacts:
-        def work(uow: UnitOfWork) -> SettlementFacts:
-            settlement = uow.get(settlement_id(setl_id), Settlement)
-            if settlement is None:
-                raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
-            self._reverse(uow, settlement, operator, reason, (on_date or dt.date.today()).isoformat())
+    def reverse(
+        self, setl_id: str, *, operator: str, reason: str, on_date: dt.date | None = None
+    ) -> SettlementFacts | ApprovalRequest:
+        """Reverse a settlement, or, when its fund payments are above the policy's
+        `[controls] approval_above`, record the request for a second person to approve."""
+
+        def work(uow: UnitOfWork) -> SettlementFacts | ApprovalRequest:
+            settlement = self._settlement(uow, setl_id)
+            day = (on_date or dt.date.today()).isoformat()
+            amount = settlement.current.amounts["fund_pay_sumamt"]
+            if not settlement.reversed and self._needs_approval(uow, settlement.current.year, amount):
+                return self._request(uow, "reverse", settlement, amount, operator, reason, {"on_date": day})
+            self._reverse(uow, settlement, operator, reason, day)
             return settlement.current
+
+        return self._in_transaction(work)
+
+    # --- four eyes (复核) -------------------------------------------------------------------
+
+    def _settlement(self, uow: UnitOfWork, setl_id: str) -> Settlement:
+        settlement = uow.get(settlement_id(setl_id), Settlement)
+        if settlement is None:
+            raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
+        return settlement
+
+    def _needs_approval(self, uow: UnitOfWork, year: int, amount: int) -> bool:
+        policy = self._policy(uow, year)
+        above = policy.controls.approval_above if policy is not None else None
+        return above is not None and amount > above
+
+    def _request(
+        self, uow: UnitOfWork, kind: str, settlement: Settlement, amount: int, maker: str, reason: str,
+        details: dict[str, Any],
+    ) -> ApprovalRequest:  # fmt: skip
+        """The pending request for this action on this version, recorded once (a rejected one
+        leaves room for a new attempt)."""
+        base = f"{kind}-{settlement.setl_id}-v{settlement.current.version}"
+        for attempt in itertools.count(1):
+            request_id = base if attempt == 1 else f"{base}-{attempt}"
+            existing = uow.get(approval_id(request_id), ApprovalRequest)
+            if existing is None:
+                return uow.add(ApprovalRequest(
+                    request_id=request_id, kind=kind, subject=settlement.setl_id,
+                    subject_version=settlement.current.version, amount=amount, maker=maker, reason=reason,
+                    details=details,
+                ))  # fmt: skip
+            if existing.status != RequestStatus.REJECTED:
+                return existing
+        raise AssertionError("unreachable")
+
+    def approval_request(self, request_id: str) -> ApprovalRequest | None:
+        return self.unit_of_work().get(approval_id(request_id), ApprovalRequest)
+
+    def approval_requests(self) -> list[ApprovalRequest]:
+        uow = self.unit_of_work()
+        ids = self.region_log.select_originators_of([topic_of(ApprovalRequest.Requested)])
+        uow.preload(ids)
+        found = (uow.get(i, ApprovalRequest) for i in ids)
+        return sorted((r for r in found if r is not None), key=lambda r: r.request_id)
+
+    def decide_request(
+        self, request_id: str, *, checker: str, approve: bool, reason: str = "", on_date: dt.date | None = None
+    ) -> tuple[ApprovalRequest, SettlementFacts | None]:
+        """Approve (the action takes effect in the same transaction, by its maker, approved by the
+        checker) or reject a pending request; the maker can never decide their own."""
+
+        def work(uow: UnitOfWork) -> tuple[ApprovalRequest, SettlementFacts | None]:
+            request = uow.get(approval_id(request_id), ApprovalRequest)
+            if request is None:
+                detail = f"no approval request {request_id} in region {self.region}"
+                raise ApprovalRefused(detail, reason="unknown_request")
+            day = (on_date or dt.date.today()).isoformat()
+            if not approve:
+                request.reject(checker, reason, day)
+                return request, None
+            request.approve(checker, day)
+            settlement = self._settlement(uow, request.subject)
+            if settlement.current.version != request.subject_version or settlement.reversed:
+                raise ApprovalRefused(
+                    f"settlement {request.subject} changed since request {request_id} was made: ask again",
+                    reason="request_stale",
+                )
+            details = request.details
+            self._reverse(uow, settlement, request.maker, request.reason, details["on_date"], approved_by=checker)
+            return request, settlement.current
 
         return self._in_transaction(work)
 
@@ -746,7 +826,15 @@ class RegionApplication(TransferCases, Application):
                 family = uow.get(account_id(member.family_employee), IndividualAccount)
         return own, family
 
-    def _reverse(self, uow: UnitOfWork, settlement: Settlement, operator: str, reason: str, on_date: str) -> None:
+    def _reverse(
+        self,
+        uow: UnitOfWork,
+        settlement: Settlement,
+        operator: str,
+        reason: str,
+        on_date: str,
+        approved_by: str | None = None,
+    ) -> None:
         facts = settlement.current
         if settlement.reversed:
             settlement.reverse(operator, reason, on_date)  # raises already_reversed
@@ -770,7 +858,7 @@ class RegionApplication(TransferCases, Application):
         # on the hospital's account even when nothing was paid: a payment summed before this
         # reversal then loses its save to it, and is summed again without the version.
         paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
-        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid))
+        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
         hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
 
     def _paid_evidence(self, hospital: HospitalAccount, settlement: Settlement) -> tuple[int | None, dict[int, int]]:

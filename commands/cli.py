@@ -16,7 +16,20 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from bulk import collector
-from commands import audit, checkpoint, db, demo, finance, policy, records, regions, reports, transfers, users
+from commands import (
+    approvals,
+    audit,
+    checkpoint,
+    db,
+    demo,
+    finance,
+    policy,
+    records,
+    regions,
+    reports,
+    transfers,
+    users,
+)
 from commands.context import CliContext
 from core.errors import YibaoError, first_line
 
@@ -84,3 +97,4 @@ main.add_command(transfers.transfers)
 main.add_command(transfers.family)
 main.add_command(checkpoint.checkpoint)
 main.add_command(users.users)
+main.add_command(approvals.approvals)

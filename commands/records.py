@@ -17,11 +17,15 @@ from bulk.grouped import InputOrder, bucketed_lines
 from bulk.lines import dumps, read_lines
 from bulk.mode import choose_mode
 from bulk.workers import plan_split, settle_in_workers, worker_cache_max
+from commands.approvals import request_line
 from commands.context import CliContext
+from commands.identity import acting_user
 from commands.progress import Progress, track
+from core.approval import ApprovalRequest
 from core.errors import YibaoError
 from core.money import format_yuan
 from core.results import settlement_result
+from core.roles import Action
 from core.tiers import YearToDate
 
 
@@ -288,13 +292,19 @@ def claims_correct(
 @click.pass_obj
 def claims_reverse(obj: CliContext, setl_id: str, reason: str, operator: str) -> None:
     """Reverse (撤销) settlement SETL_ID: every payer, accumulator and the account get back
-    exactly what it took. Prints the reversed result, amounts negated."""
+    exactly what it took. Prints the reversed result, amounts negated; or, when its fund
+    payments are above the policy's `[controls] approval_above`, the request recorded for a
+    second person (`yibao approvals approve`), status `pending_approval`."""
     _require_text(operator=operator, reason=reason)
+    operator = acting_user(obj.store, operator, Action.RECORD)
     for code in obj.store.region_codes():
         app = obj.store.region(code)
         if app.settlement(setl_id) is not None:
-            facts = app.reverse(setl_id, operator=operator, reason=reason)
-            click.echo(dumps(settlement_result(facts, "reversed", sign=-1)))
+            done = app.reverse(setl_id, operator=operator, reason=reason)
+            if isinstance(done, ApprovalRequest):
+                click.echo(dumps(request_line(done, code)))
+            else:
+                click.echo(dumps(settlement_result(done, "reversed", sign=-1)))
             return
     raise YibaoError(f"no settlement {setl_id}", reason="unknown_settlement")
 

@@ -75,3 +75,7 @@ def transfer_id(transfer: str) -> UUID:
 def transfer_in_id(transfer: str, from_region: str) -> UUID:
     # With the releasing region: two regions may use the same transfer id.
     return uuid5(f"transfer-in:{from_region}:{transfer}")
+
+
+def approval_id(request_id: str) -> UUID:
+    return uuid5(f"approval:{request_id}")

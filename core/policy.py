@@ -154,6 +154,14 @@ class Charity:
 
 
 @attrs.frozen
+class Controls:
+    """Finance controls: a reversal, correction or payment above `approval_above` (fen) waits for
+    a second person's approval (复核); None: none needs one."""
+
+    approval_above: int | None = None
+
+
+@attrs.frozen
 class Policy:
     region: str
     year: int
@@ -166,6 +174,7 @@ class Policy:
     supplementary: Supplementary | None
     charity: Charity | None
     content_hash: str
+    controls: Controls = Controls()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +474,15 @@ def _parse_charity(raw: Mapping[str, Any] | None) -> Charity | None:
     )
 
 
+def _parse_controls(raw: Mapping[str, Any] | None) -> Controls:
+    if raw is None:
+        return Controls()
+    _check_keys(raw, "controls", ("approval_above",))
+    return Controls(approval_above=_cap(raw, "approval_above", "controls", optional=True))
+
+
 _TOP_KEYS = (
+    "controls",
     "region",
     "year",
     "name",
@@ -530,4 +547,5 @@ def parse_policy(raw: bytes) -> Policy:
         supplementary=_parse_supplementary(_table(doc, "supplementary", "", required=False)),
         charity=_parse_charity(_table(doc, "charity", "", required=False)),
         content_hash=hashlib.sha256(raw).hexdigest(),
+        controls=_parse_controls(_table(doc, "controls", "", required=False)),
     )

@@ -87,6 +87,7 @@ class Settlement(Aggregate):
         reason: str
         on_date: str
         postings: list[Posting]
+        approved_by: str | None = None  # the second person, when the reversal needed approval
 
         def apply(self, aggregate: Any) -> None:
             aggregate.reversed = True
@@ -138,7 +139,15 @@ class Settlement(Aggregate):
     def setl_id(self) -> str:
         return self.current.setl_id
 
-    def reverse(self, operator: str, reason: str, on_date: str, *, paid_funds: frozenset[str] = frozenset()) -> None:
+    def reverse(
+        self,
+        operator: str,
+        reason: str,
+        on_date: str,
+        *,
+        paid_funds: frozenset[str] = frozenset(),
+        approved_by: str | None = None,
+    ) -> None:
         """Undo the current version: every posting of it, and of look-backs on it, negated.
         For the funds that have already paid the hospital for it (`paid_funds`), what the
         hospital was owed becomes what it owes back: a receivable (追回 due), as a deduction
@@ -159,6 +168,7 @@ class Settlement(Aggregate):
             reason=reason,
             on_date=on_date,
             postings=undo,
+            approved_by=approved_by,
         )
 
     def resettle(self, facts: SettlementFacts) -> None:
