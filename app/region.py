@@ -692,11 +692,27 @@ class RegionApplication(TransferCases, Application):
                     f"settlement {request.subject} changed since request {request_id} was made: ask again",
                     reason="request_stale",
                 )
-            details = request.details
-            self._reverse(uow, settlement, request.maker, request.reason, details["on_date"], approved_by=checker)
-            return request, settlement.current
+            return request, self._carry_out(uow, request, checker)
 
         return self._in_transaction(work)
+
+    def _carry_out(self, uow: UnitOfWork, request: ApprovalRequest, checker: str) -> SettlementFacts:
+        """The action of an approved request, by its maker, approved by `checker`."""
+        details, maker = request.details, request.maker
+        settlement = self._settlement(uow, request.subject)
+        if request.kind == "reverse":
+            self._reverse(uow, settlement, maker, request.reason, details["on_date"], approved_by=checker)
+            return settlement.current
+        claim = Claim.from_dict(details["claim"])
+        self._preload_for_claims(uow, [claim], correcting=True)
+        outcome = self._settle_one(
+            uow, claim, operator=maker, reason=request.reason, on_date=details["on_date"], origin=details["origin"],
+            approved_by=checker,
+        )  # fmt: skip
+        if outcome.facts is None:
+            raise ApprovalRefused(f"the correction cannot be made: {outcome.reason}: {outcome.detail}",
+                                  reason=outcome.reason or "rejected")  # fmt: skip
+        return outcome.facts
 
     def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim], *, correcting: bool) -> None:
         """Read every aggregate the batch needs in one query: settlements, policies, members,
@@ -750,6 +766,7 @@ class RegionApplication(TransferCases, Application):
         reason: str | None,
         on_date: str | None,
         origin: str | None = None,
+        approved_by: str | None = None,
     ) -> Outcome:
         """Load what the decision needs, let `core.settle` decide, record what it decided."""
         correcting = operator is not None
@@ -766,10 +783,10 @@ class RegionApplication(TransferCases, Application):
             detail = f"no policy for region {self.region} year {claim.year}"
             return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
         if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
-            try:
-                self._reverse(uow, settlement, operator or "", reason or "", on_date or "")
-            except FinanceRejected as exc:
-                return Outcome.rejected(exc.reason, str(exc))
+            held = self._correction_reversed(uow, settlement, claim, operator or "", reason or "", on_date or "",
+                                             origin, approved_by)  # fmt: skip
+            if held is not None:
+                return held
         member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
         if member_year is None:
             member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
@@ -781,10 +798,27 @@ class RegionApplication(TransferCases, Application):
                 family.psn_no if family else None, family.balance if family else 0,
             ),
             version=settlement.current.version + 1 if settlement is not None else 1,
-            operator=operator, reason=reason, on_date=on_date, origin=origin,
+            operator=operator, reason=reason, on_date=on_date, origin=origin, approved_by=approved_by,
         )  # fmt: skip
         self._record_settlement(uow, settlement, member_year, decided, own, family)
         return Outcome(settle.Status.SETTLED, facts=decided.facts)
+
+    def _correction_reversed(
+        self, uow: UnitOfWork, settlement: Settlement, claim: Claim, operator: str, reason: str, on_date: str,
+        origin: str | None, approved_by: str | None,
+    ) -> Outcome | None:  # fmt: skip
+        """Reverse the version a correction replaces; or, above the approval threshold and not yet
+        approved, hold the correction as a request (its outcome); or refuse it by name."""
+        amount = settlement.current.amounts["fund_pay_sumamt"]
+        if approved_by is None and self._needs_approval(uow, settlement.current.year, amount):
+            details = {"claim": claim.to_dict(), "origin": origin, "on_date": on_date}
+            request = self._request(uow, "correct", settlement, amount, operator, reason, details)
+            return Outcome("pending_approval", extra={"request": request})
+        try:
+            self._reverse(uow, settlement, operator, reason, on_date, approved_by=approved_by)
+        except FinanceRejected as exc:
+            return Outcome.rejected(exc.reason, str(exc))
+        return None
 
     def _record_settlement(
         self,

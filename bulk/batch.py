@@ -25,7 +25,7 @@ from core.records import (
     parse_contribution,
     parse_member,
 )
-from core.results import rejected_result, settlement_result
+from core.results import pending_result, rejected_result, settlement_result
 
 batch_records_max = 500
 R = TypeVar("R")
@@ -186,6 +186,8 @@ def _claim_line(line_no: int, claim: Claim, outcome: Outcome) -> LineResult:
             True,
             outcome,
         )
+    if outcome.status == "pending_approval":
+        return LineResult(line_no, pending_result(claim.psn_no, outcome.extra["request"]), False, outcome)
     facts = outcome.facts
     assert facts is not None
     return LineResult(line_no, lambda: settlement_result(facts, outcome.status), False, outcome)

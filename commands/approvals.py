@@ -71,7 +71,10 @@ def _decide(obj: CliContext, request_id: str, operator: str, *, approve: bool, r
             request, facts = app.decide_request(request_id, checker=checker, approve=approve, reason=reason)
             line = request_line(request, code)
             if facts is not None:
-                line["result"] = settlement_result(facts, "reversed", sign=-1)
+                reversed_only = request.kind == "reverse"
+                line["result"] = settlement_result(facts, "reversed", sign=-1) if reversed_only else (
+                    settlement_result(facts, "settled")
+                )
             click.echo(dumps(line))
             return
     raise ApprovalRefused(f"no approval request {request_id}", reason="unknown_request")

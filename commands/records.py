@@ -279,9 +279,12 @@ def claims_correct(
     """Correct settlements: each line of FILE is a full claim with an existing setl_id.
 
     The current version is reversed and the claim settled again as a new version, linked to
-    the reversal, with operator and reason.
+    the reversal, with operator and reason. A correction of a settlement whose fund payments
+    are above the policy's `[controls] approval_above` is held for a second person's approval
+    (`yibao approvals approve`): its line has status `pending_approval` and its `request_id`.
     """
     _require_text(operator=operator, reason=reason)
+    operator = acting_user(obj.store, operator, Action.RECORD)
     _settle_command(obj, file, out, rejects, operator, reason)
 
 

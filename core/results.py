@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.approval import ApprovalRequest
 from core.money import format_yuan
 from core.settlement import AMOUNT_FIELDS, SettlementFacts
 
@@ -17,6 +18,14 @@ def settlement_result(facts: SettlementFacts, status: str, *, sign: int = 1) -> 
     if facts.version > 1:
         out["version"] = facts.version
     return out
+
+
+def pending_result(psn_no: str, request: ApprovalRequest) -> dict[str, Any]:
+    """A claim line held for a second person's approval (复核): nothing of it took effect yet."""
+    return {
+        "setl_id": request.subject, "psn_no": psn_no, "status": "pending_approval", "request_id": request.request_id,
+        "kind": request.kind, "amount": format_yuan(request.amount), "maker": request.maker,
+    }  # fmt: skip
 
 
 def rejected_result(setl_id: str | None, psn_no: str | None, reason: str, detail: str | None = None) -> dict[str, Any]:

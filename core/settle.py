@@ -138,6 +138,7 @@ def decide(
     reason: str | None = None,
     on_date: str | None = None,
     origin: str | None = None,
+    approved_by: str | None = None,
 ) -> Decided:
     """The new version `version` of the claim's settlement, on the accumulators `ytd`."""
     computation = compute_settlement(_amounts(claim), _terms(claim, record), policy, ytd)
@@ -174,6 +175,7 @@ def decide(
         operator=operator,
         reason=reason,
         origin=origin,
+        approved_by=approved_by,
     )
     return Decided(facts, computation, split)
 

@@ -56,6 +56,7 @@ class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
     operator: str | None = None
     reason: str | None = None
     origin: str | None = None  # "<sha256 of the claims file>:<line>" it was settled from
+    approved_by: str | None = None  # the second person (复核), when a correction needed approval
     postings: list[Posting] = []  # balanced legs of this version (core.ledger)
     posted_on: str = ""  # business date of the postings: setl_time, or the correction date
     left_to_person: dict[str, int] = {}  # by part: policy, pre, full, over (for look-back)

@@ -111,8 +111,9 @@ def _describe(row: dict[str, Any], event: Any) -> dict[str, Any]:
         "operator": getattr(event, "operator", None) or getattr(facts, "operator", None),
         "reason": getattr(event, "reason", None) or getattr(facts, "reason", None),
     }
-    if getattr(event, "approved_by", None):
-        out["approved_by"] = event.approved_by  # the second person (复核), besides the operator who asked
+    approved_by = getattr(event, "approved_by", None) or getattr(facts, "approved_by", None)
+    if approved_by:
+        out["approved_by"] = approved_by  # the second person (复核), besides the operator who asked
     if isinstance(facts, SettlementFacts):
         out["version"] = facts.version
         out["policy"] = facts.policy_hash

@@ -5,6 +5,7 @@ when approved (recorded with both people), and never by its maker's own approval
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,4 +117,30 @@ def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None
 
 
 def test_the_store_verifies_clean_after_requests_approvals_and_rejections(yibao: Any) -> None:
+    assert yibao("verify").exit_code == 0
+
+
+def test_a_correction_above_the_threshold_waits_and_is_made_once_approved(yibao: Any, tmp_path: Path) -> None:
+    yibao("claims", "settle", "-", stdin=json.dumps(claim("AP-FIX", "10000.00")) + "\n")
+    fixed = tmp_path / "fix.jsonl"
+    fixed.write_text(json.dumps(claim("AP-FIX", "9000.00")) + "\n", encoding="utf-8")
+    held = out(yibao("claims", "correct", str(fixed), "--operator", "op-1", "--reason", "price list"))
+    assert {k: held[k] for k in ("status", "request_id", "amount", "maker")} == {
+        "status": "pending_approval", "request_id": "reverse-AP-FIX-v1".replace("reverse", "correct"),
+        "amount": "8280.00", "maker": "op-1",
+    }  # fmt: skip
+    assert usage_basic(yibao) == "8280.00"  # still the first version
+    approved = out(yibao("approvals", "approve", "correct-AP-FIX-v1", "--operator", "ap-1"))
+    # The new version: (9,000 - 800) * 90% = 7,380.00, made by op-1, approved by ap-1.
+    assert (approved["result"]["status"], approved["result"]["hifp_pay"], approved["result"]["version"]) == (
+        "settled", "7380.00", 2,
+    )  # fmt: skip
+    assert usage_basic(yibao) == "7380.00"
+    trace = [json.loads(line) for line in yibao("trace", "AP-FIX", "--json").stdout.splitlines()]
+    own = [e for e in trace if e["type"].startswith("Settlement.")]
+    assert [(e["type"], e["operator"], e.get("approved_by")) for e in own] == [
+        ("Settlement.Settled", None, None),
+        ("Settlement.Reversed", "op-1", "ap-1"),
+        ("Settlement.Resettled", "op-1", "ap-1"),
+    ]
     assert yibao("verify").exit_code == 0
