@@ -53,5 +53,10 @@ class RegionLog(ABC):
         """The next events of `topic` after a position, at most `limit`."""
 
     @abstractmethod
+    def select_positions(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        """The position of each stored event named by (aggregate id, version); one not stored is
+        not in the answer."""
+
+    @abstractmethod
     def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
         """(position, topic, state) of the events of `topics` in (after, stop], at most `limit`."""

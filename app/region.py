@@ -904,7 +904,7 @@ class RegionApplication(TransferCases, Application):
             return None, {}
         version = (settlement.id, settlement.version_event)
         legacy = hospital.unpositioned(posted_on)
-        found = self.recorder.select_positions([version, *((hospital.id, v) for v in legacy)])  # type: ignore[attr-defined]
+        found = self.region_log.select_positions([version, *((hospital.id, v) for v in legacy)])
         return found.get(version), {v: found[(hospital.id, v)] for v in legacy}
 
     # --- finance operations (拨付, 拒付/核减, 追回, 罚款, 总额预算) ------------------------------
@@ -974,7 +974,7 @@ class RegionApplication(TransferCases, Application):
         Then the sum is read again (StaleRead). One recorded after the accounts were read makes
         the payment's save fail on their version instead."""
         stored = [a for a in accounts if not a.pending_events]
-        found = self.recorder.select_positions([(a.id, a.version) for a in stored])  # type: ignore[attr-defined]
+        found = self.region_log.select_positions([(a.id, a.version) for a in stored])
         for account in stored:
             latest = found[(account.id, account.version)]
             if latest > position:
