@@ -3,16 +3,22 @@
 Lines are read one at a time, parsed into typed records (bad lines get a named rejection with
 their line number), grouped into batches of at most `batch_records_max`, routed to the member's
 insured region at the record's date, and settled region by region in one transaction each.
-Results come back in input order. Memory stays bounded by the batch size, whatever the file.
+Results come back in input order (but a member file's lines that name a `family_of`: those come
+last, bound once the whole file is recorded). Memory stays bounded by the batch size, whatever
+the file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 from core.application import Outcome, RegionApplication, SaveInFlight
+from core.member import FamilyStatement
 from core.records import (
     Claim,
     Contribution,
@@ -28,7 +34,10 @@ from core.records import (
 from core.results import rejected_result, settlement_result
 
 batch_records_max = 500
+_HELD_ENCODER = msgspec.json.Encoder()
+_HELD_DECODER = msgspec.json.Decoder(tuple[int, str, str, str, str, bool, dict[str, Any]])
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class RegionDirectory(Protocol):
@@ -67,8 +76,8 @@ class LineResult:
         return self._output
 
 
-def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    batch: list[tuple[int, bytes]] = []
+def batched(lines: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in lines:
         batch.append(item)
         if len(batch) >= size:
@@ -79,7 +88,8 @@ def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
 
 
 def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
-    """The region each (psn_no, date) is insured in, or None for an unknown member."""
+    """The region each (psn_no, date) is insured in; for a member with no record on that date,
+    a region that knows them (it names the date); None for an unknown member."""
     codes = directory.region_codes()
     if len(codes) == 1:  # one region: it answers for every member (and rejects unknown ones)
         return [codes[0]] * len(keys)
@@ -96,7 +106,15 @@ def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> li
                 seen_elsewhere[i] = code
     # A member known only to a region that says they are insured elsewhere: let that region
     # answer (it rejects the claim as member_transferred_out).
-    return [r if r is not None else s for r, s in zip(routed, seen_elsewhere, strict=True)]
+    routed = [r if r is not None else s for r, s in zip(routed, seen_elsewhere, strict=True)]
+    unrouted = list(dict.fromkeys(key[0] for key, r in zip(keys, routed, strict=True) if r is None))
+    if unrouted:  # no record on the date anywhere: a region that knows the member names the date
+        known = {}
+        for code in reversed(codes):
+            histories = directory.region(code).member_histories(unrouted)
+            known.update({p: code for p, history in zip(unrouted, histories, strict=True) if history})
+        routed = [r if r is not None else known.get(key[0]) for key, r in zip(keys, routed, strict=True)]
+    return routed
 
 
 def settle_lines(
@@ -199,7 +217,9 @@ def _import_lines(
     apply: Callable[[RegionApplication, list[R]], list[Outcome]],
     describe: Callable[[R], dict[str, Any]],
     batch_size: int,
+    hold: Callable[[R, LineResult], bool] = lambda record, result: False,
 ) -> Iterator[LineResult]:
+    """Each line's result in input order, but for those `hold` takes (to answer later)."""
     known = set(directory.region_codes())
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
@@ -240,9 +260,12 @@ def _import_lines(
                     output["reason"] = outcome.reason
                 if outcome.detail:
                     output["detail"] = outcome.detail
-                results[line_no] = LineResult(line_no, output, outcome.status == "rejected", outcome)
+                result = LineResult(line_no, output, outcome.status == "rejected", outcome)
+                if not hold(record, result):
+                    results[line_no] = result
         for line_no, _ in batch:
-            yield results[line_no]
+            if line_no in results:
+                yield results[line_no]
 
 
 def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord]) -> list[str | RecordRejected]:
@@ -297,15 +320,67 @@ def _insured_spans(history: list[MemberRecord], region: str) -> Iterator[tuple[d
 def import_members(
     directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
 ) -> Iterator[LineResult]:
-    return _import_lines(
-        directory,
-        lines,
-        parse_member,
-        lambda records: insured_regions(directory, records),
-        lambda app, records: app.import_members(records),
-        lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
-        batch_size,
-    )
+    """Record every line, then bind the `family_of` of the lines that name one (SPEC 3.1: the
+    employee may come anywhere in the file). Those lines are answered last, in input order,
+    each with its `binding` (`core.application.RegionApplication.bind_from_member_file`)."""
+    with _HeldLines() as held:
+        yield from _import_lines(
+            directory,
+            lines,
+            parse_member,
+            lambda records: insured_regions(directory, records),
+            lambda app, records: app.import_members(records, bind=False),
+            lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
+            batch_size,
+            held.take,
+        )
+        yield from _bind_held(directory, held, batch_size)
+
+
+class _HeldLines:
+    """The results of member-file lines with a `family_of`, recorded (or found recorded) and
+    waiting for the end of the file to be bound. Spooled to a temporary file past
+    `held_bytes_max`: a file of a million dependents is not held in memory."""
+
+    held_bytes_max = 8 << 20
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=self.held_bytes_max, mode="w+b")  # noqa: SIM115
+
+    def __enter__(self) -> _HeldLines:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def take(self, record: MemberRecord, result: LineResult) -> bool:
+        if record.family_of is None or result.status not in ("recorded", "unchanged"):
+            return False
+        held = (result.line_no, record.insuplc_admdvs, record.psn_no, record.valid_from.isoformat(),
+                record.family_of, result.status == "recorded", result.output)  # fmt: skip
+        self._file.write(_HELD_ENCODER.encode(held) + b"\n")
+        return True
+
+    def lines(self) -> Iterator[tuple[int, str, str, str, str, bool, dict[str, Any]]]:
+        self._file.seek(0)
+        for raw in self._file:
+            yield _HELD_DECODER.decode(raw)
+
+
+def _bind_held(directory: RegionDirectory, held: _HeldLines, batch_size: int) -> Iterator[LineResult]:
+    for chunk in batched(held.lines(), batch_size):
+        by_region: dict[str, list[tuple[int, str, str, str, str, bool, dict[str, Any]]]] = {}
+        for line in chunk:
+            by_region.setdefault(line[1], []).append(line)
+        for region, lines in by_region.items():
+            statements = [FamilyStatement(psn_no, dt.date.fromisoformat(valid_from), employee, recorded)
+                          for _, _, psn_no, valid_from, employee, recorded, _ in lines]  # fmt: skip
+            bindings = directory.region(region).bind_from_member_file(statements)
+            for (*_, output), binding in zip(lines, bindings, strict=True):
+                if binding is not None:
+                    output["binding"] = binding
+        for line_no, *_, output in chunk:
+            yield LineResult(line_no, output, False)
 
 
 def import_contributions(

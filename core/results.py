@@ -35,7 +35,9 @@ def settlement_result(facts: SettlementFacts, status: str, *, sign: int = 1) -> 
     return out
 
 
-def rejected_result(setl_id: str | None, psn_no: str | None, reason: str, detail: str | None = None) -> dict[str, Any]:
+def rejected_result(
+    setl_id: str | int | None, psn_no: str | int | None, reason: str, detail: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"setl_id": setl_id, "psn_no": psn_no, "status": "rejected", "reason": reason}
     if detail:
         out["detail"] = detail
