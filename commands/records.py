@@ -124,7 +124,7 @@ def _settle_command(
         _settle_file(obj, file, out, rejects, operator, reason, batch_size, workers, grouped)
     except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
         for opened in (out, rejects):
-            if isinstance(opened, click.utils.LazyFile):
+            if opened is not None and os.path.exists(getattr(opened, "name", None) or "-"):  # a named file, not stdout
                 with contextlib.suppress(OSError):
                     opened.close()  # closed now, so that click's closing it does not fail the same way again
         raise YibaoError(
