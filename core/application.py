@@ -412,18 +412,20 @@ class RegionApplication(TransferCases, Application):
             return {"family_of": employee, "status": "superseded", "detail": replaced} if statement.recorded else None
         states = record == member.records[-1] and member.binding_pending
         if not states and not statement.recorded:
-            return None
+            return None  # recorded before: its binding was made then, or another record or `family bind` decides
         refusal = not_an_employee(employee, uow.get(member_id(employee), Member), self.region, record.valid_from)
-        refused = {"family_of": employee, "status": "refused", "reason": "not_an_employee", "detail": refusal}
-        if not states:  # recorded now, but the binding follows a later record (or `family bind` since)
-            later = "a later record of the member, or `family bind`, decides the binding"
-            return refused if refusal is not None else {"family_of": employee, "status": "superseded", "detail": later}
         when = record.valid_from.isoformat()
         why = f"member file record valid from {when}"
+        if refusal is None and not states:
+            later = "a later record of the member, or `family bind`, decides the binding"
+            return {"family_of": employee, "status": "superseded", "detail": later}
         if refusal is None:
             bound = member.bind_family(employee, on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
             return {"family_of": employee, "status": "bound" if bound else "unchanged"}
-        ended = member.family_employee
+        refused = {"family_of": employee, "status": "refused", "reason": "not_an_employee", "detail": refusal}
+        if not states:
+            return refused
+        ended = member.family_employee  # the file names another employee: the old account stops paying
         member.unbind_family(on_date=when, operator=MEMBER_FILE_OPERATOR, reason=f"{why}: {refusal}")
         return {**refused, "ended": ended} if ended else refused
 

@@ -34,8 +34,6 @@ from core.records import (
 from core.results import rejected_result, settlement_result
 
 batch_records_max = 500
-_HELD_ENCODER = msgspec.json.Encoder()
-_HELD_DECODER = msgspec.json.Decoder(tuple[int, str, str, str, str, bool, dict[str, Any]])
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -219,7 +217,7 @@ def _import_lines(
     batch_size: int,
     hold: Callable[[R, LineResult], bool] = lambda record, result: False,
 ) -> Iterator[LineResult]:
-    """Each line's result in input order, but for those `hold` takes (to answer later)."""
+    """Each line's result in input order, except those `hold` takes (the caller answers them later)."""
     known = set(directory.region_codes())
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
@@ -337,10 +335,26 @@ def import_members(
         yield from _bind_held(directory, held, batch_size)
 
 
+class _Held(msgspec.Struct, array_like=True):
+    """A member-file line whose `family_of` waits for the end of the file, with its output so far."""
+
+    line_no: int
+    region: str
+    psn_no: str
+    valid_from: dt.date
+    family_of: str
+    recorded: bool  # the line recorded its record (False: it was there already)
+    output: dict[str, Any]
+
+
+_HELD_ENCODER = msgspec.json.Encoder()
+_HELD_DECODER = msgspec.json.Decoder(_Held)
+
+
 class _HeldLines:
-    """The results of member-file lines with a `family_of`, recorded (or found recorded) and
-    waiting for the end of the file to be bound. Spooled to a temporary file past
-    `held_bytes_max`: a file of a million dependents is not held in memory."""
+    """The member-file lines with a `family_of`, recorded (or found recorded) and waiting for the
+    end of the file to be bound. Spooled to a temporary file past `held_bytes_max`: a file of a
+    million dependents is not held in memory."""
 
     held_bytes_max = 8 << 20
 
@@ -356,12 +370,12 @@ class _HeldLines:
     def take(self, record: MemberRecord, result: LineResult) -> bool:
         if record.family_of is None or result.status not in ("recorded", "unchanged"):
             return False
-        held = (result.line_no, record.insuplc_admdvs, record.psn_no, record.valid_from.isoformat(),
-                record.family_of, result.status == "recorded", result.output)  # fmt: skip
+        held = _Held(result.line_no, record.insuplc_admdvs, record.psn_no, record.valid_from, record.family_of,
+                     result.status == "recorded", result.output)  # fmt: skip
         self._file.write(_HELD_ENCODER.encode(held) + b"\n")
         return True
 
-    def lines(self) -> Iterator[tuple[int, str, str, str, str, bool, dict[str, Any]]]:
+    def lines(self) -> Iterator[_Held]:
         self._file.seek(0)
         for raw in self._file:
             yield _HELD_DECODER.decode(raw)
@@ -369,18 +383,16 @@ class _HeldLines:
 
 def _bind_held(directory: RegionDirectory, held: _HeldLines, batch_size: int) -> Iterator[LineResult]:
     for chunk in batched(held.lines(), batch_size):
-        by_region: dict[str, list[tuple[int, str, str, str, str, bool, dict[str, Any]]]] = {}
+        by_region: dict[str, list[_Held]] = {}
         for line in chunk:
-            by_region.setdefault(line[1], []).append(line)
+            by_region.setdefault(line.region, []).append(line)
         for region, lines in by_region.items():
-            statements = [FamilyStatement(psn_no, dt.date.fromisoformat(valid_from), employee, recorded)
-                          for _, _, psn_no, valid_from, employee, recorded, _ in lines]  # fmt: skip
-            bindings = directory.region(region).bind_from_member_file(statements)
-            for (*_, output), binding in zip(lines, bindings, strict=True):
+            statements = [FamilyStatement(h.psn_no, h.valid_from, h.family_of, h.recorded) for h in lines]
+            for line, binding in zip(lines, directory.region(region).bind_from_member_file(statements), strict=True):
                 if binding is not None:
-                    output["binding"] = binding
-        for line_no, *_, output in chunk:
-            yield LineResult(line_no, output, False)
+                    line.output["binding"] = binding
+        for line in chunk:
+            yield LineResult(line.line_no, line.output, False)
 
 
 def import_contributions(
