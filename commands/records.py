@@ -71,28 +71,24 @@ def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
     """Rejected lines and refused bindings to stderr with their number, look-back grants to
     stdout, then counts."""
     counts: dict[str, int] = {}
-    bindings: dict[str, int] = {}
+    refused = 0
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-        binding = result.output.get("binding")
-        if binding is not None:
-            bindings[binding["status"]] = bindings.get(binding["status"], 0) + 1
-        if result.rejected or (binding is not None and binding["status"] == "refused"):
+        binding_refused = result.output.get("binding", {}).get("status") == "refused"
+        refused += binding_refused
+        if result.rejected or binding_refused:
             click.echo(_rejects_line(result.line_no, result.output), err=True)
         if "lookback" in result.output:
             click.echo(dumps(result.output))
-    click.echo(_count_line(what, counts, bindings))
+    click.echo(_count_line(what, counts, refused))
 
 
-def _count_line(what: str, counts: dict[str, int], bindings: dict[str, int] | None = None) -> str:
-    """`members: 5 lines: 4 recorded, 1 unchanged; bindings: 2 bound, 1 refused` (no bindings part
-    when no line named a `family_of`)."""
+def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) -> str:
+    """`members: 5 lines: 4 recorded, 1 unchanged`, and `; 1 binding refused` when one was."""
     total = sum(counts.values())
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    line = f"{what}: {total} lines: {parts or 'none'}"
-    if bindings:
-        line += "; bindings: " + ", ".join(f"{n} {status}" for status, n in sorted(bindings.items()))
-    return line
+    refused = f"; {bindings_refused} binding{'s' if bindings_refused > 1 else ''} refused" if bindings_refused else ""
+    return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
 def _file_sha256(file: IO[bytes]) -> str | None:
