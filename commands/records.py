@@ -20,6 +20,7 @@ from bulk.workers import plan_split, settle_in_workers, worker_cache_max
 from commands.approvals import request_line
 from commands.context import CliContext
 from commands.identity import acting_user
+from commands.params import OutputFile
 from commands.progress import Progress, track
 from core.approval import ApprovalRequest
 from core.errors import YibaoError
@@ -54,9 +55,11 @@ def _rejects_line(line_no: int, output: dict[str, object]) -> str:
 def members_import(obj: CliContext, file: IO[bytes]) -> None:
     """Record members and their changes from FILE (JSON lines; '-' reads stdin).
 
-    Rejected lines go to stderr with their line number. Look-back assistance granted to newly
-    recognised illness_poverty members is printed as one JSON line per member. Ends with a
-    count line.
+    Rejected lines go to stderr with their line number. A `family_of` binds once the whole file
+    is recorded, whatever the line order; a binding refused (not an employee insured here on the
+    record's date) goes to stderr with its line, the member's record being kept (`family bind`
+    can bind later). Look-back assistance granted to newly recognised illness_poverty members is
+    printed as one JSON line per member. Ends with a count line.
     """
     _run_import("members", batch.import_members(obj.store, track(read_lines(file), Progress("members"))))
 
@@ -71,21 +74,27 @@ def contributions_import(obj: CliContext, file: IO[bytes]) -> None:
 
 
 def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
-    """Rejected lines to stderr with their number, look-back grants to stdout, then counts."""
+    """Rejected lines and refused bindings to stderr with their number, look-back grants to
+    stdout, then counts."""
     counts: dict[str, int] = {}
+    refused = 0
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-        if result.rejected:
+        binding_refused = result.output.get("binding", {}).get("status") == "refused"
+        refused += binding_refused
+        if result.rejected or binding_refused:
             click.echo(_rejects_line(result.line_no, result.output), err=True)
-        elif "lookback" in result.output:
+        if "lookback" in result.output:
             click.echo(dumps(result.output))
-    click.echo(_count_line(what, counts))
+    click.echo(_count_line(what, counts, refused))
 
 
-def _count_line(what: str, counts: dict[str, int]) -> str:
+def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) -> str:
+    """`members: 5 lines: 4 recorded, 1 unchanged`, and `; 1 binding refused` when one was."""
     total = sum(counts.values())
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"{what}: {total} lines: {parts or 'none'}"
+    refused = f"; {bindings_refused} binding{'s' if bindings_refused > 1 else ''} refused" if bindings_refused else ""
+    return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
 def _file_sha256(file: IO[bytes]) -> str | None:
@@ -112,6 +121,31 @@ def _settle_command(
     batch_size: int = batch.batch_records_max,
     workers: int = 1,
     grouped: bool = False,
+) -> None:
+    try:
+        _settle_file(obj, file, out, rejects, operator, reason, batch_size, workers, grouped)
+    except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
+        for opened in (out, rejects):
+            if opened is not None and os.path.exists(getattr(opened, "name", None) or "-"):  # a named file, not stdout
+                with contextlib.suppress(OSError):
+                    opened.close()  # closed now, so that click's closing it does not fail the same way again
+        raise YibaoError(
+            f"{exc.strerror or exc} ({exc.filename or 'writing the results'}): the run stopped there; every "
+            "claim settled before it is recorded, and the same file run again answers each line as this run did",
+            reason="file_error",
+        ) from None
+
+
+def _settle_file(
+    obj: CliContext,
+    file: IO[bytes],
+    out: IO[str],
+    rejects: IO[str] | None,
+    operator: str | None,
+    reason: str | None,
+    batch_size: int,
+    workers: int,
+    grouped: bool,
 ) -> None:
     progress = Progress("claims")
     source = _file_sha256(file)
@@ -215,10 +249,8 @@ def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
 
 @claims.command("settle")
 @click.argument("file", type=click.File("rb"))
-@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
-@click.option(
-    "--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here, with line numbers."
-)
+@click.option("--out", type=OutputFile(), default="-", help="Results file (default stdout).")
+@click.option("--rejects", type=OutputFile(), help="Also write rejected lines here, with line numbers.")
 @click.option(
     "--batch-size", type=click.IntRange(1, 10_000), default=None,
     help="Claims per transaction [default: 500 in one process, 1,000 a worker]: larger is faster, smaller holds "
@@ -270,8 +302,8 @@ def _file_bytes(file: IO[bytes]) -> int | None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--reason", required=True, help="Why the settlements are corrected (recorded).")
 @click.option("--operator", required=True, help="Who corrects them (recorded).")
-@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
-@click.option("--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here.")
+@click.option("--out", type=OutputFile(), default="-", help="Results file (default stdout).")
+@click.option("--rejects", type=OutputFile(), help="Also write rejected lines here.")
 @click.pass_obj
 def claims_correct(
     obj: CliContext, file: IO[bytes], reason: str, operator: str, out: IO[str], rejects: IO[str] | None

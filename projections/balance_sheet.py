@@ -2,7 +2,8 @@
 
 Balances are sums of postings up to the date (assets and expenses are debit balances,
 liabilities and income credit balances). The accumulated balance (累计结余) is assets minus
-liabilities; it must equal all income minus all expense, which `check` asserts for every fund.
+liabilities; it must equal all income minus all expense for every fund, else the journal was
+changed outside yibao and the sheet is refused (`read_model_inconsistent`, naming the entries).
 Months of payment capacity (可支付月数) = balance / average monthly benefit expense of the
 12 months up to the date.
 """
@@ -17,8 +18,9 @@ from typing import Any
 
 from psycopg import sql
 
-from core.ledger import ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ACCOUNTS, ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
+from projections.read_model import ReadModelInconsistent
 
 LINES = (
     "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
@@ -104,7 +106,8 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
         lines["surplus_of_year"] = sum(lines[a] for a in INCOME) - sum(lines[a] for a in EXPENSES)
         all_income = -sum(cumulative.get((fund, a), 0) for a in INCOME)
         all_expense = sum(cumulative.get((fund, a), 0) for a in EXPENSES)
-        assert lines["balance"] == all_income - all_expense, f"fund {fund}: assets != liabilities + balance"
+        if lines["balance"] != all_income - all_expense:  # rows changed outside yibao
+            raise ReadModelInconsistent(_unbalanced(curs, schema, region, fund, as_of, lines["balance"]))
         monthly = Decimal(last_12.get((fund, BENEFIT_EXPENSE), 0)) / 12
         months = (
             (Decimal(lines["balance"]) / monthly).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
@@ -113,6 +116,33 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
         )
         funds.append(FundSheet(fund, lines, months))
     return BalanceSheet(region, as_of, funds)
+
+
+entries_named_max = 10
+
+
+def _unbalanced(curs: Any, schema: str, region: str, fund: str, as_of: dt.date, balance: int) -> str:
+    """The one-line refusal of a fund whose books do not balance, naming the journal entries
+    (notification_id, and their legs) whose legs do not sum to zero, are dated apart, or post to
+    an account not in the chart."""
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id, array_agg(leg ORDER BY leg) AS legs FROM {} WHERE fund = %s "
+            "GROUP BY notification_id HAVING min(posted_on) <= %s AND (sum(amount) <> 0 "
+            "OR count(DISTINCT posted_on) > 1 OR bool_or(account <> ALL(%s))) ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(schema, "journal")),
+        (fund, as_of, list(ACCOUNTS), entries_named_max + 1),
+    )
+    rows = curs.fetchall()
+    named = ", ".join(f"{row['notification_id']} (legs {','.join(map(str, row['legs']))})" for row in rows)
+    found = f"journal entries (notification_id) not balanced: {named}" if rows else "no single entry is unbalanced"
+    if len(rows) > entries_named_max:
+        found = found.rsplit(", ", 1)[0] + " and more"
+    return (
+        f"region {region} fund {fund} as of {as_of.isoformat()}: the books do not balance (accumulated "
+        f"balance {format_yuan(balance)} is not income minus expense); {found}; the read model was changed "
+        "outside yibao (`yibao verify` checks it, `yibao projections rebuild` builds it again from the events)"
+    )
 
 
 def _display_width(text: str) -> int:
