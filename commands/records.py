@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import signal
 from collections.abc import Iterator
 from typing import IO
 
 import click
 
-from bulk import batch
-from bulk.collector import after_settled_batch
-from bulk.grouped import InputOrder, bucketed_lines
+from bulk import batch, claims_file
+from bulk.claims_file import rejects_line
 from bulk.lines import dumps, read_lines
 from bulk.mode import choose_mode
-from bulk.workers import plan_split, settle_in_workers, worker_cache_max
 from commands.approvals import request_line
 from commands.context import CliContext
 from commands.identity import acting_user
@@ -43,10 +39,6 @@ def contributions() -> None:
 @click.group()
 def claims() -> None:
     """Claims: settle (一站式结算), reverse (撤销) and correct (更正) settlements."""
-
-
-def _rejects_line(line_no: int, output: dict[str, object]) -> str:
-    return dumps({"line": line_no, **output})
 
 
 @members.command("import")
@@ -83,7 +75,7 @@ def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
         binding_refused = result.output.get("binding", {}).get("status") == "refused"
         refused += binding_refused
         if result.rejected or binding_refused:
-            click.echo(_rejects_line(result.line_no, result.output), err=True)
+            click.echo(rejects_line(result.line_no, result.output), err=True)
         if "lookback" in result.output:
             click.echo(dumps(result.output))
     click.echo(_count_line(what, counts, refused))
@@ -97,20 +89,6 @@ def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) ->
     return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
-def _file_sha256(file: IO[bytes]) -> str | None:
-    """The content hash of a claims file named on the command line (None for stdin), read once
-    ahead in chunks. Running the same file again (after a crash, or not) answers each line as
-    its first run did; a resubmission on stdin or in another file gets `duplicate`."""
-    name = getattr(file, "name", None)
-    if not isinstance(name, str) or not os.path.isfile(name) or not file.seekable():
-        return None
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: file.read(1 << 20), b""):
-        digest.update(chunk)
-    file.seek(0)
-    return digest.hexdigest()
-
-
 def _settle_command(
     obj: CliContext,
     file: IO[bytes],
@@ -122,8 +100,21 @@ def _settle_command(
     workers: int = 1,
     grouped: bool = False,
 ) -> None:
+    def write(output: str, reject: str | None) -> None:
+        out.write(f"{output}\n")
+        if reject is not None and rejects is not None:
+            rejects.write(reject + "\n")
+
+    named = getattr(out, "name", None)
+    beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
     try:
-        _settle_file(obj, file, out, rejects, operator, reason, batch_size, workers, grouped)
+        try:
+            claims_file.settle_file(
+                obj.store, obj.location, file, write, operator=operator, reason=reason, batch_size=batch_size,
+                workers=workers, grouped=grouped, held_in=beside, progress=Progress("claims"),
+            )  # fmt: skip
+        finally:
+            out.flush()
     except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
         for opened in (out, rejects):
             if opened is not None and os.path.exists(getattr(opened, "name", None) or "-"):  # a named file, not stdout
@@ -134,117 +125,6 @@ def _settle_command(
             "claim settled before it is recorded, and the same file run again answers each line as this run did",
             reason="file_error",
         ) from None
-
-
-def _settle_file(
-    obj: CliContext,
-    file: IO[bytes],
-    out: IO[str],
-    rejects: IO[str] | None,
-    operator: str | None,
-    reason: str | None,
-    batch_size: int,
-    workers: int,
-    grouped: bool,
-) -> None:
-    progress = Progress("claims")
-    source = _file_sha256(file)
-    if workers > 1 or grouped:
-        _settle_in_workers(obj, file, progress, out, rejects, source, batch_size, workers, grouped)
-        return
-    lines = track(read_lines(file), progress)
-    settled = batch.settle_lines(
-        obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
-        after_batch=after_settled_batch,
-    )  # fmt: skip
-    for result in settled:
-        out.write(dumps(result.output) + "\n")
-        if result.rejected and rejects is not None:
-            rejects.write(_rejects_line(result.line_no, result.output) + "\n")
-    out.flush()
-
-
-def _settle_in_workers(
-    obj: CliContext,
-    file: IO[bytes],
-    progress: Progress,
-    out: IO[str],
-    rejects: IO[str] | None,
-    source: str | None,
-    batch_size: int,
-    workers: int,
-    grouped: bool,
-) -> None:
-    if source is None:
-        option = "--grouped" if grouped else "--workers"
-        raise YibaoError(
-            f"{option} needs a claims file named on the command line (its hash lets a stopped run resume)",
-            reason="workers_need_a_file",
-        )
-    bindings = [pair for code in obj.store.region_codes() for pair in obj.store.region(code).family_accounts().items()]
-    obj.store.close()  # the workers have their own connections; this process only reads and writes files
-
-    def from_start() -> Iterator[tuple[int, bytes]]:
-        file.seek(0)
-        yield from read_lines(file)
-
-    groups = plan_split(from_start, bindings)
-    file.seek(0)
-    lines = bucketed_lines(file, groups, workers) if grouped else read_lines(file)
-    settled = settle_in_workers(
-        obj.location, track(lines, progress), workers=workers, batch_size=batch_size, source=source,
-        groups=groups, cache_max=worker_cache_max,
-    )  # fmt: skip
-
-    def write(output: str | None, reject: str | None) -> None:
-        out.write(f"{output}\n")
-        if reject is not None and rejects is not None:
-            rejects.write(reject + "\n")
-
-    if not grouped:
-        # SIGTERM and SIGHUP end the run as Ctrl-C does: the workers are stopped, the results
-        # given so far are written (their default would end this process with the workers
-        # still writing to it).
-        with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
-            try:
-                for result in settled:
-                    write(result.output, result.reject)
-            finally:
-                out.flush()
-        return
-    # Results come in bucket order: held, then written in input order. Also after a failure or
-    # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
-    named = getattr(out, "name", None)
-    beside_out = isinstance(named, str) and os.path.isfile(named)
-    held = InputOrder(os.path.dirname(os.path.abspath(str(named))) if beside_out else None)
-    written = 0
-    with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
-        try:
-            with contextlib.closing(settled):
-                for result in settled:
-                    held.add(result.line_no, result.output, result.reject)
-        finally:
-            for output, reject in held.lines():
-                write(output, reject)
-                written += 1
-            held.close()
-            out.flush()
-    if written != progress.count:
-        raise YibaoError(
-            f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
-            reason="results_missing",
-        )
-
-
-@contextlib.contextmanager
-def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
-    """These signals raise KeyboardInterrupt, as Ctrl-C does (their default ends the process at once)."""
-    previous = {number: signal.signal(number, signal.default_int_handler) for number in signals}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @claims.command("settle")
