@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from bulk import collector
-from commands import audit, db, demo, finance, policy, records, regions, reports, transfers
+from commands import audit, db, demo, finance, funds, policy, records, regions, reports, transfers
 from commands.context import CliContext
 from core.errors import YibaoError
 
@@ -74,6 +74,7 @@ main.add_command(audit.verify)
 main.add_command(db.db)
 main.add_command(demo.demo)
 main.add_command(finance.finance)
+main.add_command(funds.funds)
 main.add_command(policy.policy)
 main.add_command(records.members)
 main.add_command(records.contributions)

@@ -75,3 +75,8 @@ def transfer_id(transfer: str) -> UUID:
 def transfer_in_id(transfer: str, from_region: str) -> UUID:
     # With the releasing region: two regions may use the same transfer id.
     return uuid5(f"transfer-in:{from_region}:{transfer}")
+
+
+@lru_cache(maxsize=1 << 12)
+def fund_entry_id(entry_id: str) -> UUID:
+    return uuid5(f"fund-entry:{entry_id}")

@@ -1,8 +1,10 @@
 """Balance sheet per region and fund as of a date (SPEC 6), from the general journal.
 
 Balances are sums of postings up to the date (assets and expenses are debit balances,
-liabilities and income credit balances). The accumulated balance (累计结余) is assets minus
-liabilities; it must equal all income minus all expense, which `check` asserts for every fund.
+liabilities, the opening balance and income credit balances). Income is shown in the order of
+the national fund statement (征缴, 财政补助, 利息, 转移, 其他), then expense (待遇, 转移). The
+accumulated balance (累计结余) is assets minus liabilities; it must equal the opening balance
+brought in plus all income minus all expense, which is asserted for every fund.
 Months of payment capacity (可支付月数) = balance / average monthly benefit expense of the
 12 months up to the date.
 """
@@ -17,13 +19,13 @@ from typing import Any
 
 from psycopg import sql
 
-from core.ledger import ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES, OPENING_BALANCE
 from core.money import format_yuan
 
 LINES = (
     "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
-    "in_transit", "due_to_regions", "contribution_income", "other_income", "benefit_expense", "balance",
-    "surplus_of_year",
+    "in_transit", "due_to_regions", *INCOME, "income_of_year", *EXPENSES, "expense_of_year", "opening_balance",
+    "balance", "surplus_of_year",
 )  # fmt: skip
 LABELS = {
     "bank": ("银行存款", "bank"),
@@ -33,9 +35,17 @@ LABELS = {
     "individual_accounts": ("个人账户", "individual accounts"),
     "in_transit": ("在途资金(转移)", "in transit"),
     "due_to_regions": ("应付其他统筹区款(往来)", "due to other regions"),
+    # The income lines in the order of the national fund statement (基金收支表).
     "contribution_income": ("本年征缴收入", "contribution income (year)"),
+    "fiscal_subsidy_income": ("本年财政补助收入", "fiscal subsidy income (year)"),
+    "interest_income": ("本年利息收入", "interest income (year)"),
+    "transfer_income": ("本年转移收入", "transfer income (year)"),
     "other_income": ("本年其他收入", "other income (year)"),
+    "income_of_year": ("本年收入合计", "total income (year)"),
     "benefit_expense": ("本年待遇支出", "benefit expense (year)"),
+    "transfer_expense": ("本年转移支出", "transfer expense (year)"),
+    "expense_of_year": ("本年支出合计", "total expense (year)"),
+    "opening_balance": ("期初结余(建账)", "opening balance brought in"),
     "balance": ("累计结余", "accumulated balance"),
     "surplus_of_year": ("当年结余", "surplus of the year"),
     "months_of_capacity": ("可支付月数", "months of payment capacity"),
@@ -98,13 +108,18 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
             lines[account] = -cumulative.get((fund, account), 0)
         for account in INCOME:
             lines[account] = -of_year.get((fund, account), 0)
+        lines["income_of_year"] = sum(lines[a] for a in INCOME)
         for account in EXPENSES:
             lines[account] = of_year.get((fund, account), 0)
+        lines["expense_of_year"] = sum(lines[a] for a in EXPENSES)
+        lines["opening_balance"] = -cumulative.get((fund, OPENING_BALANCE), 0)
         lines["balance"] = sum(lines[a] for a in ASSETS) - sum(lines[a] for a in LIABILITIES)
-        lines["surplus_of_year"] = sum(lines[a] for a in INCOME) - sum(lines[a] for a in EXPENSES)
+        lines["surplus_of_year"] = lines["income_of_year"] - lines["expense_of_year"]
         all_income = -sum(cumulative.get((fund, a), 0) for a in INCOME)
         all_expense = sum(cumulative.get((fund, a), 0) for a in EXPENSES)
-        assert lines["balance"] == all_income - all_expense, f"fund {fund}: assets != liabilities + balance"
+        assert lines["balance"] == lines["opening_balance"] + all_income - all_expense, (
+            f"fund {fund}: assets != liabilities + balance"
+        )
         monthly = Decimal(last_12.get((fund, BENEFIT_EXPENSE), 0)) / 12
         months = (
             (Decimal(lines["balance"]) / monthly).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
