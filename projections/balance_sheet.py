@@ -156,3 +156,38 @@ def render_table(sheet: BalanceSheet) -> str:
     if not funds:
         rows.append("(no postings yet)")
     return "\n".join(rows)
+
+
+STATEMENT = (
+    ("brought_forward", "上年结余", "balance brought forward"),
+    *((name, LABELS[name][0].removeprefix("本年"), LABELS[name][1].removesuffix(" (year)")) for name in INCOME),
+    ("income_of_year", "收入合计", "total income"),
+    *((name, LABELS[name][0].removeprefix("本年"), LABELS[name][1].removesuffix(" (year)")) for name in EXPENSES),
+    ("expense_of_year", "支出合计", "total expense"),
+    ("surplus_of_year", "当年结余", "surplus of the year"),
+    ("balance", "累计结余", "accumulated balance"),
+    ("months_of_capacity", "可支付月数", "months of payment capacity"),
+)
+
+
+def render_statement(sheet: BalanceSheet, *, indent: str = "") -> str:
+    """The fund statement of the year (基金收支表) a finance officer reads: per fund, the balance
+    it started the year with, income by line in the national order, expense, the surplus of the
+    year, the accumulated balance and the months of payment capacity."""
+    width = 14
+    rows = [f"{indent}基金收支表 Fund statement {sheet.as_of.year} (yuan)"]
+    label_width = max(_display_width(f"{zh} {en}") for _, zh, en in STATEMENT) + 2
+    rows.append(indent + " " * label_width + "".join(f"{f.fund:>{width}}" for f in sheet.funds))
+    for name, zh, en in STATEMENT:
+        cells = []
+        for f in sheet.funds:
+            if name == "months_of_capacity":
+                cells.append("-" if f.months_of_capacity is None else str(f.months_of_capacity))
+            elif name == "brought_forward":
+                cells.append(format_yuan(f.lines["balance"] - f.lines["surplus_of_year"]))
+            else:
+                cells.append(format_yuan(f.lines[name]))
+        label = f"{zh} {en}"
+        padding = " " * (label_width - _display_width(label))
+        rows.append(indent + label + padding + "".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(rows)
