@@ -331,7 +331,7 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
         )  # fmt: skip
     for hospital, fund in list(recovered)[:3]:
         app.fine(
-            f"FINE-{year}{month:02d}-{hospital}", hospital=hospital, fund=fund, amount=1_000_000,
+            f"FINE-{year}{month:02d}-{hospital}-{fund}", hospital=hospital, fund=fund, amount=1_000_000,
             on_date=on + dt.timedelta(days=2), operator=OPERATOR, reason="demo: repeated over-billing",
         )  # fmt: skip
     steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
