@@ -46,7 +46,7 @@ RECEIVING = "330110"  # the region the demo's movers transfer to
 MOVER_EVERY = 97  # every 97th member moves on 1 July
 BATCH_LINES = 2000  # per transaction: larger batches amortise the per-transaction round trips
 INTEREST_BP_QUARTER = 38  # 1.5% a year, paid quarterly: 0.38% of the balance
-VERSION = 2  # of the synthetic files: a demo folder of another version is generated anew
+VERSION = 3  # of the synthetic files: a demo folder of another version is generated anew
 
 
 class Steps:

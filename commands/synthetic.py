@@ -145,6 +145,12 @@ def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, 
                 "source": source,
             }  # fmt: skip
         if m.insutype == "310":
+            carried = rng.randint(0, 4_000) * 100  # the account's balance from the years before, brought in
+            yield {
+                "contrib_id": f"C-{m.psn_no}-{s.year}-carried", "psn_no": m.psn_no, "fund": "310100",
+                "paid_date": f"{s.year}-01-01", "amount": format_yuan(carried), "acct_amount": format_yuan(carried),
+                "source": "individual",
+            }  # fmt: skip
             half_year_base = rng.randint(*WAGE_BASE_YUAN) * 100 * 6  # fen
             for half in range(2):
                 paid = {"paid_date": f"{s.year}-{half * 6 + 1:02d}-15"}
