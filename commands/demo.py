@@ -259,7 +259,7 @@ def _finance(
     """The funds' balances brought forward (期初结余) on 1 January, and the serious-illness
     financing (大病保险筹资划转) at the end of January, after the month's contributions. The
     neighbouring region is modelled only for the members who move there: its balances are those
-    of a district like this one for that many members and half a year."""
+    of a district like this one for twice that many members (few people: a margin for chance)."""
     from commands.synthetic import members, opening_balances
 
     people = members(scenario)
@@ -267,7 +267,7 @@ def _finance(
     opening_day = dt.date(scenario.year, 1, 1)
     for region_app, balances in (
         (app, opening_balances(people)),
-        (receiving, {f: a // 2 for f, a in opening_balances([m for m in people if m.psn_no in moving]).items()}),
+        (receiving, {f: a * 2 for f, a in opening_balances([m for m in people if m.psn_no in moving]).items()}),
     ):
         region_app.record_fund_entries([
             entry(OPENING, f"OPEN-{region_app.region}-{scenario.year}-{fund}", fund=fund, amount=amount,
