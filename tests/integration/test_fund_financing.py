@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from app.region import HospitalPayment
 from commands.cli import main
 from core.funds import InsufficientFundBalance
-from core.hospital import HospitalAccount
+from core.hospital import HospitalAccount, OwedAt
 from core.ids import hospital_id
 from store.app import Store
 from tests.conftest import REPO_ROOT
@@ -222,7 +221,7 @@ def test_verify_names_a_bank_balance_below_zero_recorded_around_the_check(store:
     """A payment saved without the check (as events recorded before the rule were)."""
     app = store.region(REGION)
     hospital = HospitalAccount(fixmedins_code="H-OLD")
-    hospital.pay("PAY-OLD", "2023-06-30", "2023-07-05", {"610100": 25_000}, "fin-1")
+    hospital.pay("PAY-OLD", "2023-06-30", "2023-07-05", {"610100": 25_000}, "fin-1", 0)
     app.save_aggregates([hospital])
     assert app.hospital_account("H-OLD") is not None and hospital.id == hospital_id("H-OLD")
     verified = yibao.run("verify", "--region", REGION, "--json")
@@ -242,5 +241,8 @@ def test_the_postings_behind_a_financing_line_are_traceable(yibao: Cli) -> None:
 def test_an_app_payment_checks_the_balance_too(store: Store) -> None:
     app = store.region(REGION)
     with pytest.raises(InsufficientFundBalance):
-        app.pay_hospitals([HospitalPayment("PAY-APP", "H-APP", {"330100": 4_051})], through=dt.date(2023, 12, 31),
-                          paid_on=dt.date(2023, 12, 31), operator="fin-1")  # fmt: skip
+        app.pay_hospitals(
+            ["H-APP"], payment_id="PAY-APP", read_owed=lambda: OwedAt(app.region_log.max_notification_id() or 0,
+            {"H-APP": {"330100": 4_051}}), through=dt.date(2023, 12, 31), paid_on=dt.date(2023, 12, 31),
+            operator="fin-1",
+        )  # fmt: skip
