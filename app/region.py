@@ -1036,7 +1036,8 @@ class RegionApplication(TransferCases, Application):
         moves = bank_moves(postings)
         if not moves:
             return
-        policy = self._policy(uow, on_date.year)
+        # A payment early in a year may come before that year's policy is loaded: the last year's rules hold.
+        policy = self._policy(uow, on_date.year) or self._policy(uow, on_date.year - 1)
         allowed = policy.controls.overdraft_allowed if policy is not None else frozenset()
         draws = {fund: -moved for fund, moved in moves.items() if moved < 0 and fund not in allowed}
         uow.bank_draws.append(BankDraw(on_date.isoformat(), draws, moves))
