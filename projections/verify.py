@@ -272,7 +272,8 @@ def _check_bank_balances(app: RegionApplication, journal: list[tuple[Any, ...]],
 
 
 def _may_overdraw(app: RegionApplication, fund: str, year: int) -> bool:
-    book = app.policy_book(year)
+    # Early in a year, before its policy is loaded, the last year's controls hold (as for payments).
+    book = app.policy_book(year) or app.policy_book(year - 1)
     return book is not None and fund in parse_policy(book.current[1].encode()).controls.overdraft_allowed
 
 
