@@ -77,6 +77,7 @@ from core.tiers import YearToDate
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
+policy_years_back_max = 10  # how far back the controls in force are looked for
 # A retry waits a random time up to a bound that doubles from the first retry's to the last's
 # (full jitter), so writers that collided do not collide again in step: at most 1.13 s in all.
 retry_backoff_ms_min = 10
@@ -328,7 +329,7 @@ class RegionApplication(TransferCases, Application):
             checked = uow.bank_draws if any(draw.amounts for draw in uow.bank_draws) else ()
             if not changed or dry_run:
                 if changed and checked:
-                    self.recorder.check_bank_draws(checked)  # type: ignore[attr-defined]
+                    self.region_log.check_bank_draws(checked)
                 return result
             try:
                 self.save_aggregates(changed, bank_draws=checked)
@@ -1009,7 +1010,7 @@ class RegionApplication(TransferCases, Application):
                 )
                 postings = list(hospital.pending_events[-1].postings)  # type: ignore[attr-defined]
                 results.append((payment, FinanceResult("dry_run" if dry_run else "recorded", postings)))
-            self._draw_from_banks(uow, [p for _, r in results for p in r.postings], paid_on)
+            self._draw_from_banks(uow, [p for _, r in results for p in r.postings], paid_on, rules_of=through.year)
             return results
 
         return self._in_transaction(work, dry_run=dry_run)
@@ -1029,15 +1030,24 @@ class RegionApplication(TransferCases, Application):
                     f"after the amounts owed were summed at {position}"
                 )
 
-    def _draw_from_banks(self, uow: UnitOfWork, postings: Sequence[Posting], on_date: dt.date) -> None:
+    def _rules_in_force(self, uow: UnitOfWork, year: int) -> Policy | None:
+        """The policy of `year`, or of the latest year before it that has one (a payment early
+        in a year may come before that year's policy is loaded): the controls then in force."""
+        years = range(year, year - policy_years_back_max, -1)
+        uow.preload(policy_book_id(self.region, y) for y in years)
+        return next((p for p in (self._policy(uow, y) for y in years) if p is not None), None)
+
+    def _draw_from_banks(
+        self, uow: UnitOfWork, postings: Sequence[Posting], on_date: dt.date, *, rules_of: int | None = None
+    ) -> None:
         """What these postings take out of funds' bank accounts must be there on `on_date` and
-        after (core.funds.check_bank_draw), except for funds the year's policy lets overdraw.
-        Checked when the unit of work is saved, in its transaction, under the write lock."""
+        after (core.funds.check_bank_draw), except for funds the policy of year `rules_of` (a
+        payment's: the year it pays for; else the date's) lets overdraw. Checked when the unit of
+        work is saved, in its transaction, under the write lock."""
         moves = bank_moves(postings)
         if not moves:
             return
-        # A payment early in a year may come before that year's policy is loaded: the last year's rules hold.
-        policy = self._policy(uow, on_date.year) or self._policy(uow, on_date.year - 1)
+        policy = self._rules_in_force(uow, rules_of or on_date.year)
         allowed = policy.controls.overdraft_allowed if policy is not None else frozenset()
         draws = {fund: -moved for fund, moved in moves.items() if moved < 0 and fund not in allowed}
         uow.bank_draws.append(BankDraw(on_date.isoformat(), draws, moves))
@@ -1152,7 +1162,7 @@ class RegionApplication(TransferCases, Application):
 
     def members_insured(self, year: int) -> dict[str, int]:
         """insutype -> how many members were insured here under that scheme at some time in `year`."""
-        ids = self.recorder.select_originators_of([topic_of(Member.Registered)])  # type: ignore[attr-defined]
+        ids = self.region_log.select_originators_of([topic_of(Member.Registered)])
         counts: dict[str, int] = {}
         for start in range(0, len(ids), self.members_page_max):
             page = ids[start : start + self.members_page_max]

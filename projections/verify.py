@@ -272,8 +272,8 @@ def _check_bank_balances(app: RegionApplication, journal: list[tuple[Any, ...]],
 
 
 def _may_overdraw(app: RegionApplication, fund: str, year: int) -> bool:
-    # Early in a year, before its policy is loaded, the last year's controls hold (as for payments).
-    book = app.policy_book(year) or app.policy_book(year - 1)
+    # Before a year's policy is loaded, the latest earlier year's controls hold (as for payments).
+    book = next((b for b in map(app.policy_book, range(year, year - 10, -1)) if b is not None), None)
     return book is not None and fund in parse_policy(book.current[1].encode()).controls.overdraft_allowed
 
 
