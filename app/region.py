@@ -63,7 +63,7 @@ from core.ids import (
 )
 from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings
 from core.lookback import CATEGORY as LOOKBACK_CATEGORY
-from core.lookback import lookback_for, lookback_window
+from core.lookback import late_recognition, lookback_for, lookback_window
 from core.member import FamilyStatement, Member, no_record_on, not_an_employee
 from core.member_year import MemberYear
 from core.money import format_yuan
@@ -501,13 +501,23 @@ class RegionApplication(TransferCases, Application):
                 assert settlement is not None and not settlement.reversed
                 if settlement.current.assist_category == LOOKBACK_CATEGORY:
                     continue  # settled as illness_poverty already: its assistance was paid then
-                grant = lookback_for(settlement.current, policy, member_year.ytd)
-                if grant is None:
-                    continue
-                member_year.look_back(setl_id, grant.delta)
-                settlement.add_lookback_assistance(grant.maf_pay, record.valid_from.isoformat(), grant.breakdown)
-                granted.append({"setl_id": setl_id, "year": year, "maf_pay": format_yuan(grant.maf_pay)})
+                paid = self._grant_look_back(member_year, settlement, policy, record)
+                if paid:
+                    granted.append({"setl_id": setl_id, "year": year, "maf_pay": format_yuan(paid)})
         return granted
+
+    @staticmethod
+    def _grant_look_back(
+        member_year: MemberYear, settlement: Settlement, policy: Policy, recognition: MemberRecord
+    ) -> int:
+        """The look-back assistance a settlement is still due for `recognition`, recorded on it and
+        on its member-year within the year's limits; what was granted (fen)."""
+        grant = lookback_for(settlement.current, policy, member_year.ytd)
+        if grant is None:
+            return 0
+        member_year.look_back(settlement.setl_id, grant.delta)
+        settlement.add_lookback_assistance(grant.maf_pay, recognition.valid_from.isoformat(), grant.breakdown)
+        return grant.maf_pay
 
     # --- contributions --------------------------------------------------------------------
 
@@ -846,7 +856,10 @@ class RegionApplication(TransferCases, Application):
             version=settlement.current.version + 1 if settlement is not None else 1,
             operator=operator, reason=reason, on_date=on_date, origin=origin, approved_by=approved_by,
         )  # fmt: skip
-        self._record_settlement(uow, settlement, member_year, decided, own, family)
+        recorded = self._record_settlement(uow, settlement, member_year, decided, own, family)
+        recognition = late_recognition(member.records if member else [], record, claim.setl_time)
+        if recognition is not None:
+            self._grant_look_back(member_year, recorded, policy, recognition)
         return Outcome(settle.Status.SETTLED, facts=decided.facts)
 
     def _correction_reversed(
@@ -874,10 +887,10 @@ class RegionApplication(TransferCases, Application):
         decided: settle.Decided,
         own: IndividualAccount | None,
         family: IndividualAccount | None,
-    ) -> None:
+    ) -> Settlement:
         facts, split = decided.facts, decided.split
         if settlement is None:
-            uow.add(Settlement(facts=facts))
+            settlement = uow.add(Settlement(facts=facts))
         else:
             settlement.resettle(facts)
         member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"], decided.computation.delta)
@@ -888,6 +901,7 @@ class RegionApplication(TransferCases, Application):
         if split.acct_mulaid_pay:
             assert family is not None
             family.debit(ref, "family_mutual_aid", split.acct_mulaid_pay)
+        return settlement
 
     def _accounts(
         self, uow: UnitOfWork, claim: Claim, record: MemberRecord, member: Member | None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 
 from core.policy import Policy
+from core.records import MemberRecord
 from core.settlement import SettlementFacts
 from core.tiers import LookBack, YearToDate, lookback_assistance
 
@@ -34,3 +36,16 @@ def lookback_for(facts: SettlementFacts, policy: Policy, ytd: YearToDate) -> Loo
         return None
     grant = lookback_assistance(remainder, facts.claim["med_type"], CATEGORY, policy, ytd)
     return grant if grant.maf_pay > 0 else None
+
+
+def late_recognition(records: Sequence[MemberRecord], in_force: MemberRecord, on: dt.date) -> MemberRecord | None:
+    """The illness_poverty recognition that a claim dated `on`, settled under `in_force`, falls in
+    the look-back window of, when the recognition was recorded before the claim arrived (a late
+    claim gets at once what the recognition's look-back gave the claims known then); None if none."""
+    if in_force.assist_category == CATEGORY:
+        return None
+    for record in records:
+        recognised = record.assist_category == CATEGORY and record.valid_from > on
+        if recognised and lookback_window(record.valid_from)[0] <= on:
+            return record
+    return None

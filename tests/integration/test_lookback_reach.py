@@ -87,3 +87,21 @@ def test_a_claim_settled_as_illness_poverty_gets_no_look_back_on_top(app: Region
     (again,) = app.import_members([member("LC", "2023-04-01", "illness_poverty")])  # ...and given back in April
     assert again.extra.get("lookback", []) == []
     assert app.usage("LC", 2023).assistance_paid == 103_200
+
+
+def test_a_claim_in_the_window_arriving_after_the_recognition_gets_its_look_back_when_settled(
+    app: RegionApplication,
+) -> None:
+    app.import_members([member("LD", "2023-01-01")])
+    app.settle_claims([inpatient("LD-1", "LD", "2023-05-01")])
+    (recognised,) = app.import_members([member("LD", "2023-09-01", "illness_poverty")])
+    assert recognised.extra["lookback"] == [{"setl_id": "LD-1", "year": 2023, "maf_pay": "1032.00"}]
+    # Dated in the window (before the recognition), submitted after it: the same assistance, at once.
+    (late,) = app.settle_claims([inpatient("LD-2", "LD", "2023-05-02")])
+    assert late.facts is not None and late.facts.amounts["maf_pay"] == 0  # settled under the earlier record
+    assert app.settlement("LD-2").current.lookback_maf == 103_200  # type: ignore[union-attr]
+    assert app.usage("LD", 2023).assistance_paid == 206_400
+    # Before the window: nothing.
+    app.settle_claims([inpatient("LD-3", "LD", "2023-02-28")])
+    assert app.settlement("LD-3").current.lookback_maf == 0  # type: ignore[union-attr]
+    assert app.usage("LD", 2023).assistance_paid == 206_400
