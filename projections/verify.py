@@ -28,7 +28,7 @@ from psycopg.rows import tuple_row
 
 from app.region import RegionApplication
 from core import snapshot
-from core.errors import YibaoError
+from core.errors import YibaoError, first_line
 from core.funds import lowest_bank_balance
 from core.ledger import BANK, DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
 from core.money import format_yuan
@@ -122,6 +122,8 @@ def verify_region(app: RegionApplication, checkpoint: RegionHead | None = None) 
             fresh.handle(event, Tracking(app.name, notification_id))
         except YibaoError as exc:
             replay.fail(f"event at position {notification_id}: {exc}")
+        except Exception as exc:  # not named: an event changed outside yibao that no longer replays
+            replay.fail(f"event at position {notification_id} does not replay: {first_line(exc)}")
         if len(fresh.page.journal) > 50_000:
             journal_digest.extend(fresh.page.journal)
             fresh.page.journal = []

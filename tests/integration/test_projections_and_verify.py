@@ -524,3 +524,26 @@ def test_verify_prints_its_findings_readably_and_exits_1(store: Store, cli_env: 
     assert second == (
         "  - read model 'settlements': row S-3 was changed: maf_pay 257601 where a fresh replay gives 257600"
     )
+
+
+@pytest.mark.parametrize(
+    "topic", ["MemberYear.ClaimApplied", "Settlement.Settled"], ids=["member-year delta", "settlement facts"]
+)
+def test_verify_names_an_event_whose_fields_were_renamed_and_prints_no_traceback(
+    store: Store, cli_env: dict[str, str], topic: str
+) -> None:
+    """Found by QA: a field name changed in a stored payload ("basic_paid" -> "basic_pa d") made the
+    cap check raise a ValueError traceback instead of a finding."""
+    with triggers_off(store) as conn:
+        position, _, _, _, state, _ = event_row(conn, topic)
+        forged = bytes(state).replace(b'"basic_paid"', b'"basic_pa d"').replace(b'"year":2023', b'"year":"x"')
+        assert forged != bytes(state)
+        conn.execute("UPDATE region_330109.events SET state = %s WHERE notification_id = %s", (forged, position))
+        try:
+            code, report = verify(cli_env)
+        finally:
+            conn.execute("UPDATE region_330109.events SET state = %s WHERE notification_id = %s", (state, position))
+    assert code == 1 and not report["ok"]
+    assert report["problems"][0].startswith(f"event at position {position} ({topic}, ")
+    assert report["problems"][0].endswith(") was changed: its stored columns no longer match its hash")
+    assert verify(cli_env)[0] == 0
