@@ -459,7 +459,10 @@ class RegionApplication(TransferCases, Application):
         states = record == member.records[-1] and member.binding_pending
         if not states and not statement.recorded:
             return None  # recorded before: its binding was made then, or another record or `family bind` decides
-        refusal = not_an_employee(employee, uow.get(member_id(employee), Member), self.region, record.valid_from)
+        themself = employee == statement.psn_no
+        refusal = "a member cannot be bound to themself" if themself else not_an_employee(
+            employee, uow.get(member_id(employee), Member), self.region, record.valid_from
+        )
         when = record.valid_from.isoformat()
         why = f"member file record valid from {when}"
         if refusal is None and not states:
@@ -468,7 +471,8 @@ class RegionApplication(TransferCases, Application):
         if refusal is None:
             bound = member.bind_family(employee, on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
             return {"family_of": employee, "status": "bound" if bound else "unchanged"}
-        refused = {"family_of": employee, "status": "refused", "reason": "not_an_employee", "detail": refusal}
+        reason = "bad_family_of" if themself else "not_an_employee"
+        refused = {"family_of": employee, "status": "refused", "reason": reason, "detail": refusal}
         if not states:
             return refused
         ended = member.family_employee  # the file names another employee: the old account stops paying

@@ -268,8 +268,8 @@ def parse_member(obj: Mapping[str, Any]) -> MemberRecord:
         valid_from=f.date("valid_from"),
         family_of=f.identifier("family_of", optional=True),
     )
-    if record.family_of == record.psn_no:
-        raise _fail("bad_family_of", "field family_of: a member cannot be bound to themself")
+    # A family_of naming the member themself is refused with the binding (bad_family_of), not with
+    # the record: the member is kept (SPEC 3.1).
     return record
 
 

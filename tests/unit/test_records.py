@@ -327,8 +327,8 @@ def test_supplementary_that_is_not_a_list_of_years_is_rejected_as_bad_supplement
     assert member_reason(supplementary=value) == "bad_supplementary"
 
 
-def test_a_member_bound_to_themself_for_family_mutual_aid_is_rejected_as_bad_family_of() -> None:
-    assert member_reason(family_of="P-A") == "bad_family_of"
+def test_a_family_of_that_is_not_an_identifier_is_rejected_as_bad_family_of() -> None:
+    # One naming the member themself is a record whose binding is refused (tests/integration/test_transfers.py).
     assert member_reason(family_of="P D") == "bad_family_of"
 
 
