@@ -16,7 +16,7 @@ from app.region import RegionApplication
 from core.hospital import OwedAt
 from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
 from core.money import format_yuan
-from projections.read_model import catch_up, reading
+from projections.read_model import ReadModelInconsistent, catch_up, reading
 
 
 def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) -> dict[str, int]:
@@ -37,7 +37,30 @@ def owed_at(curs: Any, schema: str, tracking_name: str, through: dt.date) -> Owe
         (tracking_name,),
     )
     position = int(curs.fetchone()["position"] or 0)
+    _check_payables_balance(curs, schema, position)
     return OwedAt(position, owed_to_hospitals(curs, schema, through, at=position))
+
+
+def _check_payables_balance(curs: Any, schema: str, position: int) -> None:
+    """A payment is summed only from entries whose legs still balance: a journal row changed
+    outside yibao would otherwise be paid (found by QA: one row edited by a superuser paid a
+    hospital 1,000,000.00 more than it was owed)."""
+    journal = sql.Identifier(schema, "journal")
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id FROM {0} WHERE notification_id IN (SELECT notification_id FROM {0} "
+            "WHERE account = %s AND notification_id <= %s) GROUP BY notification_id HAVING sum(amount) <> 0 "
+            "ORDER BY notification_id LIMIT 11"
+        ).format(journal),
+        (PAYABLE_TO_HOSPITALS, position),
+    )
+    unbalanced = [str(row["notification_id"]) for row in curs.fetchall()]
+    if unbalanced:
+        raise ReadModelInconsistent(
+            f"journal entries (notification_id) not balanced: {', '.join(unbalanced[:10])}"
+            f"{' and more' if len(unbalanced) > 10 else ''}; nothing paid: the read model was changed outside "
+            "yibao (`yibao verify` checks it, `yibao projections rebuild` builds it again from the events)"
+        )
 
 
 def owed_reader(
