@@ -862,7 +862,7 @@ class RegionApplication(TransferCases, Application):
             uow.add(Settlement(facts=facts))
         else:
             settlement.resettle(facts)
-        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"], decided.computation.delta)
+        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"][:10], decided.computation.delta)
         ref = f"settlement:{facts.setl_id}:v{facts.version}"
         if split.acct_pay:
             assert own is not None

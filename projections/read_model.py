@@ -314,9 +314,9 @@ class RegionReadModel(Projection[ReadModelView]):
         else:
             amounts = astuple(a)
         if type(claim) is dict:
-            setl_time, hospital = claim["setl_time"], claim["fixmedins_code"]
+            setl_time, hospital = claim["setl_time"][:10], claim["fixmedins_code"]
         else:
-            setl_time, hospital = claim.setl_time, claim.fixmedins_code
+            setl_time, hospital = claim.setl_time[:10], claim.fixmedins_code
         self.page.settlements[facts.setl_id] = (
             facts.setl_id, facts.version, status, facts.psn_no, facts.year, setl_time, hospital, facts.insutype,
             facts.assist_category, *amounts, facts.lookback_maf,
