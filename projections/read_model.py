@@ -349,7 +349,9 @@ class RegionReadModel(Projection[ReadModelView]):
         claim: Any = facts.claim
         if type(claim) is dict:
             claim = event_rows.Claim(
-                setl_time=claim["setl_time"], fixmedins_code=claim["fixmedins_code"], med_type=claim["med_type"],
+                setl_time=claim["setl_time"],
+                fixmedins_code=claim["fixmedins_code"],
+                med_type=claim["med_type"],
                 mdtrt_id=claim.get("mdtrt_id"),
             )
         if type(a) is dict:
