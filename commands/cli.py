@@ -24,6 +24,7 @@ from commands import (
     demo,
     finance,
     policy,
+    reconcile,
     records,
     regions,
     reports,
@@ -98,3 +99,4 @@ main.add_command(transfers.family)
 main.add_command(checkpoint.checkpoint)
 main.add_command(users.users)
 main.add_command(approvals.approvals)
+main.add_command(reconcile.reconcile)

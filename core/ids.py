@@ -79,3 +79,7 @@ def transfer_in_id(transfer: str, from_region: str) -> UUID:
 
 def approval_id(request_id: str) -> UUID:
     return uuid5(f"approval:{request_id}")
+
+
+def reconciliation_id(key: str) -> UUID:
+    return uuid5(f"reconciliation:{key}")
