@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.records import RecordRejected
 from core.reconcile import compare_totals, difference, parse_detail, parse_totals, signed_yuan, summary, totals_result
+from core.records import RecordRejected
 
 TOTALS = {
     "fixmedins_code": "H001", "insutype": "390", "clr_type": "21", "stmt_begndate": "2023-03-01",
