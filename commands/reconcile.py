@@ -28,6 +28,7 @@ from core.reconcile import (
     summary,
     totals_result,
 )
+from core.reconciliation import Reconciliation
 from core.records import RecordRejected, decode_line
 from core.roles import Action
 from projections.read_model import reading
@@ -173,15 +174,21 @@ def _detail(hashed: _Hashed, counts: dict[str, int]) -> Iterator[DetailLine]:
 @click.option("--region", help="Only this region (default: all).")
 @click.pass_obj
 def report_reconciliation(obj: CliContext, region: str | None) -> None:
-    """Reconciled periods by hospital with their status: one JSON line per file checked (kind
-    totals or detail), with its last result's `stmt_rslt` ("0" reconciled, "1" differences)."""
-    rows = []
+    """Reconciled periods by hospital with their status: one JSON line per hospital, period and
+    kind (totals or detail), with the last file's `stmt_rslt` ("0" reconciled, "1" differences),
+    who checked it, when, and how many files were checked for it."""
+    last: dict[tuple[str, str, str, str], tuple[Any, Reconciliation, int]] = {}
     for code in [region] if region else obj.store.region_codes():
         for r in obj.store.region(code).reconciliations():
-            rows.append({
-                "region": code, "fixmedins_code": r.hospital, "stmt_begndate": r.begin, "stmt_enddate": r.end,
-                "kind": r.kind, "stmt_rslt": r.result["stmt_rslt"], "operator": r.operator, "on_date": r.on_date,
-                "file_sha256": r.file_sha256,
-            })  # fmt: skip
-    for row in sorted(rows, key=lambda r: (r["fixmedins_code"], r["stmt_begndate"], r["stmt_enddate"], r["on_date"])):
-        click.echo(dumps(row))
+            key = (r.hospital, r.begin, r.end, r.kind)
+            seen = last.get(key)
+            if seen is None or r.modified_on > seen[1].modified_on:
+                last[key] = (code, r, (seen[2] if seen else 0) + 1)
+            else:
+                last[key] = (*seen[:2], seen[2] + 1)
+    for (hospital, begin, end, kind), (code, r, files) in sorted(last.items()):
+        click.echo(dumps({
+            "region": code, "fixmedins_code": hospital, "stmt_begndate": begin, "stmt_enddate": end, "kind": kind,
+            "stmt_rslt": r.result["stmt_rslt"], "operator": r.operator, "on_date": r.on_date, "files": files,
+            "file_sha256": r.file_sha256,
+        }))  # fmt: skip
