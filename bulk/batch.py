@@ -64,7 +64,7 @@ class LineResult:
 
     @property
     def status(self) -> str:
-        return self.outcome.status if self.outcome is not None else str(self.output["status"])
+        return str(self.outcome.status) if self.outcome is not None else str(self.output["status"])
 
     @property
     def output(self) -> dict[str, Any]:
