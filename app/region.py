@@ -69,6 +69,7 @@ from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
+from core.reconciliation import Reconciliation
 from core.records import Claim, Contribution, MemberRecord, insured_elsewhere
 from core.settlement import Settlement, SettlementFacts
 from core.snapshot import MemberYearSnapshot
@@ -730,6 +731,28 @@ class RegionApplication(TransferCases, Application):
         found = (uow.get(i, ApprovalRequest) for i in ids)
         return sorted((r for r in found if r is not None), key=lambda r: r.request_id)
 
+    # --- reconciliation with hospitals (对账) ---------------------------------------------------
+
+    def record_reconciliation(self, *, operator: str, on_date: dt.date, **key_and_result: Any) -> bool:
+        """Record a file's reconciliation once (True when something was recorded): the same file
+        again records nothing unless its answer changed."""
+
+        def work(uow: UnitOfWork) -> bool:
+            key = {k: key_and_result[k] for k in ("kind", "file_sha256", "hospital", "begin", "end")}
+            found = uow.get(Reconciliation.create_id(**key), Reconciliation)
+            if found is not None:
+                return found.recheck(operator, on_date.isoformat(), key_and_result["result"])
+            uow.add(Reconciliation(**key_and_result, operator=operator, on_date=on_date.isoformat()))
+            return True
+
+        return self._in_transaction(work)
+
+    def reconciliations(self) -> list[Reconciliation]:
+        uow = self.unit_of_work()
+        ids = self.region_log.select_originators_of([topic_of(Reconciliation.Recorded)])
+        uow.preload(ids)
+        return [r for r in (uow.get(i, Reconciliation) for i in ids) if r is not None]
+
     def decide_request(
         self, request_id: str, *, checker: str, approve: bool, reason: str = "", on_date: dt.date | None = None
     ) -> tuple[ApprovalRequest, SettlementFacts | None]:
@@ -897,7 +920,7 @@ class RegionApplication(TransferCases, Application):
             settlement = uow.add(Settlement(facts=facts))
         else:
             settlement.resettle(facts)
-        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"], decided.computation.delta)
+        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"][:10], decided.computation.delta)
         ref = f"settlement:{facts.setl_id}:v{facts.version}"
         if split.acct_pay:
             assert own is not None

@@ -25,6 +25,7 @@ from commands import (
     finance,
     funds,
     policy,
+    reconcile,
     records,
     regions,
     reports,
@@ -100,3 +101,4 @@ main.add_command(transfers.family)
 main.add_command(checkpoint.checkpoint)
 main.add_command(users.users)
 main.add_command(approvals.approvals)
+main.add_command(reconcile.reconcile)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -16,12 +17,12 @@ from bulk.mode import choose_mode
 from commands.approvals import request_line
 from commands.context import CliContext
 from commands.identity import acting_user
-from commands.params import OutputFile
+from commands.params import DATE, OutputFile
 from commands.progress import Progress, track
 from core.approval import ApprovalRequest
 from core.errors import YibaoError
 from core.money import format_yuan
-from core.results import settlement_result
+from core.results import rejected_result, settlement_result
 from core.roles import Action
 from core.tiers import YearToDate
 
@@ -201,26 +202,49 @@ def claims_correct(
 
 
 @claims.command("reverse")
-@click.argument("setl_id")
+@click.argument("setl_id", required=False)
 @click.option("--reason", required=True, help="Why the settlement is reversed (recorded).")
 @click.option("--operator", required=True, help="Who reverses it (recorded).")
+@click.option("--date", "on_date", type=DATE, help="Business date of the reversal (default today).")
+@click.option("--file", "file", type=click.File("rb"), help="Reverse every setl_id of FILE, one a line.")
 @click.pass_obj
-def claims_reverse(obj: CliContext, setl_id: str, reason: str, operator: str) -> None:
-    """Reverse (撤销) settlement SETL_ID: every payer, accumulator and the account get back
-    exactly what it took. Prints the reversed result, amounts negated; or, when its fund
-    payments are above the policy's `[controls] approval_above`, the request recorded for a
-    second person (`yibao approvals approve`), status `pending_approval`."""
+def claims_reverse(
+    obj: CliContext, setl_id: str | None, reason: str, operator: str, on_date: dt.date | None, file: IO[bytes] | None
+) -> None:
+    """Reverse (撤销) settlement SETL_ID, or every setl_id of --file: every payer, accumulator
+    and the account get back exactly what it took. Prints the reversal line (amounts negated,
+    `refd_setl_flag` "1", `setl_time` the reversal's date); or, when its fund payments are above
+    the policy's `[controls] approval_above`, the request recorded for a second person (`yibao
+    approvals approve`), status `pending_approval`. With --file, one line per setl_id: an
+    unknown or already reversed one is a rejected line with its reason, and nothing is recorded."""
     _require_text(operator=operator, reason=reason)
+    if (setl_id is None) == (file is None):
+        raise YibaoError("give one SETL_ID or --file", reason="setl_id_or_file")
     operator = acting_user(obj.store, operator, Action.RECORD)
+    day = on_date or dt.date.today()
+    if setl_id is not None:
+        click.echo(dumps(_reverse_one(obj, setl_id, operator, reason, day)))
+        return
+    assert file is not None
+    for raw in file:
+        wanted = raw.decode("utf-8", errors="replace").strip()
+        if not wanted:
+            continue
+        try:
+            line = _reverse_one(obj, wanted, operator, reason, day)
+        except YibaoError as exc:
+            line = rejected_result(wanted[:64], None, exc.reason, str(exc))
+        click.echo(dumps(line))
+
+
+def _reverse_one(obj: CliContext, setl_id: str, operator: str, reason: str, day: dt.date) -> dict[str, Any]:
     for code in obj.store.region_codes():
         app = obj.store.region(code)
         if app.settlement(setl_id) is not None:
-            done = app.reverse(setl_id, operator=operator, reason=reason)
+            done = app.reverse(setl_id, operator=operator, reason=reason, on_date=day)
             if isinstance(done, ApprovalRequest):
-                click.echo(dumps(request_line(done, code)))
-            else:
-                click.echo(dumps(settlement_result(done, "reversed", sign=-1)))
-            return
+                return request_line(done, code)
+            return settlement_result(done, "reversed", sign=-1, dated=day.isoformat())
     raise YibaoError(f"no settlement {setl_id}", reason="unknown_settlement")
 
 

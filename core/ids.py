@@ -84,3 +84,7 @@ def approval_id(request_id: str) -> UUID:
 @lru_cache(maxsize=1 << 12)
 def fund_entry_id(entry_id: str) -> UUID:
     return uuid5(f"fund-entry:{entry_id}")
+
+
+def reconciliation_id(key: str) -> UUID:
+    return uuid5(f"reconciliation:{key}")

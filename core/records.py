@@ -31,6 +31,7 @@ FUND_CODES = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB",
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 _REGION = re.compile(r"^[0-9]{6}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATE_TIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])$")
 _DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
 
@@ -109,6 +110,18 @@ class _Fields:
         except ValueError:
             raise _fail(f"bad_{name}", f"field {name}: {value} is not a calendar date") from None
 
+    def date_time(self, name: str) -> tuple[dt.date, str | None]:
+        """A date, or a date and a time `HH:MM:SS` (the time kept as given, the date decides)."""
+        value = self.obj.get(name)
+        matched = _DATE_TIME.match(value) if isinstance(value, str) else None
+        if matched is None:
+            return self.date(name), None
+        try:
+            dt.time.fromisoformat(matched.group(2))
+        except ValueError:
+            raise _fail(f"bad_{name}", f"field {name}: {value} is not a time of day") from None
+        return _Fields({name: matched.group(1)}, (name,), ()).date(name), matched.group(2)
+
     def boolean(self, name: str, default: bool) -> bool:
         value = self.obj.get(name, default)
         if not isinstance(value, bool):
@@ -144,21 +157,33 @@ class Claim:
     preselfpay_amt: int
     inscp_scp_amt: int
     use_acct: bool = True
+    mdtrt_id: str | None = None  # national visit id (就诊ID)
+    medins_setl_id: str | None = None  # the institution's settlement id (医药机构结算ID)
+    setl_clock: str | None = None  # the time of day of setl_time, HH:MM:SS, when given
 
     @property
     def year(self) -> int:
         return self.setl_time.year
 
     def to_dict(self) -> dict[str, Any]:
-        """Canonical form: what is stored in the event and hashed for duplicate detection."""
+        """Canonical form: what is stored in the event and hashed for duplicate detection. The
+        optional national fields are keys only when given, so a claim without them hashes as
+        it did before they existed (stores and files keep answering `duplicate`)."""
         out = {name: getattr(self, name) for name in _CLAIM_FIELDS}  # attrs.asdict is 10x slower
         out["setl_time"] = self.setl_time.isoformat()
+        if self.setl_clock is not None:
+            out["setl_time"] += " " + self.setl_clock
+        for name in _CLAIM_OPTIONAL_IDS:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
         values = dict(d)
-        values["setl_time"] = dt.date.fromisoformat(values["setl_time"])
+        day, _, clock = values["setl_time"].partition(" ")
+        values["setl_time"] = dt.date.fromisoformat(day)
+        values["setl_clock"] = clock or None
         return cls(**values)
 
     @property
@@ -176,7 +201,8 @@ def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode(claim_dict, order="sorted")).hexdigest()
 
 
-_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim))
+_CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")
+_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL_IDS, "setl_clock"))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
@@ -196,20 +222,24 @@ def _as_given(value: Any) -> str | int | None:
 
 
 def parse_claim(obj: Mapping[str, Any]) -> Claim:
-    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct",))
+    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct", *_CLAIM_OPTIONAL_IDS))
     hosp_lv = obj.get("hosp_lv")
     if isinstance(hosp_lv, str) and hosp_lv in ("1", "2", "3"):
         hosp_lv = int(hosp_lv)
     if type(hosp_lv) is not int or hosp_lv not in HOSP_LEVELS:
         raise _fail("bad_hosp_lv", "field hosp_lv: expected 1, 2 or 3")
+    setl_time, setl_clock = f.date_time("setl_time")
     claim = Claim(
         setl_id=f.identifier("setl_id"),  # type: ignore[arg-type]
         psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
         fixmedins_code=f.identifier("fixmedins_code"),  # type: ignore[arg-type]
         hosp_lv=hosp_lv,
         med_type=f.choice("med_type", MED_TYPES),
-        setl_time=f.date("setl_time"),
+        setl_time=setl_time,
+        setl_clock=setl_clock,
         use_acct=f.boolean("use_acct", True),
+        mdtrt_id=f.identifier("mdtrt_id", optional=True),
+        medins_setl_id=f.identifier("medins_setl_id", optional=True),
         **{name: f.amount(name) for name in _CLAIM_AMOUNTS},
     )
     if not claim.amounts_add_up():

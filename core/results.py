@@ -6,13 +6,29 @@ from typing import Any
 
 from core.approval import ApprovalRequest
 from core.money import format_yuan
-from core.settlement import AMOUNT_FIELDS, SettlementFacts
+from core.settlement import RESULT_AMOUNT_FIELDS, SettlementFacts, clr_type, fund_payments, national_amounts
 
 
-def settlement_result(facts: SettlementFacts, status: str, *, sign: int = 1) -> dict[str, Any]:
-    out: dict[str, Any] = {"setl_id": facts.setl_id, "psn_no": facts.psn_no, "status": status, "year": facts.year}
-    for name in AMOUNT_FIELDS:
-        out[name] = format_yuan(sign * facts.amounts[name])
+def settlement_result(
+    facts: SettlementFacts, status: str, *, sign: int = 1, dated: str | None = None
+) -> dict[str, Any]:
+    """A settlement version's result; with `sign` -1, its reversal line (refd_setl_flag "1"),
+    `dated` the reversal's business date."""
+    claim = facts.claim
+    out: dict[str, Any] = {"setl_id": facts.setl_id}
+    for name in ("mdtrt_id", "medins_setl_id"):
+        if name in claim:
+            out[name] = claim[name]
+    out.update(psn_no=facts.psn_no, status=status, year=facts.year, insutype=facts.insutype)
+    out.update(med_type=claim["med_type"], clr_type=clr_type(claim["med_type"]), setl_time=dated or claim["setl_time"])
+    amounts = national_amounts(facts.insutype, facts.amounts)
+    for name in RESULT_AMOUNT_FIELDS:
+        out[name] = format_yuan(sign * amounts[name])
+    out["setldetail"] = [
+        {"fund_pay_type": fund, "fund_payamt": format_yuan(sign * amount)}
+        for fund, amount in fund_payments(facts.insutype, facts.amounts)
+    ]
+    out["refd_setl_flag"] = "1" if sign < 0 else "0"
     out["charity_referral"] = facts.charity_referral
     out["policy"] = facts.policy_hash
     if facts.version > 1:

@@ -33,6 +33,37 @@ AMOUNT_FIELDS = (
     *PERSONAL_FIELDS,
 )
 ROW_AMOUNT_FIELDS = ("medfee_sumamt", *PAYER_FIELDS, "psn_part_amt", *PERSONAL_FIELDS)
+# A result's amounts (SPEC 4.2): the stored `hifmi_pay` is the serious-illness tier of either
+# insutype; an employee's is reported as `hifob_pay` (fund 330100), a resident's as `hifmi_pay`.
+RESULT_AMOUNT_FIELDS = tuple(
+    part for name in AMOUNT_FIELDS for part in ((name, "hifob_pay") if name == "hifmi_pay" else (name,))
+)
+
+
+def clr_type(med_type: str) -> str:
+    """The national clearing type (清算类别) of a medical type: outpatient 11, inpatient 21."""
+    return "21" if med_type == "21" else "11"
+
+
+def national_amounts(insutype: str, amounts: dict[str, int]) -> dict[str, int]:
+    """The stored amounts under their national names: the serious-illness tier split by insutype."""
+    out = dict(amounts)
+    serious = out.pop("hifmi_pay")
+    out["hifmi_pay"], out["hifob_pay"] = (0, serious) if insutype == "310" else (serious, 0)
+    return out
+
+
+def fund_payments(insutype: str, amounts: dict[str, int]) -> list[tuple[str, int]]:
+    """(national fund code, fen) of each payer that paid; HMB and CHARITY are yibao's own codes."""
+    employee = insutype == "310"
+    payers = (
+        ("310100" if employee else "390100", amounts["hifp_pay"]),
+        ("330100" if employee else "390200", amounts["hifmi_pay"]),
+        ("610100", amounts["maf_pay"]),
+        ("HMB", amounts["hmb_pay"]),
+        ("CHARITY", amounts["charity_pay"]),
+    )
+    return [(fund, amount) for fund, amount in payers if amount]
 
 
 class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):

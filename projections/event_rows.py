@@ -29,10 +29,12 @@ class _Posted(_Event, frozen=True):
 
 
 class Claim(_Event, frozen=True):
-    """The two fields of a settlement's claim (a dict in the domain event) that its row holds."""
+    """The fields of a settlement's claim (a dict in the domain event) that its rows hold."""
 
     setl_time: str
     fixmedins_code: str
+    med_type: str
+    mdtrt_id: str | None = None
 
 
 class Amounts(_Event, frozen=True):
@@ -75,6 +77,7 @@ class SettlementVersion(_Event, frozen=True):
 
 class SettlementReversed(_Posted, frozen=True):
     setl_id: str
+    setl_version: int
     on_date: str
 
 

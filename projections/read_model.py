@@ -51,7 +51,7 @@ from core.funds import FundEntry
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
-from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts
+from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts, clr_type
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
 from projections import event_rows
@@ -68,7 +68,11 @@ TRANSFER_COLUMNS = (
     "transfer_id", "direction", "psn_no", "from_region", "to_region", "transfer_date", "balance",
     "contribution_years", "status", "requested_on", "position",
 )  # fmt: skip
-VIEW_TABLES = ("journal", "settlements", "member_usage", "transfers")
+LINE_COLUMNS = (
+    "notification_id", "setl_id", "version", "refd_setl_flag", "mdtrt_id", "psn_no", "hospital", "insutype",
+    "clr_type", "line_date", "medfee_sumamt", "fund_pay_sumamt", "acct_pay",
+)  # fmt: skip
+VIEW_TABLES = ("journal", "settlements", "member_usage", "transfers", "settlement_lines")
 page_events_max = 20_000
 usage_held_max = 500_000  # member-years a full run keeps in memory before it merges them into the table
 
@@ -92,6 +96,8 @@ class Page:
     lookback: dict[str, int] = field(default_factory=dict)  # look-back assistance on rows not in this page
     transfers: dict[tuple[str, str, str], tuple[Any, ...]] = field(default_factory=dict)  # see _transfer_row
     transfer_status: dict[str, tuple[str, int]] = field(default_factory=dict)  # out rows not in this page
+    lines: dict[tuple[str, int, str], tuple[Any, ...]] = field(default_factory=dict)  # settlement_lines rows
+    line_reversals: list[tuple[int, str, str, int]] = field(default_factory=list)  # of versions not in this page
     start: int = 0  # the position the page follows: its write fails unless the tracked position is still this
     full_run: bool = False  # a page of a full run (which holds the run's lock: no shared lock here)
     usage_is_new: bool = False  # no row of `usage` is in the table yet: copied straight in, not merged
@@ -171,6 +177,16 @@ class ReadModelView(PostgresTrackingRecorder):
         self._copy_new_usage = sql.SQL("COPY {} (psn_no, year, {}) FROM STDIN").format(
             usage, sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS))
         )
+        lines = sql.Identifier(schema, "settlement_lines")
+        self._copy_lines = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            lines, sql.SQL(", ").join(map(sql.Identifier, LINE_COLUMNS))
+        )
+        # A reversal line is its version's line negated, dated at the reversal.
+        self._reverse_line = sql.SQL(
+            "INSERT INTO {t} SELECT %s, setl_id, version, '1', mdtrt_id, psn_no, hospital, insutype, clr_type, %s,"
+            " -medfee_sumamt, -fund_pay_sumamt, -acct_pay FROM {t}"
+            " WHERE setl_id = %s AND version = %s AND refd_setl_flag = '0'"
+        ).format(t=lines)
         self._tracked = sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(
             sql.Identifier(schema, "notification_tracking")
         )
@@ -191,6 +207,12 @@ class ReadModelView(PostgresTrackingRecorder):
                 with curs.copy(self._copy_journal) as copy:
                     for row in page.journal:
                         copy.write_row(row)
+            if page.lines:
+                with curs.copy(self._copy_lines) as copy:
+                    for row in page.lines.values():
+                        copy.write_row(row)
+            if page.line_reversals:
+                curs.executemany(self._reverse_line, page.line_reversals)
             if page.reversed:
                 curs.execute(self._mark_reversed, (list(page.reversed),))
             if page.lookback:
@@ -315,12 +337,39 @@ class RegionReadModel(Projection[ReadModelView]):
         else:
             amounts = astuple(a)
         if type(claim) is dict:
-            setl_time, hospital = claim["setl_time"], claim["fixmedins_code"]
+            setl_time, hospital = claim["setl_time"][:10], claim["fixmedins_code"]
         else:
-            setl_time, hospital = claim.setl_time, claim.fixmedins_code
+            setl_time, hospital = claim.setl_time[:10], claim.fixmedins_code
         self.page.settlements[facts.setl_id] = (
             facts.setl_id, facts.version, status, facts.psn_no, facts.year, setl_time, hospital, facts.insutype,
             facts.assist_category, *amounts, facts.lookback_maf,
+        )  # fmt: skip
+
+    def _settlement_line(self, facts: SettlementFacts, tracking: Tracking) -> None:
+        a: Any = facts.amounts
+        claim: Any = facts.claim
+        if type(claim) is dict:
+            claim = event_rows.Claim(
+                setl_time=claim["setl_time"],
+                fixmedins_code=claim["fixmedins_code"],
+                med_type=claim["med_type"],
+                mdtrt_id=claim.get("mdtrt_id"),
+            )
+        if type(a) is dict:
+            a = event_rows.Amounts(**{name: a[name] for name in ROW_AMOUNT_FIELDS})
+        self.page.lines[(facts.setl_id, facts.version, "0")] = (
+            tracking.notification_id, facts.setl_id, facts.version, "0", claim.mdtrt_id, facts.psn_no,
+            claim.fixmedins_code, facts.insutype, clr_type(claim.med_type), claim.setl_time[:10], a.medfee_sumamt,
+            a.hifp_pay + a.hifmi_pay + a.maf_pay, a.acct_pay + a.acct_mulaid_pay,
+        )  # fmt: skip
+
+    def _reversal_line(self, setl_id: str, version: int, on_date: str, tracking: Tracking) -> None:
+        row = self.page.lines.get((setl_id, version, "0"))
+        if row is None:
+            self.page.line_reversals.append((tracking.notification_id, on_date, setl_id, version))
+            return
+        self.page.lines[(setl_id, version, "1")] = (
+            tracking.notification_id, *row[1:3], "1", *row[4:9], on_date, -row[10], -row[11], -row[12],
         )  # fmt: skip
 
     def _usage(self, psn_no: str, year: int, delta: Any, sign: int = 1) -> None:
@@ -363,17 +412,20 @@ class RegionReadModel(Projection[ReadModelView]):
     def _(self, event: Settlement.Settled, tracking: Tracking) -> None:
         self._journal(tracking, event.facts.posted_on, "settlement", event.facts.setl_id, event.facts.postings)
         self._settlement_row(event.facts, "settled")
+        self._settlement_line(event.facts, tracking)
         self.page.settled.add(event.facts.setl_id)
 
     @process_event.register
     def _(self, event: Settlement.Resettled, tracking: Tracking) -> None:
         self._journal(tracking, event.facts.posted_on, "correction", event.facts.setl_id, event.facts.postings)
         self._settlement_row(event.facts, "settled")
+        self._settlement_line(event.facts, tracking)
         self.page.reversed.discard(event.facts.setl_id)
 
     @process_event.register
     def _(self, event: Settlement.Reversed, tracking: Tracking) -> None:
         self._journal(tracking, event.on_date, "reversal", event.setl_id, event.postings)
+        self._reversal_line(event.setl_id, event.setl_version, event.on_date, tracking)
         row = self.page.settlements.get(event.setl_id)
         if row is not None:
             self.page.settlements[event.setl_id] = (row[0], row[1], "reversed", *row[3:])

@@ -1,9 +1,10 @@
 """The same claims file gives byte-identical results across changes of the code's structure.
 
 `tests/data/golden` holds a synthetic region-year (300 members, 3,000 claims, the demo's policy).
-The digest below is of the results of `claims settle` at b022322, before the redesign into
+The digest below was first of the results of `claims settle` at b022322, before the redesign into
 core/app/bulk: a change meant to keep behaviour must keep it; a change of the output contract
-changes it here, and its commit says why.
+changes it here, and its commit says why. Changed by issue 19: results carry the national names
+(insutype, med_type, clr_type, setl_time, hifob_pay, setldetail, refd_setl_flag).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.cli_store import yibao
 from tests.conftest import REPO_ROOT
 
 GOLDEN = REPO_ROOT / "tests" / "data" / "golden"
-RESULTS_SHA256 = "00180f9eb85ce3fb37019b3dc2dfb81c9862a7ff3871130a6cea9a6f46cbc564"
+RESULTS_SHA256 = "132783dc6b0274bd4cec29597d9fbe3c70c9bda83824173b87a53ee0bc2e7dfe"
 
 
 @pytest.fixture

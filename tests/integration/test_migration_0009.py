@@ -31,8 +31,10 @@ REAL_LOAD = migrate.load_migrations
 
 
 def at_0008(scope: str) -> list[migrate.Migration]:
+    """0001..0008, and 0020: the current read model writes the table 0020 makes (so the newest
+    version recorded is 20, though 0009 is not applied)."""
     found = REAL_LOAD(scope)
-    return found[:8] if scope == "region" else found
+    return [*found[:8], *(m for m in found if m.name == "settlement_lines")] if scope == "region" else found
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,7 +72,7 @@ def test_0009_applied_to_regions_at_0008_in_every_state_of_a_full_run(
 ) -> None:
     a, b = logs
     store.add_region(C)
-    assert store.status().region_versions == {A: 8, B: 8, C: 8}
+    assert store.status().region_versions == {A: 20, B: 20, C: 20}  # 0001..0008 and 0020
     for region in (A, B, C):
         assert defs(store, region)["journal_by_party"] == OLD_PARTY
 

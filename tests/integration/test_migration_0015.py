@@ -41,7 +41,8 @@ ALL_ROWS = "SELECT * FROM region_330109.events ORDER BY notification_id"
 
 def before_0015(scope: str) -> list[migrate.Migration]:
     found = REAL_LOAD(scope)
-    return [m for m in found if m.version < 15] if scope == "region" else found
+    # and 0020: the current read model writes the table it makes (the newest version recorded is 20)
+    return [m for m in found if m.version < 15 or m.name == "settlement_lines"] if scope == "region" else found
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,7 +76,7 @@ def legacy(app: RegionApplication, store: Store, at_0010: pytest.MonkeyPatch) ->
     with triggers_off(store) as conn:
         as_written_before_0015(conn)
         before = conn.execute(ALL_ROWS).fetchall()
-    assert store.status().region_versions == {"330109": 10}
+    assert store.status().region_versions == {"330109": 20}  # 0001..0010 and 0020
     at_0010.undo()
     store.migrate()
     with store.connect_admin() as conn:

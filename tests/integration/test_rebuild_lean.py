@@ -22,6 +22,7 @@ from app.region import RegionApplication
 from app.transfer_relay import relay
 from core.policy import parse_policy
 from projections.read_model import (
+    LINE_COLUMNS,
     SETTLEMENT_COLUMNS,
     TRANSFER_COLUMNS,
     USAGE_COLUMNS,
@@ -74,12 +75,13 @@ def through_the_mapper(app: RegionApplication) -> dict[str, list[tuple[Any, ...]
     for notification in projected(app):
         projection.handle(app.mapper.to_domain_event(notification), Tracking(app.name, notification.id))
     page = projection.page
-    assert not (page.reversed or page.lookback or page.transfer_status)  # one page holds every row it changes
+    assert not (page.reversed or page.lookback or page.transfer_status or page.line_reversals)  # one page holds all
     return {
         "journal": sorted(map(plain, page.journal)),
         "settlements": sorted(map(plain, page.settlements.values())),
         "member_usage": sorted((psn_no, year, *sums) for (psn_no, year), sums in page.usage.items()),
         "transfers": sorted(map(plain, page.transfers.values())),
+        "settlement_lines": sorted(map(plain, page.lines.values())),
         "tracking": [(app.name, app.recorder.max_notification_id())],
     }
 
@@ -91,6 +93,7 @@ def tables(store: Store, app: RegionApplication) -> dict[str, list[tuple[Any, ..
         "settlements": f"{', '.join(SETTLEMENT_COLUMNS)} FROM {{}}.settlements",
         "member_usage": f"psn_no, year, {', '.join(USAGE_COLUMNS)} FROM {{}}.member_usage",
         "transfers": f"{', '.join(TRANSFER_COLUMNS)} FROM {{}}.transfers",
+        "settlement_lines": f"{', '.join(LINE_COLUMNS)} FROM {{}}.settlement_lines",
         "tracking": "application_name, notification_id FROM {}.notification_tracking",
     }
     with store.connect_admin() as conn:

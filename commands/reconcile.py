@@ -1,0 +1,194 @@
+"""`yibao reconcile totals|detail`: a hospital's figures against the centre's (对账; national 3201, 3202).
+
+Each file is recorded once as a reconciliation (operator, file sha256, hospital, period, result):
+the same file again gives the same answer and records nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from bulk.lines import dumps, read_lines
+from commands.context import CliContext
+from commands.identity import acting_user
+from commands.params import DATE
+from commands.reports import report, up_to_date
+from core.errors import YibaoError
+from core.reconcile import (
+    AMOUNTS_DIFFER,
+    DetailLine,
+    difference,
+    parse_detail,
+    parse_totals,
+    summary,
+    totals_result,
+)
+from core.reconciliation import Reconciliation
+from core.records import RecordRejected, decode_line
+from core.roles import Action
+from projections.read_model import reading
+from projections.reconciliation import center_totals, joined_lines
+from store.app import Store
+
+
+@click.group()
+def reconcile() -> None:
+    """Reconcile with hospitals (对账): totals (3201) and settlement lines (3202)."""
+
+
+class _Hashed:
+    """A binary file read line by line, its sha256 taken on the way."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.sha256 = stream, hashlib.sha256()
+
+    def readline(self, size: int = -1) -> bytes:
+        chunk = self.stream.readline(size)
+        self.sha256.update(chunk)
+        return chunk
+
+
+def _regions(store: Store) -> list[str]:
+    codes = store.region_codes()
+    if not codes:
+        raise YibaoError("no region: nothing to reconcile against", reason="no_region")
+    for code in codes:
+        up_to_date(store.region(code))
+    return codes
+
+
+def _record(store: Store, region: str, operator: str, **key_and_result: Any) -> None:
+    store.region(region).record_reconciliation(operator=operator, on_date=dt.date.today(), **key_and_result)
+
+
+@reconcile.command("totals")
+@click.argument("file", type=click.File("rb"))
+@click.option("--operator", required=True, help="Who reconciles (recorded).")
+@click.option("--region", help="Region that records it (default: the first).")
+@click.pass_obj
+def reconcile_totals(obj: CliContext, file: IO[bytes], operator: str, region: str | None) -> None:
+    """Compare each hospital totals line of FILE (JSON lines, 3201) with the centre's figures.
+
+    One result line each: the line's keys, `center` (the centre's four figures), `stmt_rslt`
+    "0" when all four agree to the fen, "1" otherwise, and `stmt_rslt_dscr` naming those that
+    differ. `refd_setl_flag` "0" leaves reversal lines out, "1" or absent counts them in.
+    A bad line is a rejected line with its reason."""
+    operator = acting_user(obj.store, operator, Action.PAY)
+    codes = _regions(obj.store)
+    hashed = _Hashed(file)
+    checked: list[tuple[dict[str, Any], str]] = []
+    with reading(obj.store.region(codes[0])) as (curs, _):
+        for line_no, raw in read_lines(hashed):  # type: ignore[arg-type]
+            try:
+                given = decode_line(raw)
+                out, verdict = _totals_line(curs, codes, given)
+            except RecordRejected as exc:
+                out, verdict = {"line": line_no, "status": "rejected", "reason": exc.reason, "detail": str(exc)}, ""
+            click.echo(dumps(out))
+            checked.append((out, verdict))
+    for (hospital, begin, end), results in _by_period(checked).items():
+        result = {"stmt_rslt": "0" if all(r == "0" for r in results) else "1", "lines": results}
+        _record(obj.store, region or codes[0], operator, kind="totals", file_sha256=hashed.sha256.hexdigest(),
+                hospital=hospital, begin=begin, end=end, result=result)  # fmt: skip
+
+
+def _totals_line(curs: Any, codes: list[str], given: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    line = parse_totals(given)
+    center = center_totals(
+        curs, codes, line.fixmedins_code, line.insutype, line.clr_type, line.begin, line.end,
+        with_refunds=line.with_refunds,
+    )  # fmt: skip
+    return totals_result(given, center)
+
+
+def _by_period(checked: list[tuple[dict[str, Any], str]]) -> dict[tuple[str, str, str], list[str]]:
+    """The verdicts of a file's lines by (hospital, begin, end): each is one period's reconciliation."""
+    periods: dict[tuple[str, str, str], list[str]] = {}
+    for out, verdict in checked:
+        if verdict:
+            key = (out["fixmedins_code"], out["stmt_begndate"], out["stmt_enddate"])
+            periods.setdefault(key, []).append(verdict)
+    return periods
+
+
+@reconcile.command("detail")
+@click.argument("file", type=click.File("rb"))
+@click.option("--hospital", required=True, help="The hospital (fixmedins_code) whose lines FILE holds.")
+@click.option("--from", "begin", type=DATE, required=True, help="First date of the period.")
+@click.option("--to", "end", type=DATE, required=True, help="Last date of the period (inclusive).")
+@click.option("--operator", required=True, help="Who reconciles (recorded).")
+@click.option("--region", help="Region that records it (default: the first).")
+@click.pass_obj
+def reconcile_detail(
+    obj: CliContext, file: IO[bytes], hospital: str, begin: dt.date, end: dt.date, operator: str, region: str | None
+) -> None:
+    """Compare a hospital's settlement lines (FILE: JSON lines or the national TAB-separated file,
+    fields setl_id, mdtrt_id, psn_no, medfee_sumamt, fund_pay_sumamt, acct_pay, refd_setl_flag)
+    with the centre's lines dated in [--from, --to], per (setl_id, refd_setl_flag), amounts
+    summed. One JSON line per difference (reason only_in_center, only_in_hospital or
+    amounts_differ), then a summary line. Exits 0 whether or not it found differences; a bad
+    line goes to stderr with its number and reason and is counted as `rejected`."""
+    if end < begin:
+        raise YibaoError("--to is before --from", reason="bad_period")
+    operator = acting_user(obj.store, operator, Action.PAY)
+    codes = _regions(obj.store)
+    hashed = _Hashed(file)
+    counts = {"matched": 0, "rejected": 0}
+    with reading(obj.store.region(codes[0])) as (curs, _):
+        for setl_id, flag, center, declared in joined_lines(curs, codes, hospital, begin, end, _detail(hashed, counts)):
+            found = difference(setl_id, flag, center, declared)
+            if found is None:
+                counts["matched"] += 1
+                continue
+            counts[found["reason"]] = counts.get(found["reason"], 0) + 1
+            click.echo(dumps(found))
+    line = summary(counts)
+    if counts["rejected"]:
+        line["rejected"] = counts["rejected"]
+    click.echo(dumps(line))
+    differ = sum(line[r] for r in ("only_in_center", "only_in_hospital", AMOUNTS_DIFFER))
+    result = {"stmt_rslt": "0" if differ == 0 and not counts["rejected"] else "1", **line}
+    del result["summary"]
+    _record(obj.store, region or codes[0], operator, kind="detail", file_sha256=hashed.sha256.hexdigest(),
+            hospital=hospital, begin=begin.isoformat(), end=end.isoformat(), result=result)  # fmt: skip
+
+
+def _detail(hashed: _Hashed, counts: dict[str, int]) -> Iterator[DetailLine]:
+    for line_no, raw in read_lines(hashed):  # type: ignore[arg-type]
+        if not raw.strip():
+            continue
+        try:
+            yield parse_detail(raw)
+        except (RecordRejected, UnicodeDecodeError) as exc:
+            counts["rejected"] += 1
+            reason = getattr(exc, "reason", "not_utf8")
+            click.echo(f"line {line_no}: {reason}: {exc}", err=True)
+
+
+@report.command("reconciliation")
+@click.option("--region", help="Only this region (default: all).")
+@click.pass_obj
+def report_reconciliation(obj: CliContext, region: str | None) -> None:
+    """Reconciled periods by hospital with their status: one JSON line per hospital, period and
+    kind (totals or detail), with the last file's `stmt_rslt` ("0" reconciled, "1" differences),
+    who checked it, when, and how many files were checked for it."""
+    last: dict[tuple[str, str, str, str], tuple[Any, Reconciliation, int]] = {}
+    for code in [region] if region else obj.store.region_codes():
+        for r in obj.store.region(code).reconciliations():
+            key = (r.hospital, r.begin, r.end, r.kind)
+            seen = last.get(key)
+            if seen is None or r.modified_on > seen[1].modified_on:
+                last[key] = (code, r, (seen[2] if seen else 0) + 1)
+            else:
+                last[key] = (*seen[:2], seen[2] + 1)
+    for (hospital, begin, end, kind), (code, r, files) in sorted(last.items()):
+        click.echo(dumps({
+            "region": code, "fixmedins_code": hospital, "stmt_begndate": begin, "stmt_enddate": end, "kind": kind,
+            "stmt_rslt": r.result["stmt_rslt"], "operator": r.operator, "on_date": r.on_date, "files": files,
+            "file_sha256": r.file_sha256,
+        }))  # fmt: skip
