@@ -27,6 +27,7 @@ from commands import (
     records,
     regions,
     reports,
+    serve,
     transfers,
     users,
 )
@@ -98,3 +99,4 @@ main.add_command(transfers.family)
 main.add_command(checkpoint.checkpoint)
 main.add_command(users.users)
 main.add_command(approvals.approvals)
+main.add_command(serve.serve)

@@ -142,19 +142,52 @@ def trace_account(
     after = (0, -1)  # (position, leg) of the last posting given
     while True:
         with datastore.transaction(commit=False) as curs:
-            curs.execute(
-                sql.SQL(
-                    "SELECT notification_id, leg, posted_on, kind, ref, party, amount FROM {} "
-                    "WHERE fund = %s AND account = %s AND posted_on <= %s AND (notification_id, leg) > (%s, %s) "
-                    "ORDER BY notification_id, leg LIMIT %s"
-                ).format(sql.Identifier(datastore.schema, "journal")),
-                (fund, account, as_of, *after, page_rows),
-            )
-            rows = curs.fetchall()
+            rows = postings_page(curs, datastore.schema, fund, account, None, as_of, after, page_rows)
         yield from (_journal_line(row) for row in rows)
         if len(rows) < page_rows:
             return
         after = (rows[-1]["notification_id"], rows[-1]["leg"])
+
+
+def postings_page(
+    curs: Any, schema: str, fund: str, account: str, since: dt.date | None, as_of: dt.date,
+    after: tuple[int, int], rows: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Up to `rows` postings of a fund's account dated `since`..`as_of`, after (position, leg):
+    paged by position (keyset), never by OFFSET, so the last page costs what the first does."""
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id, leg, posted_on, kind, ref, party, amount FROM {} "
+            "WHERE fund = %s AND account = %s AND posted_on >= %s AND posted_on <= %s "
+            "AND (notification_id, leg) > (%s, %s) ORDER BY notification_id, leg LIMIT %s"
+        ).format(sql.Identifier(schema, "journal")),
+        (fund, account, since or dt.date.min, as_of, *after, rows),
+    )
+    return list(curs.fetchall())
+
+
+def describe_event(app: RegionApplication, position: int) -> dict[str, Any] | None:
+    """One event of the region's log by its position, described as in a trace (with the
+    settlement it belongs to, when it belongs to one)."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            sql.SQL(
+                "SELECT notification_id, recorded_at, originator_id, originator_version, topic, state FROM {} "
+                "WHERE notification_id = %s"
+            ).format(sql.Identifier(datastore.schema, "events")),
+            (position,),
+        )
+        row = curs.fetchone()
+    if row is None:
+        return None
+    event = app.mapper.to_domain_event(_stored(row))
+    facts = getattr(event, "facts", None)
+    setl_id = getattr(event, "setl_id", None) or (facts.setl_id if isinstance(facts, SettlementFacts) else None)
+    ref = getattr(event, "ref", None)
+    if setl_id is None and isinstance(ref, str) and ref.startswith(("settlement:", "reversal:")):
+        setl_id = ref.split(":")[1]
+    return {**_describe(row, event), "setl_id": setl_id}
 
 
 def _journal_line(row: dict[str, Any]) -> dict[str, Any]:

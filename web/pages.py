@@ -1,0 +1,258 @@
+"""The console's pages: each reads through projections/ and returns what it shows and exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import attrs
+from psycopg import sql
+from starlette.requests import Request
+
+from core.ledger import ACCOUNTS, ASSETS, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.money import format_yuan
+from core.roles import Role
+from projections import balance_sheet as bs
+from projections.read_model import reading
+from projections.trace import describe_event, postings_page, trace_settlement
+from store.users import User
+from web.console import Console
+
+POSTINGS_PER_PAGE = 100
+# Line of the balance sheet -> the sign that turns a posting (debit positive) into the line's direction.
+SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + INCOME}}
+# 可支付月数 below this is a warning (the usual national alert level for a pooling fund).
+MONTHS_WARNING = 6
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class Page:
+    """What a page shows: its template and context, and the table its exports hold."""
+
+    template: str
+    context: dict[str, Any]
+    title: str = ""
+    table: list[list[str]] = field(default_factory=list)
+
+
+def _region(console: Console, request: Request) -> str:
+    codes = console.regions()
+    code = request.query_params.get("region") or (codes[0] if codes else "")
+    if code not in codes:
+        raise NotFound(f"no region {code!r}")
+    return code
+
+
+def _date(request: Request, name: str = "as_of") -> dt.date:
+    text = request.query_params.get(name)
+    try:
+        return dt.date.fromisoformat(text) if text else dt.date.today()
+    except ValueError:
+        raise NotFound(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def overview(console: Console, request: Request, user: User) -> Page:
+    as_of = _date(request)
+    regions = []
+    table = [["region", "fund", "balance", "surplus_of_year", "months_of_capacity"]]
+    for code in console.regions():
+        app = console.region(code)
+        with reading(app) as (curs, schema):
+            sheet = bs.balance_sheet(curs, schema, code, as_of)
+            months = _monthly(curs, schema, as_of.year)
+        regions.append({"code": code, "sheet": sheet, "monthly": months})
+        for f in sheet.funds:
+            table.append([code, f.fund, format_yuan(f.lines["balance"]), format_yuan(f.lines["surplus_of_year"]),
+                          "" if f.months_of_capacity is None else str(f.months_of_capacity)])  # fmt: skip
+    return Page("overview.html", {"as_of": as_of, "overview": regions, "warning": MONTHS_WARNING,
+                                  "yuan": format_yuan}, "概览 Overview", table)  # fmt: skip
+
+
+def _monthly(curs: Any, schema: str, year: int) -> dict[str, list[Any]]:
+    """Contribution income, benefit expense and their running balance per month of the year (yuan)."""
+    curs.execute(
+        sql.SQL(
+            "SELECT extract(month FROM posted_on)::int AS month, account, sum(amount) AS total FROM {} "
+            "WHERE posted_on BETWEEN %s AND %s AND account IN ('contribution_income', 'benefit_expense') "
+            "GROUP BY 1, 2"
+        ).format(sql.Identifier(schema, "journal")),
+        (dt.date(year, 1, 1), dt.date(year, 12, 31)),
+    )
+    income, expense = [0] * 12, [0] * 12
+    for row in curs.fetchall():
+        target = income if row["account"] == "contribution_income" else expense
+        target[row["month"] - 1] = int(row["total"]) * SIGN[row["account"]]
+    running, balance = 0, []
+    for i, e in zip(income, expense, strict=True):
+        running += i - e
+        balance.append(format_yuan(running))
+    return {"income": [format_yuan(v) for v in income], "expense": [format_yuan(v) for v in expense],
+            "balance": balance}  # fmt: skip
+
+
+def balance_sheet(console: Console, request: Request, user: User) -> Page:
+    region, as_of = _region(console, request), _date(request)
+    with reading(console.region(region)) as (curs, schema):
+        sheet = bs.balance_sheet(curs, schema, region, as_of)
+    table = [["line", "行项目", *[f.fund for f in sheet.funds]]]
+    for name in (*bs.LINES, "months_of_capacity"):
+        zh, en = bs.LABELS[name]
+        table.append([en, zh, *[str(f.to_json()[name] or "") for f in sheet.funds]])
+    context = {"sheet": sheet, "region": region, "as_of": as_of, "lines": bs.LINES, "labels": bs.LABELS,
+               "linked": set(SIGN), "yuan": format_yuan}  # fmt: skip
+    return Page("balance_sheet.html", context, f"资产负债表 Balance sheet {region} {as_of}", table)
+
+
+def postings(console: Console, request: Request, user: User) -> Page:
+    """The postings behind one line, a page at a time after the last one shown (keyset)."""
+    region, as_of = _region(console, request), _date(request)
+    fund, account = request.query_params.get("fund", ""), request.query_params.get("account", "")
+    if fund not in FUNDS or account not in ACCOUNTS:
+        raise NotFound(f"no balance-sheet line {fund}:{account}")
+    since = dt.date(as_of.year, 1, 1) if account in INCOME + EXPENSES else None
+    after = _after(request.query_params.get("after", ""))
+    app = console.region(region)
+    with reading(app) as (curs, schema):
+        rows = postings_page(curs, schema, fund, account, since, as_of, after, POSTINGS_PER_PAGE)
+        sheet = bs.balance_sheet(curs, schema, region, as_of) if after == (0, -1) else None
+    sign = SIGN[account]
+    shown = [{**row, "line_amount": format_yuan(sign * int(row["amount"]))} for row in rows]
+    line_total = next((f.lines[account] for f in sheet.funds if f.fund == fund), 0) if sheet else None
+    last = rows[-1] if len(rows) == POSTINGS_PER_PAGE else None
+    context = {"region": region, "as_of": as_of, "fund": fund, "account": account, "label": bs.LABELS[account],
+               "rows": shown, "line_total": None if line_total is None else format_yuan(line_total),
+               "page_total": format_yuan(sum(sign * int(r["amount"]) for r in rows)), "since": since,
+               "next": f"{last['notification_id']}:{last['leg']}" if last else None,
+               "partial": request.headers.get("HX-Request") == "true"}  # fmt: skip
+    table = [["position", "leg", "posted_on", "kind", "ref", "party", "amount"]]
+    table += [[str(r["notification_id"]), str(r["leg"]), r["posted_on"].isoformat(), r["kind"], r["ref"], r["party"],
+               r["line_amount"]] for r in shown]  # fmt: skip
+    return Page("postings.html", context, f"{fund} {account} {as_of}", table)
+
+
+def _after(text: str) -> tuple[int, int]:
+    position, _, leg = text.partition(":")
+    try:
+        return (int(position), int(leg)) if text else (0, -1)
+    except ValueError:
+        raise NotFound(f"after {text!r} is not POSITION:LEG") from None
+
+
+def event(console: Console, request: Request, user: User) -> Page:
+    region = _region(console, request)
+    position = int(request.path_params["position"])
+    described = describe_event(console.region(region), position)
+    if described is None:
+        raise NotFound(f"no event at position {position} in region {region}")
+    table = [["fund", "account", "party", "amount"]] + [
+        [p["fund"], p["account"], p["party"], p["amount"]] for p in described["postings"]
+    ]
+    return Page("event.html", {"region": region, "event": described}, f"事件 Event #{position}", table)
+
+
+def settlement(console: Console, request: Request, user: User) -> Page:
+    """A settlement's trace: every event behind it, the policy it used, who did what and why."""
+    region, setl_id = _region(console, request), request.path_params["setl_id"]
+    app = console.region(region)
+    console.record_access(user, "settlement trace", f"{region}/{setl_id}")
+    events = trace_settlement(app, setl_id)
+    if events is None:
+        raise NotFound(f"no settlement {setl_id} in region {region}")
+    policies = _policies(app, events)
+    table = [["position", "recorded_at", "type", "operator", "reason", "fund", "account", "party", "amount"]]
+    for e in events:
+        for p in e["postings"] or [{"fund": "", "account": "", "party": "", "amount": ""}]:
+            table.append([str(e["position"]), e["recorded_at"], e["type"], e["operator"] or "", e["reason"] or "",
+                          p["fund"], p["account"], p["party"], p["amount"]])  # fmt: skip
+    context = {"region": region, "setl_id": setl_id, "events": events, "policies": policies}
+    return Page("settlement.html", context, f"追溯 Trace {setl_id}", table)
+
+
+def _policies(app: Any, events: list[dict[str, Any]]) -> dict[str, str]:
+    """The text of each policy version the settlement's events used, by its hash."""
+    wanted = {e["policy"] for e in events if e.get("policy")}
+    years = {int(e["breakdown"].get("year", 0)) for e in events if isinstance(e.get("breakdown"), dict)}
+    texts: dict[str, str] = {}
+    for year in {y for y in years if y} | {dt.date.today().year - i for i in range(4)}:
+        book = app.policy_book(year)
+        for content_hash, text in book.versions if book else []:
+            if content_hash in wanted:
+                texts[content_hash] = text
+    return texts
+
+
+def member_year(console: Console, request: Request, user: User) -> Page:
+    region, psn_no = _region(console, request), request.path_params["psn_no"]
+    year = int(request.path_params["year"])
+    app = console.region(region)
+    console.record_access(user, "member-year", f"{region}/{psn_no}/{year}")
+    found = app.member_year(psn_no, year)
+    usage = {f.name: format_yuan(getattr(found.ytd, f.name)) for f in attrs.fields(type(found.ytd))
+             if type(getattr(found.ytd, f.name)) is int} if found else {}  # fmt: skip
+    with reading(app) as (curs, schema):
+        curs.execute(
+            sql.SQL(
+                "SELECT setl_id, version, status, setl_time, hospital, medfee_sumamt, hifp_pay, hifmi_pay, maf_pay, "
+                "psn_cash_pay FROM {} WHERE psn_no = %s AND year = %s ORDER BY setl_time, setl_id"
+            ).format(sql.Identifier(schema, "settlements")),
+            (psn_no, year),
+        )
+        settlements = curs.fetchall()
+    money = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "psn_cash_pay")
+    rows = [{**s, **{k: format_yuan(int(s[k])) for k in money}} for s in settlements]
+    table = [["setl_id", "version", "status", "setl_time", "hospital", *money]]
+    table += [[r["setl_id"], str(r["version"]), r["status"], r["setl_time"].isoformat(), r["hospital"],
+               *[r[k] for k in money]] for r in rows]  # fmt: skip
+    context = {"region": region, "psn_no": psn_no, "year": year, "usage": usage, "settlements": rows}
+    return Page("member_year.html", context, f"参保人年度 Member {psn_no} {year}", table)
+
+
+def search(console: Console, request: Request, user: User) -> Page:
+    """setl_id, psn_no or hospital code, looked up in every region's read model."""
+    q = request.query_params.get("q", "").strip()
+    found: list[dict[str, Any]] = []
+    if q:
+        console.record_access(user, "search", q)
+        for code in console.regions():
+            with reading(console.region(code)) as (curs, schema):
+                found += _search(curs, schema, code, q)
+    table = [["region", "kind", "key", "year"]] + [[f["region"], f["kind"], f["key"], str(f["year"])] for f in found]
+    return Page("search.html", {"q": q, "found": found}, f"查询 Search {q}", table)
+
+
+def _search(curs: Any, schema: str, region: str, q: str) -> list[dict[str, Any]]:
+    settlements = sql.Identifier(schema, "settlements")
+    curs.execute(sql.SQL("SELECT setl_id, year FROM {} WHERE setl_id = %s").format(settlements), (q,))
+    out = [{"region": region, "kind": "settlement", "key": r["setl_id"], "year": r["year"]} for r in curs.fetchall()]
+    curs.execute(sql.SQL("SELECT DISTINCT year FROM {} WHERE psn_no = %s ORDER BY year").format(settlements), (q,))
+    out += [{"region": region, "kind": "member", "key": q, "year": r["year"]} for r in curs.fetchall()]
+    curs.execute(sql.SQL("SELECT DISTINCT year FROM {} WHERE hospital = %s ORDER BY year").format(settlements), (q,))
+    out += [{"region": region, "kind": "hospital", "key": q, "year": r["year"]} for r in curs.fetchall()]
+    return out
+
+
+def access_log(console: Console, request: Request, user: User) -> Page:
+    before = request.query_params.get("before")
+    with console.access_log() as log:
+        entries = log.page(int(before) if before and before.isdigit() else None)
+    table = [["id", "at", "user", "what", "subject"]]
+    table += [[str(e.id), e.at.isoformat(), e.user_name, e.what, e.subject] for e in entries]
+    context = {"entries": entries, "next": entries[-1].id if len(entries) == 100 else None}
+    return Page("access_log.html", context, "访问日志 Access log", table)
+
+
+ROUTES: list[tuple[str, Any, Role | None]] = [
+    ("/", overview, None),
+    ("/balance-sheet", balance_sheet, None),
+    ("/postings", postings, None),
+    ("/events/{position:int}", event, None),
+    ("/settlements/{setl_id}", settlement, None),
+    ("/members/{psn_no}/{year:int}", member_year, None),
+    ("/search", search, None),
+    ("/access-log", access_log, Role.AUDITOR),
+]
