@@ -7,6 +7,7 @@ are (routes, Jinja2 templates, static files, form parsing), with no model layer 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,6 +128,8 @@ def create_app(store: Store, home: Path) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for code in console.regions():  # the daily totals, summed once before the first page
+            await run_in_threadpool(console.sheet, code, dt.date.today())
         yield
         console.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from psycopg_pool import ConnectionPool
 from starlette.templating import Jinja2Templates
 
 from app.region import RegionApplication
-from projections.read_model import catch_up
+from projections.balance_sheet import BalanceSheet, DailyTotals
+from projections.read_model import ReadModelView, catch_up, open_view, reading
 from store.access_log import AccessLog
 from store.app import Store
 from store.users import User, Users
@@ -21,7 +23,7 @@ from web.auth import Cookies, Throttle, secret_key
 
 HERE = Path(__file__).resolve().parent
 # A page brings its region's read model up to date at most this often (a catch-up costs queries).
-CATCH_UP_SECONDS = 5.0
+CATCH_UP_SECONDS = 1.0
 
 
 class Console:
@@ -34,6 +36,8 @@ class Console:
                                     open=True)  # fmt: skip
         self._caught_up: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._views: dict[str, ReadModelView] = {}
+        self._totals: dict[str, DailyTotals] = {}
 
     @contextmanager
     def users(self) -> Iterator[Users]:
@@ -67,6 +71,27 @@ class Console:
                 catch_up(app)
                 self._caught_up[code] = time.monotonic()
         return app
+
+    def sheet(self, code: str, as_of: dt.date) -> BalanceSheet:
+        """The region's balance sheet as of a date, summed from its daily totals."""
+        with self._totals_of(code) as totals:
+            return totals.sheet(code, as_of)
+
+    def monthly(self, code: str, year: int, account: str) -> dict[str, list[int]]:
+        with self._totals_of(code) as totals:
+            return totals.monthly(year, account)
+
+    @contextmanager
+    def _totals_of(self, code: str) -> Iterator[DailyTotals]:
+        """The region's daily totals brought up to its read model's position, held under the lock
+        (a refresh changes them)."""
+        app = self.region(code)
+        with self._lock:
+            view = self._views.setdefault(code, open_view(app))
+            totals = self._totals.setdefault(code, DailyTotals())
+            with reading(app) as (curs, schema):
+                totals.refresh(curs, schema, view.max_tracking_id(app.name) or 0)
+            yield totals
 
     def close(self) -> None:
         self._pool.close()

@@ -61,11 +61,8 @@ def overview(console: Console, request: Request, user: User) -> Page:
     regions = []
     table = [["region", "fund", "balance", "surplus_of_year", "months_of_capacity"]]
     for code in console.regions():
-        app = console.region(code)
-        with reading(app) as (curs, schema):
-            sheet = bs.balance_sheet(curs, schema, code, as_of)
-            months = _monthly(curs, schema, as_of.year)
-        regions.append({"code": code, "sheet": sheet, "monthly": months})
+        sheet = console.sheet(code, as_of)
+        regions.append({"code": code, "sheet": sheet, "monthly": _monthly(console, code, as_of.year)})
         for f in sheet.funds:
             table.append([code, f.fund, format_yuan(f.lines["balance"]), format_yuan(f.lines["surplus_of_year"]),
                           "" if f.months_of_capacity is None else str(f.months_of_capacity)])  # fmt: skip
@@ -73,32 +70,23 @@ def overview(console: Console, request: Request, user: User) -> Page:
                                   "yuan": format_yuan}, "概览 Overview", table)  # fmt: skip
 
 
-def _monthly(curs: Any, schema: str, year: int) -> dict[str, list[Any]]:
-    """Contribution income, benefit expense and their running balance per month of the year (yuan)."""
-    curs.execute(
-        sql.SQL(
-            "SELECT extract(month FROM posted_on)::int AS month, account, sum(amount) AS total FROM {} "
-            "WHERE posted_on BETWEEN %s AND %s AND account IN ('contribution_income', 'benefit_expense') "
-            "GROUP BY 1, 2"
-        ).format(sql.Identifier(schema, "journal")),
-        (dt.date(year, 1, 1), dt.date(year, 12, 31)),
-    )
-    income, expense = [0] * 12, [0] * 12
-    for row in curs.fetchall():
-        target = income if row["account"] == "contribution_income" else expense
-        target[row["month"] - 1] = int(row["total"]) * SIGN[row["account"]]
-    running, balance = 0, []
-    for i, e in zip(income, expense, strict=True):
-        running += i - e
-        balance.append(format_yuan(running))
-    return {"income": [format_yuan(v) for v in income], "expense": [format_yuan(v) for v in expense],
-            "balance": balance}  # fmt: skip
+def _monthly(console: Console, code: str, year: int) -> dict[str, dict[str, list[str]]]:
+    """Per fund: contribution income, benefit expense and the running balance of each month (yuan)."""
+    income = console.monthly(code, year, "contribution_income")
+    expense = console.monthly(code, year, "benefit_expense")
+    out = {}
+    for fund in sorted(income.keys() | expense.keys()):
+        i = [-v for v in income.get(fund, [0] * 12)]
+        e = expense.get(fund, [0] * 12)
+        balance = [sum(i[: m + 1]) - sum(e[: m + 1]) for m in range(12)]
+        out[fund] = {"income": [format_yuan(v) for v in i], "expense": [format_yuan(v) for v in e],
+                     "balance": [format_yuan(v) for v in balance]}  # fmt: skip
+    return out
 
 
 def balance_sheet(console: Console, request: Request, user: User) -> Page:
     region, as_of = _region(console, request), _date(request)
-    with reading(console.region(region)) as (curs, schema):
-        sheet = bs.balance_sheet(curs, schema, region, as_of)
+    sheet = console.sheet(region, as_of)
     table = [["line", "行项目", *[f.fund for f in sheet.funds]]]
     for name in (*bs.LINES, "months_of_capacity"):
         zh, en = bs.LABELS[name]
@@ -119,7 +107,7 @@ def postings(console: Console, request: Request, user: User) -> Page:
     app = console.region(region)
     with reading(app) as (curs, schema):
         rows = postings_page(curs, schema, fund, account, since, as_of, after, POSTINGS_PER_PAGE)
-        sheet = bs.balance_sheet(curs, schema, region, as_of) if after == (0, -1) else None
+    sheet = console.sheet(region, as_of) if after == (0, -1) else None
     sign = SIGN[account]
     shown = [{**row, "line_amount": format_yuan(sign * int(row["amount"]))} for row in rows]
     line_total = next((f.lines[account] for f in sheet.funds if f.fund == fund), 0) if sheet else None

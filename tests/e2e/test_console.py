@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from projections.balance_sheet import LABELS
 from tests.conftest import EXAMPLES, REPO_ROOT
 from tests.e2e.test_basic_year import BASIC_YEAR, Yibao, replay
+from web.console import CATCH_UP_SECONDS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -227,3 +228,20 @@ def test_the_access_log_records_a_member_view(browser: Browser, auditor: Page, b
     seen = [(r[2], r[3], r[4]) for r in rows]
     assert ("finance1", "search", "P-D") in seen
     assert ("finance1", "member-year", f"{REGION}/P-D/2023") in seen
+
+
+def test_the_balance_sheet_follows_what_is_settled_while_the_console_runs(
+    auditor: Page, base_url: str, yibao: Yibao
+) -> None:
+    auditor.goto(f"{base_url}/balance-sheet?region={REGION}&as_of={AS_OF}")  # the daily totals are summed
+    claim = next(
+        op["claim"] for op in map(json.loads, (BASIC_YEAR / "operations.jsonl").open()) if op["op"] == "settle"
+    )
+    out = yibao("claims", "settle", "-", stdin=json.dumps({**claim, "setl_id": "S-CONSOLE-1"}) + "\n")
+    assert json.loads(out)["status"] == "settled"
+    time.sleep(CATCH_UP_SECONDS + 0.1)
+    auditor.goto(f"{base_url}/balance-sheet?region={REGION}&as_of={AS_OF}")
+    report = _report(yibao)
+    shown = _sheet_on_page(auditor)
+    for fund, lines in report["funds"].items():
+        assert {line: shown[fund][line] for line in lines} == {k: v or "-" for k, v in lines.items()}
