@@ -14,8 +14,10 @@ from core.ledger import ACCOUNTS, ASSETS, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
 from core.roles import Role
 from projections import balance_sheet as bs
+from projections import statements
 from projections.read_model import reading
-from projections.trace import describe_event, postings_page, trace_settlement
+from projections.trace import describe_event, postings_page, trace_settlement, trace_transfer
+from projections.transfers import transfers as transfer_rows
 from store.users import User
 from web.console import Console
 
@@ -151,7 +153,7 @@ def settlement(console: Console, request: Request, user: User) -> Page:
     events = trace_settlement(app, setl_id)
     if events is None:
         raise NotFound(f"no settlement {setl_id} in region {region}")
-    policies = _policies(app, events)
+    policies = _policies(app, setl_id, events)
     table = [["position", "recorded_at", "type", "operator", "reason", "fund", "account", "party", "amount"]]
     for e in events:
         for p in e["postings"] or [{"fund": "", "account": "", "party": "", "amount": ""}]:
@@ -161,17 +163,15 @@ def settlement(console: Console, request: Request, user: User) -> Page:
     return Page("settlement.html", context, f"追溯 Trace {setl_id}", table)
 
 
-def _policies(app: Any, events: list[dict[str, Any]]) -> dict[str, str]:
+def _policies(app: Any, setl_id: str, events: list[dict[str, Any]]) -> dict[str, str]:
     """The text of each policy version the settlement's events used, by its hash."""
     wanted = {e["policy"] for e in events if e.get("policy")}
-    years = {int(e["breakdown"].get("year", 0)) for e in events if isinstance(e.get("breakdown"), dict)}
-    texts: dict[str, str] = {}
-    for year in {y for y in years if y} | {dt.date.today().year - i for i in range(4)}:
-        book = app.policy_book(year)
-        for content_hash, text in book.versions if book else []:
-            if content_hash in wanted:
-                texts[content_hash] = text
-    return texts
+    with reading(app) as (curs, schema):
+        curs.execute(sql.SQL("SELECT year FROM {} WHERE setl_id = %s").format(sql.Identifier(schema, "settlements")),
+                     (setl_id,))  # fmt: skip
+        row = curs.fetchone()
+    book = app.policy_book(row["year"]) if row else None
+    return {h: text for h, text in (book.versions if book else []) if h in wanted}
 
 
 def member_year(console: Console, request: Request, user: User) -> Page:
@@ -224,6 +224,70 @@ def _search(curs: Any, schema: str, region: str, q: str) -> list[dict[str, Any]]
     return out
 
 
+def hospitals(console: Console, request: Request, user: User) -> Page:
+    """The region's hospitals that settled claims in a year, each a link to its statement."""
+    region, year = _region(console, request), _year(request)
+    with reading(console.region(region)) as (curs, schema):
+        curs.execute(
+            sql.SQL(
+                "SELECT hospital, count(*) AS claims, sum(medfee_sumamt) AS total FROM {} WHERE year = %s "
+                "GROUP BY hospital ORDER BY hospital"
+            ).format(sql.Identifier(schema, "settlements")),
+            (year,),
+        )
+        rows = [{**r, "total": format_yuan(int(r["total"]))} for r in curs.fetchall()]
+    table = [["hospital", "claims", "medfee_sumamt"]] + [[r["hospital"], str(r["claims"]), r["total"]] for r in rows]
+    context = {"region": region, "year": year, "hospitals": rows}
+    return Page("hospitals.html", context, f"医疗机构 Hospitals {region} {year}", table)
+
+
+def hospital(console: Console, request: Request, user: User) -> Page:
+    """A hospital's statement of a year: settled by fund, deductions, payments, outstanding, budget use."""
+    region, year, code = _region(console, request), _year(request), request.path_params["code"]
+    app = console.region(region)
+    account = app.hospital_account(code)
+    budget = account.budgets.get(year) if account else None
+    with reading(app) as (curs, schema):
+        statement = statements.hospital_statement(curs, schema, code, year, budget)
+    columns = ("settled", "deducted", "paid", "recovered", "outstanding", "receivable")
+    table = [["fund", *columns]] + [[fund, *[line[c] for c in columns]] for fund, line in statement["funds"].items()]
+    table.append(["budget", statement["budget"] or "", "budget used", statement["budget_used"],
+                  statement["budget_used_ratio"] or "", ""])  # fmt: skip
+    context = {"region": region, "year": year, "code": code, "statement": statement, "columns": columns}
+    return Page("hospital.html", context, f"医疗机构结算单 Statement {code} {year}", table)
+
+
+def _year(request: Request) -> int:
+    text = request.query_params.get("year") or str(dt.date.today().year)
+    if not text.isdigit():
+        raise NotFound(f"year {text!r} is not a year")
+    return int(text)
+
+
+def transfers_page(console: Console, request: Request, user: User) -> Page:
+    region = _region(console, request)
+    with reading(console.region(region)) as (curs, schema):
+        rows = transfer_rows(curs, schema)
+    columns = ("transfer_id", "direction", "psn_no", "from_region", "to_region", "transfer_date", "balance", "status")
+    table = [list(columns)] + [[str(r[c]) for c in columns] for r in rows]
+    return Page("transfers.html", {"region": region, "rows": rows, "columns": columns},
+                f"转移接续 Transfers {region}", table)  # fmt: skip
+
+
+def transfer(console: Console, request: Request, user: User) -> Page:
+    """One transfer's events in both regions (the member's data: the view is logged)."""
+    transfer_id = request.path_params["transfer_id"]
+    psn_no, from_region = request.query_params.get("psn_no", ""), request.query_params.get("from", "")
+    if from_region not in console.regions():
+        raise NotFound(f"no region {from_region!r}")
+    console.record_access(user, "transfer", f"{transfer_id}/{psn_no}")
+    events = trace_transfer([console.region(code) for code in console.regions()], transfer_id, psn_no, from_region)
+    table = [["region", "position", "recorded_at", "type", "operator", "reason"]]
+    table += [[e["region"], str(e["position"]), e["recorded_at"], e["type"], e["operator"] or "", e["reason"] or ""]
+              for e in events]  # fmt: skip
+    return Page("transfer.html", {"transfer_id": transfer_id, "events": events}, f"转移 Transfer {transfer_id}", table)
+
+
 def access_log(console: Console, request: Request, user: User) -> Page:
     before = request.query_params.get("before")
     with console.access_log() as log:
@@ -242,5 +306,9 @@ ROUTES: list[tuple[str, Any, Role | None]] = [
     ("/settlements/{setl_id}", settlement, None),
     ("/members/{psn_no}/{year:int}", member_year, None),
     ("/search", search, None),
+    ("/hospitals", hospitals, None),
+    ("/hospitals/{code}", hospital, None),
+    ("/transfers", transfers_page, None),
+    ("/transfers/{transfer_id}", transfer, None),
     ("/access-log", access_log, Role.AUDITOR),
 ]

@@ -183,7 +183,9 @@ def test_a_settlements_trace_is_three_clicks_from_the_balance_sheet(auditor: Pag
     auditor.click("#trace-link")  # 3: its settlement's trace
     assert "/settlements/" in auditor.url
     assert auditor.locator("section.event").count() >= 1
-    assert auditor.locator("section.event dd code").first.inner_text()  # the policy's hash
+    policy = auditor.locator("section.event dd code").first.inner_text()  # the policy's hash
+    assert len(policy) == 64
+    assert "[" in (auditor.locator("section.event dd pre").first.text_content() or "")  # its parameters (TOML)
     assert auditor.locator("section.event table").count() >= 1  # amounts and postings
 
 
@@ -245,3 +247,20 @@ def test_the_balance_sheet_follows_what_is_settled_while_the_console_runs(
     shown = _sheet_on_page(auditor)
     for fund, lines in report["funds"].items():
         assert {line: shown[fund][line] for line in lines} == {k: v or "-" for k, v in lines.items()}
+
+
+def test_a_hospitals_statement_equals_the_report(auditor: Page, base_url: str, yibao: Yibao) -> None:
+    auditor.goto(f"{base_url}/hospitals?region={REGION}&year=2023")
+    code = auditor.locator("#hospitals td a").first.inner_text()
+    auditor.click("#hospitals td a")
+    report = json.loads(yibao("report", "hospital", "--region", REGION, "--hospital", code, "--year", "2023"))
+    cells = auditor.eval_on_selector_all(
+        "#statement tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.innerText))"
+    )
+    columns = ("settled", "deducted", "paid", "recovered", "outstanding", "receivable")
+    assert {row[0]: dict(zip(columns, row[1:], strict=True)) for row in cells} == report["funds"]
+
+
+def test_the_transfers_page_lists_none_in_a_region_without_any(auditor: Page, base_url: str) -> None:
+    auditor.goto(f"{base_url}/transfers?region={REGION}")
+    assert auditor.inner_text("#transfers tbody") == "no transfers"
