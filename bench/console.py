@@ -38,19 +38,22 @@ def _samples(store: Store, region: str) -> dict[str, Any]:
     """A settlement, its member-year, the busiest line and a posting half-way down it."""
     with store.connect_admin() as conn:
         schema = f"region_{region}"
-        setl_id, psn_no, year = conn.execute(
-            f"SELECT setl_id, psn_no, year FROM {schema}.settlements ORDER BY setl_id LIMIT 1"  # noqa: S608
+        setl_id, psn_no, year, hospital = conn.execute(
+            f"SELECT setl_id, psn_no, year, hospital FROM {schema}.settlements ORDER BY setl_id LIMIT 1"  # noqa: S608
         ).fetchone()
         fund, account, count = conn.execute(
             f"SELECT fund, account, count(*) FROM {schema}.journal GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1"  # noqa: S608
+        ).fetchone()
+        small = conn.execute(
+            f"SELECT fund, account, count(*) FROM {schema}.journal GROUP BY 1, 2 ORDER BY 3 LIMIT 1"  # noqa: S608
         ).fetchone()
         middle = conn.execute(
             f"SELECT notification_id, leg FROM {schema}.journal WHERE fund = %s AND account = %s "  # noqa: S608
             "ORDER BY notification_id, leg OFFSET %s LIMIT 1",
             (fund, account, count // 2),
         ).fetchone()
-    return {"setl_id": setl_id, "psn_no": psn_no, "year": year, "fund": fund, "account": account,
-            "after": f"{middle[0]}:{middle[1]}", "lines": count}  # fmt: skip
+    return {"setl_id": setl_id, "psn_no": psn_no, "year": year, "hospital": hospital, "small": small, "fund": fund,
+            "account": account, "after": f"{middle[0]}:{middle[1]}", "lines": count}  # fmt: skip
 
 
 def _login(opener: urllib.request.OpenerDirector, base: str) -> None:
@@ -104,10 +107,16 @@ def main() -> None:
             "balance sheet xlsx": f"/balance-sheet?region={region}&as_of={args.as_of}&format=xlsx",
             f"postings, first page ({s['lines']:,} lines)": f"/postings?{line}",
             "postings, a page half-way": f"/postings?{line}&after={s['after']}",
+            f"postings, the smallest line ({s['small'][2]:,} lines)": (
+                f"/postings?region={region}&fund={s['small'][0]}&account={s['small'][1]}&as_of={args.as_of}"
+            ),
             "event": f"/events/{s['after'].split(':')[0]}?region={region}",
             "settlement trace": f"/settlements/{s['setl_id']}?region={region}",
             "member-year": f"/members/{s['psn_no']}/{s['year']}?region={region}",
             "search by psn_no": f"/search?q={s['psn_no']}",
+            "hospitals of the year": f"/hospitals?region={region}&year={s['year']}",
+            "hospital statement": f"/hospitals/{s['hospital']}?region={region}&year={s['year']}",
+            "transfers": f"/transfers?region={region}",
             "access log": "/access-log",
         }
         print(f"console pages on region {region}, {args.requests} requests each (ms):")
