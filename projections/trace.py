@@ -21,6 +21,7 @@ from core.ids import account_id, hospital_id, member_year_id, settlement_id, tra
 from core.money import format_yuan
 from core.settlement import SettlementFacts
 from core.transfer import TransferFacts
+from store.chain import GENESIS_HASH, content, legacy_digest, link_digest, micros, own_digest
 from store.recorder import datastore_of
 
 
@@ -199,3 +200,42 @@ def _journal_line(row: dict[str, Any]) -> dict[str, Any]:
         "party": row["party"],
         "amount": format_yuan(int(row["amount"])),
     }
+
+
+def chain_status(app: RegionApplication, positions: list[int]) -> dict[int, tuple[bool, str]]:
+    """Per event, whether its row is as written and still follows the row before it (the checks
+    of `yibao verify` on these rows alone; `verify` checks the whole log and its seals)."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            sql.SQL(
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.recorded_at, "
+                "e.chain_hash, s.notification_id IS NOT NULL AS sealed, d.digest AS legacy, "
+                "(SELECT p.chain_hash FROM {events} AS p WHERE p.notification_id < e.notification_id "
+                " ORDER BY p.notification_id DESC LIMIT 1) AS previous "
+                "FROM {events} AS e LEFT JOIN {seals} AS s USING (notification_id) "
+                "LEFT JOIN {digests} AS d USING (notification_id) WHERE e.notification_id = ANY(%s)"
+            ).format(
+                events=sql.Identifier(datastore.schema, "events"),
+                seals=sql.Identifier(datastore.schema, "seals"),
+                digests=sql.Identifier(datastore.schema, "event_digests"),
+            ),
+            (positions,),
+        )
+        rows = curs.fetchall()
+    return {row["notification_id"]: _chain_of(row) for row in rows}
+
+
+def _chain_of(row: dict[str, Any]) -> tuple[bool, str]:
+    body = content(_stored(row))
+    position, recorded_us, stored = row["notification_id"], micros(row["recorded_at"]), bytes(row["chain_hash"])
+    if row["legacy"] is not None:  # written before migration 0015: its sealed digest covers every column
+        ok = bytes(row["legacy"]) == legacy_digest(body, position, recorded_us, row["sealed"], stored)
+        return ok, "digest sealed by migration 0015 matches" if ok else "CHANGED: its sealed digest does not match"
+    own = own_digest(body, position, recorded_us, row["sealed"])
+    if own != stored[16:]:
+        return False, "CHANGED: its own digest does not match its columns"
+    previous = bytes(row["previous"]) if row["previous"] is not None else GENESIS_HASH
+    if link_digest(previous, own) != stored[:16]:
+        return False, "BROKEN: it does not follow the event before it (one deleted or inserted)"
+    return True, "intact: its own digest and its link to the event before it match"

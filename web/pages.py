@@ -16,7 +16,7 @@ from core.roles import Role
 from projections import balance_sheet as bs
 from projections import statements
 from projections.read_model import reading
-from projections.trace import describe_event, postings_page, trace_settlement, trace_transfer
+from projections.trace import chain_status, describe_event, postings_page, trace_settlement, trace_transfer
 from projections.transfers import transfers as transfer_rows
 from store.users import User
 from web.console import Console
@@ -154,12 +154,13 @@ def settlement(console: Console, request: Request, user: User) -> Page:
     if events is None:
         raise NotFound(f"no settlement {setl_id} in region {region}")
     policies = _policies(app, setl_id, events)
+    chain = chain_status(app, [e["position"] for e in events])
     table = [["position", "recorded_at", "type", "operator", "reason", "fund", "account", "party", "amount"]]
     for e in events:
         for p in e["postings"] or [{"fund": "", "account": "", "party": "", "amount": ""}]:
             table.append([str(e["position"]), e["recorded_at"], e["type"], e["operator"] or "", e["reason"] or "",
                           p["fund"], p["account"], p["party"], p["amount"]])  # fmt: skip
-    context = {"region": region, "setl_id": setl_id, "events": events, "policies": policies}
+    context = {"region": region, "setl_id": setl_id, "events": events, "policies": policies, "chain": chain}
     return Page("settlement.html", context, f"追溯 Trace {setl_id}", table)
 
 

@@ -185,6 +185,7 @@ def test_a_settlements_trace_is_three_clicks_from_the_balance_sheet(auditor: Pag
     assert auditor.locator("section.event").count() >= 1
     policy = auditor.locator("section.event dd code").first.inner_text()  # the policy's hash
     assert len(policy) == 64
+    assert auditor.locator("section.event dd.chain").first.inner_text().startswith("intact")
     assert "[" in (auditor.locator("section.event dd pre").first.text_content() or "")  # its parameters (TOML)
     assert auditor.locator("section.event table").count() >= 1  # amounts and postings
 
