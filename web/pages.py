@@ -12,9 +12,12 @@ from starlette.requests import Request
 
 from core.ledger import ACCOUNTS, ASSETS, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
+from core.policy import parse_policy
 from core.roles import Role
+from core.tiers import YearToDate
 from projections import balance_sheet as bs
 from projections import statements
+from projections.caps import cap_limits
 from projections.read_model import reading
 from projections.trace import chain_status, describe_event, postings_page, trace_settlement, trace_transfer
 from projections.transfers import transfers as transfer_rows
@@ -26,6 +29,7 @@ POSTINGS_PER_PAGE = 100
 SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + INCOME}}
 # 可支付月数 below this is a warning (the usual national alert level for a pooling fund).
 MONTHS_WARNING = 6
+PENDING = ("pending_review", "released")  # transfers asked for and not yet arrived (core/transfer.py)
 
 
 class NotFound(Exception):
@@ -64,7 +68,11 @@ def overview(console: Console, request: Request, user: User) -> Page:
     table = [["region", "fund", "balance", "surplus_of_year", "months_of_capacity"]]
     for code in console.regions():
         sheet = console.sheet(code, as_of)
-        regions.append({"code": code, "sheet": sheet, "monthly": _monthly(console, code, as_of.year)})
+        with reading(console.region(code)) as (curs, schema):
+            pending = [t for status in PENDING for t in transfer_rows(curs, schema, status=status)]
+        regions.append(
+            {"code": code, "sheet": sheet, "monthly": _monthly(console, code, as_of.year), "pending": pending}
+        )
         for f in sheet.funds:
             table.append([code, f.fund, format_yuan(f.lines["balance"]), format_yuan(f.lines["surplus_of_year"]),
                           "" if f.months_of_capacity is None else str(f.months_of_capacity)])  # fmt: skip
@@ -197,8 +205,24 @@ def member_year(console: Console, request: Request, user: User) -> Page:
     table = [["setl_id", "version", "status", "setl_time", "hospital", *money]]
     table += [[r["setl_id"], str(r["version"]), r["status"], r["setl_time"].isoformat(), r["hospital"],
                *[r[k] for k in money]] for r in rows]  # fmt: skip
-    context = {"region": region, "psn_no": psn_no, "year": year, "usage": usage, "settlements": rows}
+    context = {"region": region, "psn_no": psn_no, "year": year, "usage": usage, "settlements": rows,
+               "headroom": _headroom(app, psn_no, year, found.ytd if found else YearToDate())}  # fmt: skip
     return Page("member_year.html", context, f"参保人年度 Member {psn_no} {year}", table)
+
+
+def _headroom(app: Any, psn_no: str, year: int, ytd: YearToDate) -> list[dict[str, str]]:
+    """Each capped accumulator: used, its cap under the year's current policy on the member's
+    terms at the year's end (or today), and what is left."""
+    member, book = app.member(psn_no), app.policy_book(year)
+    record = member.record_at(min(dt.date.today(), dt.date(year, 12, 31))) if member else None
+    if record is None or book is None or not book.versions:
+        return []
+    limits = cap_limits(parse_policy(book.current[1].encode()), record.insutype, record.assist_category, record.chronic)
+    return [
+        {"name": name, "used": format_yuan(getattr(ytd, name)), "cap": format_yuan(cap),
+         "left": format_yuan(cap - getattr(ytd, name))}
+        for name, cap in limits.items() if cap is not None
+    ]  # fmt: skip
 
 
 def search(console: Console, request: Request, user: User) -> Page:
@@ -266,9 +290,9 @@ def _year(request: Request) -> int:
 
 
 def transfers_page(console: Console, request: Request, user: User) -> Page:
-    region = _region(console, request)
+    region, status = _region(console, request), request.query_params.get("status") or None
     with reading(console.region(region)) as (curs, schema):
-        rows = transfer_rows(curs, schema)
+        rows = transfer_rows(curs, schema, status=status)
     columns = ("transfer_id", "direction", "psn_no", "from_region", "to_region", "transfer_date", "balance", "status")
     table = [list(columns)] + [[str(r[c]) for c in columns] for r in rows]
     return Page("transfers.html", {"region": region, "rows": rows, "columns": columns},

@@ -221,6 +221,14 @@ def test_the_access_log_records_a_member_view(browser: Browser, auditor: Page, b
     finance.click("#found a")
     assert "/members/P-D/" in finance.url
     assert finance.locator("#usage").count() == 1
+    headroom = finance.eval_on_selector_all(
+        "#headroom tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.innerText))"
+    )
+    # P-D: employee scheme 310 (annual cap 600000.00, outpatient 5000.00), examples/basic-year/expected-usage.jsonl
+    assert headroom[:2] == [
+        ["basic_paid", "50510.00", "600000.00", "549490.00"],
+        ["basic_outpatient_paid", "350.00", "5000.00", "4650.00"],
+    ]
     refused = context.request.get(f"{base_url}/access-log")
     assert refused.status == 403  # the log is for auditors
     context.close()
@@ -265,3 +273,16 @@ def test_a_hospitals_statement_equals_the_report(auditor: Page, base_url: str, y
 def test_the_transfers_page_lists_none_in_a_region_without_any(auditor: Page, base_url: str) -> None:
     auditor.goto(f"{base_url}/transfers?region={REGION}")
     assert auditor.inner_text("#transfers tbody") == "no transfers"
+
+
+def test_the_overview_shows_each_funds_balance_surplus_and_months(auditor: Page, base_url: str, yibao: Yibao) -> None:
+    auditor.goto(f"{base_url}/?as_of={AS_OF}")
+    rows = auditor.eval_on_selector_all(
+        "section.region table tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.innerText))"
+    )
+    report = _report(yibao)["funds"]
+    assert {r[0]: r[1:] for r in rows} == {
+        fund: [v["balance"], v["surplus_of_year"], v["months_of_capacity"] or "-"] for fund, v in report.items()
+    }
+    assert auditor.locator("section.region .chart canvas").count() >= 1  # ECharts drew the monthly chart
+    assert "0 pending_review" in auditor.inner_text(f"#pending-{REGION}")
