@@ -54,7 +54,7 @@ from core.ids import (
 from core.ledger import BENEFIT_EXPENSE, Posting, contribution_postings
 from core.lookback import CATEGORY as LOOKBACK_CATEGORY
 from core.lookback import lookback_for, lookback_window
-from core.member import Member
+from core.member import FamilyStatement, Member, no_record_on, not_an_employee
 from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import Policy, parse_policy
@@ -365,69 +365,97 @@ class RegionApplication(TransferCases, Application):
 
     # --- members --------------------------------------------------------------------------
 
-    def import_members(self, records: Sequence[MemberRecord]) -> list[Outcome]:
-        """Record members and changes; look back for newly recognised illness_poverty members."""
+    def import_members(self, records: Sequence[MemberRecord], *, bind: bool = True) -> list[Outcome]:
+        """Record members and changes; look back for newly recognised illness_poverty members.
+        The records' `family_of` are bound once all of them are recorded (SPEC 3.1: the employee
+        may come anywhere among them), each outcome's `binding` saying how; `bulk.batch` passes
+        `bind=False` and binds after the last batch of a file (`bind_from_member_file`)."""
 
         def work(uow: UnitOfWork) -> list[Outcome]:
             uow.preload(member_id(r.psn_no) for r in records)
-            outcomes = []
-            for record in records:
-                if record.insuplc_admdvs != self.region:
-                    raise AssertionError("member routed to the wrong region")
-                refused = self._family_of_refused(uow, record)
-                if refused is not None:
-                    outcomes.append(refused)
-                    continue
-                member = uow.get(member_id(record.psn_no), Member)
-                if member is None:
-                    member = uow.add(Member(psn_no=record.psn_no))
-                before = member.record_at(record.valid_from)
-                if before is not None and before.insuplc_admdvs != self.region:
-                    # Checked again here, in the import's transaction: a transfer out that
-                    # committed after the file's check (bulk.batch.insured_regions) is seen.
-                    refusal = insured_elsewhere(record.psn_no, before.insuplc_admdvs, record.valid_from)
-                    outcomes.append(Outcome.rejected(refusal.reason, str(refusal)))
-                    continue
-                if not member.add_record(record):
-                    outcomes.append(Outcome("unchanged"))
-                    continue
-                if member.records[-1] == record:
-                    self._bind_from_member_file(member, record)
-                lookback: list[dict[str, Any]] = []
-                if record.assist_category == "illness_poverty" and (
-                    before is None or before.assist_category != "illness_poverty"
-                ):
-                    lookback = self._look_back(uow, member, record)
-                outcomes.append(Outcome("recorded", extra={"lookback": lookback} if lookback else {}))
+            outcomes = [self._import_member(uow, record) for record in records]
+            if not bind:
+                return outcomes
+            held = [
+                (i, FamilyStatement(r.psn_no, r.valid_from, r.family_of, o.status == "recorded"))
+                for i, (r, o) in enumerate(zip(records, outcomes, strict=True))
+                if r.family_of is not None and o.status in ("recorded", "unchanged")
+            ]
+            for (i, _), binding in zip(held, self._bind_statements(uow, [s for _, s in held]), strict=True):
+                if binding is not None:
+                    outcomes[i] = attrs.evolve(outcomes[i], extra={**outcomes[i].extra, "binding": binding})
             return outcomes
 
         return self._in_transaction(work, reuse_saved=True)
 
-    def _family_of_refused(self, uow: UnitOfWork, record: MemberRecord) -> Outcome | None:
-        """A record's `family_of` must name an employee (SPEC 3.1) insured here on its date, known
-        before it (earlier in the file will do): as `family bind` checks."""
-        employee = record.family_of
-        if employee is None:
-            return None
-        if employee == record.psn_no:
-            return Outcome.rejected("bad_family_of", "a member cannot be bound to themself")
-        holder = uow.get(member_id(employee), Member)
-        held = holder.record_at(record.valid_from) if holder else None
-        if held is None or held.insutype != "310" or held.insuplc_admdvs != self.region:
-            when = record.valid_from.isoformat()
-            why = f"{employee} is not an employee insured in {self.region} on {when}"
-            return Outcome.rejected("not_an_employee", why)
-        return None
+    def _import_member(self, uow: UnitOfWork, record: MemberRecord) -> Outcome:
+        if record.insuplc_admdvs != self.region:
+            raise AssertionError("member routed to the wrong region")
+        member = uow.get(member_id(record.psn_no), Member)
+        if member is None:
+            member = uow.add(Member(psn_no=record.psn_no))
+        before = member.record_at(record.valid_from)
+        if before is not None and before.insuplc_admdvs != self.region:
+            # Checked again here, in the import's transaction: a transfer out that
+            # committed after the file's check (bulk.batch.insured_regions) is seen.
+            refusal = insured_elsewhere(record.psn_no, before.insuplc_admdvs, record.valid_from)
+            return Outcome.rejected(refusal.reason, str(refusal))
+        if not member.add_record(record):
+            return Outcome("unchanged")
+        if member.records[-1] == record and record.family_of is None:
+            when = record.valid_from.isoformat()  # the latest record names no employee: unbound now
+            member.unbind_family(
+                on_date=when, operator=MEMBER_FILE_OPERATOR, reason=f"member file record valid from {when}"
+            )
+        lookback: list[dict[str, Any]] = []
+        if record.assist_category == "illness_poverty" and (
+            before is None or before.assist_category != "illness_poverty"
+        ):
+            lookback = self._look_back(uow, member, record)
+        return Outcome("recorded", extra={"lookback": lookback} if lookback else {})
 
-    @staticmethod
-    def _bind_from_member_file(member: Member, record: MemberRecord) -> None:
-        """A member file's latest record states the family binding (SPEC 3.1 `family_of`)."""
+    def bind_from_member_file(self, statements: Sequence[FamilyStatement]) -> list[dict[str, Any] | None]:
+        """Bind the `family_of` of member-file lines recorded before (by `import_members` with
+        `bind=False`), once every line of the file is: the employee named may come anywhere in it.
+        Per line, its `binding` (see `_bind_statements`)."""
+        return self._in_transaction(lambda uow: self._bind_statements(uow, statements), reuse_saved=True)
+
+    def _bind_statements(self, uow: UnitOfWork, statements: Sequence[FamilyStatement]) -> list[dict[str, Any] | None]:
+        """Per line, `{"family_of", "status", ...}` with status `bound` or `unchanged` (the
+        member's latest record: its binding made, or already so), `refused` with `reason` and
+        `detail` (and `ended`: the employee of a binding it ended, the file naming another),
+        `superseded` (a later record, or `family bind` since, decides the binding); or None: a
+        line recorded before whose binding needs nothing."""
+        uow.preload(member_id(s.psn_no) for s in statements)
+        uow.preload(member_id(s.family_of) for s in statements)
+        return [self._bind_statement(uow, s) for s in statements]
+
+    def _bind_statement(self, uow: UnitOfWork, statement: FamilyStatement) -> dict[str, Any] | None:
+        member = uow.get(member_id(statement.psn_no), Member)
+        assert member is not None, "a member-file line is bound after it is recorded"
+        employee = statement.family_of
+        record = member.record_from(statement.valid_from)
+        if record is None or record.family_of != employee:
+            replaced = "a later line for the same valid_from replaced this record"
+            return {"family_of": employee, "status": "superseded", "detail": replaced} if statement.recorded else None
+        states = record == member.records[-1] and member.binding_pending
+        if not states and not statement.recorded:
+            return None  # recorded before: its binding was made then, or another record or `family bind` decides
+        refusal = not_an_employee(employee, uow.get(member_id(employee), Member), self.region, record.valid_from)
         when = record.valid_from.isoformat()
         why = f"member file record valid from {when}"
-        if record.family_of:
-            member.bind_family(record.family_of, on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
-        else:
-            member.unbind_family(on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
+        if refusal is None and not states:
+            later = "a later record of the member, or `family bind`, decides the binding"
+            return {"family_of": employee, "status": "superseded", "detail": later}
+        if refusal is None:
+            bound = member.bind_family(employee, on_date=when, operator=MEMBER_FILE_OPERATOR, reason=why)
+            return {"family_of": employee, "status": "bound" if bound else "unchanged"}
+        refused = {"family_of": employee, "status": "refused", "reason": "not_an_employee", "detail": refusal}
+        if not states:
+            return refused
+        ended = member.family_employee  # the file names another employee: the old account stops paying
+        member.unbind_family(on_date=when, operator=MEMBER_FILE_OPERATOR, reason=f"{why}: {refusal}")
+        return {**refused, "ended": ended} if ended else refused
 
     def _look_back(self, uow: UnitOfWork, member: Member, record: MemberRecord) -> list[dict[str, Any]]:
         """Assistance on every settlement dated from six months before the recognition for as long
@@ -480,7 +508,7 @@ class RegionApplication(TransferCases, Application):
                 member = uow.get(member_id(c.psn_no), Member)
                 record = member.record_at(c.paid_date) if member else None
                 if record is None:
-                    outcomes.append(Outcome.rejected("unknown_member"))
+                    outcomes.append(Outcome.rejected(*no_record_on(member, c.paid_date)))
                     continue
                 if record.insuplc_admdvs != self.region:
                     outcomes.append(

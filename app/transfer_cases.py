@@ -20,7 +20,7 @@ from core.account import IndividualAccount
 from core.errors import YibaoError
 from core.ids import account_id, member_id, member_year_id, transfer_id, transfer_in_id
 from core.ledger import transfer_completed_postings, transfer_in_postings, transfer_out_postings
-from core.member import Member
+from core.member import Member, not_an_employee
 from core.member_year import MemberYear
 from core.records import MemberRecord
 from core.transfer import Transfer, TransferFacts, TransferIn, TransferRejected
@@ -273,13 +273,9 @@ class TransferCases:
                 return member.unbind_family(on_date=when, operator=operator, reason=reason)
             if employee == psn_no:
                 raise BindingRejected("a member cannot be bound to themself", reason="bad_family_of")
-            holder = uow.get(member_id(employee), Member)
-            record = holder.record_at(on_date) if holder else None
-            if record is None or record.insutype != "310" or record.insuplc_admdvs != self.region:
-                raise BindingRejected(
-                    f"{employee} is not an employee insured in region {self.region} on {when}",
-                    reason="not_an_employee",
-                )
+            refusal = not_an_employee(employee, uow.get(member_id(employee), Member), self.region, on_date)
+            if refusal is not None:
+                raise BindingRejected(refusal, reason="not_an_employee")
             return member.bind_family(employee, on_date=when, operator=operator, reason=reason)
 
         return self._in_transaction(work)

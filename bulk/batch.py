@@ -3,16 +3,22 @@
 Lines are read one at a time, parsed into typed records (bad lines get a named rejection with
 their line number), grouped into batches of at most `batch_records_max`, routed to the member's
 insured region at the record's date, and settled region by region in one transaction each.
-Results come back in input order. Memory stays bounded by the batch size, whatever the file.
+Results come back in input order (but a member file's lines that name a `family_of`: those come
+last, bound once the whole file is recorded). Memory stays bounded by the batch size, whatever
+the file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 from app.region import Outcome, RegionApplication, SaveInFlight
+from core.member import FamilyStatement
 from core.records import (
     Claim,
     Contribution,
@@ -29,6 +35,7 @@ from core.results import pending_result, rejected_result, settlement_result
 
 batch_records_max = 500
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class RegionDirectory(Protocol):
@@ -57,7 +64,7 @@ class LineResult:
 
     @property
     def status(self) -> str:
-        return self.outcome.status if self.outcome is not None else str(self.output["status"])
+        return str(self.outcome.status) if self.outcome is not None else str(self.output["status"])
 
     @property
     def output(self) -> dict[str, Any]:
@@ -67,8 +74,8 @@ class LineResult:
         return self._output
 
 
-def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    batch: list[tuple[int, bytes]] = []
+def batched(lines: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in lines:
         batch.append(item)
         if len(batch) >= size:
@@ -79,7 +86,8 @@ def batched(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
 
 
 def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> list[str | None]:
-    """The region each (psn_no, date) is insured in, or None for an unknown member."""
+    """The region each (psn_no, date) is insured in; for a member with no record on that date,
+    a region that knows them (it names the date); None for an unknown member."""
     codes = directory.region_codes()
     if len(codes) == 1:  # one region: it answers for every member (and rejects unknown ones)
         return [codes[0]] * len(keys)
@@ -96,7 +104,15 @@ def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> li
                 seen_elsewhere[i] = code
     # A member known only to a region that says they are insured elsewhere: let that region
     # answer (it rejects the claim as member_transferred_out).
-    return [r if r is not None else s for r, s in zip(routed, seen_elsewhere, strict=True)]
+    routed = [r if r is not None else s for r, s in zip(routed, seen_elsewhere, strict=True)]
+    unrouted = list(dict.fromkeys(key[0] for key, r in zip(keys, routed, strict=True) if r is None))
+    if unrouted:  # no record on the date anywhere: a region that knows the member names the date
+        known = {}
+        for code in reversed(codes):
+            histories = directory.region(code).member_histories(unrouted)
+            known.update({p: code for p, history in zip(unrouted, histories, strict=True) if history})
+        routed = [r if r is not None else known.get(key[0]) for key, r in zip(keys, routed, strict=True)]
+    return routed
 
 
 def settle_lines(
@@ -201,7 +217,9 @@ def _import_lines(
     apply: Callable[[RegionApplication, list[R]], list[Outcome]],
     describe: Callable[[R], dict[str, Any]],
     batch_size: int,
+    hold: Callable[[R, LineResult], bool] = lambda record, result: False,
 ) -> Iterator[LineResult]:
+    """Each line's result in input order, except those `hold` takes (the caller answers them later)."""
     known = set(directory.region_codes())
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
@@ -242,9 +260,12 @@ def _import_lines(
                     output["reason"] = outcome.reason
                 if outcome.detail:
                     output["detail"] = outcome.detail
-                results[line_no] = LineResult(line_no, output, outcome.status == "rejected", outcome)
+                result = LineResult(line_no, output, outcome.status == "rejected", outcome)
+                if not hold(record, result):
+                    results[line_no] = result
         for line_no, _ in batch:
-            yield results[line_no]
+            if line_no in results:
+                yield results[line_no]
 
 
 def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord]) -> list[str | RecordRejected]:
@@ -299,15 +320,81 @@ def _insured_spans(history: list[MemberRecord], region: str) -> Iterator[tuple[d
 def import_members(
     directory: RegionDirectory, lines: Iterable[tuple[int, bytes]], *, batch_size: int = batch_records_max
 ) -> Iterator[LineResult]:
-    return _import_lines(
-        directory,
-        lines,
-        parse_member,
-        lambda records: insured_regions(directory, records),
-        lambda app, records: app.import_members(records),
-        lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
-        batch_size,
-    )
+    """Record every line, then bind the `family_of` of the lines that name one (SPEC 3.1: the
+    employee may come anywhere in the file). Those lines are answered last, in input order,
+    each with its `binding` (`app.region.RegionApplication.bind_from_member_file`)."""
+    with _HeldLines() as held:
+        yield from _import_lines(
+            directory,
+            lines,
+            parse_member,
+            lambda records: insured_regions(directory, records),
+            lambda app, records: app.import_members(records, bind=False),
+            lambda r: {"psn_no": r.psn_no, "valid_from": r.valid_from.isoformat()},
+            batch_size,
+            held.take,
+        )
+        yield from _bind_held(directory, held, batch_size)
+
+
+class _Held(msgspec.Struct, array_like=True):
+    """A member-file line whose `family_of` waits for the end of the file, with its output so far."""
+
+    line_no: int
+    region: str
+    psn_no: str
+    valid_from: dt.date
+    family_of: str
+    recorded: bool  # the line recorded its record (False: it was there already)
+    output: dict[str, Any]
+
+
+_HELD_ENCODER = msgspec.json.Encoder()
+_HELD_DECODER = msgspec.json.Decoder(_Held)
+
+
+class _HeldLines:
+    """The member-file lines with a `family_of`, recorded (or found recorded) and waiting for the
+    end of the file to be bound. Spooled to a temporary file past `held_bytes_max`: a file of a
+    million dependents is not held in memory."""
+
+    held_bytes_max = 8 << 20
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=self.held_bytes_max, mode="w+b")  # noqa: SIM115
+
+    def __enter__(self) -> _HeldLines:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def take(self, record: MemberRecord, result: LineResult) -> bool:
+        if record.family_of is None or result.status not in ("recorded", "unchanged"):
+            return False
+        held = _Held(result.line_no, record.insuplc_admdvs, record.psn_no, record.valid_from, record.family_of,
+                     result.status == "recorded", result.output)  # fmt: skip
+        self._file.write(_HELD_ENCODER.encode(held) + b"\n")
+        return True
+
+    def lines(self) -> Iterator[_Held]:
+        self._file.seek(0)
+        for raw in self._file:
+            yield _HELD_DECODER.decode(raw)
+
+
+def _bind_held(directory: RegionDirectory, held: _HeldLines, batch_size: int) -> Iterator[LineResult]:
+    for chunk in batched(held.lines(), batch_size):
+        by_region: dict[str, list[_Held]] = {}
+        for line in chunk:
+            by_region.setdefault(line.region, []).append(line)
+        for region, lines in by_region.items():
+            statements = [FamilyStatement(h.psn_no, h.valid_from, h.family_of, h.recorded) for h in lines]
+            for line, binding in zip(lines, directory.region(region).bind_from_member_file(statements), strict=True):
+                if binding is not None:
+                    line.output["binding"] = binding
+        for line in chunk:
+            yield LineResult(line.line_no, line.output, False)
 
 
 def import_contributions(

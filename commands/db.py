@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from commands.context import CliContext
+from commands.params import OutputPath
 from core.errors import YibaoError
 from store.server import dump, embedded_is_running, locate, restore, stop_embedded, yibao_home
 
@@ -76,7 +77,7 @@ __all__ = ["db", "embedded_is_running", "locate"]
 
 
 @db.command("dump")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=OutputPath())
 @click.pass_obj
 def db_dump(obj: CliContext, file: Path) -> None:
     """Back up the whole store (every region, events, seals, read models) to FILE (pg_dump)."""

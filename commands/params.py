@@ -1,8 +1,10 @@
-"""Click parameter types that validate at the edge: yuan amounts, dates, region codes."""
+"""Click parameter types that validate at the edge: yuan amounts, dates, output files."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,6 +37,51 @@ class DateType(click.ParamType):
             return dt.date.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a date YYYY-MM-DD", param, ctx)
+
+
+def unwritable(path: str) -> str | None:
+    """Why no file can be written at `path` (None: it can), found without creating it."""
+    if os.path.isdir(path):
+        return "it is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "it is not writable"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"there is no directory {folder}"
+    return None if os.access(folder, os.W_OK | os.X_OK) else f"the directory {folder} is not writable"
+
+
+def _check_writable(value: Any, param: click.Parameter | None) -> None:
+    """An output file that cannot be written is refused as the command line is read: before
+    the command records anything."""
+    if isinstance(value, str | os.PathLike) and os.fspath(value) != "-":
+        problem = unwritable(os.fspath(value))
+        if problem is not None:
+            name = param.opts[0] if param is not None and param.opts[0].startswith("-") else "FILE"
+            raise YibaoError(f"{name} {os.fspath(value)}: {problem} (nothing was done)", reason="cannot_write_file")
+
+
+class OutputFile(click.File):
+    """A text file to write (UTF-8; '-' is stdout), opened at its first write as click.File
+    does, but checked writable when the command line is read."""
+
+    def __init__(self) -> None:
+        super().__init__("w", encoding="utf-8")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        _check_writable(value, param)
+        return super().convert(value, param, ctx)
+
+
+class OutputPath(click.Path):
+    """The path of a file a command writes, checked writable when the command line is read."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        _check_writable(value, param)
+        return super().convert(value, param, ctx)
 
 
 YUAN = YuanType()

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import signal
 from collections.abc import Iterator
 from typing import IO
 
 import click
 
-from bulk import batch
-from bulk.collector import after_settled_batch
-from bulk.grouped import InputOrder, bucketed_lines
+from bulk import batch, claims_file
+from bulk.claims_file import rejects_line
 from bulk.lines import dumps, read_lines
 from bulk.mode import choose_mode
-from bulk.workers import plan_split, settle_in_workers, worker_cache_max
 from commands.approvals import request_line
 from commands.context import CliContext
 from commands.identity import acting_user
+from commands.params import OutputFile
 from commands.progress import Progress, track
 from core.approval import ApprovalRequest
 from core.errors import YibaoError
@@ -44,19 +41,17 @@ def claims() -> None:
     """Claims: settle (一站式结算), reverse (撤销) and correct (更正) settlements."""
 
 
-def _rejects_line(line_no: int, output: dict[str, object]) -> str:
-    return dumps({"line": line_no, **output})
-
-
 @members.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.pass_obj
 def members_import(obj: CliContext, file: IO[bytes]) -> None:
     """Record members and their changes from FILE (JSON lines; '-' reads stdin).
 
-    Rejected lines go to stderr with their line number. Look-back assistance granted to newly
-    recognised illness_poverty members is printed as one JSON line per member. Ends with a
-    count line.
+    Rejected lines go to stderr with their line number. A `family_of` binds once the whole file
+    is recorded, whatever the line order; a binding refused (not an employee insured here on the
+    record's date) goes to stderr with its line, the member's record being kept (`family bind`
+    can bind later). Look-back assistance granted to newly recognised illness_poverty members is
+    printed as one JSON line per member. Ends with a count line.
     """
     _run_import("members", batch.import_members(obj.store, track(read_lines(file), Progress("members"))))
 
@@ -71,35 +66,27 @@ def contributions_import(obj: CliContext, file: IO[bytes]) -> None:
 
 
 def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
-    """Rejected lines to stderr with their number, look-back grants to stdout, then counts."""
+    """Rejected lines and refused bindings to stderr with their number, look-back grants to
+    stdout, then counts."""
     counts: dict[str, int] = {}
+    refused = 0
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-        if result.rejected:
-            click.echo(_rejects_line(result.line_no, result.output), err=True)
-        elif "lookback" in result.output:
+        binding_refused = result.output.get("binding", {}).get("status") == "refused"
+        refused += binding_refused
+        if result.rejected or binding_refused:
+            click.echo(rejects_line(result.line_no, result.output), err=True)
+        if "lookback" in result.output:
             click.echo(dumps(result.output))
-    click.echo(_count_line(what, counts))
+    click.echo(_count_line(what, counts, refused))
 
 
-def _count_line(what: str, counts: dict[str, int]) -> str:
+def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) -> str:
+    """`members: 5 lines: 4 recorded, 1 unchanged`, and `; 1 binding refused` when one was."""
     total = sum(counts.values())
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"{what}: {total} lines: {parts or 'none'}"
-
-
-def _file_sha256(file: IO[bytes]) -> str | None:
-    """The content hash of a claims file named on the command line (None for stdin), read once
-    ahead in chunks. Running the same file again (after a crash, or not) answers each line as
-    its first run did; a resubmission on stdin or in another file gets `duplicate`."""
-    name = getattr(file, "name", None)
-    if not isinstance(name, str) or not os.path.isfile(name) or not file.seekable():
-        return None
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: file.read(1 << 20), b""):
-        digest.update(chunk)
-    file.seek(0)
-    return digest.hexdigest()
+    refused = f"; {bindings_refused} binding{'s' if bindings_refused > 1 else ''} refused" if bindings_refused else ""
+    return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
 def _settle_command(
@@ -113,112 +100,37 @@ def _settle_command(
     workers: int = 1,
     grouped: bool = False,
 ) -> None:
-    progress = Progress("claims")
-    source = _file_sha256(file)
-    if workers > 1 or grouped:
-        _settle_in_workers(obj, file, progress, out, rejects, source, batch_size, workers, grouped)
-        return
-    lines = track(read_lines(file), progress)
-    settled = batch.settle_lines(
-        obj.store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
-        after_batch=after_settled_batch,
-    )  # fmt: skip
-    for result in settled:
-        out.write(dumps(result.output) + "\n")
-        if result.rejected and rejects is not None:
-            rejects.write(_rejects_line(result.line_no, result.output) + "\n")
-    out.flush()
-
-
-def _settle_in_workers(
-    obj: CliContext,
-    file: IO[bytes],
-    progress: Progress,
-    out: IO[str],
-    rejects: IO[str] | None,
-    source: str | None,
-    batch_size: int,
-    workers: int,
-    grouped: bool,
-) -> None:
-    if source is None:
-        option = "--grouped" if grouped else "--workers"
-        raise YibaoError(
-            f"{option} needs a claims file named on the command line (its hash lets a stopped run resume)",
-            reason="workers_need_a_file",
-        )
-    bindings = [pair for code in obj.store.region_codes() for pair in obj.store.region(code).family_accounts().items()]
-    obj.store.close()  # the workers have their own connections; this process only reads and writes files
-
-    def from_start() -> Iterator[tuple[int, bytes]]:
-        file.seek(0)
-        yield from read_lines(file)
-
-    groups = plan_split(from_start, bindings)
-    file.seek(0)
-    lines = bucketed_lines(file, groups, workers) if grouped else read_lines(file)
-    settled = settle_in_workers(
-        obj.location, track(lines, progress), workers=workers, batch_size=batch_size, source=source,
-        groups=groups, cache_max=worker_cache_max,
-    )  # fmt: skip
-
-    def write(output: str | None, reject: str | None) -> None:
+    def write(output: str, reject: str | None) -> None:
         out.write(f"{output}\n")
         if reject is not None and rejects is not None:
             rejects.write(reject + "\n")
 
-    if not grouped:
-        # SIGTERM and SIGHUP end the run as Ctrl-C does: the workers are stopped, the results
-        # given so far are written (their default would end this process with the workers
-        # still writing to it).
-        with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
-            try:
-                for result in settled:
-                    write(result.output, result.reject)
-            finally:
-                out.flush()
-        return
-    # Results come in bucket order: held, then written in input order. Also after a failure or
-    # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
     named = getattr(out, "name", None)
-    beside_out = isinstance(named, str) and os.path.isfile(named)
-    held = InputOrder(os.path.dirname(os.path.abspath(str(named))) if beside_out else None)
-    written = 0
-    with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
-        try:
-            with contextlib.closing(settled):
-                for result in settled:
-                    held.add(result.line_no, result.output, result.reject)
-        finally:
-            for output, reject in held.lines():
-                write(output, reject)
-                written += 1
-            held.close()
-            out.flush()
-    if written != progress.count:
-        raise YibaoError(
-            f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
-            reason="results_missing",
-        )
-
-
-@contextlib.contextmanager
-def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
-    """These signals raise KeyboardInterrupt, as Ctrl-C does (their default ends the process at once)."""
-    previous = {number: signal.signal(number, signal.default_int_handler) for number in signals}
+    beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
     try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        try:
+            claims_file.settle_file(
+                obj.store, obj.location, file, write, operator=operator, reason=reason, batch_size=batch_size,
+                workers=workers, grouped=grouped, held_in=beside, progress=Progress("claims"),
+            )  # fmt: skip
+        finally:
+            out.flush()
+    except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
+        for opened in (out, rejects):
+            if opened is not None and os.path.exists(getattr(opened, "name", None) or "-"):  # a named file, not stdout
+                with contextlib.suppress(OSError):
+                    opened.close()  # closed now, so that click's closing it does not fail the same way again
+        raise YibaoError(
+            f"{exc.strerror or exc} ({exc.filename or 'writing the results'}): the run stopped there; every "
+            "claim settled before it is recorded, and the same file run again answers each line as this run did",
+            reason="file_error",
+        ) from None
 
 
 @claims.command("settle")
 @click.argument("file", type=click.File("rb"))
-@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
-@click.option(
-    "--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here, with line numbers."
-)
+@click.option("--out", type=OutputFile(), default="-", help="Results file (default stdout).")
+@click.option("--rejects", type=OutputFile(), help="Also write rejected lines here, with line numbers.")
 @click.option(
     "--batch-size", type=click.IntRange(1, 10_000), default=None,
     help="Claims per transaction [default: 500 in one process, 1,000 a worker]: larger is faster, smaller holds "
@@ -270,8 +182,8 @@ def _file_bytes(file: IO[bytes]) -> int | None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--reason", required=True, help="Why the settlements are corrected (recorded).")
 @click.option("--operator", required=True, help="Who corrects them (recorded).")
-@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Results file (default stdout).")
-@click.option("--rejects", type=click.File("w", encoding="utf-8"), help="Also write rejected lines here.")
+@click.option("--out", type=OutputFile(), default="-", help="Results file (default stdout).")
+@click.option("--rejects", type=OutputFile(), help="Also write rejected lines here.")
 @click.pass_obj
 def claims_correct(
     obj: CliContext, file: IO[bytes], reason: str, operator: str, out: IO[str], rejects: IO[str] | None

@@ -12,6 +12,7 @@ import click
 from app.region import RegionApplication
 from bulk.lines import dumps
 from commands.context import CliContext
+from commands.params import OutputPath
 from core.errors import YibaoError
 from projections import balance_sheet as bs
 from projections import statements
@@ -94,27 +95,34 @@ def report() -> None:
 @click.option("--region", required=True, help="Pooling region code.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Date (default today).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx"]), default="table")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (required for xlsx).")
+@click.option("--out", type=OutputPath(), help="Write to this file (required for xlsx).")
 @click.pass_obj
 def report_balance_sheet(obj: CliContext, region: str, as_of: dt.datetime | None, fmt: str, out: Path | None) -> None:
     """Balance sheet per fund (资产负债表): assets, liabilities, income and expense of the year,
     累计结余, 当年结余, 可支付月数. Amounts in yuan."""
+    if fmt == "xlsx" and out is None:
+        raise YibaoError("--format xlsx needs --out FILE.xlsx", reason="missing_out")
     app = obj.store.region(region)
     up_to_date(app)
     date = as_of.date() if as_of else dt.date.today()
     with reading(app) as (curs, schema):
         sheet = bs.balance_sheet(curs, schema, region, date)
-    if fmt == "xlsx":
-        if out is None:
-            raise YibaoError("--format xlsx needs --out FILE.xlsx", reason="missing_out")
-        write_xlsx(sheet, out)
-        click.echo(f"wrote {out}")
+    if out is None:
+        click.echo(_render(sheet, fmt))
         return
-    text = {"table": bs.render_table, "json": lambda s: dumps(s.to_json()), "csv": to_csv}[fmt](sheet)
-    if out is not None:
-        out.write_text(text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
+    try:
+        if fmt == "xlsx":
+            write_xlsx(sheet, out)
+        else:
+            out.write_text(_render(sheet, fmt) + "\n", encoding="utf-8")
+    except OSError as exc:  # checked writable when the command line was read, but a disk can fill
+        raise YibaoError(f"--out {out}: {exc.strerror or exc}", reason="cannot_write_file") from None
+    if fmt == "xlsx":
+        click.echo(f"wrote {out}")
+
+
+def _render(sheet: bs.BalanceSheet, fmt: str) -> str:
+    return {"table": bs.render_table, "json": lambda s: dumps(s.to_json()), "csv": to_csv}[fmt](sheet)
 
 
 def _rows(sheet: bs.BalanceSheet) -> list[list[str]]:

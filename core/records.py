@@ -180,14 +180,18 @@ _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "pres
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
 
-def claim_ids(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """setl_id and psn_no of a (possibly bad) claim object, for the rejection line."""
-    setl_id = obj.get("setl_id")
-    psn_no = obj.get("psn_no")
-    return (
-        setl_id if isinstance(setl_id, str) and len(setl_id) <= ID_CHARS_MAX else None,
-        psn_no if isinstance(psn_no, str) and len(psn_no) <= ID_CHARS_MAX else None,
-    )
+def claim_ids(obj: Mapping[str, Any]) -> tuple[str | int | None, str | int | None]:
+    """setl_id and psn_no of a (possibly bad) claim object, for the rejection line: as given
+    when a string or an integer (a JSON number `123` is echoed as 123), else None."""
+    return _as_given(obj.get("setl_id")), _as_given(obj.get("psn_no"))
+
+
+def _as_given(value: Any) -> str | int | None:
+    if isinstance(value, str) and len(value) <= ID_CHARS_MAX:
+        return value
+    if type(value) is int and abs(value) < 10**ID_CHARS_MAX:  # not a bool
+        return value
+    return None
 
 
 def parse_claim(obj: Mapping[str, Any]) -> Claim:

@@ -28,7 +28,9 @@ def pending_result(psn_no: str, request: ApprovalRequest) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def rejected_result(setl_id: str | None, psn_no: str | None, reason: str, detail: str | None = None) -> dict[str, Any]:
+def rejected_result(
+    setl_id: str | int | None, psn_no: str | int | None, reason: str, detail: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"setl_id": setl_id, "psn_no": psn_no, "status": "rejected", "reason": reason}
     if detail:
         out["detail"] = detail

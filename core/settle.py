@@ -16,7 +16,7 @@ from enum import StrEnum
 import attrs
 
 from core.ledger import settlement_postings
-from core.member import Member
+from core.member import Member, no_record_on
 from core.policy import Policy
 from core.records import Claim, MemberRecord, content_hash_of
 from core.settlement import Settlement, SettlementFacts
@@ -48,6 +48,7 @@ class Rejection(StrEnum):
     UNKNOWN_SETTLEMENT = "unknown_settlement"
     CORRECTION_CHANGES_MEMBER = "correction_changes_member"
     UNKNOWN_MEMBER = "unknown_member"
+    NO_MEMBER_RECORD_ON_DATE = "no_member_record_on_date"
     MEMBER_TRANSFERRED_OUT = "member_transferred_out"
     NO_POLICY = "no_policy"
 
@@ -113,7 +114,8 @@ def record_in_force(claim: Claim, member: Member | None, region: str) -> MemberR
     """The member's record on the claim's date, insured in this region."""
     record = member.record_at(claim.setl_time) if member else None
     if record is None:
-        return Refusal(Rejection.UNKNOWN_MEMBER)
+        reason, detail = no_record_on(member, claim.setl_time)
+        return Refusal(Rejection(reason), detail)
     if record.insuplc_admdvs != region:
         return Refusal(Rejection.MEMBER_TRANSFERRED_OUT, f"insured in region {record.insuplc_admdvs} on that date")
     return record

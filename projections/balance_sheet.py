@@ -2,7 +2,8 @@
 
 Balances are sums of postings up to the date (assets and expenses are debit balances,
 liabilities and income credit balances). The accumulated balance (累计结余) is assets minus
-liabilities; it must equal all income minus all expense, which `check` asserts for every fund.
+liabilities; it must equal all income minus all expense for every fund, else the journal was
+changed outside yibao and the sheet is refused (`read_model_inconsistent`, naming the entries).
 Months of payment capacity (可支付月数) = balance / average monthly benefit expense of the
 12 months up to the date.
 """
@@ -17,8 +18,9 @@ from typing import Any
 
 from psycopg import sql
 
-from core.ledger import ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ACCOUNTS, ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
+from projections.read_model import ReadModelInconsistent
 
 LINES = (
     "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
@@ -90,11 +92,11 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
         curs, schema, sql.SQL("posted_on > %s AND posted_on <= %s AND account = %s"),
         (twelve_months_ago, as_of, BENEFIT_EXPENSE),
     )  # fmt: skip
-    return _sheet(region, as_of, cumulative, of_year, last_12)
+    return _sheet(curs, schema, region, as_of, cumulative, of_year, last_12)
 
 
 def _sheet(
-    region: str, as_of: dt.date, cumulative: Sums, of_year: Sums, last_12: Sums
+    curs: Any, schema: str, region: str, as_of: dt.date, cumulative: Sums, of_year: Sums, last_12: Sums
 ) -> BalanceSheet:  # fmt: skip
     """The sheet from the sums of postings up to the date, of its year, and of benefit expense in
     the 12 months up to it."""
@@ -115,7 +117,8 @@ def _sheet(
         lines["surplus_of_year"] = sum(lines[a] for a in INCOME) - sum(lines[a] for a in EXPENSES)
         all_income = -sum(cumulative.get((fund, a), 0) for a in INCOME)
         all_expense = sum(cumulative.get((fund, a), 0) for a in EXPENSES)
-        assert lines["balance"] == all_income - all_expense, f"fund {fund}: assets != liabilities + balance"
+        if lines["balance"] != all_income - all_expense:  # rows changed outside yibao
+            raise ReadModelInconsistent(_unbalanced(curs, schema, region, fund, as_of, lines["balance"]))
         monthly = Decimal(last_12.get((fund, BENEFIT_EXPENSE), 0)) / 12
         months = (
             (Decimal(lines["balance"]) / monthly).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
@@ -160,10 +163,11 @@ class DailyTotals:
                 out[fund, name] = out.get((fund, name), 0) + total
         return out
 
-    def sheet(self, region: str, as_of: dt.date) -> BalanceSheet:
+    def sheet(self, curs: Any, schema: str, region: str, as_of: dt.date) -> BalanceSheet:
+        """The sheet as of a date (`curs` and `schema`: to name the entries of a fund that does not balance)."""
         before_year = dt.date(as_of.year, 1, 1) - dt.timedelta(days=1)
         return _sheet(
-            region, as_of, self.sums(dt.date.min, as_of), self.sums(before_year, as_of),
+            curs, schema, region, as_of, self.sums(dt.date.min, as_of), self.sums(before_year, as_of),
             self.sums(as_of - dt.timedelta(days=365), as_of, BENEFIT_EXPENSE),
         )  # fmt: skip
 
@@ -174,6 +178,33 @@ class DailyTotals:
             if name == account and day.year == year:
                 out.setdefault(fund, [0] * 12)[day.month - 1] += total
         return out
+
+
+entries_named_max = 10
+
+
+def _unbalanced(curs: Any, schema: str, region: str, fund: str, as_of: dt.date, balance: int) -> str:
+    """The one-line refusal of a fund whose books do not balance, naming the journal entries
+    (notification_id, and their legs) whose legs do not sum to zero, are dated apart, or post to
+    an account not in the chart."""
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id, array_agg(leg ORDER BY leg) AS legs FROM {} WHERE fund = %s "
+            "GROUP BY notification_id HAVING min(posted_on) <= %s AND (sum(amount) <> 0 "
+            "OR count(DISTINCT posted_on) > 1 OR bool_or(account <> ALL(%s))) ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(schema, "journal")),
+        (fund, as_of, list(ACCOUNTS), entries_named_max + 1),
+    )
+    rows = curs.fetchall()
+    named = ", ".join(f"{row['notification_id']} (legs {','.join(map(str, row['legs']))})" for row in rows)
+    found = f"journal entries (notification_id) not balanced: {named}" if rows else "no single entry is unbalanced"
+    if len(rows) > entries_named_max:
+        found = found.rsplit(", ", 1)[0] + " and more"
+    return (
+        f"region {region} fund {fund} as of {as_of.isoformat()}: the books do not balance (accumulated "
+        f"balance {format_yuan(balance)} is not income minus expense); {found}; the read model was changed "
+        "outside yibao (`yibao verify` checks it, `yibao projections rebuild` builds it again from the events)"
+    )
 
 
 def _display_width(text: str) -> int:

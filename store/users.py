@@ -7,6 +7,7 @@ every change is also a row of yibao.user_changes, which nobody can alter.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 import attrs
@@ -18,9 +19,14 @@ from core.errors import YibaoError
 from core.roles import Role, check_name, check_password
 
 _hasher = PasswordHasher()
-# Verifying against this when the name is unknown takes as long as a real check: a failed login
-# does not tell whether the name exists.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when the name is unknown takes as long as a real check: a failed
+    login does not tell whether the name exists. Made on first use: a hash costs argon2's 64 MiB
+    and a quarter of a second, which no command but a login should pay."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UnknownUser(YibaoError):
@@ -95,7 +101,7 @@ class Users:
         """The active user with this name and password, or None (the same time either way)."""
         row = self._conn.execute("SELECT password_hash FROM yibao.users WHERE name = %s", (name,)).fetchone()
         try:
-            _hasher.verify(row[0] if row else _DUMMY_HASH, password)
+            _hasher.verify(row[0] if row else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         user = self.find(name) if row else None

@@ -21,6 +21,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from core.errors import YibaoError, first_line
 from core.roles import Role
 from store.app import Store
 from store.users import User
@@ -58,6 +59,8 @@ def page(console: Console, build: Callable[[Request, User], Page], *, role: Role
             shown = build(request, user)
         except pages.NotFound as exc:
             return PlainTextResponse(f"not_found: {exc}", status_code=404)
+        except YibaoError as exc:  # e.g. read_model_inconsistent: the one-line refusal, as the CLI prints it
+            return PlainTextResponse(f"{exc.reason}: {first_line(exc)}", status_code=500)
         fmt = request.query_params.get("format")
         if fmt in ("csv", "xlsx"):
             return export(request.url.path.strip("/").replace("/", "-") or "overview", shown.title, shown.table, fmt)

@@ -74,24 +74,24 @@ class Console:
 
     def sheet(self, code: str, as_of: dt.date) -> BalanceSheet:
         """The region's balance sheet as of a date, summed from its daily totals."""
-        with self._totals_of(code) as totals:
-            return totals.sheet(code, as_of)
+        with self._totals_of(code) as (totals, curs, schema):
+            return totals.sheet(curs, schema, code, as_of)
 
     def monthly(self, code: str, year: int, account: str) -> dict[str, list[int]]:
-        with self._totals_of(code) as totals:
+        with self._totals_of(code) as (totals, _, _):
             return totals.monthly(year, account)
 
     @contextmanager
-    def _totals_of(self, code: str) -> Iterator[DailyTotals]:
+    def _totals_of(self, code: str) -> Iterator[tuple[DailyTotals, Any, str]]:
         """The region's daily totals brought up to its read model's position, held under the lock
-        (a refresh changes them)."""
+        (a refresh changes them), with a cursor on the read model."""
         app = self.region(code)
         with self._lock:
             view = self._views.setdefault(code, open_view(app))
             totals = self._totals.setdefault(code, DailyTotals())
             with reading(app) as (curs, schema):
                 totals.refresh(curs, schema, view.max_tracking_id(app.name) or 0)
-            yield totals
+                yield totals, curs, schema
 
     def close(self) -> None:
         self._pool.close()

@@ -13,10 +13,10 @@ from typing import BinaryIO
 import pytest
 
 from bulk import grouped
+from bulk.claims_file import _signals_interrupt
 from bulk.grouped import FileChanged, InputOrder, bucketed_lines
 from bulk.lines import UTF8_BOM, read_lines
 from bulk.workers import Groups, group_hash, plan_split, worker_of
-from commands.records import _signals_interrupt
 
 
 def claims_file(folder: Path, members: int, rounds: int) -> tuple[BinaryIO, list[bytes]]:

@@ -17,6 +17,7 @@ from core.records import (
     Contribution,
     MemberRecord,
     RecordRejected,
+    claim_ids,
     decode_line,
     parse_claim,
     parse_contribution,
@@ -418,3 +419,10 @@ def test_a_claim_with_any_field_replaced_by_any_json_value_parses_or_is_rejected
     for name in data.draw(st.lists(st.sampled_from([*CLAIM, "use_acct"]), min_size=1, max_size=3, unique=True)):
         obj[name] = data.draw(json_values | st.sampled_from(["1", "3", "11", "21", "2023-01-31", "0.00", "1.5"]))
     _parse_or_reject(json.dumps(obj, default=str).encode("utf-8"))
+
+
+def test_a_rejected_claims_ids_are_echoed_as_given_when_text_or_an_integer() -> None:
+    assert claim_ids({"setl_id": 123, "psn_no": "P"}) == (123, "P")
+    assert claim_ids({"setl_id": -7, "psn_no": 42}) == (-7, 42)
+    assert claim_ids({"setl_id": True, "psn_no": 1.5}) == (None, None)
+    assert claim_ids({"setl_id": 10**64, "psn_no": ["P"]}) == (None, None)

@@ -1,0 +1,167 @@
+"""A claims file settled end to end: in one streaming process, or in worker processes (grouped
+or not), its results handed back in input order to a writer, and a stopped run resumable.
+
+The command line opens the files and names the errors; this module chooses nothing: the path
+is the caller's (bulk/mode.py says which is fastest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, Protocol
+
+from bulk import batch
+from bulk.collector import after_settled_batch
+from bulk.grouped import InputOrder, bucketed_lines
+from bulk.lines import dumps, read_lines
+from bulk.workers import plan_split, settle_in_workers, worker_cache_max
+from core.errors import YibaoError
+from store.app import Store
+from store.server import ServerLocation
+
+Write = Callable[[str, "str | None"], None]  # a result line, and its reject line when rejected
+
+
+class Counter(Protocol):
+    """Counts the lines read (the command's progress on a terminal)."""
+
+    count: int
+
+    def step(self, n: int = 1) -> None: ...
+
+    def done(self) -> None: ...
+
+
+def settle_file(
+    store: Store,
+    location: ServerLocation,
+    file: IO[bytes],
+    write: Write,
+    *,
+    operator: str | None,
+    reason: str | None,
+    batch_size: int,
+    workers: int,
+    grouped: bool,
+    held_in: str | None,
+    progress: Counter,
+) -> None:
+    """Settle (or, with operator and reason, correct) every line of `file`, writing each line's
+    result in input order. `held_in`: where a grouped run keeps its results until the end
+    (beside the output file; None: the temporary folder)."""
+    source = file_sha256(file)
+    if workers > 1 or grouped:
+        _settle_in_workers(store, location, file, write, progress, source, batch_size, workers, grouped, held_in)
+        return
+    lines = _counted(read_lines(file), progress)
+    settled = batch.settle_lines(
+        store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
+        after_batch=after_settled_batch,
+    )  # fmt: skip
+    for result in settled:
+        write(dumps(result.output), rejects_line(result.line_no, result.output) if result.rejected else None)
+
+
+def rejects_line(line_no: int, output: dict[str, Any]) -> str:
+    return dumps({"line": line_no, **output})
+
+
+def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
+    for item in items:
+        progress.step()
+        yield item
+    progress.done()
+
+
+def file_sha256(file: IO[bytes]) -> str | None:
+    """The content hash of a claims file named on the command line (None for stdin), read once
+    ahead in chunks. Running the same file again (after a crash, or not) answers each line as
+    its first run did; a resubmission on stdin or in another file gets `duplicate`."""
+    name = getattr(file, "name", None)
+    if not isinstance(name, str) or not os.path.isfile(name) or not file.seekable():
+        return None
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def _settle_in_workers(
+    store: Store,
+    location: ServerLocation,
+    file: IO[bytes],
+    write: Write,
+    progress: Counter,
+    source: str | None,
+    batch_size: int,
+    workers: int,
+    grouped: bool,
+    held_in: str | None,
+) -> None:
+    if source is None:
+        option = "--grouped" if grouped else "--workers"
+        raise YibaoError(
+            f"{option} needs a claims file named on the command line (its hash lets a stopped run resume)",
+            reason="workers_need_a_file",
+        )
+    bindings = [pair for code in store.region_codes() for pair in store.region(code).family_accounts().items()]
+    store.close()  # the workers have their own connections; this process only reads and writes files
+
+    def from_start() -> Iterator[tuple[int, bytes]]:
+        file.seek(0)
+        yield from read_lines(file)
+
+    groups = plan_split(from_start, bindings)
+    file.seek(0)
+    lines = bucketed_lines(file, groups, workers) if grouped else read_lines(file)
+    settled = settle_in_workers(
+        location, _counted(lines, progress), workers=workers, batch_size=batch_size, source=source,
+        groups=groups, cache_max=worker_cache_max,
+    )  # fmt: skip
+
+    if not grouped:
+        # SIGTERM and SIGHUP end the run as Ctrl-C does: the workers are stopped, the results
+        # given so far are written (their default would end this process with the workers
+        # still writing to it).
+        with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
+            for result in settled:
+                write(result.output, result.reject)
+        return
+    # Results come in bucket order: held, then written in input order. Also after a failure or
+    # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
+    held = InputOrder(held_in)
+    written = 0
+    with _signals_interrupt(signal.SIGTERM, signal.SIGHUP):
+        try:
+            with contextlib.closing(settled):
+                for result in settled:
+                    held.add(result.line_no, result.output, result.reject)
+        finally:
+            for output, reject in held.lines():
+                assert output is not None  # every result line has text; only a reject line may not
+                write(output, reject)
+                written += 1
+            held.close()
+    if written != progress.count:
+        raise YibaoError(
+            f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
+            reason="results_missing",
+        )
+
+
+@contextlib.contextmanager
+def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
+    """These signals raise KeyboardInterrupt, as Ctrl-C does (their default ends the process at once)."""
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
