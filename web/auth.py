@@ -48,12 +48,7 @@ class Cookies:
 
     def user_of(self, cookie: str | None) -> str | None:
         """The user a session cookie names, or None when it is missing, forged or expired."""
-        if not cookie:
-            return None
-        try:
-            return self._session.unsign(cookie, max_age=SESSION_SECONDS).decode()
-        except BadSignature:
-            return None
+        return _unsigned(self._session, cookie)
 
     def new_csrf(self) -> tuple[str, str]:
         """A fresh token and the cookie that vouches for it."""
@@ -61,12 +56,16 @@ class Cookies:
         return token, self._csrf.sign(token).decode()
 
     def csrf_of(self, cookie: str | None) -> str | None:
-        if not cookie:
-            return None
-        try:
-            return self._csrf.unsign(cookie, max_age=SESSION_SECONDS).decode()
-        except BadSignature:
-            return None
+        return _unsigned(self._csrf, cookie)
+
+
+def _unsigned(signer: TimestampSigner, cookie: str | None) -> str | None:
+    if not cookie:
+        return None
+    try:
+        return signer.unsign(cookie, max_age=SESSION_SECONDS).decode()
+    except BadSignature:
+        return None
 
 
 class Throttle:

@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from projections.balance_sheet import LABELS
-from tests.conftest import EXAMPLES, REPO_ROOT
-from tests.e2e.test_basic_year import BASIC_YEAR, Yibao, replay
+from tests.conftest import REPO_ROOT
+from tests.e2e.test_basic_year import BASIC_YEAR, Yibao, replayed  # noqa: F401 (the fixture)
 from web.console import CATCH_UP_SECONDS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,14 +33,9 @@ REGION = "330109"
 
 
 @pytest.fixture(scope="module")
-def yibao(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Yibao:
-    cli = Yibao({"DATABASE_URL": database_url})
-    cli("db", "up")
-    cli("policy", "load", str(EXAMPLES / "policy-330109-2023.toml"))
-    cli("policy", "load", str(BASIC_YEAR / "policy-2024.toml"))
-    cli("members", "import", str(BASIC_YEAR / "members.jsonl"))
-    cli("contributions", "import", str(BASIC_YEAR / "contributions.jsonl"))
-    replay(cli)
+def yibao(replayed: tuple[Yibao, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Yibao:  # noqa: F811
+    """The worked year replayed (tests/e2e/test_basic_year.py), with an auditor and a finance officer."""
+    cli, _ = replayed
     secret = tmp_path_factory.mktemp("console") / "password"
     secret.write_text(PASSWORD + "\n")
     cli("users", "add", "auditor1", "--role", "auditor", "--password-file", str(secret))
