@@ -25,6 +25,7 @@ from store.users import User
 from web.console import Console
 
 POSTINGS_PER_PAGE = 100
+POSTINGS_PER_PAGE_MAX = 1000
 # Line of the balance sheet -> the sign that turns a posting (debit positive) into the line's direction.
 SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + INCOME}}
 # 可支付月数 below this is a warning (the usual national alert level for a pooling fund).
@@ -114,23 +115,33 @@ def postings(console: Console, request: Request, user: User) -> Page:
         raise NotFound(f"no balance-sheet line {fund}:{account}")
     since = dt.date(as_of.year, 1, 1) if account in INCOME + EXPENSES else None
     after = _after(request.query_params.get("after", ""))
+    per_page = _rows(request)
     app = console.region(region)
     with reading(app) as (curs, schema):
-        rows = postings_page(curs, schema, fund, account, since, as_of, after, POSTINGS_PER_PAGE)
+        rows = postings_page(curs, schema, fund, account, since, as_of, after, per_page)
     sheet = console.sheet(region, as_of) if after == (0, -1) else None
     sign = SIGN[account]
     shown = [{**row, "line_amount": format_yuan(sign * int(row["amount"]))} for row in rows]
     line_total = next((f.lines[account] for f in sheet.funds if f.fund == fund), 0) if sheet else None
-    last = rows[-1] if len(rows) == POSTINGS_PER_PAGE else None
+    last = rows[-1] if len(rows) == per_page else None
     context = {"region": region, "as_of": as_of, "fund": fund, "account": account, "label": bs.LABELS[account],
                "rows": shown, "line_total": None if line_total is None else format_yuan(line_total),
                "page_total": format_yuan(sum(sign * int(r["amount"]) for r in rows)), "since": since,
-               "next": f"{last['notification_id']}:{last['leg']}" if last else None,
+               "next": f"{last['notification_id']}:{last['leg']}" if last else None, "per_page": per_page,
                "partial": request.headers.get("HX-Request") == "true"}  # fmt: skip
     table = [["position", "leg", "posted_on", "kind", "ref", "party", "amount"]]
     table += [[str(r["notification_id"]), str(r["leg"]), r["posted_on"].isoformat(), r["kind"], r["ref"], r["party"],
                r["line_amount"]] for r in shown]  # fmt: skip
     return Page("postings.html", context, f"{fund} {account} {as_of}", table)
+
+
+def _rows(request: Request) -> int:
+    text = request.query_params.get("rows", "")
+    if not text:
+        return POSTINGS_PER_PAGE
+    if not text.isdigit() or not 1 <= int(text) <= POSTINGS_PER_PAGE_MAX:
+        raise NotFound(f"rows {text!r}: 1 to {POSTINGS_PER_PAGE_MAX}")
+    return int(text)
 
 
 def _after(text: str) -> tuple[int, int]:

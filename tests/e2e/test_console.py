@@ -163,10 +163,16 @@ def test_a_lines_postings_sum_to_the_line(auditor: Page, base_url: str, yibao: Y
     for fund, account in (("310100", "benefit_expense"), ("310100", "payable_to_hospitals"), ("310100", "bank")):
         auditor.goto(f"{base_url}/balance-sheet?region={REGION}&as_of={AS_OF}")
         auditor.click(f"tr[data-line={account}] td[data-fund='{fund}'] a")
+        auditor.goto(auditor.url + "&rows=2")  # two a page: "More" (htmx) appends each next page
+        pages = 1
         while auditor.locator("a.more").count():
+            href = auditor.get_attribute("a.more", "href")
             auditor.click("a.more")
+            auditor.wait_for_function(f"!document.querySelector('a.more[href=\"{href}\"]')")
+            pages += 1
+        assert "/postings?" in auditor.url and "after=" not in auditor.url  # the pages came in place
         amounts = auditor.eval_on_selector_all("#postings td.amount", "tds => tds.map(td => td.innerText)")
-        assert amounts, f"{fund} {account} has postings"
+        assert amounts and pages == (len(amounts) + 2) // 2, f"{fund} {account}: {len(amounts)} postings"
         assert sum(_fen(a) for a in amounts) == _fen(report["funds"][fund][account])
         assert auditor.inner_text("#line-total") == report["funds"][fund][account]
 
