@@ -14,6 +14,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
+from core.funds import BankDraw
+
 
 class RegionLog(ABC):
     @abstractmethod
@@ -28,9 +30,15 @@ class RegionLog(ABC):
         *,
         tracking: Tracking | None = None,
         snapshots: Sequence[StoredEvent] = (),
-    ) -> Sequence[int]:
+        bank_draws: Sequence[BankDraw] = (),
+    ) -> Sequence[int] | None:
         """Write events (and the snapshots and tracking record that go with them) in one
-        transaction; their positions, in commit order."""
+        transaction; their positions, in commit order. `bank_draws`: what the save takes out of
+        funds' bank accounts, checked under the region's write lock first (core.funds)."""
+
+    @abstractmethod
+    def check_bank_draws(self, draws: Sequence[BankDraw]) -> None:
+        """The same balance check without saving (a dry run): as of now, not under the lock."""
 
     @abstractmethod
     def insert_tracking(self, tracking: Tracking) -> None:

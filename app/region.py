@@ -32,6 +32,15 @@ from core.approval import ApprovalRefused, ApprovalRequest, RequestStatus
 from core.codec import EventMapper, topic_of
 from core.contribution import ContributionReceived
 from core.errors import StaleRead, YibaoError
+from core.funds import (
+    BankDraw,
+    EntryFacts,
+    FundEntry,
+    FundEntryRejected,
+    bank_moves,
+    entry_postings,
+    serious_illness_financing,
+)
 from core.hospital import (
     FinanceRejected,
     HospitalAccount,
@@ -45,6 +54,7 @@ from core.ids import (
     account_id,
     approval_id,
     contribution_id,
+    fund_entry_id,
     hospital_id,
     member_id,
     member_year_id,
@@ -67,6 +77,7 @@ from core.tiers import YearToDate
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 retry_count_max = 8
+policy_years_back_max = 10  # how far back the controls in force are looked for
 # A retry waits a random time up to a bound that doubles from the first retry's to the last's
 # (full jitter), so writers that collided do not collide again in step: at most 1.13 s in all.
 retry_backoff_ms_min = 10
@@ -229,13 +240,17 @@ class RegionApplication(TransferCases, Application):
     saved_cache_max = 40_000
     _saved: dict[UUID, Any]
 
-    def save_aggregates(self, aggregates: Sequence[Any], tracking: Tracking | None = None) -> None:
+    def save_aggregates(
+        self, aggregates: Sequence[Any], tracking: Tracking | None = None, bank_draws: Sequence[BankDraw] = ()
+    ) -> None:
         """Save in one transaction; the library's `save()` does the same, plus per-object
         protocol checks that cost more than the write itself at batch sizes. With `tracking`,
-        the position of the upstream event this save acts on is recorded in the same transaction."""
+        the position of the upstream event this save acts on is recorded in the same transaction.
+        `bank_draws` are checked against the funds' bank balances in that transaction."""
         stored, snapshots = self._stored_changes(aggregates)
         if stored:
-            self.region_log.insert_events(stored, tracking=tracking, snapshots=snapshots)
+            extra = {"bank_draws": bank_draws} if bank_draws else {}
+            self.region_log.insert_events(stored, tracking=tracking, snapshots=snapshots, **extra)
         elif tracking is not None:
             self.region_log.insert_tracking(tracking)
 
@@ -311,10 +326,13 @@ class RegionApplication(TransferCases, Application):
                 self._saved.clear()  # reused aggregates may hold half-applied changes
                 raise
             changed = uow.changed()
+            checked = uow.bank_draws if any(draw.amounts for draw in uow.bank_draws) else ()
             if not changed or dry_run:
+                if changed and checked:
+                    self.region_log.check_bank_draws(checked)
                 return result
             try:
-                self.save_aggregates(changed)
+                self.save_aggregates(changed, bank_draws=checked)
             except (IntegrityError, StaleRead):
                 log.info("region %s: concurrent write, retrying batch (attempt %d)", self.region, attempt)
                 self._saved.clear()
@@ -521,7 +539,7 @@ class RegionApplication(TransferCases, Application):
                 assert member is not None
                 member.add_contribution_years([c.paid_date.year], f"contribution:{c.contrib_id}")
                 postings = contribution_postings(
-                    fund=c.fund, psn_no=c.psn_no, amount=c.amount, acct_amount=c.acct_amount
+                    fund=c.fund, psn_no=c.psn_no, amount=c.amount, acct_amount=c.acct_amount, source=c.source
                 )
                 uow.add(ContributionReceived(contribution=c.to_dict(), content_hash=c.content_hash, postings=postings))
                 if c.acct_amount:
@@ -992,6 +1010,7 @@ class RegionApplication(TransferCases, Application):
                 )
                 postings = list(hospital.pending_events[-1].postings)  # type: ignore[attr-defined]
                 results.append((payment, FinanceResult("dry_run" if dry_run else "recorded", postings)))
+            self._draw_from_banks(uow, [p for _, r in results for p in r.postings], paid_on, rules_of=through.year)
             return results
 
         return self._in_transaction(work, dry_run=dry_run)
@@ -1010,6 +1029,28 @@ class RegionApplication(TransferCases, Application):
                     f"hospital account {account.fixmedins_code} changed at journal position {latest}, "
                     f"after the amounts owed were summed at {position}"
                 )
+
+    def _rules_in_force(self, uow: UnitOfWork, year: int) -> Policy | None:
+        """The policy of `year`, or of the latest year before it that has one (a payment early
+        in a year may come before that year's policy is loaded): the controls then in force."""
+        years = range(year, year - policy_years_back_max, -1)
+        uow.preload(policy_book_id(self.region, y) for y in years)
+        return next((p for p in (self._policy(uow, y) for y in years) if p is not None), None)
+
+    def _draw_from_banks(
+        self, uow: UnitOfWork, postings: Sequence[Posting], on_date: dt.date, *, rules_of: int | None = None
+    ) -> None:
+        """What these postings take out of funds' bank accounts must be there on `on_date` and
+        after (core.funds.check_bank_draw), except for funds the policy of year `rules_of` (a
+        payment's: the year it pays for; else the date's) lets overdraw. Checked when the unit of
+        work is saved, in its transaction, under the write lock."""
+        moves = bank_moves(postings)
+        if not moves:
+            return
+        policy = self._rules_in_force(uow, rules_of or on_date.year)
+        allowed = policy.controls.overdraft_allowed if policy is not None else frozenset()
+        draws = {fund: -moved for fund, moved in moves.items() if moved < 0 and fund not in allowed}
+        uow.bank_draws.append(BankDraw(on_date.isoformat(), draws, moves))
 
     def deduct(
         self, deduction_id: str, *, setl_id: str, fund: str, kind: str, amount: int, on_date: dt.date,
@@ -1070,6 +1111,69 @@ class RegionApplication(TransferCases, Application):
             return bool(account.pending_events)
 
         return self._in_transaction(work)
+
+    # --- fund entries (基金收支: transfers between funds, interest, opening balances) ------------
+
+    def record_fund_entries(self, entries: Sequence[EntryFacts], *, dry_run: bool = False) -> list[FinanceResult]:
+        """Record each entry once, all in one transaction: an id used before is `duplicate` if it
+        recorded the same entry, refused if another. What a transfer takes out of a fund's bank
+        account must be there (`_draw_from_banks`)."""
+
+        def work(uow: UnitOfWork) -> list[FinanceResult]:
+            uow.preload(fund_entry_id(e.entry_id) for e in entries)
+            results = []
+            for facts in entries:
+                existing = uow.get(fund_entry_id(facts.entry_id), FundEntry)
+                if existing is not None:
+                    existing.check_same(facts)
+                    results.append(FinanceResult("duplicate", []))
+                    continue
+                postings = entry_postings(facts)
+                uow.add(FundEntry(entry=facts.to_dict(), postings=postings))
+                self._draw_from_banks(uow, postings, dt.date.fromisoformat(facts.on_date))
+                results.append(FinanceResult("dry_run" if dry_run else "recorded", postings))
+            return results
+
+        return self._in_transaction(work, dry_run=dry_run)
+
+    def finance_serious_illness(
+        self, year: int, *, operator: str, on_date: dt.date | None = None, dry_run: bool = False
+    ) -> list[tuple[EntryFacts, FinanceResult]]:
+        """The year's serious-illness financing (大病保险筹资划转): per scheme, the policy's
+        per-capita amount times the members insured here that year, from the pooling fund to the
+        serious-illness fund, dated `on_date` (default 1 January). Its id comes from the region,
+        year and scheme: run again, it is `duplicate`; with another count of members, refused."""
+        book = self.policy_book(year)
+        if book is None or not book.versions:
+            raise FundEntryRejected(f"no policy for region {self.region} year {year}", reason="no_policy")
+        per_capita = _parse_policy_cached(book.current[1]).serious_illness_per_capita
+        if not per_capita:
+            raise FundEntryRejected(
+                f"the {year} policy of region {self.region} has no [financing] serious_illness_per_capita",
+                reason="no_serious_illness_financing",
+            )
+        entries = serious_illness_financing(
+            self.region, year, per_capita, self.members_insured(year), on_date=on_date or dt.date(year, 1, 1),
+            operator=operator,
+        )  # fmt: skip
+        return list(zip(entries, self.record_fund_entries(entries, dry_run=dry_run), strict=True))
+
+    members_page_max = 5_000  # members read per query when counting the insured
+
+    def members_insured(self, year: int) -> dict[str, int]:
+        """insutype -> how many members were insured here under that scheme at some time in `year`."""
+        ids = self.region_log.select_originators_of([topic_of(Member.Registered)])
+        counts: dict[str, int] = {}
+        for start in range(0, len(ids), self.members_page_max):
+            page = ids[start : start + self.members_page_max]
+            uow = self.unit_of_work(drain=False)
+            uow.preload(page)
+            for aggregate_id in page:
+                member = uow.get(aggregate_id, Member)
+                assert member is not None
+                for insutype in member.schemes_during(self.region, year):
+                    counts[insutype] = counts.get(insutype, 0) + 1
+        return counts
 
     def hospital_account(self, code: str) -> HospitalAccount | None:
         try:

@@ -34,6 +34,9 @@ class UnitOfWork:
         self._known = known or {}  # read through, never copied (it can hold 100,000s)
         self._aggregates: dict[UUID, Aggregate | None] = {}
         self._touched: dict[int, Aggregate] = {}  # by id(): aggregates held here, so ids are unique
+        # Money these changes take out of funds' bank accounts: checked when they are saved, under
+        # the region's write lock (core.funds.check_bank_draws).
+        self.bank_draws: list[Any] = []
 
     def preload(self, ids: Iterable[UUID]) -> None:
         missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))

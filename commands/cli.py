@@ -23,6 +23,7 @@ from commands import (
     db,
     demo,
     finance,
+    funds,
     policy,
     records,
     regions,
@@ -87,6 +88,7 @@ main.add_command(audit.verify)
 main.add_command(db.db)
 main.add_command(demo.demo)
 main.add_command(finance.finance)
+main.add_command(funds.funds)
 main.add_command(policy.policy)
 main.add_command(records.members)
 main.add_command(records.contributions)

@@ -30,6 +30,8 @@ from bulk.collector import after_settled_batch
 from bulk.lines import read_lines
 from commands.context import CliContext
 from core.errors import YibaoError
+from core.funds import INTEREST, OPENING, entry
+from core.ledger import INDIVIDUAL_ACCOUNT_FUND
 from core.money import format_yuan
 from core.policy import parse_policy
 from core.transfer import PENDING_REVIEW, REJECTED, RELEASED
@@ -43,6 +45,8 @@ OPERATOR = "demo"
 RECEIVING = "330110"  # the region the demo's movers transfer to
 MOVER_EVERY = 97  # every 97th member moves on 1 July
 BATCH_LINES = 2000  # per transaction: larger batches amortise the per-transaction round trips
+INTEREST_BP_QUARTER = 38  # 1.5% a year, paid quarterly: 0.38% of the balance
+VERSION = 3  # of the synthetic files: a demo folder of another version is generated anew
 
 
 class Steps:
@@ -84,87 +88,136 @@ def _lines_of_month(path: Path, year: int) -> Iterator[tuple[int, list[tuple[int
 @click.pass_obj
 def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> None:
     """Generate a synthetic region-year and settle it end to end; print the balance sheet."""
-    from commands.synthetic import Scenario, generate, generate_claims
+    from commands.synthetic import Scenario
 
     steps = Steps()
     scenario = Scenario(members=member_count, claims=claim_count, seed=seed)
     steps.say(f"database: {obj.location.describe()}")
+    app, receiving = _regions(obj)
+    folder = yibao_home() / "demo" / f"{scenario.region}-{scenario.year}-{member_count}-{claim_count}-{seed}-v{VERSION}"
+    year = _Year(obj, app, receiving, scenario, folder, steps)
+    year.run()
+    _reverse_some(app, scenario.year, steps)
+    steps.say("catching up the read model")
+    catch_up(app)
+    steps.say("done")
+    _print_summary(app, receiving, scenario.year, year.settled, year.moved)
+
+
+def _regions(obj: CliContext) -> tuple[RegionApplication, RegionApplication]:
+    """The demo's district under the demo policy, and a neighbouring region under the same rules
+    that some members transfer to (转移接续)."""
     obj.store.migrate()
     policy_raw = (resources.files("commands") / "data" / "demo-policy-2023.toml").read_bytes()
     policy = parse_policy(policy_raw)
     app = obj.store.ensure_region(policy.region)
     app.record_policy(policy.year, policy.content_hash, policy_raw.decode("utf-8"))
-    # A neighbouring region, under the same rules, that some members transfer to (转移接续).
+    # The accounts of members who arrive there come as a balance due from this region until the
+    # two funds clear (清算, not modelled): its individual-account fund may overdraw until then, as
+    # the demo policy allows (commands/data/demo-policy-2023.toml).
     receiving_raw = policy_raw.replace(f'region = "{policy.region}"'.encode(), f'region = "{RECEIVING}"'.encode())
     receiving = obj.store.ensure_region(RECEIVING)
     receiving.record_policy(policy.year, parse_policy(receiving_raw).content_hash, receiving_raw.decode("utf-8"))
+    return app, receiving
 
-    folder = yibao_home() / "demo" / f"{scenario.region}-{scenario.year}-{member_count}-{claim_count}-{seed}"
-    claims_writer = None
-    if not (folder / "claims.jsonl").exists():
-        steps.say(f"generating {member_count:,} members and {claim_count:,} claims into {folder}")
-        generate(scenario, folder, claims=False)
-        # The claims file is written by another process while members and contributions load.
-        claims_writer = multiprocessing.get_context("spawn").Process(target=generate_claims, args=(scenario, folder))
-        claims_writer.start()
 
-    def run_file(label: str, results: Iterator[batch.LineResult]) -> dict[str, int]:
+class _Year:
+    """The demo's year, month by month: members, contributions as they are paid, claims, payments,
+    interest, audits, look-back recognitions and the transfers of July."""
+
+    def __init__(
+        self, obj: CliContext, app: RegionApplication, receiving: RegionApplication, scenario: Any, folder: Path,
+        steps: Steps,
+    ) -> None:  # fmt: skip
+        self.obj, self.app, self.receiving, self.scenario, self.folder, self.steps = (
+            obj, app, receiving, scenario, folder, steps
+        )  # fmt: skip
+        self.settled: dict[str, int] = {}
+        self.moved: dict[str, int] = {}
+
+    def run(self) -> None:
+        claims_writer = self._generate()
+        with (self.folder / "members.jsonl").open("rb") as stream:
+            self._run_file("members", batch.import_members(self.obj.store, read_lines(stream), batch_size=BATCH_LINES))
+        self._contributions(range(1, 7))
+        _finance(self.app, self.receiving, self.scenario, self.folder, self.steps)
+        if claims_writer is not None:
+            claims_writer.join()
+            if claims_writer.exitcode != 0:
+                raise YibaoError("generating the synthetic claims failed", reason="demo_failed")
+        follower = ProjectionFollower(self.obj.location.url, self.app.region)
+        try:
+            for month, lines in _lines_of_month(self.folder / "claims.jsonl", self.scenario.year):
+                self._month(month, lines)
+        finally:
+            follower.close()
+
+    def _generate(self) -> Any:
+        """The synthetic files, once: the claims written by another process while members and
+        contributions load (that process, or None when the files are there)."""
+        from commands.synthetic import generate, generate_claims
+
+        if (self.folder / "claims.jsonl").exists():
+            return None
+        scenario = self.scenario
+        self.steps.say(f"generating {scenario.members:,} members and {scenario.claims:,} claims into {self.folder}")
+        generate(self.scenario, self.folder, claims=False)
+        writer = multiprocessing.get_context("spawn").Process(target=generate_claims, args=(self.scenario, self.folder))
+        writer.start()
+        return writer
+
+    def _month(self, month: int, lines: list[tuple[int, bytes]]) -> None:
+        year, store = self.scenario.year, self.obj.store
+        if month == 7:
+            self._contributions(range(7, 13))
+        settling = batch.settle_lines(store, iter(lines), batch_size=BATCH_LINES, after_batch=after_settled_batch)
+        for status, n in self._run_file(f"claims {year}-{month:02d}", settling).items():
+            self.settled[status] = self.settled.get(status, 0) + n
+        if month == 9:  # recognitions dated July-September: look back over the months before
+            with (self.folder / "recognitions.jsonl").open("rb") as stream:
+                self._run_file("illness_poverty recognitions", batch.import_members(store, read_lines(stream)))
+        for region_app in (self.app, self.receiving):
+            _pay_hospitals(region_app, year, month)
+            if month % 3 == 0:
+                _interest(region_app, year, month)
+        if month in (6, 12):
+            _audit(self.app, year, month, self.steps)
+        if month == 6:  # members moving away from July: their later claims settle in the new region
+            self.moved = _transfer_some(store, self.app, self.receiving, self.folder, year, self.steps)
+            # the receiving region's serious-illness financing: for the members who arrived
+            self.receiving.finance_serious_illness(year, operator=OPERATOR, on_date=dt.date(year, 7, 1))
+
+    def _contributions(self, months: range) -> None:
+        """Contributions are recorded as they are paid: a month's before its claims are settled."""
+        with (self.folder / "contributions.jsonl").open("rb") as stream:
+            lines = (line for line in read_lines(stream) if _paid_month(line[1]) in months)
+            self._run_file(f"contributions paid in months {months[0]}-{months[-1]}",
+                           batch.import_contributions(self.obj.store, lines, batch_size=BATCH_LINES))  # fmt: skip
+
+    def _run_file(self, label: str, results: Iterator[batch.LineResult]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for n, result in enumerate(results, start=1):
-            status = result.status
-            counts[status] = counts.get(status, 0) + 1
+            counts[result.status] = counts.get(result.status, 0) + 1
             if n % 5000 == 0:
-                steps.count(label, n)
-        if steps.tty:
+                self.steps.count(label, n)
+        if self.steps.tty:
             click.echo("", err=True)
-        steps.say(f"{label}: {counts}")
+        self.steps.say(f"{label}: {counts}")
         return counts
 
-    with (folder / "members.jsonl").open("rb") as stream:
-        run_file("members", batch.import_members(obj.store, read_lines(stream), batch_size=BATCH_LINES))
-    with (folder / "contributions.jsonl").open("rb") as stream:
-        run_file("contributions", batch.import_contributions(obj.store, read_lines(stream), batch_size=BATCH_LINES))
 
-    if claims_writer is not None:
-        claims_writer.join()
-        if claims_writer.exitcode != 0:
-            raise YibaoError("generating the synthetic claims failed", reason="demo_failed")
-    settled: dict[str, int] = {}
-    moved: dict[str, int] = {}
-    follower = ProjectionFollower(obj.location.url, app.region)
-    try:
-        for month, lines in _lines_of_month(folder / "claims.jsonl", scenario.year):
-            counts = run_file(
-                f"claims {scenario.year}-{month:02d}",
-                batch.settle_lines(
-                    obj.store, iter(lines), batch_size=BATCH_LINES, after_batch=after_settled_batch
-                ),
-            )
-            for status, n in counts.items():
-                settled[status] = settled.get(status, 0) + n
-            if month == 9:  # recognitions dated July-September: look back over the months before
-                with (folder / "recognitions.jsonl").open("rb") as stream:
-                    run_file("illness_poverty recognitions", batch.import_members(obj.store, read_lines(stream)))
-            for region_app in (app, receiving):
-                _pay_hospitals(region_app, scenario.year, month)
-            if month in (6, 12):
-                _audit(app, scenario.year, month, steps)
-            if month == 6:  # members moving away from July: their later claims settle in the new region
-                moved = _transfer_some(obj.store, app, receiving, folder, scenario.year, steps)
-    finally:
-        follower.close()
-    _reverse_some(app, scenario.year, steps)
-    steps.say("catching up the read model")
-    catch_up(app)
-    as_of = dt.date(scenario.year, 12, 31)
+def _print_summary(
+    app: RegionApplication, receiving: RegionApplication, year: int, settled: dict[str, int], moved: dict[str, int]
+) -> None:
+    as_of = dt.date(year, 12, 31)
     with reading(app) as (curs, schema):
         sheet = bs.balance_sheet(curs, schema, app.region, as_of)
-        coverage = statements.coverage(curs, schema, scenario.year)
+        coverage = statements.coverage(curs, schema, year)
         totals = statements.payer_totals(curs, schema)
-    steps.say("done")
     click.echo(bs.render_table(sheet))
     click.echo("")
-    click.echo(f"Summary 汇总 — region {app.region}, year {scenario.year}")
+    click.echo(f"Summary 汇总 — region {app.region}, year {year}")
+    click.echo(bs.render_statement(sheet, indent="  "))
     outcomes = ", ".join(f"{n:,} {status}" for status, n in sorted(settled.items()))
     click.echo(f"  claim lines in this run: {sum(settled.values()):,} ({outcomes})")
     if settled.get("duplicate"):
@@ -185,7 +238,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     with reading(receiving) as (curs, schema):
         received = statements.payer_totals(curs, schema)["settlements"]
     click.echo(
-        f"  transfers 转移接续 to {RECEIVING} on {scenario.year}-07-01: {moved.get('transfers', 0):,} "
+        f"  transfers 转移接续 to {RECEIVING} on {year}-07-01: {moved.get('transfers', 0):,} "
         f"({moved.get('released', 0):,} at once, {moved.get('approved', 0):,} approved, "
         f"{moved.get('rejected', 0):,} rejected), {format_yuan(moved.get('balance', 0))} of account balances moved; "
         f"{received:,} of their later claims settled in {RECEIVING}"
@@ -217,6 +270,59 @@ def _follow(url: str, region: str, stop: Any) -> None:
         while not stop.is_set():
             if catch_up(app).behind == 0:
                 stop.wait(0.5)
+
+
+def _paid_month(raw: bytes) -> int:
+    at = raw.index(b'"paid_date":"') + len(b'"paid_date":"')  # our own generated file
+    return int(raw[at + 5 : at + 7])
+
+
+def _movers(folder: Path) -> list[str]:
+    """Every 97th member moves to the neighbouring region on 1 July (the recognised stay)."""
+    with (folder / "recognitions.jsonl").open("rb") as stream:  # their new records are this region's
+        recognised = {msgspec.json.decode(raw)["psn_no"] for _, raw in read_lines(stream)}
+    with (folder / "members.jsonl").open("rb") as stream:
+        members = [msgspec.json.decode(raw) for _, raw in read_lines(stream)]
+    return [m["psn_no"] for m in members if m["psn_no"] not in recognised][::MOVER_EVERY]
+
+
+def _finance(
+    app: RegionApplication, receiving: RegionApplication, scenario: Any, folder: Path, steps: Steps
+) -> None:
+    """The funds' balances brought forward (期初结余) on 1 January, and the serious-illness
+    financing (大病保险筹资划转) at the end of January, after the month's contributions. The
+    neighbouring region is modelled only for the members who move there: its balances are those
+    of a district like this one for twice that many members (few people: a margin for chance)."""
+    from commands.synthetic import members, opening_balances
+
+    people = members(scenario)
+    moving = set(_movers(folder))
+    opening_day = dt.date(scenario.year, 1, 1)
+    for region_app, balances in (
+        (app, opening_balances(people)),
+        (receiving, {f: a * 2 for f, a in opening_balances([m for m in people if m.psn_no in moving]).items()}),
+    ):
+        region_app.record_fund_entries([
+            entry(OPENING, f"OPEN-{region_app.region}-{scenario.year}-{fund}", fund=fund, amount=amount,
+                  on_date=opening_day, reason="期初结余 (上年结转)", operator=OPERATOR)
+            for fund, amount in balances.items() if amount
+        ])  # fmt: skip
+    done = app.finance_serious_illness(scenario.year, operator=OPERATOR, on_date=dt.date(scenario.year, 1, 31))
+    steps.say("financing: " + "; ".join(facts.reason for facts, _ in done))
+
+
+def _interest(app: RegionApplication, year: int, month: int) -> None:
+    """Quarterly interest (利息收入, 结息日 the 21st): 1.5% a year on each fund's bank balance."""
+    on = dt.date(year, month, 21)
+    with reading(app) as (curs, schema):
+        sheet = bs.balance_sheet(curs, schema, app.region, on - dt.timedelta(days=1))
+    entries = [
+        entry(INTEREST, f"INT-{app.region}-{year}Q{month // 3}-{f.fund}", fund=f.fund,
+              amount=f.lines["bank"] * INTEREST_BP_QUARTER // 10_000, on_date=on, reason="利息收入", operator=OPERATOR)
+        for f in sheet.funds
+        if f.fund not in (INDIVIDUAL_ACCOUNT_FUND, "CHARITY") and f.lines["bank"] * INTEREST_BP_QUARTER >= 10_000
+    ]  # fmt: skip
+    app.record_fund_entries(entries)
 
 
 def _pay_hospitals(app: RegionApplication, year: int, month: int) -> None:
@@ -257,7 +363,7 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
         )  # fmt: skip
     for hospital, fund in list(recovered)[:3]:
         app.fine(
-            f"FINE-{year}{month:02d}-{hospital}", hospital=hospital, fund=fund, amount=1_000_000,
+            f"FINE-{year}{month:02d}-{hospital}-{fund}", hospital=hospital, fund=fund, amount=1_000_000,
             on_date=on + dt.timedelta(days=2), operator=OPERATOR, reason="demo: repeated over-billing",
         )  # fmt: skip
     steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
@@ -269,11 +375,7 @@ def _transfer_some(
     """Every 97th member moves to the neighbouring region on 1 July. Balances under 1,000 yuan
     (residents have no account) move at once; larger ones are approved, but every fifth is rejected. Then the
     relay carries them over. A second run finds every transfer recorded and changes nothing."""
-    with (folder / "recognitions.jsonl").open("rb") as stream:  # their new records are this region's
-        recognised = {msgspec.json.decode(raw)["psn_no"] for _, raw in read_lines(stream)}
-    with (folder / "members.jsonl").open("rb") as stream:
-        members = [msgspec.json.decode(raw) for _, raw in read_lines(stream)]
-    movers = [m["psn_no"] for m in members if m["psn_no"] not in recognised][::MOVER_EVERY]
+    movers = _movers(folder)
     day = dt.date(year, 7, 1)
     counts = {"transfers": 0, "released": 0, "approved": 0, "rejected": 0, "balance": 0}
     for n, psn_no in enumerate(movers):

@@ -6,7 +6,9 @@ like the files hospitals and the tax bureau send. Claims are sorted by date.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,37 +110,103 @@ def recognitions(s: Scenario, people: list[Member]) -> Iterator[dict[str, object
             }  # fmt: skip
 
 
+# The year's financing (筹资), calibrated on a district of the national 2023 figures, in fen.
+RESIDENT_INDIVIDUAL = 38_000  # a resident's own contribution: 380 yuan (none for tekun and dibao)
+RESIDENT_SUBSIDY = 64_000  # the fiscal subsidy per resident (财政补助): 640 yuan
+WAGE_BASE_YUAN = (3_500, 8_500)  # an employee's monthly contribution base (缴费基数)
+EMPLOYER_RATE_BP, EMPLOYEE_RATE_BP = 800, 200  # 8% by the employer, 2% by the employee
+# Since the 2021 reform (国办发〔2021〕14号) the employee's own 2% goes to the individual account
+# and all of the employer's 8% to the pooling fund.
+HMB_PREMIUM = 6_400  # the city supplementary product (惠民保): 64 yuan a year
+ASSISTANCE_SUBSIDY = 42_000  # medical assistance (医疗救助) financed by the government per assisted member
+# Balances brought forward from the years before (期初结余), per insured person of the scheme.
+OPENING_PER_CAPITA = {"310100": 285_000, "330100": 3_600, "390100": 45_000, "390200": 2_400, "610100": 20_800,
+                      "HMB": 3_500}  # fmt: skip
+
+
 def contribution_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, object]]:
-    """Employees pay half-yearly (part to the individual account), residents once a year."""
+    """Each line says who paid (`source`): residents pay once a year and the government adds its
+    subsidy; employers and employees pay half-yearly, the employee's part to the account."""
     rng = random.Random(s.seed + 2)
     for m in people:
-        # The smaller funds are financed per person: the supplementary product by premiums,
-        # assistance by the government. (Serious-illness insurance is financed from the basic
-        # funds by transfers this synthetic year does not model.)
-        small: list[tuple[str, int]] = []
+        small: list[tuple[str, int, str]] = []  # the smaller funds are financed per person
         if m.supplementary:
-            small.append(("HMB", 15_000))
+            small.append(("HMB", HMB_PREMIUM, "individual"))
         if m.assist_category != "none":
-            small.append(("610100", 250_000))
-        for fund, amount in small:
+            small.append(("610100", ASSISTANCE_SUBSIDY, "fiscal_subsidy"))
+        if m.insutype == "390":
+            if m.assist_category not in ("tekun", "dibao"):  # these categories pay nothing themselves
+                small.append(("390100", RESIDENT_INDIVIDUAL, "individual"))
+            small.append(("390100", RESIDENT_SUBSIDY, "fiscal_subsidy"))
+        for fund, amount, source in small:
             yield {
-                "contrib_id": f"C-{m.psn_no}-{s.year}-{fund}", "psn_no": m.psn_no, "fund": fund,
-                "paid_date": f"{s.year}-01-20", "amount": format_yuan(amount),
+                "contrib_id": f"C-{m.psn_no}-{s.year}-{fund}-{source}", "psn_no": m.psn_no, "fund": fund,
+                "paid_date": f"{s.year}-01-{10 if fund == '390100' else 20}", "amount": format_yuan(amount),
+                "source": source,
             }  # fmt: skip
         if m.insutype == "310":
-            base = rng.randint(12_000, 30_000) * 100 // 2  # fen per half year (employer + employee)
-            for half in range(2):
-                yield {
-                    "contrib_id": f"C-{m.psn_no}-{s.year}H{half + 1}", "psn_no": m.psn_no, "fund": "310100",
-                    "paid_date": f"{s.year}-{half * 6 + 1:02d}-15", "amount": format_yuan(base),
-                    "acct_amount": format_yuan(base * 30 // 100),
-                }  # fmt: skip
-        else:
-            personal = 0 if m.assist_category in ("tekun", "dibao") else 38_000  # these categories pay nothing
+            carried = rng.randint(0, 4_000) * 100  # the account's balance from the years before, brought in
             yield {
-                "contrib_id": f"C-{m.psn_no}-{s.year}", "psn_no": m.psn_no, "fund": "390100",
-                "paid_date": f"{s.year}-01-10", "amount": format_yuan(personal + 202_000),  # + government subsidy
+                "contrib_id": f"C-{m.psn_no}-{s.year}-carried", "psn_no": m.psn_no, "fund": "310100",
+                "paid_date": f"{s.year}-01-01", "amount": format_yuan(carried), "acct_amount": format_yuan(carried),
+                "source": "individual",
             }  # fmt: skip
+            half_year_base = rng.randint(*WAGE_BASE_YUAN) * 100 * 6  # fen
+            for half in range(2):
+                paid = {"paid_date": f"{s.year}-{half * 6 + 1:02d}-15"}
+                employer = half_year_base * EMPLOYER_RATE_BP // 10_000
+                employee = half_year_base * EMPLOYEE_RATE_BP // 10_000
+                yield {
+                    "contrib_id": f"C-{m.psn_no}-{s.year}H{half + 1}-employer", "psn_no": m.psn_no, "fund": "310100",
+                    **paid, "amount": format_yuan(employer), "source": "employer",
+                }  # fmt: skip
+                yield {
+                    "contrib_id": f"C-{m.psn_no}-{s.year}H{half + 1}-individual", "psn_no": m.psn_no,
+                    "fund": "310100", **paid, "amount": format_yuan(employee), "acct_amount": format_yuan(employee),
+                    "source": "individual",
+                }  # fmt: skip
+
+
+def opening_balances(people: list[Member]) -> dict[str, int]:
+    """fund -> the balance it brings from the years before: a per-capita figure times the members
+    of the scheme (or of the product) it serves."""
+    employees = sum(m.insutype == "310" for m in people)
+    served = {
+        "310100": employees, "330100": employees, "390100": len(people) - employees,
+        "390200": len(people) - employees, "610100": sum(m.assist_category != "none" for m in people),
+        "HMB": sum(m.supplementary for m in people),
+    }  # fmt: skip
+    return {fund: OPENING_PER_CAPITA[fund] * served[fund] for fund in sorted(served) if served[fund]}
+
+
+# Use of care: how often a member is settled for (employees, many of them retired, more than
+# residents; members registered for chronic care more) and the share of inpatient stays. Every
+# SERIOUSLY_ILL_EVERY-th member has a catastrophic stay, what serious-illness insurance is for:
+# spread evenly, so that even a small demo has its share of them.
+CLAIM_WEIGHT = {"310": 8.0, "390": 1.0}
+CHRONIC_WEIGHT = 2.0
+INPATIENT_SHARE = 0.012
+SERIOUSLY_ILL_EVERY = 100
+CATASTROPHIC_MEDIAN_LOG = {"310": 12.4, "390": 11.5}  # employees' ~240,000 yuan, residents' ~100,000
+OUTPATIENT_FEN = (2_000, 30_000)
+
+
+def _claim_amount(rng: random.Random, m: Member, places: list[tuple[str, int]]) -> tuple[str, tuple[str, int], int]:
+    roll = rng.random()
+    if roll < INPATIENT_SHARE:
+        return "21", rng.choice(places[: len(places) // 2]), int(rng.lognormvariate(8.9, 0.7) * 100)  # ~7,300 yuan
+    if roll < INPATIENT_SHARE + 0.25 and m.chronic:
+        return "14", rng.choice(places), rng.randint(10_000, 120_000)
+    return "11", rng.choice(places), rng.randint(*OUTPATIENT_FEN)
+
+
+def _seriously_ill(people: list[Member]) -> list[Member]:
+    """Every SERIOUSLY_ILL_EVERY-th member of each group that the funds tell apart (scheme,
+    supplementary product, assistance), so that each fund has its share of them."""
+    groups: dict[tuple[str, bool, bool], list[Member]] = {}
+    for m in people:
+        groups.setdefault((m.insutype, m.supplementary, m.assist_category != "none"), []).append(m)
+    return [m for _, group in sorted(groups.items()) for m in group[SERIOUSLY_ILL_EVERY // 2 :: SERIOUSLY_ILL_EVERY]]
 
 
 def claim_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, object]]:
@@ -147,18 +215,20 @@ def claim_lines(s: Scenario, people: list[Member]) -> Iterator[dict[str, object]
     start = dt.date(s.year, 1, 1)
     days = (dt.date(s.year, 12, 31) - start).days + 1
     dated = sorted((rng.randrange(days), i) for i in range(s.claims))
+    weights = list(itertools.accumulate(
+        CLAIM_WEIGHT[m.insutype] * (CHRONIC_WEIGHT if m.chronic else 1.0) for m in people
+    ))  # fmt: skip
+    seriously_ill = _seriously_ill(people)
+    slots = rng.sample(range(s.claims), min(len(seriously_ill), s.claims))
+    catastrophic = dict(zip(slots, seriously_ill, strict=False))
     for n, (day, _) in enumerate(dated):
-        m = people[rng.randrange(len(people))]
-        roll = rng.random()
-        if roll < 0.05:
-            med_type, hospital = "21", rng.choice(places[: len(places) // 2])
-            total = int(rng.lognormvariate(8.7, 0.8) * 100)  # median ~6,000 yuan
-        elif roll < 0.17 and m.chronic:
-            med_type, hospital = "14", rng.choice(places)
-            total = rng.randint(10_000, 150_000)
+        if n in catastrophic:  # months of care at a level-3 hospital
+            m, med_type = catastrophic[n], "21"
+            total = int(rng.lognormvariate(CATASTROPHIC_MEDIAN_LOG[m.insutype], 0.25) * 100)
+            hospital = places[rng.randrange(max(1, len(places) // 6))]
         else:
-            med_type, hospital = "11", rng.choice(places)
-            total = rng.randint(3_000, 40_000)
+            m = people[bisect.bisect(weights, rng.random() * weights[-1])]
+            med_type, hospital, total = _claim_amount(rng, m, places)
         total = max(total, 1_000)
         fulamt = total * rng.randint(0, 12) // 100
         overlmt = total * rng.randint(0, 3) // 100

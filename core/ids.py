@@ -79,3 +79,8 @@ def transfer_in_id(transfer: str, from_region: str) -> UUID:
 
 def approval_id(request_id: str) -> UUID:
     return uuid5(f"approval:{request_id}")
+
+
+@lru_cache(maxsize=1 << 12)
+def fund_entry_id(entry_id: str) -> UUID:
+    return uuid5(f"fund-entry:{entry_id}")

@@ -1,7 +1,7 @@
 """The fund ledger: chart of accounts and balanced double-entry postings (SPEC 5).
 
 Every fact that moves money (settlement, reversal, look-back, contribution, hospital payment,
-deduction, recovery, fine, transfer) carries its postings in its event. A posting is one leg:
+deduction, recovery, fine, transfer, fund entry) carries its postings in its event. A posting is one leg:
 `amount > 0` debits the account, `amount < 0` credits it; the legs of one fact sum to zero,
 checked when they are built (`journal`) and again by the projection that writes them.
 
@@ -18,6 +18,9 @@ from core.errors import YibaoError
 FUNDS = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
 INDIVIDUAL_ACCOUNT_FUND = "310200"
 BASIC_FUNDS = ("310100", "390100")
+# Who paid a contribution (`source` of a contribution line); none said: contribution income.
+FISCAL_SUBSIDY = "fiscal_subsidy"
+CONTRIBUTION_SOURCES = ("individual", "employer", FISCAL_SUBSIDY)
 
 BANK = "bank"
 RECEIVABLE_FROM_HOSPITALS = "receivable_from_hospitals"
@@ -26,15 +29,22 @@ PAYABLE_TO_MEMBERS = "payable_to_members"
 INDIVIDUAL_ACCOUNTS = "individual_accounts"
 IN_TRANSIT = "in_transit"
 DUE_TO_REGIONS = "due_to_regions"  # 往来: owed to (credit) or by (debit) other regions' funds
-CONTRIBUTION_INCOME = "contribution_income"
+OPENING_BALANCE = "opening_balance"  # 期初结余: a fund's balance brought in when its books open here
+# Income in the order of the national fund statement (基金收支表).
+CONTRIBUTION_INCOME = "contribution_income"  # 征缴收入: individuals' and employers' contributions
+FISCAL_SUBSIDY_INCOME = "fiscal_subsidy_income"  # 财政补助收入
+INTEREST_INCOME = "interest_income"  # 利息收入
+TRANSFER_INCOME = "transfer_income"  # 转移收入: from another fund of the region (e.g. 大病保险筹资)
 OTHER_INCOME = "other_income"  # fines (罚款) and other non-contribution income
 BENEFIT_EXPENSE = "benefit_expense"
+TRANSFER_EXPENSE = "transfer_expense"  # 转移支出: to another fund of the region
 
 ASSETS = (BANK, RECEIVABLE_FROM_HOSPITALS)
 LIABILITIES = (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, INDIVIDUAL_ACCOUNTS, IN_TRANSIT, DUE_TO_REGIONS)
-INCOME = (CONTRIBUTION_INCOME, OTHER_INCOME)
-EXPENSES = (BENEFIT_EXPENSE,)
-ACCOUNTS = ASSETS + LIABILITIES + INCOME + EXPENSES
+EQUITY = (OPENING_BALANCE,)
+INCOME = (CONTRIBUTION_INCOME, FISCAL_SUBSIDY_INCOME, INTEREST_INCOME, TRANSFER_INCOME, OTHER_INCOME)
+EXPENSES = (BENEFIT_EXPENSE, TRANSFER_EXPENSE)
+ACCOUNTS = ASSETS + LIABILITIES + EQUITY + INCOME + EXPENSES
 
 
 class UnbalancedPostings(YibaoError):
@@ -127,11 +137,16 @@ def lookback_postings(*, psn_no: str, amount: int) -> list[Posting]:
     return journal(*move("610100", BENEFIT_EXPENSE, PAYABLE_TO_MEMBERS, amount, credit_party=psn_no))
 
 
-def contribution_postings(*, fund: str, psn_no: str, amount: int, acct_amount: int) -> list[Posting]:
+def contribution_postings(
+    *, fund: str, psn_no: str, amount: int, acct_amount: int, source: str | None = None
+) -> list[Posting]:
     """Money received: income of the fund, except the employee's account share (划账), which is
-    owed to the member and sits in the individual-account fund."""
+    owed to the member and sits in the individual-account fund. A fiscal subsidy (财政补助) is
+    its own income line; individuals' and employers' money (and a contribution that does not say
+    whose it is) is contribution income (征缴收入)."""
+    income = FISCAL_SUBSIDY_INCOME if source == FISCAL_SUBSIDY else CONTRIBUTION_INCOME
     return journal(
-        *move(fund, BANK, CONTRIBUTION_INCOME, amount - acct_amount),
+        *move(fund, BANK, income, amount - acct_amount),
         *move(INDIVIDUAL_ACCOUNT_FUND, BANK, INDIVIDUAL_ACCOUNTS, acct_amount, credit_party=psn_no),
     )
 

@@ -137,6 +137,14 @@ class Member(Aggregate):
         """The record whose `valid_from` is exactly this date."""
         return next((r for r in self.records if r.valid_from == valid_from), None)
 
+    def schemes_during(self, region: str, year: int) -> set[str]:
+        """The schemes (insutype) of the records that placed this member in `region` at some
+        time in `year`: the record in force on 1 January and those taking effect later that year."""
+        start = dt.date(year, 1, 1)
+        later = [r for r in self.records if start < r.valid_from and r.valid_from.year == year]
+        in_force = [self.record_at(start), *later]
+        return {r.insutype for r in in_force if r is not None and r.insuplc_admdvs == region}
+
     def record_at(self, date: dt.date) -> MemberRecord | None:
         in_force = None
         for record in self.records:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from core.errors import YibaoError
+from core.ledger import FUNDS
 from core.money import RATIO_BP_FULL, AmountError, parse_yuan
 
 __all__ = [
@@ -159,6 +160,7 @@ class Controls:
     a second person's approval (复核); None: none needs one."""
 
     approval_above: int | None = None
+    overdraft_allowed: frozenset[str] = frozenset()  # funds that may pay beyond their bank balance
 
 
 @attrs.frozen
@@ -174,6 +176,9 @@ class Policy:
     supplementary: Supplementary | None
     charity: Charity | None
     content_hash: str
+    # insutype -> fen per insured member moved from the scheme's pooling fund to its serious-illness
+    # fund each year (大病保险筹资, `yibao funds finance-serious-illness`)
+    serious_illness_per_capita: Mapping[str, int] = attrs.field(factory=dict)
     controls: Controls = Controls()
 
 
@@ -474,11 +479,26 @@ def _parse_charity(raw: Mapping[str, Any] | None) -> Charity | None:
     )
 
 
+def _parse_financing(raw: Mapping[str, Any] | None) -> dict[str, int]:
+    if raw is None:
+        return {}
+    _check_keys(raw, "financing", ("serious_illness_per_capita",))
+    prefix = "financing.serious_illness_per_capita"
+    per_capita = _table(raw, "serious_illness_per_capita", "financing", required=False) or {}
+    _check_keys(per_capita, prefix, INSUTYPES)
+    return {insutype: _amount(per_capita, insutype, prefix) for insutype in sorted(per_capita)}
+
+
 def _parse_controls(raw: Mapping[str, Any] | None) -> Controls:
     if raw is None:
         return Controls()
-    _check_keys(raw, "controls", ("approval_above",))
-    return Controls(approval_above=_cap(raw, "approval_above", "controls", optional=True))
+    _check_keys(raw, "controls", ("approval_above", "overdraft_allowed"))
+    funds = raw.get("overdraft_allowed", [])
+    if not isinstance(funds, list) or not all(isinstance(f, str) and f in FUNDS for f in funds):
+        raise PolicyError("controls.overdraft_allowed", f"expected a list of fund codes ({', '.join(FUNDS)})")
+    return Controls(
+        approval_above=_cap(raw, "approval_above", "controls", optional=True), overdraft_allowed=frozenset(funds)
+    )
 
 
 _TOP_KEYS = (
@@ -493,6 +513,8 @@ _TOP_KEYS = (
     "assistance",
     "supplementary",
     "charity",
+    "financing",
+    "controls",
 )
 
 
@@ -547,5 +569,6 @@ def parse_policy(raw: bytes) -> Policy:
         supplementary=_parse_supplementary(_table(doc, "supplementary", "", required=False)),
         charity=_parse_charity(_table(doc, "charity", "", required=False)),
         content_hash=hashlib.sha256(raw).hexdigest(),
+        serious_illness_per_capita=_parse_financing(_table(doc, "financing", "", required=False)),
         controls=_parse_controls(_table(doc, "controls", "", required=False)),
     )

@@ -18,6 +18,7 @@ import attrs
 import msgspec
 
 from core.errors import YibaoError
+from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY
 from core.money import AmountError, format_yuan, parse_yuan
 
 LINE_BYTES_MAX = 64 * 1024  # a claim is a few hundred bytes; anything this long is not a claim
@@ -274,7 +275,9 @@ def parse_member(obj: Mapping[str, Any]) -> MemberRecord:
 
 @attrs.frozen
 class Contribution:
-    """A contribution (征缴) to a fund; `acct_amount` of it goes to the individual account."""
+    """A contribution (征缴) to a fund; `acct_amount` of it goes to the individual account.
+    `source` says who paid (ledger.CONTRIBUTION_SOURCES); None (a line without it, as every line
+    was before sources) is contribution income whose payer is not told apart."""
 
     contrib_id: str
     psn_no: str
@@ -282,10 +285,13 @@ class Contribution:
     paid_date: dt.date
     amount: int
     acct_amount: int
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self)
         out["paid_date"] = self.paid_date.isoformat()
+        if self.source is None:
+            del out["source"]  # the canonical form (and hash) of a line without a source is as before
         return out
 
     @property
@@ -294,7 +300,7 @@ class Contribution:
 
 
 def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
-    f = _Fields(obj, ("contrib_id", "psn_no", "fund", "paid_date", "amount"), ("acct_amount",))
+    f = _Fields(obj, ("contrib_id", "psn_no", "fund", "paid_date", "amount"), ("acct_amount", "source"))
     contribution = Contribution(
         contrib_id=f.identifier("contrib_id"),  # type: ignore[arg-type]
         psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
@@ -302,9 +308,12 @@ def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
         paid_date=f.date("paid_date"),
         amount=f.amount("amount"),
         acct_amount=f.amount("acct_amount") if "acct_amount" in obj else 0,
+        source=f.choice("source", CONTRIBUTION_SOURCES) if "source" in obj else None,
     )
     if contribution.acct_amount > contribution.amount:
         raise _fail("acct_amount_exceeds_amount", "field acct_amount: more than the contribution")
     if contribution.acct_amount and contribution.fund != "310100":
         raise _fail("bad_acct_amount", "field acct_amount: only employee contributions (310100) fund an account")
+    if contribution.acct_amount and contribution.source == FISCAL_SUBSIDY:
+        raise _fail("bad_acct_amount", "field acct_amount: a fiscal subsidy funds no individual account")
     return contribution

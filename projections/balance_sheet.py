@@ -1,9 +1,11 @@
 """Balance sheet per region and fund as of a date (SPEC 6), from the general journal.
 
 Balances are sums of postings up to the date (assets and expenses are debit balances,
-liabilities and income credit balances). The accumulated balance (累计结余) is assets minus
-liabilities; it must equal all income minus all expense for every fund, else the journal was
-changed outside yibao and the sheet is refused (`read_model_inconsistent`, naming the entries).
+liabilities, the opening balance and income credit balances). Income is shown in the order of
+the national fund statement (征缴, 财政补助, 利息, 转移, 其他), then expense (待遇, 转移). The
+accumulated balance (累计结余) is assets minus liabilities; it must equal the opening balance
+brought in plus all income minus all expense, else the journal was changed outside yibao and the sheet is
+refused (`read_model_inconsistent`, naming the entries).
 Months of payment capacity (可支付月数) = balance / average monthly benefit expense of the
 12 months up to the date.
 """
@@ -18,14 +20,14 @@ from typing import Any
 
 from psycopg import sql
 
-from core.ledger import ACCOUNTS, ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ACCOUNTS, ASSETS, BENEFIT_EXPENSE, EXPENSES, FUNDS, INCOME, LIABILITIES, OPENING_BALANCE
 from core.money import format_yuan
 from projections.read_model import ReadModelInconsistent
 
 LINES = (
     "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
-    "in_transit", "due_to_regions", "contribution_income", "other_income", "benefit_expense", "balance",
-    "surplus_of_year",
+    "in_transit", "due_to_regions", *INCOME, "income_of_year", *EXPENSES, "expense_of_year", "opening_balance",
+    "balance", "surplus_of_year",
 )  # fmt: skip
 LABELS = {
     "bank": ("银行存款", "bank"),
@@ -35,9 +37,17 @@ LABELS = {
     "individual_accounts": ("个人账户", "individual accounts"),
     "in_transit": ("在途资金(转移)", "in transit"),
     "due_to_regions": ("应付其他统筹区款(往来)", "due to other regions"),
+    # The income lines in the order of the national fund statement (基金收支表).
     "contribution_income": ("本年征缴收入", "contribution income (year)"),
+    "fiscal_subsidy_income": ("本年财政补助收入", "fiscal subsidy income (year)"),
+    "interest_income": ("本年利息收入", "interest income (year)"),
+    "transfer_income": ("本年转移收入", "transfer income (year)"),
     "other_income": ("本年其他收入", "other income (year)"),
+    "income_of_year": ("本年收入合计", "total income (year)"),
     "benefit_expense": ("本年待遇支出", "benefit expense (year)"),
+    "transfer_expense": ("本年转移支出", "transfer expense (year)"),
+    "expense_of_year": ("本年支出合计", "total expense (year)"),
+    "opening_balance": ("期初结余(建账)", "opening balance brought in"),
     "balance": ("累计结余", "accumulated balance"),
     "surplus_of_year": ("当年结余", "surplus of the year"),
     "months_of_capacity": ("可支付月数", "months of payment capacity"),
@@ -111,13 +121,16 @@ def _sheet(
             lines[account] = -cumulative.get((fund, account), 0)
         for account in INCOME:
             lines[account] = -of_year.get((fund, account), 0)
+        lines["income_of_year"] = sum(lines[a] for a in INCOME)
         for account in EXPENSES:
             lines[account] = of_year.get((fund, account), 0)
+        lines["expense_of_year"] = sum(lines[a] for a in EXPENSES)
+        lines["opening_balance"] = -cumulative.get((fund, OPENING_BALANCE), 0)
         lines["balance"] = sum(lines[a] for a in ASSETS) - sum(lines[a] for a in LIABILITIES)
-        lines["surplus_of_year"] = sum(lines[a] for a in INCOME) - sum(lines[a] for a in EXPENSES)
+        lines["surplus_of_year"] = lines["income_of_year"] - lines["expense_of_year"]
         all_income = -sum(cumulative.get((fund, a), 0) for a in INCOME)
         all_expense = sum(cumulative.get((fund, a), 0) for a in EXPENSES)
-        if lines["balance"] != all_income - all_expense:  # rows changed outside yibao
+        if lines["balance"] != lines["opening_balance"] + all_income - all_expense:  # rows changed outside yibao
             raise ReadModelInconsistent(_unbalanced(curs, schema, region, fund, as_of, lines["balance"]))
         monthly = Decimal(last_12.get((fund, BENEFIT_EXPENSE), 0)) / 12
         months = (
@@ -232,4 +245,39 @@ def render_table(sheet: BalanceSheet) -> str:
         rows.append(label + padding + "".join(f"{c:>{width}}" for c in cells))
     if not funds:
         rows.append("(no postings yet)")
+    return "\n".join(rows)
+
+
+STATEMENT = (
+    ("brought_forward", "上年结余", "balance brought forward"),
+    *((name, LABELS[name][0].removeprefix("本年"), LABELS[name][1].removesuffix(" (year)")) for name in INCOME),
+    ("income_of_year", "收入合计", "total income"),
+    *((name, LABELS[name][0].removeprefix("本年"), LABELS[name][1].removesuffix(" (year)")) for name in EXPENSES),
+    ("expense_of_year", "支出合计", "total expense"),
+    ("surplus_of_year", "当年结余", "surplus of the year"),
+    ("balance", "累计结余", "accumulated balance"),
+    ("months_of_capacity", "可支付月数", "months of payment capacity"),
+)
+
+
+def render_statement(sheet: BalanceSheet, *, indent: str = "") -> str:
+    """The fund statement of the year (基金收支表) a finance officer reads: per fund, the balance
+    it started the year with, income by line in the national order, expense, the surplus of the
+    year, the accumulated balance and the months of payment capacity."""
+    width = 14
+    rows = [f"{indent}基金收支表 Fund statement {sheet.as_of.year} (yuan)"]
+    label_width = max(_display_width(f"{zh} {en}") for _, zh, en in STATEMENT) + 2
+    rows.append(indent + " " * label_width + "".join(f"{f.fund:>{width}}" for f in sheet.funds))
+    for name, zh, en in STATEMENT:
+        cells = []
+        for f in sheet.funds:
+            if name == "months_of_capacity":
+                cells.append("-" if f.months_of_capacity is None else str(f.months_of_capacity))
+            elif name == "brought_forward":
+                cells.append(format_yuan(f.lines["balance"] - f.lines["surplus_of_year"]))
+            else:
+                cells.append(format_yuan(f.lines[name]))
+        label = f"{zh} {en}"
+        padding = " " * (label_width - _display_width(label))
+        rows.append(indent + label + padding + "".join(f"{c:>{width}}" for c in cells))
     return "\n".join(rows)

@@ -88,6 +88,10 @@ class ContributionReceived(_Posted, frozen=True):
     contribution: dict[str, Any]  # paid_date, contrib_id
 
 
+class FundEntryRecorded(_Posted, frozen=True):
+    entry: dict[str, Any]  # on_date, kind, entry_id
+
+
 class HospitalPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
@@ -182,6 +186,7 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "Settlement.Reversed": SettlementReversed,
     "Settlement.AssistanceLookedBack": SettlementLookedBack,
     "Contribution.Received": ContributionReceived,
+    "FundEntry.Recorded": FundEntryRecorded,
     "HospitalAccount.Paid": HospitalPaid,
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,

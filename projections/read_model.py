@@ -47,6 +47,7 @@ from app.region import RegionApplication
 from core.codec import class_of, topic_of
 from core.contribution import ContributionReceived
 from core.errors import YibaoError, first_line
+from core.funds import FundEntry
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
 from core.member_year import MemberYear
@@ -392,6 +393,11 @@ class RegionReadModel(Projection[ReadModelView]):
     def _(self, event: ContributionReceived.Received, tracking: Tracking) -> None:
         c = event.contribution
         self._journal(tracking, c["paid_date"], "contribution", c["contrib_id"], event.postings)
+
+    @process_event.register
+    def _(self, event: FundEntry.Recorded, tracking: Tracking) -> None:
+        e = event.entry
+        self._journal(tracking, e["on_date"], e["kind"], e["entry_id"], event.postings)
 
     @process_event.register
     def _(self, event: HospitalAccount.Paid, tracking: Tracking) -> None:

@@ -4,7 +4,8 @@
    and each event changed, deleted, inserted or swapped, each seal deleted or added, is named
    with its position; with a signed checkpoint (`--checkpoint`), a log shorter than it or
    different from it too (projections/checkpoint.py).
-2. Postings: every money-moving event's postings balance, and in total per fund.
+2. Postings: every money-moving event's postings balance, and in total per fund; no fund's bank
+   balance is below zero at the end of any day (unless its policy allows an overdraft).
 3. Projections: the read model equals a fresh replay of the log (journal, settlements, usage,
    transfers); each row changed, missing or added is named.
 4. Limits: no member-year exceeds a cap or limit of its year's policy.
@@ -28,7 +29,10 @@ from psycopg.rows import tuple_row
 from app.region import RegionApplication
 from core import snapshot
 from core.errors import YibaoError
-from core.ledger import DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
+from core.funds import lowest_bank_balance
+from core.ledger import BANK, DUE_TO_REGIONS, INDIVIDUAL_ACCOUNT_FUND
+from core.money import format_yuan
+from core.policy import parse_policy
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, RELEASED
 from projections.caps import check_caps
@@ -132,6 +136,7 @@ def verify_region(app: RegionApplication, checkpoint: RegionHead | None = None) 
         _check_checkpoint(checkpoint, chain, findings)
     _check_position(app, chain.head, findings)
     _check_totals(journal_digest, findings)
+    _check_bank_balances(app, journal_digest, findings)
     _check_projection(app, fresh.page, journal_digest, findings, log_intact=not findings.problems)
     problems, settlements = check_caps(app)
     for problem in problems:
@@ -249,6 +254,27 @@ def _check_totals(journal: list[tuple[Any, ...]], findings: Findings) -> None:
         if total != 0:
             findings.fail(f"postings of fund {fund} do not balance in total ({total} fen)")
     findings.checked["postings"] = len(journal)
+
+
+def _check_bank_balances(app: RegionApplication, journal: list[tuple[Any, ...]], findings: Findings) -> None:
+    """No fund's bank account is overdrawn at the end of any day, unless the policy of that
+    year lets the fund overdraw (payments and transfers are refused before they would be; this
+    finds what came in otherwise, such as events recorded before that rule)."""
+    days: dict[str, list[tuple[str, int]]] = {}
+    for row in journal:
+        if row[6] == BANK:
+            days.setdefault(row[5], []).append((str(row[2]), row[8]))
+    for fund, moves in sorted(days.items()):
+        lowest = lowest_bank_balance(moves)
+        if lowest is not None and not _may_overdraw(app, fund, int(lowest[0][:4])):
+            on, balance = lowest
+            findings.fail(f"fund {fund}: bank balance {format_yuan(balance)} on {on}, below zero")
+
+
+def _may_overdraw(app: RegionApplication, fund: str, year: int) -> bool:
+    # Before a year's policy is loaded, the latest earlier year's controls hold (as for payments).
+    book = next((b for b in map(app.policy_book, range(year, year - 10, -1)) if b is not None), None)
+    return book is not None and fund in parse_policy(book.current[1].encode()).controls.overdraft_allowed
 
 
 _JOURNAL_COLUMNS = ("notification_id", "leg", "posted_on", "kind", "ref", "fund", "account", "party", "amount")

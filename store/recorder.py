@@ -34,10 +34,12 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from app.ports import RegionLog
+from core.funds import BANK_EVENT_DATES, BankDraw, check_bank_draws
 from store.chain import GENESIS_HASH, event_hash, micros
 
 few_streams_max = 64  # reads of at most this many aggregates use their own prepared statement
 APP_ROLE = "yibao_app"
+READ_MODEL_NAME = "yibao"  # the name the read model's position is tracked under (the application's)
 
 
 def advisory_key(name: str) -> int:
@@ -146,6 +148,9 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                     pass
                 reserved = curs.fetchone()
                 assert reserved is not None
+                bank_draws = kwargs.pop("bank_draws", ())
+                if bank_draws:  # under the write lock: no other money can move until this commits
+                    check_bank_draws(bank_draws, self._bank_days(curs, bank_draws))
                 self._insert_events(cast(Any, curs), stored_events, **kwargs)  # hook for process recorders (tracking)
                 previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
                 first, recorded_at = reserved[1], reserved[3]
@@ -177,6 +182,58 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                     conn.execute("ROLLBACK")
                 raise
         return list(range(first, first + count))
+
+    def check_bank_draws(self, draws: Sequence[BankDraw]) -> None:
+        """The balance check of a save, without saving (a dry run): as of now, not under the lock."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            check_bank_draws(draws, self._bank_days(curs, draws))
+
+    def _bank_days(self, curs: Any, draws: Sequence[BankDraw]) -> dict[str, list[tuple[str, int]]]:
+        """fund -> (date, net bank movement) of every posting recorded, for the funds drawn on.
+
+        The read model's journal holds the postings of the events up to its tracked position
+        (written with it, so one statement reads both consistently); the events after that
+        position are read from the log itself, which nobody can add to while the write lock is
+        held. So the balances are those of every event committed, however far behind the read
+        model is, at the cost of a grouped index read of the journal."""
+        funds = sorted({fund for draw in draws for fund in draw.amounts})
+        schema = self.datastore.schema
+        days: dict[str, list[tuple[str, int]]] = {fund: [] for fund in funds}
+        journaled = self._journal_bank_days.format(
+            sql.Identifier(schema, "notification_tracking"), sql.Identifier(schema, "journal")
+        )
+        position = 0
+        for tracked, fund, on, moved in curs.execute(journaled, (READ_MODEL_NAME, funds)).fetchall():
+            position = tracked
+            if fund is not None:
+                days[fund].append((on.isoformat(), int(moved)))
+        for fund, on, moved in curs.execute(self._log_bank_days, (position, list(BANK_EVENT_DATES), funds)):
+            days[fund].append((on, int(moved)))
+        return days
+
+    # Per date and fund, the bank postings the read model has journaled, with its position (one row
+    # with no fund when it has none). Then those of the events after that position, from the log.
+    _journal_bank_days = sql.SQL(
+        "WITH tracked AS (SELECT coalesce(max(notification_id), 0) AS position FROM {0} "
+        "WHERE application_name = %s) "
+        "SELECT t.position, j.fund, j.posted_on, sum(j.amount) FROM tracked AS t LEFT JOIN {1} AS j "
+        "ON j.account = 'bank' AND j.fund = ANY(%s) AND j.notification_id <= t.position "
+        "GROUP BY t.position, j.fund, j.posted_on"
+    )
+
+    @property
+    def _log_bank_days(self) -> sql.Composed:
+        dates = sql.SQL(" ").join(
+            sql.SQL("WHEN {} THEN x.s #>> {}").format(sql.Literal(topic), sql.Literal(list(path)))
+            for topic, path in BANK_EVENT_DATES.items()
+        )
+        return sql.SQL(
+            "SELECT p ->> 0, (CASE e.topic {0} END), sum((p ->> 3)::bigint) "
+            "FROM {1} AS e CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS s) AS x "
+            "CROSS JOIN LATERAL jsonb_array_elements(x.s -> 'postings') AS p "
+            "WHERE e.notification_id > %s AND e.topic = ANY(%s) AND p ->> 1 = 'bank' AND p ->> 0 = ANY(%s) "
+            "GROUP BY 1, 2"
+        ).format(dates, self._events_table)
 
     def _head_and_reserve(self, count: int) -> sql.Composed:
         return sql.SQL(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.region import RegionApplication
+from core.ledger import FUNDS
 from core.policy import parse_policy
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate
@@ -60,10 +61,14 @@ def cli_env(database_url: str) -> dict[str, str]:
     return {"DATABASE_URL": database_url}
 
 
-def example_region(store: Store, region: str = "330109") -> RegionApplication:
-    """A region of `store` with the shared example policy of 2023 (policy-330109-2023.toml)."""
-    path = EXAMPLES / "policy-330109-2023.toml"
+def example_region(store: Store, region: str = "330109", *, overdraft: bool = False) -> RegionApplication:
+    """A region of `store` with the example policy of 2023 (policy-330109-2023.toml); with
+    `overdraft`, every fund may pay beyond its bank balance (for tests of what a payment pays, not
+    of whether the fund holds it)."""
+    text = (EXAMPLES / "policy-330109-2023.toml").read_text(encoding="utf-8")
+    if overdraft:
+        text += f"\n[controls]\noverdraft_allowed = {list(FUNDS)!r}\n".replace("'", '"')
     store.add_region(region)
     app = store.region(region)
-    app.record_policy(2023, parse_policy(path.read_bytes()).content_hash, path.read_text(encoding="utf-8"))
+    app.record_policy(2023, parse_policy(text.encode()).content_hash, text)
     return app

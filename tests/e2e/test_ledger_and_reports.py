@@ -52,6 +52,10 @@ MORE_CONTRIBUTIONS = [
         "acct_amount": "2640.00",
     },
 ]  # fmt: skip
+# The funds' balances brought in on 1 January 2023 (期初结余): a fund never pays hospitals more than
+# its bank holds, and the example's few contributions would not cover its claims.
+OPENING = {"310100": "100000.00", "390100": "500000.00", "390200": "100000.00", "610100": "100000.00",
+           "HMB": "10000.00"}  # fmt: skip
 LIABILITIES = ("payable_to_hospitals", "payable_to_members", "individual_accounts", "in_transit")
 
 
@@ -98,7 +102,7 @@ class Books:
     def balance(self, fund: str, as_of: dt.date) -> int:
         received = sum(amount for day, f, amount in self.income if f == fund and day <= as_of)
         paid_out = sum(amount for day, f, amount in self.expense if f == fund and day <= as_of)
-        return received - paid_out
+        return fen(OPENING.get(fund, "0.00")) + received - paid_out
 
 
 def expense_entries(
@@ -166,6 +170,9 @@ def books(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Books:
     of_2024 = folder / "2024.jsonl"
     of_2024.write_text("".join(json.dumps(c) + "\n" for c in MORE_CONTRIBUTIONS[3:]))
     assert yibao("contributions", "import", str(of_2024)).strip() == "contributions: 2 lines: 2 recorded"
+    for fund, amount in OPENING.items():
+        yibao("funds", "opening-balance", "--region", REGION, "--fund", fund, "--amount", amount, "--date",
+              "2023-01-01", "--id", f"OPEN-{fund}", "--operator", "fin-1")  # fmt: skip
     before = json.loads(
         yibao("report", "balance-sheet", "--region", REGION, "--as-of", "2023-12-31", "--format", "json")
     )
@@ -246,8 +253,8 @@ def test_the_accumulated_balance_is_everything_received_less_everything_paid_out
             surplus = fen(lines["contribution_income"]) + fen(lines["other_income"]) - fen(lines["benefit_expense"])
             assert fen(lines["surplus_of_year"]) == surplus
     if books.today.year > 2024:
-        # 760.00 + 400.00 received; 447,744.00 + 13,440.00 - 225,440.00 paid out.
-        assert books.sheet(books.today)["funds"]["390100"]["balance"] == "-234584.00"
+        # 500,000.00 brought in; 760.00 + 400.00 received; 447,744.00 + 13,440.00 - 225,440.00 paid out.
+        assert books.sheet(books.today)["funds"]["390100"]["balance"] == "265416.00"
     assert books.sheet("2023-12-31")["funds"]["330100"]["balance"] == "120.00"
 
 
@@ -299,7 +306,7 @@ def test_paying_all_hospitals_pays_what_still_stands_of_the_claims_up_to_that_da
     after = books.sheet("2023-12-31")["funds"]
     for fund in PAYER_FUNDS_PAID:  # still owed on that date: what was reversed only later
         assert after[fund]["payable_to_hospitals"] == yuan(fen(owed[fund]) - fen(paid.get(fund, "0.00"))), fund
-    assert after["390100"]["bank"] == "-78184.00"  # 760.00 contributions - 78,944.00 paid
+    assert after["390100"]["bank"] == "421816.00"  # 500,000.00 brought in + 760.00 contributions - 78,944.00 paid
     assert after["390100"]["benefit_expense"] == "447744.00"  # paying moves no expense
 
 
@@ -444,7 +451,7 @@ def test_the_balance_sheet_as_csv_has_a_row_per_line_and_a_column_per_fund(books
         "benefit expense (year)", "本年待遇支出", "50510.00", "0.00", "0.00", "447744.00", "96270.00", "61426.80",
         "7500.00",
     ]  # fmt: skip
-    assert by_line["accumulated balance"][1:3] == ["累计结余", "-46910.00"]
+    assert by_line["accumulated balance"][1:3] == ["累计结余", "53090.00"]  # 100,000.00 brought in - 46,910.00
     # What the payment left owed on that date: the claims reversed or corrected only later.
     (payment,) = books.payment
     paid = {p["fund"]: fen(p["amount"]) for p in payment["postings"] if p["account"] == "payable_to_hospitals"}

@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from app.region import FinanceResult, RegionApplication
 from commands.cli import main
 from core.errors import YibaoError
+from core.funds import OPENING, entry
 from core.money import format_yuan, parse_yuan
 from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
@@ -42,6 +43,12 @@ def app(store: Store) -> RegionApplication:
     region = store.region(REGION)
     policy = parse_policy(POLICY_FILE.read_bytes())
     assert region.record_policy(2023, policy.content_hash, POLICY_FILE.read_text(encoding="utf-8"))
+    # Balances brought in (期初结余) large enough for every payment here: a fund pays hospitals only
+    # what its bank account holds (tests/integration/test_fund_financing.py tests that).
+    region.record_fund_entries(
+        [entry(OPENING, f"OPEN-{fund}", fund=fund, amount=parse_yuan("10000000.00"), on_date=dt.date(2023, 1, 1),
+               reason="期初结余", operator="fin-1") for fund in ("310100", "330100", "390100", "390200")]
+    )  # fmt: skip
     return region
 
 

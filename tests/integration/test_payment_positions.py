@@ -33,7 +33,7 @@ THROUGH = dt.date(2023, 12, 31)
 
 @pytest.fixture(scope="module")
 def app(store: Store) -> RegionApplication:
-    return example_region(store, REGION)
+    return example_region(store, REGION, overdraft=True)
 
 
 @pytest.fixture

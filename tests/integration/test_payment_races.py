@@ -251,7 +251,7 @@ def check_books(app: RegionApplication, books: Books, setl_ids: list[str]) -> No
 
 @pytest.fixture(scope="module")
 def app(store: Store) -> RegionApplication:
-    region = example_region(store, REGION)
+    region = example_region(store, REGION, overdraft=True)
     common: dict[str, Any] = dict(
         insuplc_admdvs=REGION, insutype="390", assist_category="none", chronic=False, supplementary=(),
         valid_from=dt.date(2023, 1, 1), family_of=None,

@@ -24,6 +24,7 @@ from eventsourcing.persistence import StoredEvent
 
 from app.region import RegionApplication
 from commands.cli import main
+from core.funds import FUND_TRANSFER, OPENING, entry
 from core.money import parse_yuan
 from core.policy import parse_policy
 from core.records import Contribution, MemberRecord, parse_claim
@@ -84,6 +85,15 @@ def app(store: Store) -> RegionApplication:
     # M-LB is recognised as 因病致贫: S-LB, within the six months before, gets assistance afterwards.
     (recognised,) = region.import_members([member("M-LB", category="illness_poverty", valid_from="2023-06-01")])
     assert [grant["setl_id"] for grant in recognised.extra["lookback"]] == ["S-LB"]
+    # The funds' balances brought in (期初结余) and the serious-illness financing (大病保险筹资): a
+    # fund pays hospitals only what its bank account holds.
+    region.record_fund_entries(
+        [entry(OPENING, f"OPEN-{fund}", fund=fund, amount=parse_yuan("100000.00"), on_date=dt.date(2023, 1, 1),
+               reason="期初结余", operator="fin-1") for fund in ("390100", "610100")]
+        + [entry(FUND_TRANSFER, "SI-330109-2023-390", fund="390100", to_fund="390200", amount=parse_yuan("20000.00"),
+                 on_date=dt.date(2023, 1, 31), reason="大病保险筹资划转", operator="fin-1")]
+    )  # fmt: skip
+    catch_up(region)
     region.pay_hospitals(
         ["H001"], payment_id="PAY-Q1", read_owed=owed_reader(region, dt.date(2023, 3, 31)),
         through=dt.date(2023, 3, 31), paid_on=dt.date(2023, 3, 31), operator="fin-1",
@@ -163,7 +173,7 @@ def test_the_example_covers_what_crosses_pages(rebuilt: dict[str, list[tuple[Any
     kinds = {row[3] for row in rebuilt["journal"]}
     assert kinds == {
         "contribution", "settlement", "reversal", "correction", "lookback", "hospital_payment", "deduction_reduce",
-        "recovery", "fine",
+        "recovery", "fine", "opening_balance", "fund_transfer",
     }  # fmt: skip
     status = {row[0]: (row[1], row[2], row[-1]) for row in rebuilt["settlements"]}  # version, status, lookback_maf
     assert status["S-4"][:2] == (1, "reversed")

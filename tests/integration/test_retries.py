@@ -87,12 +87,12 @@ def test_a_batch_that_keeps_losing_to_concurrent_writers_is_settled_claim_by_cla
     saves: list[int] = []
     save = region.save_aggregates
 
-    def contended(aggregates: Any, tracking: Any = None) -> None:
+    def contended(aggregates: Any, tracking: Any = None, **kwargs: Any) -> None:
         settlements = sum(isinstance(a, Settlement) for a in aggregates)
         saves.append(settlements)
         if settlements > 1:
             raise IntegrityError("another writer got there first")
-        save(aggregates, tracking)
+        save(aggregates, tracking, **kwargs)
 
     monkeypatch.setattr(region, "save_aggregates", contended)
 

@@ -29,6 +29,10 @@ from projections.read_model import (
 NAME = "region_330109"
 PAID = [["390100", "benefit_expense", "", 1500], ["390100", "payable_to_hospitals", "H001", -1500]]
 UNPAID = [[fund, account, party, -amount] for fund, account, party, amount in PAID]
+SHIFTED = [
+    ["390100", "transfer_expense", "390200", 1500], ["390100", "bank", "", -1500],
+    ["390200", "bank", "", 1500], ["390200", "transfer_income", "390100", -1500],
+]  # fmt: skip
 MOVED = [["310200", "individual_accounts", "T-1", 50000], ["310200", "in_transit", "", -50000]]
 AMOUNTS = {
     "medfee_sumamt": 2000, "hifp_pay": 1500, "hifmi_pay": 0, "maf_pay": 0, "hmb_pay": 0, "charity_pay": 0,
@@ -98,6 +102,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "HospitalAccount.Fined": {
         "fine_id": "FINE-1", "fund": "390100", "amount": 1500, "on_date": "2023-07-01", "postings": PAID, **WHO
+    },
+    "FundEntry.Recorded": {
+        "originator_topic": "FundEntry", "postings": SHIFTED,
+        "entry": {"kind": "fund_transfer", "entry_id": "SI-330109-2023-390", "fund": "390100", "to_fund": "390200",
+                  "amount": 1500, "on_date": "2023-01-31", "reason": "大病保险筹资划转", "operator": "fin-1"},
     },
     "Transfer.Started": {"originator_topic": "Transfer", "facts": TRANSFER_FACTS, "postings": MOVED},
     "Transfer.Released": {"transfer_id": "TR-1", "on_date": "2023-06-21", **WHO},
