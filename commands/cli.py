@@ -29,6 +29,7 @@ from commands import (
     records,
     regions,
     reports,
+    serve,
     transfers,
     users,
 )
@@ -102,3 +103,4 @@ main.add_command(checkpoint.checkpoint)
 main.add_command(users.users)
 main.add_command(approvals.approvals)
 main.add_command(reconcile.reconcile)
+main.add_command(serve.serve)

@@ -243,6 +243,8 @@ def _print_summary(
         f"{moved.get('rejected', 0):,} rejected), {format_yuan(moved.get('balance', 0))} of account balances moved; "
         f"{received:,} of their later claims settled in {RECEIVING}"
     )
+    click.echo("  to open the console on this data (docs/console.md): yibao users add NAME --role auditor, then")
+    click.echo("  yibao serve, and log in at http://127.0.0.1:8000/ as NAME")
 
 
 class ProjectionFollower:

@@ -80,7 +80,10 @@ class BalanceSheet:
         }
 
 
-def _sums(curs: Any, schema: str, where: sql.Composable, params: tuple[Any, ...]) -> dict[tuple[str, str], int]:
+Sums = dict[tuple[str, str], int]  # (fund, account) -> fen, debit positive
+
+
+def _sums(curs: Any, schema: str, where: sql.Composable, params: tuple[Any, ...]) -> Sums:
     curs.execute(
         sql.SQL("SELECT fund, account, sum(amount) AS total FROM {} WHERE {} GROUP BY fund, account").format(
             sql.Identifier(schema, "journal"), where
@@ -99,6 +102,14 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
         curs, schema, sql.SQL("posted_on > %s AND posted_on <= %s AND account = %s"),
         (twelve_months_ago, as_of, BENEFIT_EXPENSE),
     )  # fmt: skip
+    return _sheet(curs, schema, region, as_of, cumulative, of_year, last_12)
+
+
+def _sheet(
+    curs: Any, schema: str, region: str, as_of: dt.date, cumulative: Sums, of_year: Sums, last_12: Sums
+) -> BalanceSheet:  # fmt: skip
+    """The sheet from the sums of postings up to the date, of its year, and of benefit expense in
+    the 12 months up to it."""
     funds = []
     for fund in FUNDS:
         if not any(key[0] == fund for key in cumulative):
@@ -129,6 +140,57 @@ def balance_sheet(curs: Any, schema: str, region: str, as_of: dt.date) -> Balanc
         )
         funds.append(FundSheet(fund, lines, months))
     return BalanceSheet(region, as_of, funds)
+
+
+class DailyTotals:
+    """The journal summed per fund, account and day, up to a position, kept in memory by a
+    long-running reader (the console): brought forward by reading only the postings after its
+    position (the journal's key starts with it), so a sheet of any date sums days, not postings."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.days: dict[tuple[str, str, dt.date], int] = {}
+
+    def refresh(self, curs: Any, schema: str, tracked: int) -> None:
+        """Add the postings of events after the position up to `tracked`, the read model's
+        position (every posting at or before it is written); start again after a rebuild."""
+        if tracked < self.position:
+            self.position, self.days = 0, {}
+        curs.execute(
+            sql.SQL(
+                "SELECT fund, account, posted_on, sum(amount) AS total FROM {} "
+                "WHERE notification_id > %s AND notification_id <= %s GROUP BY fund, account, posted_on"
+            ).format(sql.Identifier(schema, "journal")),
+            (self.position, tracked),
+        )
+        for row in curs.fetchall():
+            key = (row["fund"], row["account"], row["posted_on"])
+            self.days[key] = self.days.get(key, 0) + int(row["total"])
+        self.position = tracked
+
+    def sums(self, after: dt.date, through: dt.date, account: str | None = None) -> Sums:
+        """Per fund and account, the postings dated after `after` up to `through`."""
+        out: Sums = {}
+        for (fund, name, day), total in self.days.items():
+            if after < day <= through and (account is None or name == account):
+                out[fund, name] = out.get((fund, name), 0) + total
+        return out
+
+    def sheet(self, curs: Any, schema: str, region: str, as_of: dt.date) -> BalanceSheet:
+        """The sheet as of a date (`curs` and `schema`: to name the entries of a fund that does not balance)."""
+        before_year = dt.date(as_of.year, 1, 1) - dt.timedelta(days=1)
+        return _sheet(
+            curs, schema, region, as_of, self.sums(dt.date.min, as_of), self.sums(before_year, as_of),
+            self.sums(as_of - dt.timedelta(days=365), as_of, BENEFIT_EXPENSE),
+        )  # fmt: skip
+
+    def monthly(self, year: int, account: str) -> dict[str, list[int]]:
+        """Per fund, the account's postings of each month of the year (debit positive)."""
+        out: dict[str, list[int]] = {}
+        for (fund, name, day), total in self.days.items():
+            if name == account and day.year == year:
+                out.setdefault(fund, [0] * 12)[day.month - 1] += total
+        return out
 
 
 entries_named_max = 10

@@ -147,10 +147,8 @@ def _policy(text: str) -> Policy:
     return parse_policy(text.encode())
 
 
-def over_caps(
-    policy: Policy, ytd: YearToDate, raised: set[str], insutype: str, category: str, chronic: bool
-) -> list[str]:
-    """The caps of `policy` that the accumulators named in `raised` stand over, on these terms."""
+def cap_limits(policy: Policy, insutype: str, category: str, chronic: bool) -> dict[str, int | None]:
+    """The cap of each accumulator under `policy`, on these terms (None: no cap)."""
     limits: dict[str, int | None] = {}
     scheme = policy.basic.get(insutype)
     if scheme is not None:
@@ -167,6 +165,14 @@ def over_caps(
         limits["assistance_outpatient_paid"] = assistance.outpatient_limit
     if policy.supplementary is not None:
         limits["supplementary_paid"] = policy.supplementary.terms_for(category).annual_cap
+    return limits
+
+
+def over_caps(
+    policy: Policy, ytd: YearToDate, raised: set[str], insutype: str, category: str, chronic: bool
+) -> list[str]:
+    """The caps of `policy` that the accumulators named in `raised` stand over, on these terms."""
+    limits = cap_limits(policy, insutype, category, chronic)
     problems = []
     for name in sorted(raised & limits.keys()):
         cap, value = limits[name], getattr(ytd, name)

@@ -241,8 +241,10 @@ class ChainCheck:
         for q, digest in self.orphans:
             for s in self._suspects:
                 row = s.row
-                if row.position not in paired and s.legacy and digest == legacy_digest(
-                    s.body, q, row.recorded_us, q in self.seals, row.stored
+                if (
+                    row.position not in paired
+                    and s.legacy
+                    and digest == legacy_digest(s.body, q, row.recorded_us, q in self.seals, row.stored)
                 ):
                     paired.add(row.position)
                     self._fail(q, f"event at position {q} ({_what(row)}) was moved to position {row.position}")

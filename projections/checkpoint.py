@@ -186,9 +186,11 @@ def _private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def public_key_pem(key: Ed25519PrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def trusted_public_key(given: bytes | None) -> Ed25519PublicKey:

@@ -21,6 +21,7 @@ from core.ids import account_id, hospital_id, member_year_id, settlement_id, tra
 from core.money import format_yuan
 from core.settlement import SettlementFacts
 from core.transfer import TransferFacts
+from store.chain import GENESIS_HASH, content, legacy_digest, link_digest, micros, own_digest
 from store.recorder import datastore_of
 
 
@@ -142,19 +143,52 @@ def trace_account(
     after = (0, -1)  # (position, leg) of the last posting given
     while True:
         with datastore.transaction(commit=False) as curs:
-            curs.execute(
-                sql.SQL(
-                    "SELECT notification_id, leg, posted_on, kind, ref, party, amount FROM {} "
-                    "WHERE fund = %s AND account = %s AND posted_on <= %s AND (notification_id, leg) > (%s, %s) "
-                    "ORDER BY notification_id, leg LIMIT %s"
-                ).format(sql.Identifier(datastore.schema, "journal")),
-                (fund, account, as_of, *after, page_rows),
-            )
-            rows = curs.fetchall()
+            rows = postings_page(curs, datastore.schema, fund, account, None, as_of, after, page_rows)
         yield from (_journal_line(row) for row in rows)
         if len(rows) < page_rows:
             return
         after = (rows[-1]["notification_id"], rows[-1]["leg"])
+
+
+def postings_page(
+    curs: Any, schema: str, fund: str, account: str, since: dt.date | None, as_of: dt.date,
+    after: tuple[int, int], rows: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Up to `rows` postings of a fund's account dated `since`..`as_of`, after (position, leg):
+    paged by position (keyset), never by OFFSET, so the last page costs what the first does."""
+    curs.execute(
+        sql.SQL(
+            "SELECT notification_id, leg, posted_on, kind, ref, party, amount FROM {} "
+            "WHERE fund = %s AND account = %s AND posted_on >= %s AND posted_on <= %s "
+            "AND (notification_id, leg) > (%s, %s) ORDER BY notification_id, leg LIMIT %s"
+        ).format(sql.Identifier(schema, "journal")),
+        (fund, account, since or dt.date.min, as_of, *after, rows),
+    )
+    return list(curs.fetchall())
+
+
+def describe_event(app: RegionApplication, position: int) -> dict[str, Any] | None:
+    """One event of the region's log by its position, described as in a trace (with the
+    settlement it belongs to, when it belongs to one)."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            sql.SQL(
+                "SELECT notification_id, recorded_at, originator_id, originator_version, topic, state FROM {} "
+                "WHERE notification_id = %s"
+            ).format(sql.Identifier(datastore.schema, "events")),
+            (position,),
+        )
+        row = curs.fetchone()
+    if row is None:
+        return None
+    event = app.mapper.to_domain_event(_stored(row))
+    facts = getattr(event, "facts", None)
+    setl_id = getattr(event, "setl_id", None) or (facts.setl_id if isinstance(facts, SettlementFacts) else None)
+    ref = getattr(event, "ref", None)
+    if setl_id is None and isinstance(ref, str) and ref.startswith(("settlement:", "reversal:")):
+        setl_id = ref.split(":")[1]
+    return {**_describe(row, event), "setl_id": setl_id}
 
 
 def _journal_line(row: dict[str, Any]) -> dict[str, Any]:
@@ -166,3 +200,42 @@ def _journal_line(row: dict[str, Any]) -> dict[str, Any]:
         "party": row["party"],
         "amount": format_yuan(int(row["amount"])),
     }
+
+
+def chain_status(app: RegionApplication, positions: list[int]) -> dict[int, tuple[bool, str]]:
+    """Per event, whether its row is as written and still follows the row before it (the checks
+    of `yibao verify` on these rows alone; `verify` checks the whole log and its seals)."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            sql.SQL(
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, e.recorded_at, "
+                "e.chain_hash, s.notification_id IS NOT NULL AS sealed, d.digest AS legacy, "
+                "(SELECT p.chain_hash FROM {events} AS p WHERE p.notification_id < e.notification_id "
+                " ORDER BY p.notification_id DESC LIMIT 1) AS previous "
+                "FROM {events} AS e LEFT JOIN {seals} AS s USING (notification_id) "
+                "LEFT JOIN {digests} AS d USING (notification_id) WHERE e.notification_id = ANY(%s)"
+            ).format(
+                events=sql.Identifier(datastore.schema, "events"),
+                seals=sql.Identifier(datastore.schema, "seals"),
+                digests=sql.Identifier(datastore.schema, "event_digests"),
+            ),
+            (positions,),
+        )
+        rows = curs.fetchall()
+    return {row["notification_id"]: _chain_of(row) for row in rows}
+
+
+def _chain_of(row: dict[str, Any]) -> tuple[bool, str]:
+    body = content(_stored(row))
+    position, recorded_us, stored = row["notification_id"], micros(row["recorded_at"]), bytes(row["chain_hash"])
+    if row["legacy"] is not None:  # written before migration 0015: its sealed digest covers every column
+        ok = bytes(row["legacy"]) == legacy_digest(body, position, recorded_us, row["sealed"], stored)
+        return ok, "digest sealed by migration 0015 matches" if ok else "CHANGED: its sealed digest does not match"
+    own = own_digest(body, position, recorded_us, row["sealed"])
+    if own != stored[16:]:
+        return False, "CHANGED: its own digest does not match its columns"
+    previous = bytes(row["previous"]) if row["previous"] is not None else GENESIS_HASH
+    if link_digest(previous, own) != stored[:16]:
+        return False, "BROKEN: it does not follow the event before it (one deleted or inserted)"
+    return True, "intact: its own digest and its link to the event before it match"

@@ -182,9 +182,7 @@ def _chain_check(app: RegionApplication, watch: set[int]) -> ChainCheck:
     return ChainCheck(seals=sealed, digest_seal=seal, through=through, orphans=orphans, watch=watch)
 
 
-def check_checkpoint(
-    opened: Opened, regions: list[str], only: str | None
-) -> tuple[Findings, dict[str, RegionHead]]:
+def check_checkpoint(opened: Opened, regions: list[str], only: str | None) -> tuple[Findings, dict[str, RegionHead]]:
     """The checkpoint's own findings (its signature, regions gone) and its head of each region to check."""
     findings = Findings(f"checkpoint taken {opened.taken_at}", list(opened.problems), {"regions": len(opened.heads)})
     heads = {h.region: h for h in opened.heads if only in (None, h.region)}
@@ -205,7 +203,9 @@ def _check_checkpoint(expected: RegionHead, chain: ChainCheck, findings: Finding
         findings.fail(f"chain hash at position {p} differs from the checkpoint's: the log up to it was rewritten")
     seal = chain.digest_seal
     if seal is not None and (seal.through, seal.events, seal.digest) != (
-        expected.digests_through, expected.digests, expected.digests_digest
+        expected.digests_through,
+        expected.digests,
+        expected.digests_digest,
     ):
         findings.fail("seal of the digests of events before migration 0015 differs from the checkpoint's")
 

@@ -94,9 +94,10 @@ def test_a_rejected_reversal_changes_nothing_and_may_be_asked_again(yibao: Any) 
     rejected = out(yibao("approvals", "reject", "reverse-AP-OTHER-v1", "--operator", "checker", "--reason", "bill ok"))
     assert rejected["status"] == "rejected"
     assert usage_basic(yibao) == "8280.00"
-    assert out(yibao("claims", "reverse", "AP-OTHER", "--operator", "maker", "--reason", "typo, really"))[
-        "request_id"
-    ] == "reverse-AP-OTHER-v1-2"
+    assert (
+        out(yibao("claims", "reverse", "AP-OTHER", "--operator", "maker", "--reason", "typo, really"))["request_id"]
+        == "reverse-AP-OTHER-v1-2"
+    )
     listed = [json.loads(line) for line in yibao("approvals", "list").stdout.splitlines()]
     assert [(r["request_id"], r["status"]) for r in listed] == [
         ("reverse-AP-BIG-v1", "approved"),

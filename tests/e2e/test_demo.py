@@ -35,7 +35,9 @@ def test_the_demo_settles_its_year_verifies_and_a_second_run_changes_nothing(cli
     assert "claim lines in this run: 50,000 (" in second.stdout and " settled)" not in second.stdout
     sheet = first.stdout.split("Summary")[0]
     assert second.stdout.split("Summary")[0] == sheet  # the same books
-    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]  # the same transfers
+    transfers = [[line for line in run.stdout.splitlines() if "转移接续" in line] for run in (first, second)]
+    assert transfers[0] and transfers[0] == transfers[1]  # the same transfers
+    assert first.stdout.splitlines()[-1] == "  yibao serve, and log in at http://127.0.0.1:8000/ as NAME"
 
     sheet_json = CliRunner().invoke(
         main, ["report", "balance-sheet", "--region", "330109", "--as-of", "2023-12-31", "--format", "json"],

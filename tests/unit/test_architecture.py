@@ -2,7 +2,8 @@
 
 From the bottom up: `core` (the pure domain), `app` (the service layer), `store` (PostgreSQL, which
 implements the service layer's ports), `projections` (read models), `bulk` (the file pipeline),
-`commands` (the CLI), then `bench`. A module may import its own package and those below it.
+`web` (the console, beside the CLI: it reads through projections and never imports the file
+pipeline), `commands` (the CLI), then `bench`. A module may import its own package and those below it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("core", "app", "store", "projections", "bulk", "commands", "bench")
+LAYERS = ("core", "app", "store", "projections", "bulk", "web", "commands", "bench")
 # The domain computes; it neither waits, nor forks, nor talks to a database or a terminal.
 FORBIDDEN_IN_CORE = {
     "threading", "multiprocessing", "concurrent", "gc", "signal", "subprocess", "psycopg", "click", "pgserver",
@@ -51,6 +52,18 @@ def test_core_imports_no_threads_processes_collector_database_or_cli(path: Path)
 )
 def test_no_module_imports_a_package_above_its_own(path: Path) -> None:
     assert not layer_violations(path.parent.name, path.read_text(encoding="utf-8"))
+
+
+def test_only_the_serve_command_imports_the_console() -> None:
+    """The console (web/) sits beside the CLI: only `yibao serve` starts it."""
+    importers = [
+        f"{p.parent.name}/{p.name}"
+        for package in LAYERS
+        for p in modules_of(package)
+        if package != "web" and "web" in imported_modules(p.read_text(encoding="utf-8"))
+    ]
+    assert importers == ["commands/serve.py"]
+    assert not any("bulk" in imported_modules(p.read_text(encoding="utf-8")) for p in modules_of("web"))
 
 
 @pytest.mark.parametrize("module", ["threading", "gc", "psycopg", "click", "app.region"])
