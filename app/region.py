@@ -492,6 +492,10 @@ class RegionApplication(TransferCases, Application):
         granted = []
         for year in years:
             member_year = uow.get(member_year_id(record.psn_no, year), MemberYear)
+            if year <= record.valid_from.year:  # a claim of these years settled meanwhile conflicts with this
+                if member_year is None:
+                    member_year = uow.add(MemberYear(psn_no=record.psn_no, year=year))
+                member_year.note_recognition(record.valid_from.isoformat())
             policy = self._policy(uow, year)
             if member_year is None or policy is None:
                 continue

@@ -83,6 +83,16 @@ class MemberYear(Aggregate):
             applied = aggregate.applied[self.setl_id]
             aggregate.applied[self.setl_id] = attrs.evolve(applied, delta_fen=applied.delta.plus(delta).to_dict())
 
+    class RecognitionNoted(Event):
+        """The member was recognised illness_poverty from `valid_from` (a member record). It changes
+        nothing here; its save conflicts with any claim of this member-year being settled under the
+        earlier record at the same moment, which is then settled again and gets the assistance."""
+
+        valid_from: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
     class TransferRecorded(Event):
         """The member transferred out of the region from `transfer_date` (`insured_elsewhere`),
         or that ended (the transfer was rejected, or the member transferred back in). Its save
@@ -100,6 +110,9 @@ class MemberYear(Aggregate):
         return member_year_id(psn_no, year)
 
     transferred_from: str | None = None  # ISO date from which the member is insured elsewhere
+
+    def note_recognition(self, valid_from: str) -> None:
+        self.trigger_event(self.RecognitionNoted, valid_from=valid_from)
 
     def record_transfer(self, transfer_id: str, transfer_date: str, *, insured_elsewhere: bool) -> None:
         self.trigger_event(

@@ -14,6 +14,7 @@ from app.region import RegionApplication
 from core.policy import parse_policy
 from core.records import MemberRecord, parse_claim
 from store.app import Store
+from store.server import ServerLocation
 from tests.conftest import EXAMPLES
 
 REGION = "330109"
@@ -105,3 +106,34 @@ def test_a_claim_in_the_window_arriving_after_the_recognition_gets_its_look_back
     app.settle_claims([inpatient("LD-3", "LD", "2023-02-28")])
     assert app.settlement("LD-3").current.lookback_maf == 0  # type: ignore[union-attr]
     assert app.usage("LD", 2023).assistance_paid == 206_400
+
+
+def test_a_recognition_committed_between_a_claims_read_and_its_save_still_reaches_the_claim(
+    app: RegionApplication, location: ServerLocation
+) -> None:
+    """Found by QA: a claim settled under the earlier record while the recognition was being
+    imported lost its look-back. The recognition now touches the member's member-years, so the
+    claim's save conflicts and it is settled again under the new record."""
+    app.import_members([member("LR", "2023-01-01")])
+    read = app.recorder.select_events_of
+    calls = 0
+
+    def recognise_in_between(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        found = read(*args, **kwargs)
+        calls += 1
+        if calls == 1:  # another process imports the recognition after this batch read the member
+            with Store(location) as other:
+                (done,) = other.region(REGION).import_members([member("LR", "2023-09-01", "illness_poverty")])
+                assert done.status == "recorded"
+        return found
+
+    app.recorder.select_events_of = recognise_in_between
+    try:
+        (outcome,) = app.settle_claims([inpatient("LR-1", "LR", "2023-09-05")])
+    finally:
+        app.recorder.select_events_of = read
+    assert calls > 1  # settled again after losing to the recognition
+    # Settled under the recognition: 60% of the 1,720.00 left, as assistance at settlement.
+    assert outcome.facts is not None and outcome.facts.amounts["maf_pay"] == 103_200
+    assert app.usage("LR", 2023).assistance_paid == 103_200
