@@ -520,7 +520,10 @@ class RegionApplication(TransferCases, Application):
         member_year: MemberYear, settlement: Settlement, policy: Policy, recognition: MemberRecord
     ) -> int:
         """The look-back assistance a settlement is still due for `recognition`, recorded on it and
-        on its member-year within the year's limits; what was granted (fen)."""
+        on its member-year within the year's limits; what was granted (fen). A version gets one
+        look-back: a recognition ended and given again does not pay it twice."""
+        if settlement.current.lookback_maf:
+            return 0
         grant = lookback_for(settlement.current, policy, member_year.ytd)
         if grant is None:
             return 0

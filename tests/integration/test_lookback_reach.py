@@ -137,3 +137,14 @@ def test_a_recognition_committed_between_a_claims_read_and_its_save_still_reache
     # Settled under the recognition: 60% of the 1,720.00 left, as assistance at settlement.
     assert outcome.facts is not None and outcome.facts.amounts["maf_pay"] == 103_200
     assert app.usage("LR", 2023).assistance_paid == 103_200
+
+
+def test_a_recognition_ended_and_given_again_does_not_look_back_twice(app: RegionApplication) -> None:
+    app.import_members([member("LE", "2023-01-01")])
+    app.settle_claims([inpatient("LE-1", "LE", "2023-05-01")])
+    (first,) = app.import_members([member("LE", "2023-08-01", "illness_poverty")])
+    assert first.extra["lookback"] == [{"setl_id": "LE-1", "year": 2023, "maf_pay": "1032.00"}]
+    app.import_members([member("LE", "2023-09-01")])  # recognition ended...
+    (again,) = app.import_members([member("LE", "2023-10-01", "illness_poverty")])  # ...and given again
+    assert again.extra.get("lookback", []) == []
+    assert app.usage("LE", 2023).assistance_paid == 103_200
