@@ -6,7 +6,7 @@ HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: demo test bench lint clean examples-check
+.PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,3 @@ lint: $(TEST_STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# examples/ is the repository's copy of the public worked year; this compares it with the shared
-# folder beside the checkout, when there is one (tests pin the copy with examples/SHA256SUMS).
-examples-check:
-	diff -r --exclude=SHA256SUMS examples ../shared/examples && echo "examples/ equals ../shared/examples"

@@ -1,7 +1,7 @@
 """The repository's examples/ is a byte-identical copy of the public worked year (shared/examples).
 
 The tests never read the shared folder (a fresh clone has none beside it); the manifest pins the
-copy instead, and `make examples-check` compares it with the shared folder on a developer's machine.
+copy instead, and a developer compares it with the shared folder by hand (`diff -r`) when the brief's copy changes.
 """
 
 from __future__ import annotations
