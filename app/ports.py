@@ -3,13 +3,14 @@
 The library's recorder interface reads and writes one aggregate at a time; settling a batch needs
 more (every aggregate of a batch in one read, a batch's events with their snapshots and tracking
 in one write, the log followed by topic). `store.recorder.RegionRecorder` implements it on
-PostgreSQL; `RegionApplication.log` is the recorder seen through it.
+PostgreSQL; `RegionBase.region_log` is the recorder seen through it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
@@ -68,3 +69,42 @@ class RegionLog(ABC):
     @abstractmethod
     def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
         """(position, topic, state) of the events of `topics` in (after, stop], at most `limit`."""
+
+
+class AggregateCache(ABC):
+    """Aggregates a process keeps between its units of work, to bring up to date instead of
+    replaying their history. The service layer keeps none (`KEEP_NOTHING`); the bulk pipeline,
+    which reads the same members batch after batch, plugs in a bounded one (`bulk.kept`)."""
+
+    @abstractmethod
+    def known(self) -> dict[UUID, Any] | None:
+        """The aggregates kept, by id, for a unit of work to read through (never copied)."""
+
+    @abstractmethod
+    def keep(self, loaded: Sequence[Any]) -> None:
+        """Keep what a saved unit of work read and wrote."""
+
+    @abstractmethod
+    def forget(self, ids: Sequence[UUID]) -> None:
+        """Drop these: their kept state is older than what was just saved."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Drop everything: a failed save may have left changes on the kept aggregates."""
+
+
+class _KeepNothing(AggregateCache):
+    def known(self) -> dict[UUID, Any] | None:
+        return None
+
+    def keep(self, loaded: Sequence[Any]) -> None:
+        pass
+
+    def forget(self, ids: Sequence[UUID]) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+KEEP_NOTHING: AggregateCache = _KeepNothing()

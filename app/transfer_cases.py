@@ -1,4 +1,4 @@
-"""The use cases of relationship transfers and family bindings, as part of RegionApplication.
+"""The use cases of relationship transfers and family bindings, as part of RegionApplication (app/region.py).
 
 A region is either side of a transfer: it starts, approves or rejects its members' transfers
 out, records the arrival of members transferred in, and records the completion of its own
@@ -10,12 +10,12 @@ follower driving them (`app.transfer_relay`) acts on every event exactly once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 from eventsourcing.persistence import Tracking
 
+from app.base import RegionBase
 from core.account import IndividualAccount
 from core.errors import YibaoError
 from core.ids import account_id, member_id, member_year_id, transfer_id, transfer_in_id
@@ -52,17 +52,7 @@ class TransferState:
     recorded: bool  # False when the request was already recorded (a rerun)
 
 
-class TransferCases:
-    region: str
-
-    if TYPE_CHECKING:
-
-        def _in_transaction(
-            self, work: Callable[[UnitOfWork], T], *, dry_run: bool = False, reuse_saved: bool = False
-        ) -> T: ...
-        def unit_of_work(self) -> UnitOfWork: ...
-        def _tracked(self, work: Callable[[UnitOfWork], T], tracking: Tracking) -> T: ...
-
+class TransferCases(RegionBase):
     # --- releasing side ---------------------------------------------------------------------
 
     def start_transfer(

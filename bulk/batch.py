@@ -17,7 +17,10 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from app.region import Outcome, RegionApplication, SaveInFlight
+from app.outcomes import Outcome
+from app.region import RegionApplication
+from bulk.kept import keep_recent
+from bulk.save_behind import SaveInFlight, SettlingBehind
 from core.member import FamilyStatement
 from core.records import (
     Claim,
@@ -41,6 +44,11 @@ T = TypeVar("T")
 class RegionDirectory(Protocol):
     def region_codes(self) -> list[str]: ...
     def region(self, code: str) -> RegionApplication: ...
+
+
+def _region(directory: RegionDirectory, code: str) -> RegionApplication:
+    """The region's application, keeping the aggregates it used between batches (`bulk.kept`)."""
+    return keep_recent(directory.region(code))
 
 
 class LineResult:
@@ -94,7 +102,7 @@ def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> li
     routed: list[str | None] = [None] * len(keys)
     seen_elsewhere: list[str | None] = [None] * len(keys)
     for code in codes:
-        records = directory.region(code).members_at([k[0] for k in keys], [k[1] for k in keys])
+        records = _region(directory, code).members_at([k[0] for k in keys], [k[1] for k in keys])
         for i, record in enumerate(records):
             if record is None:
                 continue
@@ -109,7 +117,7 @@ def route(directory: RegionDirectory, keys: Sequence[tuple[str, dt.date]]) -> li
     if unrouted:  # no record on the date anywhere: a region that knows the member names the date
         known = {}
         for code in reversed(codes):
-            histories = directory.region(code).member_histories(unrouted)
+            histories = _region(directory, code).member_histories(unrouted)
             known.update({p: code for p, history in zip(unrouted, histories, strict=True) if history})
         routed = [r if r is not None else known.get(key[0]) for key, r in zip(keys, routed, strict=True)]
     return routed
@@ -133,7 +141,24 @@ def settle_lines(
     Settling in batches (`batch_size` > 1) keeps one batch's save in flight: batch N+1 is
     parsed, routed and computed while PostgreSQL commits batch N, and N's results are given
     only once its commit has returned (a result line always names a committed settlement)."""
-    behind = operator is None and batch_size > 1
+    behind: dict[str, SettlingBehind] | None = {} if operator is None and batch_size > 1 else None
+    try:
+        yield from _settle_batches(directory, lines, operator, reason, batch_size, source, after_batch, behind)
+    finally:
+        for settling in (behind or {}).values():
+            settling.close()
+
+
+def _settle_batches(
+    directory: RegionDirectory,
+    lines: Iterable[tuple[int, bytes]],
+    operator: str | None,
+    reason: str | None,
+    batch_size: int,
+    source: str | None,
+    after_batch: Callable[[], None] | None,
+    behind: dict[str, SettlingBehind] | None,
+) -> Iterator[LineResult]:
     in_flight_batch = None
     for batch in batched(lines, batch_size):
         results: dict[int, LineResult] = {}
@@ -156,21 +181,22 @@ def settle_lines(
                 by_region.setdefault(region, []).append((line_no, claim))
         settling = []
         for region, items in by_region.items():
-            app = directory.region(region)
+            app = _region(directory, region)
             batch_claims = [c for _, c in items]
             origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
             if operator is not None:
                 outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "", origins=origins)
                 settling.append((items, SaveInFlight.done(outcomes)))
                 continue
-            if behind:
-                settling.append((items, app.settle_claims_behind(batch_claims, origins=origins)))
+            if behind is not None:
+                settler = behind.get(region) or behind.setdefault(region, SettlingBehind(app))
+                settling.append((items, settler.settle(batch_claims, origins=origins)))
             else:
                 settling.append((items, SaveInFlight.done(app.settle_claims(batch_claims, origins=origins))))
         if in_flight_batch is not None:
             yield from _committed(*in_flight_batch, after_batch)
             in_flight_batch = None
-        if behind:
+        if behind is not None:
             in_flight_batch = (batch, results, settling)
         else:
             yield from _committed(batch, results, settling, after_batch)
@@ -253,7 +279,7 @@ def _import_lines(
                 continue
             by_region.setdefault(region, []).append((line_no, record))
         for region, items in by_region.items():
-            outcomes = apply(directory.region(region), [r for _, r in items])
+            outcomes = apply(_region(directory, region), [r for _, r in items])
             for (line_no, record), outcome in zip(items, outcomes, strict=True):
                 output = {**describe(record), "status": outcome.status, **outcome.extra}
                 if outcome.reason:
@@ -281,7 +307,7 @@ def insured_regions(directory: RegionDirectory, records: Sequence[MemberRecord])
     psn_nos = list(dict.fromkeys(r.psn_no for r in records))
     histories: dict[tuple[str, str], list[MemberRecord]] = {}  # (region, psn_no) -> its records
     for code in codes:
-        for psn_no, history in zip(psn_nos, directory.region(code).member_histories(psn_nos), strict=True):
+        for psn_no, history in zip(psn_nos, _region(directory, code).member_histories(psn_nos), strict=True):
             histories[(code, psn_no)] = history
     out: list[str | RecordRejected] = []
     for record in records:
@@ -390,7 +416,7 @@ def _bind_held(directory: RegionDirectory, held: _HeldLines, batch_size: int) ->
             by_region.setdefault(line.region, []).append(line)
         for region, lines in by_region.items():
             statements = [FamilyStatement(h.psn_no, h.valid_from, h.family_of, h.recorded) for h in lines]
-            for line, binding in zip(lines, directory.region(region).bind_from_member_file(statements), strict=True):
+            for line, binding in zip(lines, _region(directory, region).bind_from_member_file(statements), strict=True):
                 if binding is not None:
                     line.output["binding"] = binding
         for line in chunk:

@@ -163,5 +163,3 @@ def _signals_interrupt(*signals: signal.Signals) -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-

@@ -329,14 +329,13 @@ def _work(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # Imported here: the parent needs none of this to read and split a file.
     from app import failpoints
-    from app.region import RegionApplication
-    from bulk import batch
+    from bulk import batch, kept
     from bulk.collector import after_settled_batch, configure_for_bulk
     from bulk.lines import dumps
     from store.app import Store
 
     configure_for_bulk()
-    RegionApplication.saved_cache_max = cache_max  # this process settles only its share of members
+    kept.kept_max = cache_max  # this process settles only its share of members
     pending: list[tuple[int, str, str | None]] = []
 
     def lines() -> Iterator[tuple[int, bytes]]:

@@ -286,9 +286,7 @@ def _movers(folder: Path) -> list[str]:
     return [m["psn_no"] for m in members if m["psn_no"] not in recognised][::MOVER_EVERY]
 
 
-def _finance(
-    app: RegionApplication, receiving: RegionApplication, scenario: Any, folder: Path, steps: Steps
-) -> None:
+def _finance(app: RegionApplication, receiving: RegionApplication, scenario: Any, folder: Path, steps: Steps) -> None:
     """The funds' balances brought forward (期初结余) on 1 January, and the serious-illness
     financing (大病保险筹资划转) at the end of January, after the month's contributions. The
     neighbouring region is modelled only for the members who move there: its balances are those

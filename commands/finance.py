@@ -9,7 +9,7 @@ import datetime as dt
 
 import click
 
-from app.region import FinanceResult
+from app.outcomes import FinanceResult
 from bulk.lines import dumps
 from commands.context import CliContext
 from commands.params import DATE, YUAN, required_options

@@ -11,7 +11,8 @@ import datetime as dt
 
 import click
 
-from app.region import FinanceResult, RegionApplication
+from app.outcomes import FinanceResult
+from app.region import RegionApplication
 from commands.context import CliContext
 from commands.finance import _print
 from commands.params import DATE, YUAN, required_options

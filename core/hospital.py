@@ -185,6 +185,12 @@ class HospitalAccount(Aggregate):
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
         self.budgets: dict[int, int] = {}
 
+    def recorded_postings(self) -> list[Posting]:
+        """The postings of the operation just recorded on this account (not yet saved)."""
+        event = self.pending_events[-1]
+        assert isinstance(event, (self.Paid, self.Deducted, self.Recovered, self.Fined)), event
+        return list(event.postings)
+
     def has(self, operation_id: str) -> bool:
         return operation_id in self.operations
 

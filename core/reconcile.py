@@ -71,7 +71,7 @@ def parse_totals(obj: Mapping[str, Any]) -> TotalsLine:
     if type(count) is not int:
         raise _fail("bad_fixmedins_setl_cnt", "field fixmedins_setl_cnt: expected a whole number")
     line = TotalsLine(
-        fixmedins_code=f.identifier("fixmedins_code"),  # type: ignore[arg-type]
+        fixmedins_code=f.identifier("fixmedins_code"),
         insutype=f.choice("insutype", ("310", "390")),
         clr_type=f.choice("clr_type", ("11", "21")),
         begin=f.date("stmt_begndate"),
@@ -126,11 +126,15 @@ def parse_detail(raw: bytes) -> DetailLine:
         obj = {name: value for name, value in zip(DETAIL_FIELDS, values, strict=True) if value != ""}
     f = _Fields(obj, ("setl_id", *LINE_AMOUNTS), ("mdtrt_id", "psn_no", "refd_setl_flag"))
     return DetailLine(
-        setl_id=f.identifier("setl_id"),  # type: ignore[arg-type]
+        setl_id=f.identifier("setl_id"),
         mdtrt_id=f.identifier("mdtrt_id", optional=True),
         psn_no=f.identifier("psn_no", optional=True),
         refd_setl_flag=f.choice("refd_setl_flag", REFD_FLAGS, default="0"),
-        amounts=tuple(signed_yuan(name, obj[name]) for name in LINE_AMOUNTS),  # type: ignore[arg-type]
+        amounts=(
+            signed_yuan("medfee_sumamt", obj["medfee_sumamt"]),
+            signed_yuan("fund_pay_sumamt", obj["fund_pay_sumamt"]),
+            signed_yuan("acct_pay", obj["acct_pay"]),
+        ),
     )
 
 

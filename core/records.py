@@ -12,7 +12,7 @@ import decimal
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 import msgspec
@@ -87,6 +87,10 @@ class _Fields:
             raise _fail("unknown_field", f"unknown field {unknown[0][:40]!r}")
         self.obj = obj
 
+    @overload
+    def identifier(self, name: str, *, optional: Literal[False] = False) -> str: ...
+    @overload
+    def identifier(self, name: str, *, optional: bool) -> str | None: ...
     def identifier(self, name: str, *, optional: bool = False) -> str | None:
         value = self.obj.get(name)
         if value is None and optional:
@@ -230,9 +234,9 @@ def parse_claim(obj: Mapping[str, Any]) -> Claim:
         raise _fail("bad_hosp_lv", "field hosp_lv: expected 1, 2 or 3")
     setl_time, setl_clock = f.date_time("setl_time")
     claim = Claim(
-        setl_id=f.identifier("setl_id"),  # type: ignore[arg-type]
-        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
-        fixmedins_code=f.identifier("fixmedins_code"),  # type: ignore[arg-type]
+        setl_id=f.identifier("setl_id"),
+        psn_no=f.identifier("psn_no"),
+        fixmedins_code=f.identifier("fixmedins_code"),
         hosp_lv=hosp_lv,
         med_type=f.choice("med_type", MED_TYPES),
         setl_time=setl_time,
@@ -289,7 +293,7 @@ def parse_member(obj: Mapping[str, Any]) -> MemberRecord:
     ):
         raise _fail("bad_supplementary", "field supplementary: expected a list of years")
     record = MemberRecord(
-        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
+        psn_no=f.identifier("psn_no"),
         insuplc_admdvs=f.region("insuplc_admdvs"),
         insutype=f.choice("insutype", INSUTYPES),
         assist_category=f.choice("assist_category", ASSIST_CATEGORIES),
@@ -332,8 +336,8 @@ class Contribution:
 def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
     f = _Fields(obj, ("contrib_id", "psn_no", "fund", "paid_date", "amount"), ("acct_amount", "source"))
     contribution = Contribution(
-        contrib_id=f.identifier("contrib_id"),  # type: ignore[arg-type]
-        psn_no=f.identifier("psn_no"),  # type: ignore[arg-type]
+        contrib_id=f.identifier("contrib_id"),
+        psn_no=f.identifier("psn_no"),
         fund=f.choice("fund", FUND_CODES),
         paid_date=f.date("paid_date"),
         amount=f.amount("amount"),

@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 import pytest
 
-from app.region import ConcurrencyConflict, RegionApplication
+from app.outcomes import ConcurrencyConflict
+from app.region import RegionApplication
 from core.ids import settlement_id
 from core.money import format_yuan
 from core.policy import Policy, parse_policy

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from app.region import FinanceResult, RegionApplication
+from app.outcomes import FinanceResult
+from app.region import RegionApplication
 from commands.cli import main
 from core.errors import YibaoError
 from core.funds import OPENING, entry

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from app.region import ConcurrencyConflict, InconsistentRecords, RegionApplication, retry_count_max
+from app.base import retry_count_max
+from app.outcomes import ConcurrencyConflict, InconsistentRecords
+from app.region import RegionApplication
 from core.errors import StaleRead
 from core.ids import settlement_id
 from core.records import MemberRecord, parse_claim

@@ -1,5 +1,5 @@
 """Bulk settlement with each batch's save in flight while the next is computed
-(`RegionApplication.settle_claims_behind`): the answers and the books are those of settling one
+(`bulk.save_behind.SettlingBehind`): the answers and the books are those of settling one
 claim per transaction, whatever the number of aggregates the process keeps between batches.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bulk import batch
+from bulk.kept import RecentAggregates
 from bulk.lines import read_lines
 from commands.synthetic import Scenario, generate, load
 from projections.verify import verify_region
@@ -56,7 +57,7 @@ def test_batches_saved_behind_settle_exactly_as_one_claim_per_transaction(
     try:
         with loaded_store(server, name, files) as store:
             app = store.region(SCENARIO.region)
-            app.saved_cache_max = kept  # 25: the next batch reads most of what the last one changed
+            app.kept = RecentAggregates(kept)  # 25: the next batch reads most of what the last one changed
             recorder_class = type(app.recorder)
             insert_events = recorder_class.insert_events
 

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from app.region import Outcome, RegionApplication
+from app.outcomes import Outcome
+from app.region import RegionApplication
 from core.member_year import MemberYear
 from core.money import format_yuan
 from core.policy import ASSIST_CATEGORIES, Policy, parse_policy

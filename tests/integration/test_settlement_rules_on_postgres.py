@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.region import Outcome, RegionApplication
+from app.outcomes import Outcome
+from app.region import RegionApplication
 from core.ids import settlement_id
 from core.money import format_yuan, parse_yuan
 from core.policy import Policy, parse_policy

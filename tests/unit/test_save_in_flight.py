@@ -1,4 +1,4 @@
-"""SaveInFlight (app/region.py): a batch's outcomes are given only once its save has
+"""SaveInFlight (bulk/save_behind.py): a batch's outcomes are given only once its save has
 committed, or after the batch was settled again; never after a failure, however often asked."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from concurrent.futures import Future
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from app.region import ConcurrencyConflict, Outcome, SaveInFlight
+from app.outcomes import ConcurrencyConflict, Outcome
+from bulk.save_behind import SaveInFlight
 
 COMPUTED = [Outcome("settled", reason=None)]
 AGAIN = [Outcome("duplicate")]

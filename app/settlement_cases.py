@@ -1,0 +1,347 @@
+"""Settling claims, correcting and reversing settlements (SPEC 4): load what a decision needs, let
+`core.settle` decide, record what it decided."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from app.member_cases import MemberCases
+from app.outcomes import (
+    ConcurrencyConflict,
+    Outcome,
+    SettlementNotFound,
+)
+from app.unit_of_work import UnitOfWork
+from core import settle
+from core.account import IndividualAccount
+from core.approval import ApprovalRequest, RequestStatus
+from core.hospital import (
+    FinanceRejected,
+    HospitalAccount,
+)
+from core.ids import (
+    account_id,
+    approval_id,
+    member_id,
+    member_year_id,
+    policy_book_id,
+    settlement_id,
+)
+from core.lookback import late_recognition
+from core.member import Member
+from core.member_year import MemberYear
+from core.records import Claim, MemberRecord
+from core.settlement import Settlement, SettlementFacts
+
+log = logging.getLogger(__name__)
+
+
+def _outcome(decision: settle.Refusal | settle.Answered) -> Outcome:
+    if isinstance(decision, settle.Refusal):
+        return Outcome.rejected(decision.reason, decision.detail)
+    return Outcome(decision.status, facts=decision.facts)
+
+
+class SettlementCases(MemberCases):
+    def settle_claims(self, claims: Sequence[Claim], *, origins: Sequence[str] | None = None) -> list[Outcome]:
+        """Settle claims in order (SPEC 4), all in one transaction; if the batch keeps losing to
+        concurrent writers (other runs settling the same members or accounts), claim by claim: a
+        claim's transaction holds a few aggregates, where the batch's holds hundreds.
+
+        `origins` name where each claim came from ("<file sha256>:<line>"), recorded with the
+        settlement: the same file run again after a crash answers `settled` for the lines its
+        interrupted run settled, so its results are identical to an uninterrupted run's.
+        """
+
+        def settle(part: Sequence[Claim], part_origins: Sequence[str] | None) -> list[Outcome]:
+            return self._in_transaction(
+                lambda uow: self.settle_all(uow, part, operator=None, reason=None, origins=part_origins),
+                reuse_kept=True,
+            )
+
+        try:
+            return settle(claims, origins)
+        except ConcurrencyConflict:
+            if len(claims) == 1:
+                raise
+            log.info("region %s: a batch of %d kept conflicting; settling it claim by claim", self.region, len(claims))
+        outcomes = []
+        for i, claim in enumerate(claims):
+            outcomes += settle([claim], [origins[i]] if origins else None)
+        return outcomes
+
+    def correct_claims(
+        self,
+        claims: Sequence[Claim],
+        *,
+        operator: str,
+        reason: str,
+        on_date: dt.date | None = None,
+        origins: Sequence[str] | None = None,
+    ) -> list[Outcome]:
+        """Correction = reversal of the current version + a new version, same setl_id, both
+        posted on `on_date` (default today). A claim whose current version is the correction
+        made from the same origin (file hash and line) is answered as then, not corrected again:
+        running a correction file twice corrects once."""
+        when = (on_date or dt.date.today()).isoformat()
+        return self._in_transaction(
+            lambda uow: self.settle_all(uow, claims, operator=operator, reason=reason, on_date=when, origins=origins)
+        )
+
+    def reverse(
+        self, setl_id: str, *, operator: str, reason: str, on_date: dt.date | None = None
+    ) -> SettlementFacts | ApprovalRequest:
+        """Reverse a settlement, or, when its fund payments are above the policy's
+        `[controls] approval_above`, record the request for a second person to approve."""
+
+        def work(uow: UnitOfWork) -> SettlementFacts | ApprovalRequest:
+            settlement = self._settlement(uow, setl_id)
+            day = (on_date or dt.date.today()).isoformat()
+            amount = settlement.current.amounts["fund_pay_sumamt"]
+            if not settlement.reversed and self._needs_approval(uow, settlement.current.year, amount):
+                return self._request(uow, "reverse", settlement, amount, operator, reason, {"on_date": day})
+            self._reverse(uow, settlement, operator, reason, day)
+            return settlement.current
+
+        return self._in_transaction(work)
+
+    def settlement(self, setl_id: str) -> Settlement | None:
+        try:
+            return self.repository.get(settlement_id(setl_id))
+        except AggregateNotFoundError:
+            return None
+
+    def _settlement(self, uow: UnitOfWork, setl_id: str) -> Settlement:
+        settlement = uow.get(settlement_id(setl_id), Settlement)
+        if settlement is None:
+            raise SettlementNotFound(f"no settlement {setl_id} in region {self.region}")
+        return settlement
+
+    def _needs_approval(self, uow: UnitOfWork, year: int, amount: int) -> bool:
+        policy = self._policy(uow, year)
+        above = policy.controls.approval_above if policy is not None else None
+        return above is not None and amount > above
+
+    def _request(
+        self, uow: UnitOfWork, kind: str, settlement: Settlement, amount: int, maker: str, reason: str,
+        details: dict[str, Any],
+    ) -> ApprovalRequest:  # fmt: skip
+        """The pending request for this action on this version, recorded once (a rejected one
+        leaves room for a new attempt)."""
+        base = f"{kind}-{settlement.setl_id}-v{settlement.current.version}"
+        for attempt in itertools.count(1):
+            request_id = base if attempt == 1 else f"{base}-{attempt}"
+            existing = uow.get(approval_id(request_id), ApprovalRequest)
+            if existing is None:
+                return uow.add(ApprovalRequest(
+                    request_id=request_id, kind=kind, subject=settlement.setl_id,
+                    subject_version=settlement.current.version, amount=amount, maker=maker, reason=reason,
+                    details=details,
+                ))  # fmt: skip
+            if existing.status != RequestStatus.REJECTED:
+                return existing
+        raise AssertionError("unreachable")
+
+    def _preload_for_claims(self, uow: UnitOfWork, claims: Sequence[Claim], *, correcting: bool) -> None:
+        """Read every aggregate the batch needs in one query: settlements, policies, members,
+        member-years and accounts (one claim per transaction is then one read). A second query
+        reads what only the members name (a bound family employee and their account) and, for
+        corrections, the member-years of the settlements being corrected."""
+        uow.preload(
+            [settlement_id(c.setl_id) for c in claims]
+            + [policy_book_id(self.region, y) for y in {c.year for c in claims}]
+            + [member_id(c.psn_no) for c in claims]
+            + [member_year_id(c.psn_no, c.year) for c in claims]
+            + [account_id(c.psn_no) for c in claims]
+        )
+        family = set()
+        for c in claims:
+            member = uow.get(member_id(c.psn_no), Member)
+            if member is not None and member.family_employee:
+                family.add(member.family_employee)
+        corrected_years = []
+        if correcting:
+            for c in claims:
+                existing = uow.get(settlement_id(c.setl_id), Settlement)
+                if existing is not None:
+                    corrected_years.append(member_year_id(existing.current.psn_no, existing.current.year))
+        uow.preload([account_id(p) for p in family] + [member_id(p) for p in family] + corrected_years)
+
+    def settle_all(
+        self,
+        uow: UnitOfWork,
+        claims: Sequence[Claim],
+        *,
+        operator: str | None,
+        reason: str | None,
+        on_date: str | None = None,
+        origins: Sequence[str] | None = None,
+    ) -> list[Outcome]:
+        """Settle (or, with an operator, correct) `claims` in order into `uow`, unsaved."""
+        self._preload_for_claims(uow, claims, correcting=operator is not None)
+        return [
+            self._settle_one(
+                uow, c, operator=operator, reason=reason, on_date=on_date, origin=origins[i] if origins else None
+            )
+            for i, c in enumerate(claims)
+        ]
+
+    def _settle_one(
+        self,
+        uow: UnitOfWork,
+        claim: Claim,
+        *,
+        operator: str | None,
+        reason: str | None,
+        on_date: str | None,
+        origin: str | None = None,
+        approved_by: str | None = None,
+    ) -> Outcome:
+        """Load what the decision needs, let `core.settle` decide, record what it decided."""
+        correcting = operator is not None
+        settlement = uow.get(settlement_id(claim.setl_id), Settlement)
+        screened = settle.screen(claim, settlement, correcting=correcting, origin=origin)
+        if screened is not None:
+            return _outcome(screened)
+        member = uow.get(member_id(claim.psn_no), Member)
+        record = settle.record_in_force(claim, member, self.region)
+        if isinstance(record, settle.Refusal):
+            return _outcome(record)
+        policy = self._policy(uow, claim.year)
+        if policy is None:
+            detail = f"no policy for region {self.region} year {claim.year}"
+            return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
+        if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
+            held = self._correction_reversed(uow, settlement, claim, operator or "", reason or "", on_date or "",
+                                             origin, approved_by)  # fmt: skip
+            if held is not None:
+                return held
+        member_year = uow.get(member_year_id(claim.psn_no, claim.year), MemberYear)
+        if member_year is None:
+            member_year = uow.add(MemberYear(psn_no=claim.psn_no, year=claim.year))
+        own, family = self._accounts(uow, claim, record, member)
+        decided = settle.decide(
+            claim, region=self.region, record=record, policy=policy, ytd=member_year.ytd,
+            accounts=settle.Accounts(
+                own.psn_no if own else None, own.balance if own else 0,
+                family.psn_no if family else None, family.balance if family else 0,
+            ),
+            version=settlement.current.version + 1 if settlement is not None else 1,
+            operator=operator, reason=reason, on_date=on_date, origin=origin, approved_by=approved_by,
+        )  # fmt: skip
+        recorded = self._record_settlement(uow, settlement, member_year, decided, own, family)
+        recognition = late_recognition(member.records if member else [], record, claim.setl_time)
+        if recognition is not None:
+            self._grant_look_back(member_year, recorded, policy, recognition)
+        return Outcome(settle.Status.SETTLED, facts=decided.facts)
+
+    def _correction_reversed(
+        self, uow: UnitOfWork, settlement: Settlement, claim: Claim, operator: str, reason: str, on_date: str,
+        origin: str | None, approved_by: str | None,
+    ) -> Outcome | None:  # fmt: skip
+        """Reverse the version a correction replaces; or, above the approval threshold and not yet
+        approved, hold the correction as a request (its outcome); or refuse it by name."""
+        amount = settlement.current.amounts["fund_pay_sumamt"]
+        if approved_by is None and self._needs_approval(uow, settlement.current.year, amount):
+            details = {"claim": claim.to_dict(), "origin": origin, "on_date": on_date}
+            request = self._request(uow, "correct", settlement, amount, operator, reason, details)
+            return Outcome("pending_approval", extra={"request": request})
+        try:
+            self._reverse(uow, settlement, operator, reason, on_date, approved_by=approved_by)
+        except FinanceRejected as exc:
+            return Outcome.rejected(exc.reason, str(exc))
+        return None
+
+    def _record_settlement(
+        self,
+        uow: UnitOfWork,
+        settlement: Settlement | None,
+        member_year: MemberYear,
+        decided: settle.Decided,
+        own: IndividualAccount | None,
+        family: IndividualAccount | None,
+    ) -> Settlement:
+        facts, split = decided.facts, decided.split
+        if settlement is None:
+            settlement = uow.add(Settlement(facts=facts))
+        else:
+            settlement.resettle(facts)
+        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"][:10], decided.computation.delta)
+        ref = f"settlement:{facts.setl_id}:v{facts.version}"
+        if split.acct_pay:
+            assert own is not None
+            own.debit(ref, "settlement", split.acct_pay)
+        if split.acct_mulaid_pay:
+            assert family is not None
+            family.debit(ref, "family_mutual_aid", split.acct_mulaid_pay)
+        return settlement
+
+    def _accounts(
+        self, uow: UnitOfWork, claim: Claim, record: MemberRecord, member: Member | None
+    ) -> tuple[IndividualAccount | None, IndividualAccount | None]:
+        """The member's own account (employees) and the bound employee's (家庭共济), while that
+        employee is insured as an employee in this region."""
+        own = None
+        if record.insutype == "310":
+            own = uow.get(account_id(claim.psn_no), IndividualAccount)
+            if own is None:
+                own = uow.add(IndividualAccount(psn_no=claim.psn_no))
+        family = None
+        if member is not None and member.family_employee:
+            employee = uow.get(member_id(member.family_employee), Member)
+            if settle.family_account_holder(employee, claim.setl_time, self.region):
+                family = uow.get(account_id(member.family_employee), IndividualAccount)
+        return own, family
+
+    def _reverse(
+        self,
+        uow: UnitOfWork,
+        settlement: Settlement,
+        operator: str,
+        reason: str,
+        on_date: str,
+        approved_by: str | None = None,
+    ) -> None:
+        facts = settlement.current
+        if settlement.reversed:
+            settlement.reverse(operator, reason, on_date)  # raises already_reversed
+        hospital = self._hospital(uow, facts.claim["fixmedins_code"])
+        if hospital.deductions_on(facts.setl_id):
+            # Undoing the settlement would undo the audited amounts a second time.
+            raise FinanceRejected(
+                f"settlement {facts.setl_id} has audit deductions; it cannot be reversed or corrected",
+                reason="settlement_has_deductions",
+            )
+        member_year = uow.get(member_year_id(facts.psn_no, facts.year), MemberYear)
+        assert member_year is not None
+        member_year.reverse_claim(facts.setl_id, facts.version)
+        refund = facts.amounts["acct_pay"] + facts.amounts["acct_mulaid_pay"]
+        if refund:
+            assert facts.account_psn is not None
+            account = uow.get(account_id(facts.account_psn), IndividualAccount)
+            assert account is not None
+            account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
+        # What a payment already gave the hospital for this version, it now owes back. Recorded
+        # on the hospital's account even when nothing was paid: a payment summed before this
+        # reversal then loses its save to it, and is summed again without the version.
+        paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
+        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
+        hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
+
+    def _paid_evidence(self, hospital: HospitalAccount, settlement: Settlement) -> tuple[int | None, dict[int, int]]:
+        """What HospitalAccount.is_paid needs about a settlement's current version: the journal
+        position of its event (None: not stored yet), and the own positions of the account's
+        payments recorded without one. Read only when a payment covers the version's date."""
+        posted_on = settlement.current.posted_on
+        if all(mark.through < posted_on for marks in hospital.payments.values() for mark in marks):
+            return None, {}
+        version = (settlement.id, settlement.version_event)
+        legacy = hospital.unpositioned(posted_on)
+        found = self.region_log.select_positions([version, *((hospital.id, v) for v in legacy)])
+        return found.get(version), {v: found[(hospital.id, v)] for v in legacy}
