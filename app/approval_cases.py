@@ -4,11 +4,14 @@ by its maker, approved by the checker) or rejected."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
-from app.settlement_cases import SettlementCases
+from app.clearing_cases import ClearingCases, ReadMonth
 from app.unit_of_work import UnitOfWork
 from core.approval import ApprovalRefused, ApprovalRequest
 from core.codec import topic_of
+from core.hospital import OwedAt
 from core.ids import (
     approval_id,
 )
@@ -16,7 +19,7 @@ from core.records import Claim
 from core.settlement import SettlementFacts
 
 
-class ApprovalCases(SettlementCases):
+class ApprovalCases(ClearingCases):
     def approval_request(self, request_id: str) -> ApprovalRequest | None:
         return self.unit_of_work().get(approval_id(request_id), ApprovalRequest)
 
@@ -28,12 +31,15 @@ class ApprovalCases(SettlementCases):
         return sorted((r for r in found if r is not None), key=lambda r: r.request_id)
 
     def decide_request(
-        self, request_id: str, *, checker: str, approve: bool, reason: str = "", on_date: dt.date | None = None
-    ) -> tuple[ApprovalRequest, SettlementFacts | None]:
+        self, request_id: str, *, checker: str, approve: bool, reason: str = "", on_date: dt.date | None = None,
+        read_month: ReadMonth | None = None, owed_reader: Callable[[dt.date], Callable[[], OwedAt]] | None = None,
+    ) -> tuple[ApprovalRequest, Any]:  # fmt: skip
         """Approve (the action takes effect in the same transaction, by its maker, approved by the
-        checker) or reject a pending request; the maker can never decide their own."""
+        checker) or reject a pending request; the maker can never decide their own. A clearing
+        needs `read_month` and a payment `owed_reader` (what is owed through a date) to check
+        that what they act on has not changed since they were asked."""
 
-        def work(uow: UnitOfWork) -> tuple[ApprovalRequest, SettlementFacts | None]:
+        def work(uow: UnitOfWork) -> tuple[ApprovalRequest, Any]:
             request = uow.get(approval_id(request_id), ApprovalRequest)
             if request is None:
                 detail = f"no approval request {request_id} in region {self.region}"
@@ -43,6 +49,13 @@ class ApprovalCases(SettlementCases):
                 request.reject(checker, reason, day)
                 return request, None
             request.approve(checker, day)
+            if request.kind == "clear":
+                assert read_month is not None
+                return request, self._clear_approved(uow, request, checker, read_month)
+            if request.kind == "pay":
+                assert owed_reader is not None
+                reader = owed_reader(dt.date.fromisoformat(request.details["through"]))
+                return request, self._pay_approved(uow, request, checker, reader)
             settlement = self._settlement(uow, request.subject)
             if settlement.current.version != request.subject_version or settlement.reversed:
                 raise ApprovalRefused(

@@ -15,6 +15,7 @@ from app.outcomes import (
 )
 from app.settlement_cases import SettlementCases
 from app.unit_of_work import UnitOfWork
+from core.approval import ApprovalRefused, ApprovalRequest
 from core.codec import topic_of
 from core.errors import StaleRead
 from core.funds import (
@@ -70,11 +71,14 @@ class FinanceCases(SettlementCases):
     def pay_hospitals(
         self, hospitals: Sequence[str] | None, *, payment_id: str, read_owed: Callable[[], OwedAt],
         through: dt.date, paid_on: dt.date, operator: str, dry_run: bool = False,
+        check_month: Callable[[UnitOfWork, str], dict[str, Any] | None] | None = None,
     ) -> list[tuple[HospitalPayment, FinanceResult]]:  # fmt: skip
         """Pay the named hospitals, or (None) every hospital owed something, what each fund owes
         them up to `through` (拨付), all in one transaction. `read_owed` sums the journal and says
         at which position; each payment records it (HospitalAccount.is_paid). With several
-        hospitals each payment id is `payment_id-<hospital>`; an id already used pays nothing again."""
+        hospitals each payment id is `payment_id-<hospital>`; an id already used pays nothing again.
+        `check_month` refuses a hospital whose month is not cleared (its answer is shown with the
+        payment). A payment above the policy's `[controls] approval_above` is held for an approver."""
 
         def work(uow: UnitOfWork) -> list[tuple[HospitalPayment, FinanceResult]]:
             at = read_owed()
@@ -83,13 +87,18 @@ class FinanceCases(SettlementCases):
             uow.preload(hospital_id(code) for code in codes)
             accounts = [self._hospital(uow, code) for code in codes]
             self._check_summed_after(accounts, at.position)
+            above = self._approval_above(uow, through.year)
             results = []
             for code, hospital in zip(codes, accounts, strict=True):
                 named = f"{payment_id}-{code}" if several else payment_id
-                payment = HospitalPayment(named, code, at.owed.get(code, {}))
+                cleared = check_month(uow, code) if check_month is not None else None
+                payment = HospitalPayment(named, code, at.owed.get(code, {}), cleared)
                 if hospital.has(payment.payment_id):
                     hospital.check_same(payment.payment_id, payment_operation(through.isoformat()))
                     results.append((payment, FinanceResult("duplicate", [])))
+                    continue
+                if above is not None and sum(payment.owed.values()) > above:
+                    results.append((payment, self._hold_payment(uow, hospital, payment, through, paid_on, operator)))
                     continue
                 hospital.pay(
                     payment.payment_id, through.isoformat(), paid_on.isoformat(), payment.owed, operator, at.position
@@ -100,6 +109,50 @@ class FinanceCases(SettlementCases):
             return results
 
         return self._in_transaction(work, dry_run=dry_run)
+
+    def _approval_above(self, uow: UnitOfWork, year: int) -> int | None:
+        policy = self._rules_in_force(uow, year)
+        return policy.controls.approval_above if policy is not None else None
+
+    def _hold_payment(
+        self, uow: UnitOfWork, hospital: HospitalAccount, payment: HospitalPayment, through: dt.date,
+        paid_on: dt.date, maker: str,
+    ) -> FinanceResult:  # fmt: skip
+        """A payment above the threshold, recorded as a request (kind "pay") on the hospital's
+        account at its version; approved, the amount owed is summed again and must be the same."""
+        details = {
+            "payment_id": payment.payment_id, "through": through.isoformat(), "paid_on": paid_on.isoformat(),
+            "owed": payment.owed, "cleared": payment.cleared,
+        }  # fmt: skip
+        request = self._held(
+            uow, f"pay-{payment.payment_id}", "pay", payment.hospital, hospital.version,
+            sum(payment.owed.values()), maker, f"payment {payment.payment_id} through {through}", details,
+        )  # fmt: skip
+        return FinanceResult("pending_approval", [], request.request_id)
+
+    def _pay_approved(
+        self, uow: UnitOfWork, request: ApprovalRequest, checker: str, read_owed: Callable[[], OwedAt]
+    ) -> FinanceResult:
+        """An approved payment, by its maker, approved by `checker`: paid once, only if what is
+        owed is still what the request asked to pay (request_stale otherwise)."""
+        details = request.details
+        at = read_owed()
+        hospital = self._hospital(uow, request.subject)
+        self._check_summed_after([hospital], at.position)
+        owed = at.owed.get(request.subject, {})
+        if owed != details["owed"] or hospital.has(details["payment_id"]):
+            raise ApprovalRefused(
+                f"what {request.subject} is owed changed since request {request.request_id} was made: ask again",
+                reason="request_stale",
+            )
+        hospital.pay(
+            details["payment_id"], details["through"], details["paid_on"], owed, request.maker, at.position,
+            approved_by=checker,
+        )  # fmt: skip
+        postings = hospital.recorded_postings()
+        through = dt.date.fromisoformat(details["through"])
+        self._draw_from_banks(uow, postings, dt.date.fromisoformat(details["paid_on"]), rules_of=through.year)
+        return FinanceResult("recorded", postings)
 
     def _check_summed_after(self, accounts: Sequence[HospitalAccount], position: int) -> None:
         """A payment's sum must include everything its hospitals' accounts hold: a reversal or a

@@ -47,9 +47,11 @@ class HospitalPayment:
     payment_id: str
     hospital: str
     owed: dict[str, int]  # fund -> fen
+    cleared: dict[str, Any] | None = None  # the month's cleared figures (core.clearing), paid by month
 
 
 @attrs.frozen
 class FinanceResult:
-    status: str  # recorded | duplicate | dry_run
+    status: str  # recorded | duplicate | dry_run | pending_approval
     postings: list[Posting]
+    request_id: str = ""  # the approval request of a held payment

@@ -134,15 +134,23 @@ class SettlementCases(MemberCases):
     ) -> ApprovalRequest:  # fmt: skip
         """The pending request for this action on this version, recorded once (a rejected one
         leaves room for a new attempt)."""
-        base = f"{kind}-{settlement.setl_id}-v{settlement.current.version}"
+        version = settlement.current.version
+        base = f"{kind}-{settlement.setl_id}-v{version}"
+        return self._held(uow, base, kind, settlement.setl_id, version, amount, maker, reason, details)
+
+    def _held(
+        self, uow: UnitOfWork, base: str, kind: str, subject: str, version: int, amount: int, maker: str, reason: str,
+        details: dict[str, Any],
+    ) -> ApprovalRequest:  # fmt: skip
+        """The request `base` (or `base-2`, … after rejected ones) for an action held for a second
+        person: the one not rejected if there is one, else a new one."""
         for attempt in itertools.count(1):
             request_id = base if attempt == 1 else f"{base}-{attempt}"
             existing = uow.get(approval_id(request_id), ApprovalRequest)
             if existing is None:
                 return uow.add(ApprovalRequest(
-                    request_id=request_id, kind=kind, subject=settlement.setl_id,
-                    subject_version=settlement.current.version, amount=amount, maker=maker, reason=reason,
-                    details=details,
+                    request_id=request_id, kind=kind, subject=subject, subject_version=version, amount=amount,
+                    maker=maker, reason=reason, details=details,
                 ))  # fmt: skip
             if existing.status != RequestStatus.REJECTED:
                 return existing

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import click
 
+from app.region import RegionApplication
 from bulk.lines import dumps
 from commands.context import CliContext
+from commands.finance import shown_figures
 from commands.identity import acting_user
+from commands.reports import up_to_date
 from core.approval import ApprovalRefused, ApprovalRequest
+from core.hospital import OwedAt
 from core.money import format_yuan
 from core.results import settlement_result
 from core.roles import Action
+from projections.clearing import month_reader
+from projections.statements import owed_reader
 
 
 def request_line(request: ApprovalRequest, region: str) -> dict[str, Any]:
     """One request as a JSON object: what, by whom, its amount, who decided it."""
     status = "pending_approval" if request.status == "pending" else str(request.status)
+    # A reversal or correction acts on a settlement; a clearing on "hospital:month"; a payment on a hospital.
+    subject = "setl_id" if request.kind in ("reverse", "correct") else "subject"
     return {
         "request_id": request.request_id, "region": region, "status": status, "kind": request.kind,
-        "setl_id": request.subject, "version": request.subject_version, "amount": format_yuan(request.amount),
+        subject: request.subject, "version": request.subject_version, "amount": format_yuan(request.amount),
         "maker": request.maker, "reason": request.reason, "checker": request.checker,
     }  # fmt: skip
 
@@ -68,13 +79,32 @@ def _decide(obj: CliContext, request_id: str, operator: str, *, approve: bool, r
     for code in obj.store.region_codes():
         app = obj.store.region(code)
         if app.approval_request(request_id) is not None:
-            request, facts = app.decide_request(request_id, checker=checker, approve=approve, reason=reason)
+            regions = [obj.store.region(c) for c in obj.store.region_codes()]
+            request, done = app.decide_request(
+                request_id, checker=checker, approve=approve, reason=reason,
+                read_month=month_reader(app, regions, up_to_date),
+                owed_reader=functools.partial(_owed_reader, app),
+            )  # fmt: skip
             line = request_line(request, code)
-            if facts is not None:
-                reversed_only = request.kind == "reverse"
-                line["result"] = settlement_result(facts, "reversed", sign=-1) if reversed_only else (
-                    settlement_result(facts, "settled")
-                )
+            if done is not None:
+                line["result"] = _result(request, done)
             click.echo(dumps(line))
             return
     raise ApprovalRefused(f"no approval request {request_id}", reason="unknown_request")
+
+
+def _owed_reader(app: RegionApplication, through: dt.date) -> Callable[[], OwedAt]:
+    return owed_reader(app, through, up_to_date)
+
+
+def _result(request: ApprovalRequest, done: Any) -> dict[str, Any]:
+    """What an approved request did: the settlement line, the clearing or the payment."""
+    if request.kind == "clear":
+        return {"status": done.status, **shown_figures(done.figures), "approved_by": request.checker}
+    if request.kind == "pay":
+        postings = [{"fund": p.fund, "account": p.account, "party": p.party, "amount": format_yuan(p.amount)}
+                    for p in done.postings]  # fmt: skip
+        return {"status": done.status, "payment_id": request.details["payment_id"], "postings": postings}
+    if request.kind == "reverse":
+        return settlement_result(done, "reversed", sign=-1)
+    return settlement_result(done, "settled")

@@ -6,17 +6,24 @@ Every command accepts `--dry-run`, which prints the postings it would record and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from app.outcomes import FinanceResult
+from app.region import RegionApplication
 from bulk.lines import dumps
 from commands.context import CliContext
+from commands.identity import acting_user
 from commands.params import DATE, YUAN, required_options
 from commands.reports import up_to_date
+from core.clearing import month_bounds
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
+from core.roles import Action
+from projections.clearing import month_reader
 from projections.statements import owed_reader
 
 FUND = click.Choice(FUNDS)
@@ -46,28 +53,92 @@ def _print(result: FinanceResult, **about: object) -> None:
 @click.option("--region", required=True)
 @click.option("--hospital", "hospital_codes", multiple=True, help="fixmedins_code (repeat for several).")
 @click.option("--all-hospitals", is_flag=True, help="Every hospital owed something up to --through.")
-@click.option("--through", type=DATE, required=True, help="Pay what is owed for everything posted up to this date.")
+@click.option("--through", type=DATE, help="Pay what is owed for everything posted up to this date.")
+@click.option("--month", help="YYYY-MM: pay through its last day, only hospitals whose month is cleared.")
 @click.option("--paid-on", type=DATE, help="Date of the payment (default today).")
 @click.option("--payment-id", required=True, help="Idempotency key; with several hospitals, '-<hospital>' is added.")
 @click.option("--operator", required=True)
 @click.option("--dry-run", is_flag=True, help="Print the postings; record nothing.")
 @click.pass_obj
 def finance_pay(
-    obj: CliContext, region: str, hospital_codes: tuple[str, ...], all_hospitals: bool, through: dt.date,
-    paid_on: dt.date | None, payment_id: str, operator: str, dry_run: bool,
+    obj: CliContext, region: str, hospital_codes: tuple[str, ...], all_hospitals: bool, through: dt.date | None,
+    month: str | None, paid_on: dt.date | None, payment_id: str, operator: str, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Pay hospitals what each fund owes them up to a date (拨付), in one transaction."""
+    """Pay hospitals what each fund owes them up to a date (拨付), in one transaction. With
+    --month, through its last day and only when each hospital's month is cleared (`finance
+    clear`) on the figures it has now (else `not_cleared`); the cleared figures are shown. A
+    payment above the policy's `[controls] approval_above` is held for an approver
+    (`pending_approval`, its `request_id`)."""
     required_options(operator=operator)
     if bool(hospital_codes) == all_hospitals:
         raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
+    if (through is None) == (month is None):
+        raise YibaoError("give --through DATE or --month YYYY-MM", reason="through_or_month")
     app = obj.store.region(region)
+    check = None
+    if month is not None:
+        through = month_bounds(month)[1]
+        check = _cleared_check(obj, app, month)
+    assert through is not None
     paid = app.pay_hospitals(
         None if all_hospitals else hospital_codes, payment_id=payment_id,
         read_owed=owed_reader(app, through, up_to_date), through=through, paid_on=paid_on or dt.date.today(),
-        operator=operator, dry_run=dry_run,
+        operator=operator, dry_run=dry_run, check_month=check,
     )  # fmt: skip
     for payment, result in paid:
-        _print(result, payment_id=payment.payment_id, hospital=payment.hospital)
+        about: dict[str, object] = {"payment_id": payment.payment_id, "hospital": payment.hospital}
+        if payment.cleared is not None:
+            about["cleared"] = shown_figures(payment.cleared)
+        if result.request_id:
+            about["request_id"] = result.request_id
+            about["amount"] = format_yuan(sum(payment.owed.values()))
+        _print(result, **about)
+
+
+def _cleared_check(obj: CliContext, app: RegionApplication, month: str) -> Callable[[Any, str], dict[str, Any]]:
+    read = month_reader(app, [obj.store.region(c) for c in obj.store.region_codes()], up_to_date)
+    return lambda uow, hospital: app.check_cleared(uow, hospital, month, read)
+
+
+def shown_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """3203's figures as printed: yuan text, the count as a count."""
+    return {
+        "psntime": figures["psntime"], "medfee_sumamt": format_yuan(figures["medfee_sumamt"]),
+        "fund_appy_sum": {fund: format_yuan(v) for fund, v in figures["fund_appy_sum"].items()},
+        "acct_pay": format_yuan(figures["acct_pay"]), "cash_payamt": format_yuan(figures["cash_payamt"]),
+    }  # fmt: skip
+
+
+@finance.command("clear")
+@click.option("--region", required=True)
+@click.option("--hospital", required=True, help="fixmedins_code.")
+@click.option("--month", required=True, help="YYYY-MM.")
+@click.option("--operator", required=True)
+@click.option("--override-reason", help="Clear a month that did not reconcile: held for an approver.")
+@click.pass_obj
+def finance_clear(
+    obj: CliContext, region: str, hospital: str, month: str, operator: str, override_reason: str | None
+) -> None:
+    """Clear (清算, 3203) a hospital's month: its figures from the settlement lines, reversals netted
+    (`psntime` counts a reversal -1), recorded only when every totals reconciliation of the
+    hospital in the month last agreed and the centre's figures are unchanged since (else
+    `not_reconciled`, naming why). The same figures again record nothing (`duplicate`); new
+    figures, reconciled again, are `recleared`. With --override-reason an unreconciled month
+    becomes a request an approver must approve (`pending_approval`)."""
+    operator = acting_user(obj.store, operator, Action.PAY)
+    month_bounds(month)
+    app = obj.store.region(region)
+    read = month_reader(app, [obj.store.region(c) for c in obj.store.region_codes()], up_to_date)
+    done = app.clear_month(hospital, month, read_month=read, operator=operator, override_reason=override_reason or "")
+    line: dict[str, Any] = {"region": region, "fixmedins_code": hospital, "month": month, "status": done.status}
+    line.update(shown_figures(done.figures))
+    if done.request is not None:
+        line.update(request_id=done.request.request_id, maker=done.request.maker, reason=done.request.reason)
+    elif done.clearing is not None:
+        line.update(clearings=done.clearing.clearings, operator=done.clearing.operator)
+        if done.clearing.approved_by:
+            line["approved_by"] = done.clearing.approved_by
+    click.echo(dumps(line))
 
 
 @finance.command("deduct")

@@ -81,38 +81,48 @@ def reconcile_totals(obj: CliContext, file: IO[bytes], operator: str, region: st
     operator = acting_user(obj.store, operator, Action.PAY)
     codes = _regions(obj.store)
     hashed = _Hashed(file)
-    checked: list[tuple[dict[str, Any], str]] = []
+    checked: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
     with reading(obj.store.region(codes[0])) as (curs, _):
         for line_no, raw in read_lines(hashed):  # type: ignore[arg-type]
+            center: dict[str, Any] = {}
             try:
                 given = decode_line(raw)
-                out, verdict = _totals_line(curs, codes, given)
+                out, verdict, center = _totals_line(curs, codes, given)
             except RecordRejected as exc:
                 out, verdict = {"line": line_no, "status": "rejected", "reason": exc.reason, "detail": str(exc)}, ""
             click.echo(dumps(out))
-            checked.append((out, verdict))
-    for (hospital, begin, end), results in _by_period(checked).items():
-        result = {"stmt_rslt": "0" if all(r == "0" for r in results) else "1", "lines": results}
+            checked.append((out, verdict, center))
+    for (hospital, begin, end), (results, centers) in _by_period(checked).items():
+        # The centre's figures are kept so that a clearing can see they have not changed since.
+        result = {"stmt_rslt": "0" if all(r == "0" for r in results) else "1", "lines": results, "center": centers}
         _record(obj.store, region or codes[0], operator, kind="totals", file_sha256=hashed.sha256.hexdigest(),
                 hospital=hospital, begin=begin, end=end, result=result)  # fmt: skip
 
 
-def _totals_line(curs: Any, codes: list[str], given: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _totals_line(curs: Any, codes: list[str], given: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The result line, its verdict, and the centre's figures with the line's key (fen)."""
     line = parse_totals(given)
     center = center_totals(
         curs, codes, line.fixmedins_code, line.insutype, line.clr_type, line.begin, line.end,
         with_refunds=line.with_refunds,
     )  # fmt: skip
-    return totals_result(given, center)
+    key = {"insutype": line.insutype, "clr_type": line.clr_type, "with_refunds": line.with_refunds}
+    return (*totals_result(given, center), {**key, "figures": center})
 
 
-def _by_period(checked: list[tuple[dict[str, Any], str]]) -> dict[tuple[str, str, str], list[str]]:
-    """The verdicts of a file's lines by (hospital, begin, end): each is one period's reconciliation."""
-    periods: dict[tuple[str, str, str], list[str]] = {}
-    for out, verdict in checked:
+Verdicts = tuple[list[str], list[dict[str, Any]]]
+
+
+def _by_period(checked: list[tuple[dict[str, Any], str, dict[str, Any]]]) -> dict[tuple[str, str, str], Verdicts]:
+    """The verdicts and centre's figures of a file's lines by (hospital, begin, end): each is one
+    period's reconciliation."""
+    periods: dict[tuple[str, str, str], Verdicts] = {}
+    for out, verdict, center in checked:
         if verdict:
             key = (out["fixmedins_code"], out["stmt_begndate"], out["stmt_enddate"])
-            periods.setdefault(key, []).append(verdict)
+            verdicts, centers = periods.setdefault(key, ([], []))
+            verdicts.append(verdict)
+            centers.append(center)
     return periods
 
 

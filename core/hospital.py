@@ -96,6 +96,7 @@ class HospitalAccount(Aggregate):
         operator: str
         postings: list[Posting]
         position: int | None = None  # see PaymentMark; absent from payments recorded before it
+        approved_by: str = ""  # the second person who approved a payment above the threshold (复核)
 
         def apply(self, aggregate: Any) -> None:
             aggregate.operations[self.payment_id] = payment_operation(self.through)
@@ -205,8 +206,9 @@ class HospitalAccount(Aggregate):
             )
 
     def pay(
-        self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str, position: int
-    ) -> None:
+        self, payment_id: str, through: str, paid_on: str, owed: dict[str, int], operator: str, position: int,
+        approved_by: str = "",
+    ) -> None:  # fmt: skip
         """Pay what `owed` says, summed from the journal up to `position`."""
         amounts = {fund: amount for fund, amount in sorted(owed.items()) if amount > 0}
         legs = [
@@ -216,7 +218,7 @@ class HospitalAccount(Aggregate):
         ]
         self.trigger_event(
             self.Paid, payment_id=payment_id, through=through, paid_on=paid_on, amounts=amounts,
-            operator=operator, postings=journal(*legs), position=position,
+            operator=operator, postings=journal(*legs), position=position, approved_by=approved_by,
         )  # fmt: skip
 
     @property

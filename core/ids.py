@@ -88,3 +88,7 @@ def fund_entry_id(entry_id: str) -> UUID:
 
 def reconciliation_id(key: str) -> UUID:
     return uuid5(f"reconciliation:{key}")
+
+
+def clearing_id(region: str, hospital: str, month: str) -> UUID:
+    return uuid5(f"clearing:{region}:{hospital}:{month}")
