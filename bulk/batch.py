@@ -132,8 +132,10 @@ def settle_lines(
     batch_size: int = batch_records_max,
     source: str | None = None,
     after_batch: Callable[[], None] | None = None,
+    on_date: dt.date | None = None,
 ) -> Iterator[LineResult]:
     """Settle (or, with operator and reason, correct) every claim line, in input order.
+    `on_date` is a correction's business date (its reversal's and new version's; default today).
     `source` (the sha256 of a claims file) is recorded with each settlement or correction with
     its line (running the file again answers each line as its first run did);
     `after_batch` runs after each batch is saved (the CLI's memory housekeeping).
@@ -143,7 +145,9 @@ def settle_lines(
     only once its commit has returned (a result line always names a committed settlement)."""
     behind: dict[str, SettlingBehind] | None = {} if operator is None and batch_size > 1 else None
     try:
-        yield from _settle_batches(directory, lines, operator, reason, batch_size, source, after_batch, behind)
+        yield from _settle_batches(
+            directory, lines, operator, reason, batch_size, source, after_batch, behind, on_date=on_date
+        )
     finally:
         for settling in (behind or {}).values():
             settling.close()
@@ -158,6 +162,7 @@ def _settle_batches(
     source: str | None,
     after_batch: Callable[[], None] | None,
     behind: dict[str, SettlingBehind] | None,
+    on_date: dt.date | None = None,
 ) -> Iterator[LineResult]:
     in_flight_batch = None
     for batch in batched(lines, batch_size):
@@ -185,7 +190,9 @@ def _settle_batches(
             batch_claims = [c for _, c in items]
             origins = [f"{source}:{line_no}" for line_no, _ in items] if source else None
             if operator is not None:
-                outcomes = app.correct_claims(batch_claims, operator=operator, reason=reason or "", origins=origins)
+                outcomes = app.correct_claims(
+                    batch_claims, operator=operator, reason=reason or "", origins=origins, on_date=on_date
+                )
                 settling.append((items, SaveInFlight.done(outcomes)))
                 continue
             if behind is not None:

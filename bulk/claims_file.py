@@ -8,6 +8,7 @@ is the caller's (bulk/mode.py says which is fastest).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import signal
@@ -49,6 +50,7 @@ def settle_file(
     grouped: bool,
     held_in: str | None,
     progress: Counter,
+    on_date: dt.date | None = None,
 ) -> None:
     """Settle (or, with operator and reason, correct) every line of `file`, writing each line's
     result in input order. `held_in`: where a grouped run keeps its results until the end
@@ -60,7 +62,7 @@ def settle_file(
     lines = _counted(read_lines(file), progress)
     settled = batch.settle_lines(
         store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
-        after_batch=after_settled_batch,
+        after_batch=after_settled_batch, on_date=on_date,
     )  # fmt: skip
     for result in settled:
         write(dumps(result.output), rejects_line(result.line_no, result.output) if result.rejected else None)

@@ -100,6 +100,7 @@ def _settle_command(
     batch_size: int = batch.batch_records_max,
     workers: int = 1,
     grouped: bool = False,
+    on_date: dt.date | None = None,
 ) -> None:
     def write(output: str, reject: str | None) -> None:
         out.write(f"{output}\n")
@@ -112,7 +113,7 @@ def _settle_command(
         try:
             claims_file.settle_file(
                 obj.store, obj.location, file, write, operator=operator, reason=reason, batch_size=batch_size,
-                workers=workers, grouped=grouped, held_in=beside, progress=Progress("claims"),
+                workers=workers, grouped=grouped, held_in=beside, progress=Progress("claims"), on_date=on_date,
             )  # fmt: skip
         finally:
             out.flush()
@@ -185,10 +186,12 @@ def _file_bytes(file: IO[bytes]) -> int | None:
 @click.option("--operator", required=True, help="Who corrects them (recorded).")
 @click.option("--out", type=OutputFile(), default="-", help="Results file (default stdout).")
 @click.option("--rejects", type=OutputFile(), help="Also write rejected lines here.")
+@click.option("--date", "on_date", type=DATE, help="Business date of the reversal and new version (default today).")
 @click.pass_obj
 def claims_correct(
-    obj: CliContext, file: IO[bytes], reason: str, operator: str, out: IO[str], rejects: IO[str] | None
-) -> None:
+    obj: CliContext, file: IO[bytes], reason: str, operator: str, out: IO[str], rejects: IO[str] | None,
+    on_date: dt.date | None,
+) -> None:  # fmt: skip
     """Correct settlements: each line of FILE is a full claim with an existing setl_id.
 
     The current version is reversed and the claim settled again as a new version, linked to
@@ -198,7 +201,7 @@ def claims_correct(
     """
     _require_text(operator=operator, reason=reason)
     operator = acting_user(obj.store, operator, Action.RECORD)
-    _settle_command(obj, file, out, rejects, operator, reason)
+    _settle_command(obj, file, out, rejects, operator, reason, on_date=on_date)
 
 
 @claims.command("reverse")

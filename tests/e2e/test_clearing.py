@@ -228,3 +228,19 @@ def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None
     asked = out(clear(yibao, "H003", "--override-reason", "no file from the hospital", operator="fin-2"))
     refused = yibao("approvals", "approve", asked["request_id"], "--operator", "fin-2", ok=False)
     assert refused.stderr.startswith("error: not_allowed")
+
+
+def test_a_correction_is_dated_at_its_business_date(yibao: Any, database_url: str) -> None:
+    yibao("claims", "settle", "-", stdin=json.dumps(claim("H007-1", "H007", "05", "2000.00")) + "\n")
+    fixed = claim("H007-1", "H007", "05", "1500.00")
+    args = ("claims", "correct", "-", "--operator", "fin-1", "--reason", "hospital resubmitted", "--date", "2023-03-27")
+    assert out(yibao(*args, stdin=json.dumps(fixed) + "\n"))["version"] == 2
+    yibao("projections", "run")
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT version, refd_setl_flag, line_date::text, medfee_sumamt FROM region_330109.settlement_lines"
+            " WHERE setl_id = 'H007-1' ORDER BY notification_id"
+        ).fetchall()
+    assert rows == [
+        (1, "0", "2023-03-05", 200_000), (1, "1", "2023-03-27", -200_000), (2, "0", "2023-03-05", 150_000),
+    ]  # fmt: skip
