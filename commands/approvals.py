@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,13 +15,17 @@ from bulk.lines import dumps
 from commands.context import CliContext
 from commands.finance import shown_figures
 from commands.identity import acting_user
-from commands.reports import up_to_date
+from commands.params import OutputPath
+from commands.reports import report, up_to_date
 from core.approval import ApprovalRefused, ApprovalRequest
+from core.clearing import month_bounds
+from core.errors import YibaoError
 from core.hospital import OwedAt
 from core.money import format_yuan
 from core.results import settlement_result
 from core.roles import Action
 from projections.clearing import month_reader
+from projections.exports import to_csv, to_xlsx
 from projections.statements import owed_reader
 
 
@@ -108,3 +113,55 @@ def _result(request: ApprovalRequest, done: Any) -> dict[str, Any]:
     if request.kind == "reverse":
         return settlement_result(done, "reversed", sign=-1)
     return settlement_result(done, "settled")
+
+
+REPORT_COLUMNS = (
+    ("region", "区划"), ("request_id", "申请号"), ("kind", "类型"), ("subject", "对象"), ("amount", "金额"),
+    ("maker", "初审"), ("made_on", "申请日期"), ("checker", "复审"), ("decision", "结果"), ("decided_on", "复审日期"),
+    ("reason", "申请理由"), ("rejection", "驳回理由"),
+)  # fmt: skip
+
+
+def report_row(request: ApprovalRequest, region: str) -> dict[str, str]:
+    """Who made a request (初审) and who approved or rejected it (复审), and when."""
+    return {
+        "region": region, "request_id": request.request_id, "kind": request.kind, "subject": request.subject,
+        "amount": format_yuan(request.amount), "maker": request.maker, "made_on": request.created_on.date().isoformat(),
+        "checker": request.checker or "", "decision": str(request.status), "decided_on": request.decided_on or "",
+        "reason": request.reason, "rejection": request.rejection,
+    }  # fmt: skip
+
+
+@report.command("approvals")
+@click.option("--month", required=True, help="YYYY-MM: requests made or decided in this month.")
+@click.option("--region", help="Only this region (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json")
+@click.option("--out", type=OutputPath(), help="Write to this file (required for xlsx).")
+@click.pass_obj
+def report_approvals(obj: CliContext, month: str, region: str | None, fmt: str, out: Path | None) -> None:
+    """Who made and who approved or rejected what (初审/复审) in a month: one row per request made
+    or decided in it, as JSON lines, CSV or a workbook."""
+    month_bounds(month)
+    if fmt == "xlsx" and out is None:
+        raise YibaoError("--format xlsx needs --out FILE.xlsx", reason="missing_out")
+    rows = []
+    for code in [region] if region else obj.store.region_codes():
+        for request in obj.store.region(code).approval_requests():
+            row = report_row(request, code)
+            if month in (row["made_on"][:7], row["decided_on"][:7]):
+                rows.append(row)
+    rows.sort(key=lambda r: (r["made_on"], r["region"], r["request_id"]))
+    if fmt == "json":
+        text = "".join(dumps(r) + "\n" for r in rows)
+        body = text.encode("utf-8")
+    else:
+        table = [[f"{en} {zh}" for en, zh in REPORT_COLUMNS], *([r[en] for en, _ in REPORT_COLUMNS] for r in rows)]
+        body = to_xlsx(f"复核 {month}", table) if fmt == "xlsx" else to_csv(table)
+    if out is None:
+        click.echo(body.decode("utf-8"), nl=False)
+        return
+    try:
+        out.write_bytes(body)
+    except OSError as exc:  # checked writable when the command line was read, but a disk can fill
+        raise YibaoError(f"--out {out}: {exc.strerror or exc}", reason="cannot_write_file") from None
+    click.echo(f"wrote {out}: {len(rows)} requests")

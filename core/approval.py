@@ -47,7 +47,7 @@ class ApprovalRequest(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.status = RequestStatus.APPROVED
-            aggregate.checker = self.checker
+            aggregate.checker, aggregate.decided_on = self.checker, self.on_date
 
     class Rejected(Event):
         checker: str
@@ -56,7 +56,7 @@ class ApprovalRequest(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.status = RequestStatus.REJECTED
-            aggregate.checker = self.checker
+            aggregate.checker, aggregate.decided_on, aggregate.rejection = self.checker, self.on_date, self.reason
 
     @staticmethod
     def create_id(request_id: str, **_: Any) -> Any:
@@ -76,6 +76,8 @@ class ApprovalRequest(Aggregate):
         self.details = details
         self.status = RequestStatus.PENDING
         self.checker: str | None = None
+        self.decided_on: str | None = None
+        self.rejection = ""  # why the checker rejected it
 
     def approve(self, checker: str, on_date: str) -> None:
         self._check_decidable(checker)

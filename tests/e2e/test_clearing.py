@@ -5,10 +5,13 @@ that record nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -233,7 +236,7 @@ def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None
 def test_a_correction_is_dated_at_its_business_date(yibao: Any, database_url: str) -> None:
     yibao("claims", "settle", "-", stdin=json.dumps(claim("H007-1", "H007", "05", "2000.00")) + "\n")
     fixed = claim("H007-1", "H007", "05", "1500.00")
-    args = ("claims", "correct", "-", "--operator", "fin-1", "--reason", "hospital resubmitted", "--date", "2023-03-27")
+    args = ("claims", "correct", "-", "--operator", "fin-2", "--reason", "hospital resubmitted", "--date", "2023-03-27")
     assert out(yibao(*args, stdin=json.dumps(fixed) + "\n"))["version"] == 2
     yibao("projections", "run")
     with psycopg.connect(database_url) as conn:
@@ -244,3 +247,27 @@ def test_a_correction_is_dated_at_its_business_date(yibao: Any, database_url: st
     assert rows == [
         (1, "0", "2023-03-05", 200_000), (1, "1", "2023-03-27", -200_000), (2, "0", "2023-03-05", 150_000),
     ]  # fmt: skip
+
+
+def test_the_approvals_report_names_who_made_and_who_decided_each_request(yibao: Any, tmp_path: Path) -> None:
+    month = dt.date.today().isoformat()[:7]  # requests are dated when they are recorded
+    rows = [json.loads(line) for line in yibao("report", "approvals", "--month", month).stdout.splitlines()]
+    got = {r["request_id"]: (r["kind"], r["maker"], r["checker"], r["decision"], r["rejection"]) for r in rows}
+    assert got == {
+        "clear-H002-2023-03-v0": ("clear", "fin-1", "chk-1", "approved", ""),
+        "pay-P-H006": ("pay", "fin-1", "chk-1", "rejected", "owed changed"),
+        "pay-P-H006-2": ("pay", "fin-1", "chk-1", "approved", ""),
+        "clear-H003-2023-03-v0": ("clear", "fin-2", "", "pending", ""),
+    }
+    assert {r["amount"] for r in rows if r["request_id"].startswith("pay-")} == {"6480.00", "7560.00"}
+    assert yibao("report", "approvals", "--month", "2001-01").stdout == ""
+    csv_lines = yibao("report", "approvals", "--month", month, "--format", "csv").stdout.splitlines()
+    assert csv_lines[0].startswith("region 区划,request_id 申请号,kind 类型,subject 对象,amount 金额,maker 初审,")
+    assert len(csv_lines) == 5
+    book = tmp_path / "approvals.xlsx"
+    assert yibao("report", "approvals", "--month", month, "--format", "xlsx", "--out", str(book)).stdout == (
+        f"wrote {book}: 4 requests\n"
+    )
+    sheet = openpyxl.load_workbook(book).active
+    amounts = sorted(row[4] for row in sheet.iter_rows(min_row=2, values_only=True) if row[2] == "pay")
+    assert amounts == [Decimal("6480.00"), Decimal("7560.00")]
