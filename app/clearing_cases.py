@@ -12,7 +12,7 @@ import attrs
 from app.finance_cases import FinanceCases
 from app.unit_of_work import UnitOfWork
 from core.approval import ApprovalRefused, ApprovalRequest
-from core.clearing import Clearing, ClearingRefused
+from core.clearing import EMPTY_MONTH, Clearing, ClearingRefused, months_between
 from core.ids import clearing_id
 
 
@@ -99,8 +99,24 @@ class ClearingCases(FinanceCases):
             override_reason=request.reason, approved_by=checker, request_id=request.request_id,
         )  # fmt: skip
 
-    def check_cleared(self, uow: UnitOfWork, hospital: str, month: str, read_month: ReadMonth) -> dict[str, Any]:
-        """The month's cleared figures, when they are still its figures; else not_cleared."""
+    def check_cleared(
+        self, uow: UnitOfWork, hospital: str, month: str, read_month: ReadMonth, first_line: dt.date | None = None
+    ) -> dict[str, Any]:
+        """The month's cleared figures, when they are still its figures; else not_cleared. A
+        payment through the month's end also pays what earlier months owe: each month since the
+        hospital's last payment (or since `first_line`, its first settlement line) that has
+        lines must be cleared and current too."""
+        paid = max(self._hospital(uow, hospital).paid_through.values(), default=None)
+        start = dt.date.fromisoformat(paid) + dt.timedelta(days=1) if paid else first_line
+        for earlier in months_between(start, month)[:-1]:
+            if (
+                uow.get(clearing_id(self.region, hospital, earlier), Clearing) is not None
+                or read_month(hospital, earlier).figures != EMPTY_MONTH
+            ):
+                self._cleared_figures(uow, hospital, earlier, read_month)
+        return self._cleared_figures(uow, hospital, month, read_month)
+
+    def _cleared_figures(self, uow: UnitOfWork, hospital: str, month: str, read_month: ReadMonth) -> dict[str, Any]:
         clearing = uow.get(clearing_id(self.region, hospital, month), Clearing)
         if clearing is None:
             raise ClearingRefused(f"hospital {hospital} {month} is not cleared", reason="not_cleared")

@@ -23,7 +23,7 @@ from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
 from core.roles import Action
-from projections.clearing import month_reader
+from projections.clearing import first_line_date, month_reader
 from projections.statements import owed_reader
 
 FUND = click.Choice(FUNDS)
@@ -97,7 +97,7 @@ def finance_pay(
 
 def _cleared_check(obj: CliContext, app: RegionApplication, month: str) -> Callable[[Any, str], dict[str, Any]]:
     read = month_reader(app, [obj.store.region(c) for c in obj.store.region_codes()], up_to_date)
-    return lambda uow, hospital: app.check_cleared(uow, hospital, month, read)
+    return lambda uow, hospital: app.check_cleared(uow, hospital, month, read, first_line_date(app, hospital))
 
 
 def shown_figures(figures: dict[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,21 @@ def month_figures(
     }
 
 
+EMPTY_MONTH = month_figures(0, 0, 0, 0, {})
+
+
+def months_between(start: dt.date | None, month: str) -> list[str]:
+    """The months `YYYY-MM` from the one of `start` to `month`, both included (just `month` when
+    `start` is None or after it)."""
+    out: list[str] = []
+    if start is not None:
+        year, number = start.year, start.month
+        while f"{year:04d}-{number:02d}" < month:
+            out.append(f"{year:04d}-{number:02d}")
+            year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+    return [*out, month]
+
+
 @attrs.frozen
 class LineCheck:
     """One totals line a reconciliation agreed on: its key, the centre's figures then and now."""

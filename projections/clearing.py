@@ -95,3 +95,15 @@ def month_reader(
         return MonthRead(figures, refusal)
 
     return read
+
+
+def first_line_date(app: RegionApplication, hospital: str) -> dt.date | None:
+    """The date of the hospital's first settlement line in the region (None: it has none)."""
+    with reading(app) as (curs, schema):
+        row = curs.execute(
+            sql.SQL("SELECT min(line_date) AS first FROM {} WHERE hospital = %s").format(
+                sql.Identifier(schema, "settlement_lines")
+            ),
+            (hospital,),
+        ).fetchone()
+    return row["first"] if row else None

@@ -85,9 +85,9 @@ def clear(yibao: Any, hospital: str, *extra: str, ok: bool = True, operator: str
     return yibao(*args, "--operator", operator, *extra, ok=ok)
 
 
-def pay(yibao: Any, hospital: str, payment_id: str, ok: bool = True) -> Any:
+def pay(yibao: Any, hospital: str, payment_id: str, ok: bool = True, operator: str = "fin-1") -> Any:
     args = ("finance", "pay", "--region", "330109", "--hospital", hospital, "--month", "2023-03")
-    return yibao(*args, "--paid-on", "2023-04-05", "--payment-id", payment_id, "--operator", "fin-1", ok=ok)
+    return yibao(*args, "--paid-on", "2023-04-05", "--payment-id", payment_id, "--operator", operator, ok=ok)
 
 
 # H001's month: 3 settlements and 1 reversal; 5,000.00 billed, the fund pays 3,060.00.
@@ -225,14 +225,6 @@ def test_a_payment_above_the_threshold_is_held_approved_and_paid_once(
     assert [json.loads(t)["amount"] for t in traced if "P-H006" in t] == ["-7560.00"]  # paid once
 
 
-def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None:
-    for name, role in (("fin-2", "finance"), ("chk-3", "approver")):
-        yibao("users", "add", name, "--role", role, "--password-file", "-", stdin="correct horse battery\n")
-    asked = out(clear(yibao, "H003", "--override-reason", "no file from the hospital", operator="fin-2"))
-    refused = yibao("approvals", "approve", asked["request_id"], "--operator", "fin-2", ok=False)
-    assert refused.stderr.startswith("error: not_allowed")
-
-
 def test_a_correction_is_dated_at_its_business_date(yibao: Any, database_url: str) -> None:
     yibao("claims", "settle", "-", stdin=json.dumps(claim("H007-1", "H007", "05", "2000.00")) + "\n")
     fixed = claim("H007-1", "H007", "05", "1500.00")
@@ -247,6 +239,32 @@ def test_a_correction_is_dated_at_its_business_date(yibao: Any, database_url: st
     assert rows == [
         (1, "0", "2023-03-05", 200_000), (1, "1", "2023-03-27", -200_000), (2, "0", "2023-03-05", 150_000),
     ]  # fmt: skip
+
+
+def test_a_month_is_paid_only_when_the_months_before_it_since_the_last_payment_are_cleared(
+    yibao: Any, tmp_path: Path
+) -> None:
+    february = {**claim("H008-1", "H008", "01", "2000.00"), "setl_time": "2023-02-14 09:00:00"}
+    march = claim("H008-2", "H008", "02", "3000.00")
+    yibao("claims", "settle", "-", stdin=json.dumps(february) + "\n" + json.dumps(march) + "\n")
+    reconcile(yibao, tmp_path / "h008.jsonl", totals("H008", "3000.00", "1980.00", 1))
+    assert out(clear(yibao, "H008", operator="fin-2"))["status"] == "recorded"
+    refused = pay(yibao, "H008", "P-H008", ok=False, operator="fin-2")
+    assert refused.stderr.startswith("error: not_cleared: hospital H008 2023-02 is not cleared")
+    feb = {**totals("H008", "2000.00", "1080.00", 1), "stmt_begndate": "2023-02-01", "stmt_enddate": "2023-02-28"}
+    reconcile(yibao, tmp_path / "h008-feb.jsonl", feb)
+    args = ("finance", "clear", "--region", "330109", "--hospital", "H008", "--month", "2023-02")
+    assert out(yibao(*args, "--operator", "fin-2"))["fund_appy_sum"] == {"390100": "1080.00"}
+    paid = out(pay(yibao, "H008", "P-H008", operator="fin-2"))
+    assert (paid["status"], paid["postings"][0]["amount"]) == ("recorded", "3060.00")  # February's and March's
+
+
+def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None:
+    for name, role in (("fin-2", "finance"), ("chk-3", "approver")):
+        yibao("users", "add", name, "--role", role, "--password-file", "-", stdin="correct horse battery\n")
+    asked = out(clear(yibao, "H003", "--override-reason", "no file from the hospital", operator="fin-2"))
+    refused = yibao("approvals", "approve", asked["request_id"], "--operator", "fin-2", ok=False)
+    assert refused.stderr.startswith("error: not_allowed")
 
 
 def test_the_approvals_report_names_who_made_and_who_decided_each_request(yibao: Any, tmp_path: Path) -> None:

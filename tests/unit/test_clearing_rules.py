@@ -16,6 +16,7 @@ from core.clearing import (
     PeriodCheck,
     month_bounds,
     month_figures,
+    months_between,
     unreconciled,
 )
 from core.errors import YibaoError
@@ -74,6 +75,12 @@ def test_figures_changed_since_the_reconciliation_are_named() -> None:
     assert cause == CHANGED_SINCE
     unknown = PeriodCheck(MARCH[0], MARCH[1], "0", (LineCheck("390", "21", None, FIGURES),))
     assert unreconciled(*MARCH, KEY, [unknown])[0] == CHANGED_SINCE  # type: ignore[index]
+
+
+def test_the_months_a_payment_through_a_month_end_covers() -> None:
+    assert months_between(None, "2023-03") == ["2023-03"]
+    assert months_between(dt.date(2022, 11, 30), "2023-02") == ["2022-11", "2022-12", "2023-01", "2023-02"]
+    assert months_between(dt.date(2023, 4, 1), "2023-03") == ["2023-03"]
 
 
 def test_month_bounds() -> None:
