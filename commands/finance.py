@@ -70,6 +70,7 @@ def finance_pay(
     payment above the policy's `[controls] approval_above` is held for an approver
     (`pending_approval`, its `request_id`)."""
     required_options(operator=operator)
+    operator = acting_user(obj.store, operator, Action.PAY)  # the maker of a payment held for approval
     if bool(hospital_codes) == all_hospitals:
         raise YibaoError("give --hospital CODE (one or more) or --all-hospitals", reason="missing_hospital")
     if (through is None) == (month is None):

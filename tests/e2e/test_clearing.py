@@ -265,6 +265,9 @@ def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None
     asked = out(clear(yibao, "H003", "--override-reason", "no file from the hospital", operator="fin-2"))
     refused = yibao("approvals", "approve", asked["request_id"], "--operator", "fin-2", ok=False)
     assert refused.stderr.startswith("error: not_allowed")
+    # Nor may anyone pay as a maker without the finance role, or as someone not registered.
+    assert pay(yibao, "H001", "P-H001-X", ok=False, operator="chk-3").stderr.startswith("error: not_allowed")
+    assert pay(yibao, "H001", "P-H001-X", ok=False, operator="nobody").stderr.startswith("error: unknown_user")
 
 
 def test_the_approvals_report_names_who_made_and_who_decided_each_request(yibao: Any, tmp_path: Path) -> None:
