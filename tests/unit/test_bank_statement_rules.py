@@ -4,8 +4,10 @@ amount, counterparty and reference breaking ties, and every item accounted for e
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,6 +24,8 @@ from core.bank_statement import (
     summary,
     unmatched_lines,
 )
+from core.codec import EventMapper
+from core.reconciliation import Reconciliation, reconciliation_key
 
 
 def line(on_date: str, amount: int, counterparty: str = "", reference: str = "", n: int = 0) -> BankItem:
@@ -178,3 +182,22 @@ def test_every_item_ends_matched_or_listed_exactly_once_and_totals_are_kept(
     assert shown["bank_total"] == summary("390100", match(bank, []))["bank_total"]
     assert shown["center_total"] == summary("390100", match([], center))["center_total"]
     assert len(unmatched_lines(found)) == len(found.only_in_bank) + len(found.only_in_center)
+
+
+def test_a_reconciliation_stored_before_bank_statements_replays_with_no_fund() -> None:
+    """Its `Recorded` payload has no `fund` key: the field's default answers (core.events)."""
+    made = Reconciliation(kind="totals", file_sha256="ab", hospital="H001", begin="2023-03-01", end="2023-03-31",
+                          operator="fin-1", on_date="2023-04-02", result={"stmt_rslt": "0"})  # fmt: skip
+    mapper = EventMapper()
+    stored = mapper.to_stored_event(made.collect_events()[0])
+    payload = msgspec.json.decode(stored.state)
+    del payload["fund"]
+    old = dataclasses.replace(stored, state=msgspec.json.encode(payload))
+    replayed = mapper.to_domain_event(old).mutate(None)
+    assert (replayed.hospital, replayed.fund, replayed.id) == ("H001", "", made.id)
+
+
+def test_a_bank_statements_key_names_its_fund_and_a_hospitals_key_is_unchanged() -> None:
+    bank = {"kind": "bank", "file_sha256": "ab", "hospital": "", "begin": "2023-04-01", "end": "2023-04-30"}
+    assert Reconciliation.create_id(**bank, fund="390100") != Reconciliation.create_id(**bank, fund="310100")
+    assert reconciliation_key("totals", "ab", "H001", "2023-03-01", "2023-03-31") == "totals:ab:H001:2023-03-01:2023-03-31"
