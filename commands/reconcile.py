@@ -247,9 +247,9 @@ def report_reconciliation(obj: CliContext, region: str | None) -> None:
             else:
                 last[key] = (*seen[:2], seen[2] + 1)
     for _, (code, r, files) in sorted(last.items()):
-        party = {"fund": r.fund} if r.kind == BANK_KIND else {"fixmedins_code": r.hospital}
+        named = {"fund": r.fund} if r.kind == BANK_KIND else {"fixmedins_code": r.hospital}
         click.echo(dumps({
-            "region": code, **party, "stmt_begndate": r.begin, "stmt_enddate": r.end, "kind": r.kind,
+            "region": code, **named, "stmt_begndate": r.begin, "stmt_enddate": r.end, "kind": r.kind,
             "stmt_rslt": r.result["stmt_rslt"], "operator": r.operator, "on_date": r.on_date, "files": files,
             "file_sha256": r.file_sha256,
         }))  # fmt: skip

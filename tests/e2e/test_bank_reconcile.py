@@ -145,9 +145,14 @@ def test_an_unknown_fund_is_refused_by_name(yibao: Any, tmp_path: Path) -> None:
 
 
 def test_the_report_lists_the_funds_statement_periods_with_their_status(yibao: Any, tmp_path: Path) -> None:
-    matched = "日期,金额,对方户名,摘要\n2023-03-01,5000.00,BK-1,C-0301\n"
-    yibao("reconcile", "bank", write(tmp_path / "march.csv", matched), "--fund", "390100", "--operator", "fin-2",
-          "--from", "2023-03-01", "--to", "2023-03-31")  # fmt: skip
+    matched = "日期,金额,对方户名,摘要\n2023-03-01,5000.00,BK-1,C-0301\n2023-04-05,-1080.00,H001,PAY-0405-H001\n"
+    march = yibao("reconcile", "bank", write(tmp_path / "march.csv", matched), "--fund", "390100", "--operator",
+                  "fin-2", "--from", "2023-03-01", "--to", "2023-03-31")  # fmt: skip
+    assert lines(march) == [
+        {"summary": True, "fund": "390100", "matched": 1, "only_in_bank": 0, "only_in_center": 0,
+         "bank_total": "5000.00", "center_total": "5000.00", "from": "2023-03-01", "to": "2023-03-31",
+         "encoding": "utf-8", "outside_period": 1},
+    ]  # fmt: skip
     got = [g for g in lines(yibao("report", "reconciliation")) if g["kind"] == "bank"]
     assert [(g["fund"], g["stmt_begndate"], g["stmt_enddate"], g["stmt_rslt"], g["operator"]) for g in got] == [
         ("390100", "2023-03-01", "2023-03-31", "0", "fin-2"),

@@ -177,7 +177,8 @@ def test_every_item_ends_matched_or_listed_exactly_once_and_totals_are_kept(
     assert sorted(center_ids) == sorted(map(id, center))
     assert all((b.on_date, b.amount) == (c.on_date, c.amount) for b, c in found.matched)
     # No pair left unmade: nothing listed on one side has a partner listed on the other.
-    assert not {(b.on_date, b.amount) for b in found.only_in_bank} & {(c.on_date, c.amount) for c in found.only_in_center}
+    left_in_bank = {(b.on_date, b.amount) for b in found.only_in_bank}
+    assert not left_in_bank & {(c.on_date, c.amount) for c in found.only_in_center}
     shown = summary("390100", found)
     assert shown["bank_total"] == summary("390100", match(bank, []))["bank_total"]
     assert shown["center_total"] == summary("390100", match([], center))["center_total"]
@@ -200,4 +201,5 @@ def test_a_reconciliation_stored_before_bank_statements_replays_with_no_fund() -
 def test_a_bank_statements_key_names_its_fund_and_a_hospitals_key_is_unchanged() -> None:
     bank = {"kind": "bank", "file_sha256": "ab", "hospital": "", "begin": "2023-04-01", "end": "2023-04-30"}
     assert Reconciliation.create_id(**bank, fund="390100") != Reconciliation.create_id(**bank, fund="310100")
-    assert reconciliation_key("totals", "ab", "H001", "2023-03-01", "2023-03-31") == "totals:ab:H001:2023-03-01:2023-03-31"
+    hospitals = reconciliation_key("totals", "ab", "H001", "2023-03-01", "2023-03-31")
+    assert hospitals == "totals:ab:H001:2023-03-01:2023-03-31"
