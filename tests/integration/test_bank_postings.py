@@ -10,14 +10,13 @@ import json
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
 from core.bank_statement import BankItem
 from core.reconciliation import BANK_KIND
 from projections.read_model import catch_up, reading
 from projections.reconciliation import bank_postings
 from store.app import Store
+from tests.cli_store import runner
 from tests.conftest import EXAMPLES
 
 REGION = "330109"
@@ -41,9 +40,7 @@ FIN = ("--region", REGION, "--operator", "fin-1")
 
 @pytest.fixture(scope="module")
 def region(database_url: str, store: Store) -> Any:
-    def run(*args: str, stdin: str | None = None) -> None:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+    run = runner(database_url)
 
     def jsonl(rows: list[dict[str, Any]]) -> str:
         return "".join(json.dumps(r) + "\n" for r in rows)
