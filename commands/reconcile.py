@@ -25,6 +25,7 @@ from core.bank_statement import (
     decode_statement,
     match,
     parse_statement,
+    recorded_result,
     statement_period,
     unmatched_lines,
     within,
@@ -218,12 +219,9 @@ def reconcile_bank(
     if len(inside) < len(lines):
         found["outside_period"] = len(lines) - len(inside)
     click.echo(dumps(found))
-    differ = found["only_in_bank"] + found["only_in_center"]
-    kept = ("matched", "only_in_bank", "only_in_center", "bank_total", "center_total", "outside_period")
-    result = {"stmt_rslt": "0" if differ == 0 else "1", **{k: found[k] for k in kept if k in found}}
     app.record_reconciliation(
         operator=operator, on_date=dt.date.today(), kind=BANK_KIND, file_sha256=hashlib.sha256(data).hexdigest(),
-        hospital="", fund=fund, begin=period[0], end=period[1], result=result,
+        hospital="", fund=fund, begin=period[0], end=period[1], result=recorded_result(found),
     )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "decode_statement",
     "match",
     "parse_statement",
+    "recorded_result",
     "statement_period",
     "summary",
     "unmatched_line",
@@ -286,3 +287,11 @@ def summary(fund: str, matching: Matching) -> dict[str, Any]:
         ONLY_IN_CENTER: len(matching.only_in_center), "bank_total": format_yuan(bank_total),
         "center_total": format_yuan(center_total),
     }  # fmt: skip
+
+
+def recorded_result(found: dict[str, Any]) -> dict[str, Any]:
+    """What a reconciliation records of a statement's summary line: `stmt_rslt` "0" when nothing
+    is on one side only, "1" otherwise, and the counts and totals."""
+    differ = found[ONLY_IN_BANK] + found[ONLY_IN_CENTER]
+    kept = ("matched", ONLY_IN_BANK, ONLY_IN_CENTER, "bank_total", "center_total", "outside_period")
+    return {"stmt_rslt": "0" if differ == 0 else "1", **{k: found[k] for k in kept if k in found}}

@@ -20,6 +20,7 @@ from core.bank_statement import (
     decode_statement,
     match,
     parse_statement,
+    recorded_result,
     statement_period,
     summary,
     unmatched_lines,
@@ -151,6 +152,17 @@ def test_the_summary_counts_and_totals_each_side() -> None:
         "summary": True, "fund": "390100", "matched": 1, "only_in_bank": 1, "only_in_center": 0,
         "bank_total": "-0.93", "center_total": "-1.00",
     }  # fmt: skip
+
+
+def test_a_statement_is_reconciled_when_nothing_is_on_one_side_only() -> None:
+    found = summary("390100", match([line("2023-04-05", -100)], [posting("2023-04-05", -100)]))
+    assert recorded_result({**found, "from": "2023-04-05", "encoding": "gbk"}) == {
+        "stmt_rslt": "0", "matched": 1, "only_in_bank": 0, "only_in_center": 0, "bank_total": "-1.00",
+        "center_total": "-1.00",
+    }  # fmt: skip
+    found = summary("390100", match([], [posting("2023-04-05", -100)]))
+    assert recorded_result({**found, "outside_period": 2})["stmt_rslt"] == "1"
+    assert recorded_result({**found, "outside_period": 2})["outside_period"] == 2
 
 
 items = st.lists(
