@@ -31,8 +31,10 @@ from core.ids import (
     member_id,
     member_year_id,
     policy_book_id,
+    registry_id,
     settlement_id,
 )
+from core.institution import InstitutionRegistry
 from core.lookback import late_recognition
 from core.member import Member
 from core.member_year import MemberYear
@@ -159,6 +161,7 @@ class SettlementCases(MemberCases):
             + [member_id(c.psn_no) for c in claims]
             + [member_year_id(c.psn_no, c.year) for c in claims]
             + [account_id(c.psn_no) for c in claims]
+            + [registry_id(self.region)]
         )
         family = set()
         for c in claims:
@@ -217,6 +220,9 @@ class SettlementCases(MemberCases):
         if policy is None:
             detail = f"no policy for region {self.region} year {claim.year}"
             return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
+        refused = settle.at_institution(claim, uow.get(registry_id(self.region), InstitutionRegistry))
+        if refused is not None:
+            return _outcome(refused)
         if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
             held = self._correction_reversed(uow, settlement, claim, operator or "", reason or "", on_date or "",
                                              origin, approved_by)  # fmt: skip

@@ -24,6 +24,7 @@ from commands import (
     demo,
     finance,
     funds,
+    institutions,
     policy,
     reconcile,
     records,
@@ -104,3 +105,4 @@ main.add_command(users.users)
 main.add_command(approvals.approvals)
 main.add_command(reconcile.reconcile)
 main.add_command(serve.serve)
+main.add_command(institutions.institutions)

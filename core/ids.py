@@ -88,3 +88,8 @@ def fund_entry_id(entry_id: str) -> UUID:
 
 def reconciliation_id(key: str) -> UUID:
     return uuid5(f"reconciliation:{key}")
+
+
+@lru_cache(maxsize=64)
+def registry_id(region: str) -> UUID:
+    return uuid5(f"institution-registry:{region}")

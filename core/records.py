@@ -18,6 +18,7 @@ import attrs
 import msgspec
 
 from core.errors import YibaoError
+from core.institution import INSTITUTION_TYPES, Institution
 from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY
 from core.money import AmountError, format_yuan, parse_yuan
 
@@ -351,3 +352,24 @@ def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
     if contribution.acct_amount and contribution.source == FISCAL_SUBSIDY:
         raise _fail("bad_acct_amount", "field acct_amount: a fiscal subsidy funds no individual account")
     return contribution
+
+
+INSTITUTION_NAME_CHARS_MAX = 200
+
+
+def parse_institution(obj: Mapping[str, Any]) -> Institution:
+    """One line of a 定点 registry file (`institutions import`). A pharmacy has no hospital
+    level: its `hosp_lv` may be absent (0)."""
+    f = _Fields(obj, ("fixmedins_code", "fixmedins_name", "fixmedins_type", "admdvs", "valid_from"), ("hosp_lv",))
+    name = obj["fixmedins_name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > INSTITUTION_NAME_CHARS_MAX:
+        raise _fail(
+            "bad_fixmedins_name", f"field fixmedins_name: expected a name of 1..{INSTITUTION_NAME_CHARS_MAX} characters"
+        )
+    kind = f.choice("fixmedins_type", INSTITUTION_TYPES)
+    levels = (0, *HOSP_LEVELS) if kind == "pharmacy" else HOSP_LEVELS
+    level = f.choice("hosp_lv", levels, default=0 if kind == "pharmacy" else None)
+    return Institution(
+        fixmedins_code=f.identifier("fixmedins_code"), fixmedins_name=name.strip(), fixmedins_type=kind,
+        hosp_lv=level, admdvs=f.region("admdvs"), valid_from=f.date("valid_from").isoformat(),
+    )  # fmt: skip

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 import attrs
 
+from core.institution import InstitutionRegistry, Standing, standing
 from core.ledger import settlement_postings
 from core.member import Member, no_record_on
 from core.policy import Policy
@@ -51,6 +52,10 @@ class Rejection(StrEnum):
     NO_MEMBER_RECORD_ON_DATE = "no_member_record_on_date"
     MEMBER_TRANSFERRED_OUT = "member_transferred_out"
     NO_POLICY = "no_policy"
+    UNKNOWN_INSTITUTION = "unknown_institution"
+    INSTITUTION_SUSPENDED = "institution_suspended"
+    INSTITUTION_TERMINATED = "institution_terminated"
+    HOSP_LV_MISMATCH = "hosp_lv_mismatch"
 
 
 @attrs.frozen
@@ -119,6 +124,24 @@ def record_in_force(claim: Claim, member: Member | None, region: str) -> MemberR
     if record.insuplc_admdvs != region:
         return Refusal(Rejection.MEMBER_TRANSFERRED_OUT, f"insured in region {record.insuplc_admdvs} on that date")
     return record
+
+
+def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusal | None:
+    """A claim must name an institution of the region's 定点 registry, in force on its date, at
+    its registered level (a region with none registered accepts any, as before the registry)."""
+    found, why = standing(registry, claim.fixmedins_code, claim.setl_time)
+    if found is not Standing.ACTIVE:
+        return Refusal(Rejection(found.value), why)
+    if registry is None or not registry.entries:
+        return None
+    registered = registry.entries[claim.fixmedins_code].registration_on(claim.setl_time.isoformat())
+    assert registered is not None
+    if registered.hosp_lv and registered.hosp_lv != claim.hosp_lv:
+        return Refusal(
+            Rejection.HOSP_LV_MISMATCH,
+            f"{claim.fixmedins_code} is registered at level {registered.hosp_lv}, the claim says {claim.hosp_lv}",
+        )
+    return None
 
 
 def family_account_holder(employee: Member | None, on: dt.date, region: str) -> bool:
