@@ -2,7 +2,7 @@
 
 It is independent of the database: `store.app` gives it a PostgreSQL recorder over the region's
 own schema. Each CLI command calls one method here; each kind of use case is a module of `app/`
-(`member_cases`, `settlement_cases`, `approval_cases`, `contribution_cases`, `finance_cases`,
+(`member_cases`, `settlement_cases`, `approval_cases`, `contribution_cases`, `finance_cases`, `member_payment_cases`,
 `reconciliation_cases`, `institution_cases`, `transfer_cases`) on `app.base.RegionBase`. Batch methods load every
 aggregate they need in bulk, decide in memory, and save all changes in one transaction; a
 concurrent writer makes the save fail on a version constraint and the batch is recomputed.
@@ -17,8 +17,8 @@ from eventsourcing.application import AggregateNotFoundError
 
 from app.approval_cases import ApprovalCases
 from app.contribution_cases import ContributionCases
-from app.finance_cases import FinanceCases
 from app.institution_cases import InstitutionCases
+from app.member_payment_cases import MemberPaymentCases
 from app.reconciliation_cases import ReconciliationCases
 from app.transfer_cases import TransferCases
 from core.account import IndividualAccount
@@ -39,7 +39,7 @@ from core.tiers import YearToDate
 
 
 class RegionApplication(
-    ApprovalCases, FinanceCases, ContributionCases, ReconciliationCases, InstitutionCases, TransferCases
+    ApprovalCases, MemberPaymentCases, ContributionCases, ReconciliationCases, InstitutionCases, TransferCases
 ):
     def hospital_account(self, code: str) -> HospitalAccount | None:
         try:

@@ -337,6 +337,8 @@ class SettlementCases(MemberCases):
         # on the hospital's account even when nothing was paid: a payment summed before this
         # reversal then loses its save to it, and is summed again without the version.
         paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
+        if settlement.owes_member:  # a member payment summed before this must not pay it
+            self._member_payables(uow).lower(facts.setl_id, facts.version, on_date)
         settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
         hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
 

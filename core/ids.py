@@ -93,3 +93,7 @@ def reconciliation_id(key: str) -> UUID:
 @lru_cache(maxsize=64)
 def registry_id(region: str) -> UUID:
     return uuid5(f"institution-registry:{region}")
+
+
+def member_payables_id(region: str) -> UUID:
+    return uuid5(f"member-payables:{region}")

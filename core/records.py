@@ -27,6 +27,8 @@ ID_CHARS_MAX = 64
 ASSIST_CATEGORIES = ("none", "tekun", "dibao", "dibian", "disabled", "illness_poverty")
 INSUTYPES = ("310", "390")
 MED_TYPES = ("11", "14", "21")
+PAYEE_MEMBER = "member"
+PAYEES = ("hospital", PAYEE_MEMBER)
 HOSP_LEVELS = (1, 2, 3)
 FUND_CODES = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
@@ -165,6 +167,11 @@ class Claim:
     mdtrt_id: str | None = None  # national visit id (就诊ID)
     medins_setl_id: str | None = None  # the institution's settlement id (医药机构结算ID)
     setl_clock: str | None = None  # the time of day of setl_time, HH:MM:SS, when given
+    payee: str | None = None  # "member": 零星报销, the member paid the hospital in full; None: the hospital
+
+    @property
+    def to_member(self) -> bool:
+        return self.payee == PAYEE_MEMBER
 
     @property
     def year(self) -> int:
@@ -178,7 +185,7 @@ class Claim:
         out["setl_time"] = self.setl_time.isoformat()
         if self.setl_clock is not None:
             out["setl_time"] += " " + self.setl_clock
-        for name in _CLAIM_OPTIONAL_IDS:
+        for name in _CLAIM_OPTIONAL:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -207,7 +214,8 @@ def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
 
 
 _CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")
-_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL_IDS, "setl_clock"))
+_CLAIM_OPTIONAL = (*_CLAIM_OPTIONAL_IDS, "payee")
+_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL, "setl_clock"))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
@@ -227,7 +235,7 @@ def _as_given(value: Any) -> str | int | None:
 
 
 def parse_claim(obj: Mapping[str, Any]) -> Claim:
-    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct", *_CLAIM_OPTIONAL_IDS))
+    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct", *_CLAIM_OPTIONAL))
     hosp_lv = obj.get("hosp_lv")
     if isinstance(hosp_lv, str) and hosp_lv in ("1", "2", "3"):
         hosp_lv = int(hosp_lv)
@@ -245,6 +253,7 @@ def parse_claim(obj: Mapping[str, Any]) -> Claim:
         use_acct=f.boolean("use_acct", True),
         mdtrt_id=f.identifier("mdtrt_id", optional=True),
         medins_setl_id=f.identifier("medins_setl_id", optional=True),
+        payee=None if f.choice("payee", PAYEES, default="hospital") == "hospital" else PAYEE_MEMBER,
         **{name: f.amount(name) for name in _CLAIM_AMOUNTS},
     )
     if not claim.amounts_add_up():

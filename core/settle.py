@@ -128,7 +128,10 @@ def record_in_force(claim: Claim, member: Member | None, region: str) -> MemberR
 
 def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusal | None:
     """A claim must name an institution of the region's 定点 registry, in force on its date, at
-    its registered level (a region with none registered accepts any, as before the registry)."""
+    its registered level (a region with none registered accepts any, as before the registry).
+    A claim paid to the member (零星报销: treated abroad, or before enrolment was known) is not."""
+    if claim.to_member:
+        return None
     found, why = standing(registry, claim.fixmedins_code, claim.setl_time)
     if found is not Standing.ACTIVE:
         return Refusal(Rejection(found.value), why)
@@ -189,7 +192,11 @@ def decide(
         policy_hash=policy.content_hash,
         amounts=amounts,
         postings=settlement_postings(
-            insutype=record.insutype, hospital=claim.fixmedins_code, amounts=amounts, account_psn=account_psn
+            insutype=record.insutype,
+            hospital=claim.fixmedins_code,
+            amounts=amounts,
+            account_psn=account_psn,
+            member=claim.psn_no if claim.to_member else None,
         ),
         posted_on=on_date or claim.setl_time.isoformat(),
         charity_referral=computation.charity_referral,

@@ -17,7 +17,14 @@ from core.codec import aggregate_topic
 from core.errors import YibaoError
 from core.events import Created, Event
 from core.ids import settlement_id
-from core.ledger import PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, Posting, lookback_postings, negated
+from core.ledger import (
+    PAYABLE_TO_HOSPITALS,
+    PAYABLE_TO_MEMBERS,
+    RECEIVABLE_FROM_HOSPITALS,
+    Posting,
+    lookback_postings,
+    negated,
+)
 
 # The names of a settlement's amounts (SPEC 4.2), defined here only: the payers in tier order,
 # every amount of a result in its order, and the amounts a read-model row keeps.
@@ -170,6 +177,11 @@ class Settlement(Aggregate):
     @property
     def setl_id(self) -> str:
         return self.current.setl_id
+
+    @property
+    def owes_member(self) -> bool:
+        """Whether the current version owes its member something (零星报销, look-back assistance)."""
+        return any(p.account == PAYABLE_TO_MEMBERS for p in self.current.postings + self.lookback_postings)
 
     def reverse(
         self,

@@ -50,6 +50,7 @@ from core.errors import YibaoError, first_line
 from core.funds import FundEntry
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
+from core.member_payment import MemberPayables
 from core.member_year import MemberYear
 from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts, clr_type
 from core.tiers import YearToDate
@@ -354,7 +355,10 @@ class RegionReadModel(Projection[ReadModelView]):
                 fixmedins_code=claim["fixmedins_code"],
                 med_type=claim["med_type"],
                 mdtrt_id=claim.get("mdtrt_id"),
+                payee=claim.get("payee"),
             )
+        if claim.payee is not None:
+            return  # 零星报销: settled with the member; no line of the hospital's to reconcile
         if type(a) is dict:
             a = event_rows.Amounts(**{name: a[name] for name in ROW_AMOUNT_FIELDS})
         self.page.lines[(facts.setl_id, facts.version, "0")] = (
@@ -454,6 +458,10 @@ class RegionReadModel(Projection[ReadModelView]):
     @process_event.register
     def _(self, event: HospitalAccount.Paid, tracking: Tracking) -> None:
         self._journal(tracking, event.paid_on, "hospital_payment", event.payment_id, event.postings)
+
+    @process_event.register
+    def _(self, event: MemberPayables.Paid, tracking: Tracking) -> None:
+        self._journal(tracking, event.paid_on, "member_payment", event.payment_id, event.postings)
 
     @process_event.register
     def _(self, event: HospitalAccount.Deducted, tracking: Tracking) -> None:
