@@ -221,6 +221,7 @@ class SettlementCases(MemberCases):
             detail = f"no policy for region {self.region} year {claim.year}"
             return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
         refused = settle.at_institution(claim, uow.get(registry_id(self.region), InstitutionRegistry))
+        refused = refused or settle.maternity_cover(claim, record, policy)
         if refused is not None:
             return _outcome(refused)
         if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first

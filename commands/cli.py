@@ -25,6 +25,7 @@ from commands import (
     finance,
     funds,
     institutions,
+    maternity,
     policy,
     reconcile,
     records,
@@ -106,3 +107,4 @@ main.add_command(approvals.approvals)
 main.add_command(reconcile.reconcile)
 main.add_command(serve.serve)
 main.add_command(institutions.institutions)
+main.add_command(maternity.maternity)

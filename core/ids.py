@@ -97,3 +97,7 @@ def registry_id(region: str) -> UUID:
 
 def member_payables_id(region: str) -> UUID:
     return uuid5(f"member-payables:{region}")
+
+
+def maternity_allowance_id(allowance_id: str) -> UUID:
+    return uuid5(f"maternity-allowance:{allowance_id}")

@@ -15,7 +15,8 @@ import msgspec
 
 from core.errors import YibaoError
 
-FUNDS = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+FUNDS = ("310100", "310200", "330100", "390100", "390200", "510100", "610100", "HMB", "CHARITY")
+MATERNITY_FUND = "510100"  # 生育保险基金
 INDIVIDUAL_ACCOUNT_FUND = "310200"
 BASIC_FUNDS = ("310100", "390100")
 # Who paid a contribution (`source` of a contribution line); none said: contribution income.
@@ -116,6 +117,7 @@ def settlement_postings(
         ("610100", amounts["maf_pay"]),
         ("HMB", amounts["hmb_pay"]),
         ("CHARITY", amounts["charity_pay"]),
+        (MATERNITY_FUND, amounts.get("maternity_pay", 0)),
     )
     legs: list[Posting] = []
     for fund, amount in payers:

@@ -154,6 +154,18 @@ class Charity:
     annual_cap: int | None
 
 
+MATERNITY_MED_TYPES: tuple[str, ...] = ("51", "52")  # 生育门诊, 生育住院
+
+
+@attrs.frozen
+class MaternityTerms:
+    """What the maternity fund (510100) pays of an employee's maternity claim of one med_type:
+    `ratio_bp` of the policy-range amount, up to `annual_cap` (fen) in the year."""
+
+    ratio_bp: int
+    annual_cap: int
+
+
 @attrs.frozen
 class Controls:
     """Finance controls: a reversal, correction or payment above `approval_above` (fen) waits for
@@ -180,6 +192,7 @@ class Policy:
     # fund each year (大病保险筹资, `yibao funds finance-serious-illness`)
     serious_illness_per_capita: Mapping[str, int] = attrs.field(factory=dict)
     controls: Controls = Controls()
+    maternity: Mapping[str, MaternityTerms] = attrs.field(factory=dict)  # med_type -> terms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,6 +514,21 @@ def _parse_controls(raw: Mapping[str, Any] | None) -> Controls:
     )
 
 
+def _parse_maternity(raw: Mapping[str, Any] | None) -> dict[str, MaternityTerms]:
+    if raw is None:
+        return {}
+    _check_keys(raw, "maternity", ("med_type",))
+    types = _table(raw, "med_type", "maternity", required=False) or {}
+    _check_keys(types, "maternity.med_type", MATERNITY_MED_TYPES)
+    terms = {}
+    for med_type in sorted(types):
+        prefix = f"maternity.med_type.{med_type}"
+        table = _table(types, med_type, "maternity.med_type")
+        _check_keys(table, prefix, ("ratio_bp", "annual_cap"))
+        terms[med_type] = MaternityTerms(_ratio(table, "ratio_bp", prefix), _amount(table, "annual_cap", prefix))
+    return terms
+
+
 _TOP_KEYS = (
     "controls",
     "region",
@@ -515,6 +543,7 @@ _TOP_KEYS = (
     "charity",
     "financing",
     "controls",
+    "maternity",
 )
 
 
@@ -571,4 +600,5 @@ def parse_policy(raw: bytes) -> Policy:
         content_hash=hashlib.sha256(raw).hexdigest(),
         serious_illness_per_capita=_parse_financing(_table(doc, "financing", "", required=False)),
         controls=_parse_controls(_table(doc, "controls", "", required=False)),
+        maternity=_parse_maternity(_table(doc, "maternity", "", required=False)),
     )

@@ -19,18 +19,18 @@ import msgspec
 
 from core.errors import YibaoError
 from core.institution import INSTITUTION_TYPES, Institution
-from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY
+from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY, FUNDS
 from core.money import AmountError, format_yuan, parse_yuan
 
 LINE_BYTES_MAX = 64 * 1024  # a claim is a few hundred bytes; anything this long is not a claim
 ID_CHARS_MAX = 64
 ASSIST_CATEGORIES = ("none", "tekun", "dibao", "dibian", "disabled", "illness_poverty")
 INSUTYPES = ("310", "390")
-MED_TYPES = ("11", "14", "21")
+MED_TYPES = ("11", "14", "21", "51", "52")  # 51 生育门诊, 52 生育住院 (core.tiers.compute_maternity)
 PAYEE_MEMBER = "member"
 PAYEES = ("hospital", PAYEE_MEMBER)
 HOSP_LEVELS = (1, 2, 3)
-FUND_CODES = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+FUND_CODES = FUNDS  # a contribution may go to any of the funds
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 _REGION = re.compile(r"^[0-9]{6}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

@@ -18,7 +18,7 @@ import attrs
 from core.institution import InstitutionRegistry, Standing, standing
 from core.ledger import settlement_postings
 from core.member import Member, no_record_on
-from core.policy import Policy
+from core.policy import MATERNITY_MED_TYPES, Policy
 from core.records import Claim, MemberRecord, content_hash_of
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import (
@@ -27,6 +27,7 @@ from core.tiers import (
     MemberTerms,
     PersonalSplit,
     YearToDate,
+    compute_maternity,
     compute_settlement,
     split_personal,
 )
@@ -56,6 +57,8 @@ class Rejection(StrEnum):
     INSTITUTION_SUSPENDED = "institution_suspended"
     INSTITUTION_TERMINATED = "institution_terminated"
     HOSP_LV_MISMATCH = "hosp_lv_mismatch"
+    NO_MATERNITY_COVER = "no_maternity_cover"
+    NO_MATERNITY_POLICY = "no_maternity_policy"
 
 
 @attrs.frozen
@@ -147,6 +150,22 @@ def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusa
     return None
 
 
+def maternity_cover(claim: Claim, record: MemberRecord, policy: Policy) -> Refusal | None:
+    """A maternity claim (51, 52) is paid by the maternity fund, which insures employees, under
+    the policy's `[maternity]` terms of its med_type."""
+    if claim.med_type not in MATERNITY_MED_TYPES:
+        return None
+    if record.insutype != "310":
+        return Refusal(
+            Rejection.NO_MATERNITY_COVER, f"maternity insurance covers employees (310), not {record.insutype}"
+        )
+    if claim.med_type not in policy.maternity:
+        return Refusal(
+            Rejection.NO_MATERNITY_POLICY, f"the {policy.year} policy has no [maternity.med_type.{claim.med_type}]"
+        )
+    return None
+
+
 def family_account_holder(employee: Member | None, on: dt.date, region: str) -> bool:
     """Whether the bound employee's account may pay on that date: insured here as an employee."""
     record = employee.record_at(on) if employee else None
@@ -169,7 +188,10 @@ def decide(
     approved_by: str | None = None,
 ) -> Decided:
     """The new version `version` of the claim's settlement, on the accumulators `ytd`."""
-    computation = compute_settlement(_amounts(claim), _terms(claim, record), policy, ytd)
+    if claim.med_type in MATERNITY_MED_TYPES:
+        computation = compute_maternity(_amounts(claim), policy.maternity[claim.med_type], ytd)
+    else:
+        computation = compute_settlement(_amounts(claim), _terms(claim, record), policy, ytd)
     split = split_personal(
         computation.psn_part_amt,
         own_account_balance=accounts.own_balance if accounts.own_psn else None,
@@ -222,6 +244,7 @@ def settlement_amounts(claim: Claim, computation: Computation, split: PersonalSp
         "fund_pay_sumamt": computation.fund_pay_sumamt, "psn_part_amt": computation.psn_part_amt,
         "acct_pay": split.acct_pay, "acct_mulaid_pay": split.acct_mulaid_pay,
         "psn_cash_pay": split.psn_cash_pay,
+        **({"maternity_pay": computation.maternity_pay} if claim.med_type in MATERNITY_MED_TYPES else {}),
     }  # fmt: skip
 
 

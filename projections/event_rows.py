@@ -101,6 +101,10 @@ class HospitalPaid(_Posted, frozen=True):
     paid_on: str
 
 
+class AllowanceGranted(_Posted, frozen=True):
+    facts: dict[str, Any]  # on_date, allowance_id
+
+
 class MembersPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
@@ -198,6 +202,7 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "FundEntry.Recorded": FundEntryRecorded,
     "HospitalAccount.Paid": HospitalPaid,
     "MemberPayables.Paid": MembersPaid,
+    "MaternityAllowance.Granted": AllowanceGranted,
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,
     "HospitalAccount.Fined": HospitalFined,

@@ -50,6 +50,7 @@ from core.errors import YibaoError, first_line
 from core.funds import FundEntry
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
+from core.maternity import MaternityAllowance
 from core.member_payment import MemberPayables
 from core.member_year import MemberYear
 from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts, clr_type
@@ -59,7 +60,9 @@ from projections import event_rows
 from projections.event_rows import CHECKED_DECODERS, DECODERS
 from store.recorder import advisory_key, datastore_of
 
-USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
+USAGE_COLUMNS = tuple(
+    name for name in YearToDate().to_dict() if name not in ("basic_deductible_used", "maternity_paid")
+)
 SETTLEMENT_COLUMNS = (
     "setl_id", "version", "status", "psn_no", "year", "setl_time", "hospital", "insutype", "assist_category",
     *ROW_AMOUNT_FIELDS, "lookback_maf",
@@ -364,7 +367,8 @@ class RegionReadModel(Projection[ReadModelView]):
         self.page.lines[(facts.setl_id, facts.version, "0")] = (
             tracking.notification_id, facts.setl_id, facts.version, "0", claim.mdtrt_id, facts.psn_no,
             claim.fixmedins_code, facts.insutype, clr_type(claim.med_type), claim.setl_time[:10], a.medfee_sumamt,
-            a.hifp_pay + a.hifmi_pay + a.maf_pay, a.acct_pay + a.acct_mulaid_pay,
+            # fund_pay_sumamt: what the funds paid (the maternity fund too), not HMB or charity
+            a.medfee_sumamt - a.psn_part_amt - a.hmb_pay - a.charity_pay, a.acct_pay + a.acct_mulaid_pay,
         )  # fmt: skip
 
     def _reversal_line(self, setl_id: str, version: int, on_date: str, tracking: Tracking) -> None:
@@ -458,6 +462,11 @@ class RegionReadModel(Projection[ReadModelView]):
     @process_event.register
     def _(self, event: HospitalAccount.Paid, tracking: Tracking) -> None:
         self._journal(tracking, event.paid_on, "hospital_payment", event.payment_id, event.postings)
+
+    @process_event.register
+    def _(self, event: MaternityAllowance.Granted, tracking: Tracking) -> None:
+        f = event.facts
+        self._journal(tracking, f["on_date"], "maternity_allowance", f["allowance_id"], event.postings)
 
     @process_event.register
     def _(self, event: MemberPayables.Paid, tracking: Tracking) -> None:
