@@ -3,7 +3,7 @@
 It is independent of the database: `store.app` gives it a PostgreSQL recorder over the region's
 own schema. Each CLI command calls one method here; each kind of use case is a module of `app/`
 on `app.base.RegionBase`: `member_cases`, `contribution_cases`, `settlement_cases`,
-`approval_cases`, `finance_cases`, `member_payment_cases`, `maternity_cases`,
+`approval_cases`, `finance_cases`, `member_payment_cases`, `maternity_cases`, `budget_cases`,
 `reconciliation_cases`, `institution_cases`, `transfer_cases`. Batch methods load every aggregate
 they need in bulk, decide in memory, and save all changes in one transaction; a concurrent
 writer makes the save fail on a version constraint and the batch is recomputed.
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from eventsourcing.application import AggregateNotFoundError
 
 from app.approval_cases import ApprovalCases
+from app.budget_cases import BudgetCases
 from app.contribution_cases import ContributionCases
 from app.institution_cases import InstitutionCases
 from app.maternity_cases import MaternityCases
@@ -44,6 +45,7 @@ class RegionApplication(
     ApprovalCases,
     MemberPaymentCases,
     MaternityCases,
+    BudgetCases,
     ContributionCases,
     ReconciliationCases,
     InstitutionCases,

@@ -22,7 +22,7 @@ from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
 from core.roles import Action
-from projections.statements import owed_reader
+from projections.statements import budget_reader, owed_reader
 
 FUND = click.Choice(FUNDS)
 
@@ -208,3 +208,28 @@ def _write_bank_file(path: Path, payment_id: str, rows: list[tuple[str, int]]) -
         path.write_text(out.getvalue(), encoding="utf-8-sig")  # with a BOM: Excel then reads UTF-8
     except OSError as exc:
         raise YibaoError(f"--bank-file {path}: {exc.strerror or exc}", reason="cannot_write_file") from None
+
+
+@finance.command("budget-settle")
+@click.option("--region", required=True)
+@click.option("--year", type=int, required=True)
+@click.option("--on", "on_date", type=DATE, help="Date of the settlement (default today).")
+@click.option("--operator", required=True)
+@click.option("--dry-run", is_flag=True, help="Print what would be recorded; record nothing.")
+@click.pass_obj
+def finance_budget_settle(
+    obj: CliContext, region: str, year: int, on_date: dt.date | None, operator: str, dry_run: bool
+) -> None:
+    """Year-end settlement of every hospital's total budget (总额预算 年终清算) under the policy's
+    [budget] terms: under budget, the hospital keeps its share of the surplus (owed to it, paid
+    with the next `finance pay`); over budget, it owes back the overspend the funds do not share
+    (a receivable `finance recover` settles). One JSON line per hospital with a budget for the
+    year. Run again: `duplicate`; refused if the year's figures changed since."""
+    required_options(operator=operator)
+    operator = acting_user(obj.store, operator, Action.PAY)
+    app = obj.store.region(region)
+    settled = app.settle_budgets(year, read_use=budget_reader(app, year, up_to_date),
+                                 on_date=on_date or dt.date.today(), operator=operator, dry_run=dry_run)  # fmt: skip
+    for hospital, outcome, result in settled:
+        figures = {name: format_yuan(value) for name, value in outcome.to_dict().items()}
+        _print(result, hospital=hospital, year=year, **figures)

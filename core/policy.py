@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from core.budget import BudgetTerms
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import RATIO_BP_FULL, AmountError, parse_yuan
@@ -193,6 +194,7 @@ class Policy:
     serious_illness_per_capita: Mapping[str, int] = attrs.field(factory=dict)
     controls: Controls = Controls()
     maternity: Mapping[str, MaternityTerms] = attrs.field(factory=dict)  # med_type -> terms
+    budget: BudgetTerms | None = None  # year-end settlement of hospitals' total budgets (core.budget)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,6 +531,16 @@ def _parse_maternity(raw: Mapping[str, Any] | None) -> dict[str, MaternityTerms]
     return terms
 
 
+def _parse_budget(raw: Mapping[str, Any] | None) -> BudgetTerms | None:
+    if raw is None:
+        return None
+    keys = ("surplus_kept_bp", "overspend_shared_bp", "overspend_shared_up_to_bp")
+    _check_keys(raw, "budget", keys)
+    for key in keys:
+        _present(raw, key, "budget")
+    return BudgetTerms(*(_ratio(raw, key, "budget") for key in keys))
+
+
 _TOP_KEYS = (
     "controls",
     "region",
@@ -544,6 +556,7 @@ _TOP_KEYS = (
     "financing",
     "controls",
     "maternity",
+    "budget",
 )
 
 
@@ -601,4 +614,5 @@ def parse_policy(raw: bytes) -> Policy:
         serious_illness_per_capita=_parse_financing(_table(doc, "financing", "", required=False)),
         controls=_parse_controls(_table(doc, "controls", "", required=False)),
         maternity=_parse_maternity(_table(doc, "maternity", "", required=False)),
+        budget=_parse_budget(_table(doc, "budget", "", required=False)),
     )

@@ -105,6 +105,11 @@ class AllowanceGranted(_Posted, frozen=True):
     facts: dict[str, Any]  # on_date, allowance_id
 
 
+class BudgetSettled(_Posted, frozen=True):
+    year: int
+    on_date: str
+
+
 class MembersPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
@@ -202,6 +207,7 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "FundEntry.Recorded": FundEntryRecorded,
     "HospitalAccount.Paid": HospitalPaid,
     "MemberPayables.Paid": MembersPaid,
+    "HospitalAccount.BudgetSettled": BudgetSettled,
     "MaternityAllowance.Granted": AllowanceGranted,
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,

@@ -469,6 +469,10 @@ class RegionReadModel(Projection[ReadModelView]):
         self._journal(tracking, f["on_date"], "maternity_allowance", f["allowance_id"], event.postings)
 
     @process_event.register
+    def _(self, event: HospitalAccount.BudgetSettled, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "budget_settlement", f"budget-{event.year}", event.postings)
+
+    @process_event.register
     def _(self, event: MemberPayables.Paid, tracking: Tracking) -> None:
         self._journal(tracking, event.paid_on, "member_payment", event.payment_id, event.postings)
 

@@ -31,16 +31,21 @@ def owed_at(curs: Any, schema: str, tracking_name: str, through: dt.date, *, mem
     summed, so a page written meanwhile is left out and the sum is exactly that position's.
     A hospital payment records this position (core.hospital: what it paid is decided by it).
     With `members`, what is owed to members instead (core.member_payment)."""
+    position = _position(curs, schema, tracking_name)
+    _check_payables_balance(curs, schema, position)
+    owed = owed_to_members if members else owed_to_hospitals
+    return OwedAt(position, owed(curs, schema, through, at=position))
+
+
+def _position(curs: Any, schema: str, tracking_name: str) -> int:
+    """How far the read model (tracked as `tracking_name`) has followed the log."""
     curs.execute(
         sql.SQL("SELECT max(notification_id) AS position FROM {} WHERE application_name = %s").format(
             sql.Identifier(schema, "notification_tracking")
         ),
         (tracking_name,),
     )
-    position = int(curs.fetchone()["position"] or 0)
-    _check_payables_balance(curs, schema, position)
-    owed = owed_to_members if members else owed_to_hospitals
-    return OwedAt(position, owed(curs, schema, through, at=position))
+    return int(curs.fetchone()["position"] or 0)
 
 
 def _check_payables_balance(curs: Any, schema: str, position: int) -> None:
@@ -131,41 +136,8 @@ def _owed(
 def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
     """Settled by fund, deductions, payments and recoveries within the year; outstanding and
     receivable as balances at its end; budget use of the year."""
-    curs.execute(
-        sql.SQL(
-            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
-            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s GROUP BY fund, account, kind, in_year"
-        ).format(sql.Identifier(schema, "journal")),
-        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
-    )
-    funds: dict[str, dict[str, int]] = {}
-    for row in curs.fetchall():
-        line = funds.setdefault(
-            row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
-        )
-        amount = int(row["total"])
-        kind = row["kind"]
-        if row["account"] == PAYABLE_TO_HOSPITALS:
-            line["outstanding"] -= amount
-            if not row["in_year"]:
-                continue
-            if kind in ("settlement", "correction", "reversal"):
-                line["settled"] -= amount
-            elif kind.startswith("deduction"):
-                line["deducted"] += amount
-            elif kind == "hospital_payment":
-                line["paid"] += amount
-        else:
-            line["receivable"] += amount
-            if not row["in_year"]:
-                continue
-            if kind == "reversal":  # of a settlement already paid: owed back, no longer settled
-                line["settled"] -= amount
-            elif kind.startswith("deduction"):
-                line["deducted"] += amount
-            elif kind == "recovery":
-                line["recovered"] -= amount
-    used = sum(line["settled"] - line["deducted"] for fund, line in funds.items() if fund in BASIC_FUNDS)
+    funds = _fund_lines(curs, schema, hospital, year)
+    used = sum(basic_use(funds).values())
     return {
         "hospital": hospital,
         "year": year,
@@ -174,6 +146,78 @@ def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget:
         "budget_used": format_yuan(used),
         "budget_used_ratio": None if not budget else str((Decimal(used) / budget * 100).quantize(Decimal("0.1"))) + "%",
     }
+
+
+def basic_use(funds: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Per basic fund, what it paid the hospital in the year net of deductions: the use of its
+    total budget (总额预算)."""
+    return {fund: line["settled"] - line["deducted"] for fund, line in funds.items() if fund in BASIC_FUNDS}
+
+
+def budget_reader(
+    app: RegionApplication, year: int, up_to_date: Callable[[RegionApplication], Any] = catch_up
+) -> Callable[[list[str]], tuple[int, dict[str, dict[str, int]]]]:
+    """`RegionApplication.settle_budgets`'s `read_use`: the read model brought up to date, then
+    `budget_use_at` (called again on each attempt)."""
+
+    def read(hospitals: list[str]) -> tuple[int, dict[str, dict[str, int]]]:
+        up_to_date(app)
+        with reading(app) as (curs, schema):
+            return budget_use_at(curs, schema, app.name, hospitals, year)
+
+    return read
+
+
+def budget_use_at(curs: Any, schema: str, tracking_name: str, hospitals: list[str], year: int) -> tuple[int, dict]:
+    """The read model's position and, summed at it, each hospital's `basic_use` of `year`."""
+    position = _position(curs, schema, tracking_name)
+    return position, {code: basic_use(_fund_lines(curs, schema, code, year, at=position)) for code in hospitals}
+
+
+def _fund_lines(
+    curs: Any, schema: str, hospital: str, year: int, *, at: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Per fund: settled, deducted, paid and recovered within the year; outstanding and
+    receivable at its end (with `at`, of the journal rows at or before that position)."""
+    bound = sql.SQL("") if at is None else sql.SQL("AND notification_id <= {} ").format(sql.Literal(at))
+    curs.execute(
+        sql.SQL(
+            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
+            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s {}GROUP BY fund, account, kind, in_year"
+        ).format(sql.Identifier(schema, "journal"), bound),
+        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
+    )
+    funds: dict[str, dict[str, int]] = {}
+    for row in curs.fetchall():
+        line = funds.setdefault(
+            row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
+        )
+        _add_row(line, row)
+    return funds
+
+
+def _add_row(line: dict[str, int], row: Any) -> None:
+    amount, kind = int(row["total"]), row["kind"]
+    if row["account"] == PAYABLE_TO_HOSPITALS:
+        line["outstanding"] -= amount
+        if not row["in_year"] or kind == "budget_settlement":  # a balance, not use of the budget
+            return
+        if kind in ("settlement", "correction", "reversal"):
+            line["settled"] -= amount
+        elif kind.startswith("deduction"):
+            line["deducted"] += amount
+        elif kind == "hospital_payment":
+            line["paid"] += amount
+        return
+    line["receivable"] += amount
+    if not row["in_year"] or kind == "budget_settlement":
+        return
+    if kind == "reversal":  # of a settlement already paid: owed back, no longer settled
+        line["settled"] -= amount
+    elif kind.startswith("deduction"):
+        line["deducted"] += amount
+    elif kind == "recovery":
+        line["recovered"] -= amount
 
 
 def coverage(curs: Any, schema: str, year: int) -> list[dict[str, Any]]:
