@@ -26,7 +26,9 @@ LINE_BYTES_MAX = 64 * 1024  # a claim is a few hundred bytes; anything this long
 ID_CHARS_MAX = 64
 ASSIST_CATEGORIES = ("none", "tekun", "dibao", "dibian", "disabled", "illness_poverty")
 INSUTYPES = ("310", "390")
-MED_TYPES = ("11", "14", "21", "51", "52")  # 51 生育门诊, 52 生育住院 (core.tiers.compute_maternity)
+# 41 定点药店购药 (a pharmacy purchase, settled under the ordinary outpatient rules); 51 生育门诊 and
+# 52 生育住院 (core.tiers.compute_maternity)
+MED_TYPES = ("11", "14", "21", "41", "51", "52")
 PAYEE_MEMBER = "member"
 PAYEES = ("hospital", PAYEE_MEMBER)
 HOSP_LEVELS = (1, 2, 3)

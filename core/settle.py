@@ -22,6 +22,7 @@ from core.policy import MATERNITY_MED_TYPES, Policy
 from core.records import Claim, MemberRecord, content_hash_of
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import (
+    PHARMACY_MED_TYPE,
     ClaimAmounts,
     Computation,
     MemberTerms,
@@ -29,6 +30,7 @@ from core.tiers import (
     YearToDate,
     compute_maternity,
     compute_settlement,
+    rules_med_type,
     split_personal,
 )
 
@@ -57,6 +59,8 @@ class Rejection(StrEnum):
     INSTITUTION_SUSPENDED = "institution_suspended"
     INSTITUTION_TERMINATED = "institution_terminated"
     HOSP_LV_MISMATCH = "hosp_lv_mismatch"
+    NOT_A_PHARMACY = "not_a_pharmacy"
+    NOT_A_PHARMACY_PURCHASE = "not_a_pharmacy_purchase"
     NO_MATERNITY_COVER = "no_maternity_cover"
     NO_MATERNITY_POLICY = "no_maternity_policy"
 
@@ -142,6 +146,11 @@ def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusa
         return None
     registered = registry.entries[claim.fixmedins_code].registration_on(claim.setl_time.isoformat())
     assert registered is not None
+    pharmacy, purchase = registered.fixmedins_type == "pharmacy", claim.med_type == PHARMACY_MED_TYPE
+    if pharmacy != purchase:  # a pharmacy sells (med_type 41) and only sells
+        reason = Rejection.NOT_A_PHARMACY_PURCHASE if pharmacy else Rejection.NOT_A_PHARMACY
+        what = "a pharmacy: its claims are purchases, med_type 41" if pharmacy else "not a pharmacy"
+        return Refusal(reason, f"{claim.fixmedins_code} is {what}")
     if registered.hosp_lv and registered.hosp_lv != claim.hosp_lv:
         return Refusal(
             Rejection.HOSP_LV_MISMATCH,
@@ -250,7 +259,7 @@ def settlement_amounts(claim: Claim, computation: Computation, split: PersonalSp
 
 def _amounts(claim: Claim) -> ClaimAmounts:
     return ClaimAmounts(
-        med_type=claim.med_type,
+        med_type=rules_med_type(claim.med_type),
         hosp_lv=claim.hosp_lv,
         medfee_sumamt=claim.medfee_sumamt,
         fulamt_ownpay_amt=claim.fulamt_ownpay_amt,

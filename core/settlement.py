@@ -49,8 +49,8 @@ RESULT_AMOUNT_FIELDS = tuple(
 
 def clr_type(med_type: str) -> str:
     """The national clearing type (清算类别) of a medical type: outpatient 11, inpatient 21 (生育住院
-    52 is an admission too)."""
-    return "21" if med_type in ("21", "52") else "11"
+    52 is an admission too), pharmacy purchases 41 (定点药店购药)."""
+    return "21" if med_type in ("21", "52") else "41" if med_type == "41" else "11"
 
 
 def national_amounts(insutype: str, amounts: dict[str, int]) -> dict[str, int]:

@@ -44,6 +44,12 @@ __all__ = [
 ]
 
 OUTPATIENT_MED_TYPE = "11"  # ordinary outpatient: the med_type with sub-caps and sub-limits
+PHARMACY_MED_TYPE = "41"  # 定点药店购药: a pharmacy purchase, paid under the ordinary outpatient rules
+
+
+def rules_med_type(med_type: str) -> str:
+    """The med_type whose policy terms and accumulators a claim's med_type is settled under."""
+    return OUTPATIENT_MED_TYPE if med_type == PHARMACY_MED_TYPE else med_type
 
 
 def _nonneg_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:

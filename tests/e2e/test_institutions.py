@@ -129,3 +129,18 @@ def test_resume_ends_an_open_suspension_the_day_before(yibao: Any, tmp_path: Pat
 def test_changes_to_an_unknown_institution_are_refused_by_name(yibao: Any) -> None:
     got = yibao("institutions", "suspend", "H-NONE", "--from", "2023-01-01", "--reason", "r", "--operator", "c", code=1)
     assert "unknown_institution" in got.stderr
+
+
+def test_a_pharmacy_sells_and_only_sells(yibao: Any) -> None:
+    def at(setl_id: str, code: str, med_type: str) -> dict[str, Any]:
+        line = {**claim(setl_id, code, 1, "2023-10-10"), "med_type": med_type, "medfee_sumamt": "500.00",
+                "inscp_scp_amt": "500.00"}  # fmt: skip
+        return lines(yibao("claims", "settle", "-", stdin=jsonl([line])))[0]
+
+    bought = at("IN-P-41", "P-01", "41")
+    # Under the ordinary outpatient rules of a resident: (500 - the 300.00 annual deductible) x 60% at level 1.
+    assert (bought["status"], bought["hifp_pay"], bought["med_type"], bought["clr_type"]) == (
+        "settled", "120.00", "41", "41"
+    )  # fmt: skip
+    assert at("IN-P-11", "P-01", "11")["reason"] == "not_a_pharmacy_purchase"
+    assert at("IN-H-41", "H-OK", "41")["reason"] == "not_a_pharmacy"
