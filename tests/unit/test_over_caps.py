@@ -47,5 +47,7 @@ def test_a_maternity_claim_is_held_to_its_med_types_annual_cap() -> None:
     ytd = YearToDate(maternity_paid={"52": 500_001, "51": 900_000})
     raised = _raised({"maternity_paid": {"52": 100}, "out_of_pocket": 5})
     assert raised == {"maternity_paid:52", "out_of_pocket"}
-    assert over_caps(policy, ytd, raised, "310", "none", chronic=False) == ["maternity_paid:52 500001 over its cap 500000"]
+    assert over_caps(policy, ytd, raised, "310", "none", chronic=False) == [
+        "maternity_paid:52 500001 over its cap 500000"
+    ]
     assert over_caps(policy, YearToDate(maternity_paid={"52": 500_000}), raised, "310", "none", chronic=False) == []
