@@ -92,3 +92,16 @@ def reconciliation_id(key: str) -> UUID:
 
 def clearing_id(region: str, hospital: str, month: str) -> UUID:
     return uuid5(f"clearing:{region}:{hospital}:{month}")
+
+
+@lru_cache(maxsize=64)
+def registry_id(region: str) -> UUID:
+    return uuid5(f"institution-registry:{region}")
+
+
+def member_payables_id(region: str) -> UUID:
+    return uuid5(f"member-payables:{region}")
+
+
+def maternity_allowance_id(allowance_id: str) -> UUID:
+    return uuid5(f"maternity-allowance:{allowance_id}")
