@@ -73,7 +73,7 @@ def parse_totals(obj: Mapping[str, Any]) -> TotalsLine:
     line = TotalsLine(
         fixmedins_code=f.identifier("fixmedins_code"),
         insutype=f.choice("insutype", ("310", "390")),
-        clr_type=f.choice("clr_type", ("11", "21")),
+        clr_type=f.choice("clr_type", ("11", "21", "41")),  # 41: pharmacy purchases (定点药店购药)
         begin=f.date("stmt_begndate"),
         end=f.date("stmt_enddate"),
         figures={**{name: signed_yuan(name, obj[name]) for name in LINE_AMOUNTS}, "fixmedins_setl_cnt": count},

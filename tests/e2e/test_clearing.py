@@ -259,6 +259,17 @@ def test_a_month_is_paid_only_when_the_months_before_it_since_the_last_payment_a
     assert (paid["status"], paid["postings"][0]["amount"]) == ("recorded", "3060.00")  # February's and March's
 
 
+def test_a_pharmacys_month_of_purchases_reconciles_and_clears(yibao: Any, tmp_path: Path) -> None:
+    purchase = {**claim("D001-1", "D001", "12", "300.00"), "med_type": "41"}
+    settled = out(yibao("claims", "settle", "-", stdin=json.dumps(purchase) + "\n"))
+    assert settled["clr_type"] == "41"
+    declared = {**totals("D001", "300.00", settled["fund_pay_sumamt"], 1), "clr_type": "41"}
+    [line] = reconcile(yibao, tmp_path / "d001.jsonl", declared)
+    assert line["stmt_rslt"] == "0"
+    done = out(clear(yibao, "D001", operator="fin-2"))
+    assert (done["status"], done["psntime"], done["medfee_sumamt"]) == ("recorded", 1, "300.00")
+
+
 def test_once_users_are_registered_only_an_approver_approves(yibao: Any) -> None:
     for name, role in (("fin-2", "finance"), ("chk-3", "approver")):
         yibao("users", "add", name, "--role", role, "--password-file", "-", stdin="correct horse battery\n")
