@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,22 @@ def test_report_and_dump_files_that_cannot_be_written_are_refused_by_name(env: d
         result = run(env, *args)
         assert (result.exit_code, result.stderr.count("\n")) == (1, 1), result.stderr
         assert result.stderr.startswith(f"error: cannot_write_file: {'FILE' if args[0] == 'db' else '--out'} ")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_report_that_fills_the_disk_is_one_named_error_and_nothing_after_it(
+    env: dict[str, str], database_url: str, fmt: str
+) -> None:
+    # A process of its own: what an unfinished file says as the interpreter ends is seen too.
+    args = ["report", "balance-sheet", "--region", "330109", "--as-of", "2023-12-31", "--format", fmt]
+    result = subprocess.run(
+        [sys.executable, "-m", "commands", *args, "--out", "/dev/full"], capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": database_url}, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: cannot_write_file: --out /dev/full: No space left on device\n"
 
 
 def test_a_claim_before_the_members_first_record_names_the_date_and_a_numeric_setl_id_is_echoed(
