@@ -211,17 +211,22 @@ _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "pres
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
 
-def claim_ids(obj: Mapping[str, Any]) -> tuple[str | int | None, str | int | None]:
+Echoed = str | int | msgspec.Raw | None
+
+
+def claim_ids(obj: Mapping[str, Any]) -> tuple[Echoed, Echoed]:
     """setl_id and psn_no of a (possibly bad) claim object, for the rejection line: as given
-    when a string or an integer (a JSON number `123` is echoed as 123), else None."""
+    when a string or a number (`123` is echoed as 123, `12345.0` as 12345.0), else None."""
     return _as_given(obj.get("setl_id")), _as_given(obj.get("psn_no"))
 
 
-def _as_given(value: Any) -> str | int | None:
+def _as_given(value: Any) -> Echoed:
     if isinstance(value, str) and len(value) <= ID_CHARS_MAX:
         return value
     if type(value) is int and abs(value) < 10**ID_CHARS_MAX:  # not a bool
         return value
+    if isinstance(value, decimal.Decimal) and len(text := str(value)) <= ID_CHARS_MAX:
+        return msgspec.Raw(text.encode())  # a JSON number with a fraction: as a number, never a float
     return None
 
 
