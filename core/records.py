@@ -54,10 +54,26 @@ def insured_elsewhere(psn_no: str, region: str, on: dt.date) -> RecordRejected:
     )
 
 
+class CutLine(bytes):
+    """The first bytes of a line too long to hold, as a reader hands it on, with the length of the
+    whole line (`bytes_total`, without its line end), so that its rejection names the real length."""
+
+    bytes_total: int
+
+    def __new__(cls, head: bytes, bytes_total: int) -> CutLine:
+        line = super().__new__(cls, head)
+        line.bytes_total = bytes_total
+        return line
+
+    def __reduce__(self) -> tuple[Any, ...]:  # handed to worker processes whole
+        return CutLine, (bytes(self), self.bytes_total)
+
+
 def decode_line(raw: bytes) -> dict[str, Any]:
     """The JSON object of one line, or a named rejection."""
-    if len(raw) > LINE_BYTES_MAX:
-        raise _fail("line_too_long", f"line of {len(raw)} bytes exceeds {LINE_BYTES_MAX}")
+    length = raw.bytes_total if isinstance(raw, CutLine) else len(raw)
+    if length > LINE_BYTES_MAX:
+        raise _fail("line_too_long", f"line of {length} bytes exceeds {LINE_BYTES_MAX}")
     if not raw.strip():
         raise _fail("empty_line", "the line is empty")
     try:
