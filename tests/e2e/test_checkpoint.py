@@ -141,14 +141,19 @@ def test_a_key_file_others_can_read_is_refused(store_env: dict[str, str], keys: 
     )
 
 
-def test_an_unwritable_out_is_a_named_error(store_env: dict[str, str], keys: dict[str, Path]) -> None:
-    take(store_env, keys)
-    result = yibao(store_env, "checkpoint", "--key", str(keys["key"]), "--out", "/proc/no/such/checkpoint.json")
+@pytest.mark.parametrize("where", ["in no directory", "a directory"])
+def test_an_unwritable_out_is_a_named_error_before_anything_is_done(
+    store_env: dict[str, str], keys: dict[str, Path], tmp_path: Path, where: str
+) -> None:
+    out, problem = (
+        ("/proc/no/such/checkpoint.json", "there is no directory /proc/no/such") if where == "in no directory"
+        else (str(tmp_path), "it is a directory")
+    )  # fmt: skip
+    result = yibao(store_env, "checkpoint", "--key", str(keys["key"]), "--out", out)
 
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "error: cannot_write_file: cannot write /proc/no/such/checkpoint.json: No such file or directory\n"
-    )
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot_write_file: --out {out}: {problem} (nothing was done)\n"
+    assert not keys["key"].exists()  # not even the key was made
 
 
 @pytest.mark.parametrize(
