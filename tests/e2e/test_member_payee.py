@@ -117,8 +117,9 @@ def test_a_bad_payee_is_named(yibao: Any) -> None:
 
 def test_an_audit_deduction_does_not_apply_to_a_claim_owed_to_the_member(yibao: Any) -> None:
     yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-D", "ZX-2", "1200.00", "2023-06-01")]))
-    got = yibao("finance", "deduct", "refuse", "--region", "330109", "--setl-id", "ZX-D", "--fund", "390100",
-                "--amount", "100.00", "--deduction-id", "ZX-DED", "--operator", "aud", "--reason", "审核", code=1)  # fmt: skip
+    args = ("--amount", "100.00", "--deduction-id", "ZX-DED", "--operator", "aud", "--reason", "审核")
+    got = yibao("finance", "deduct", "refuse", "--region", "330109", "--setl-id", "ZX-D", "--fund", "390100", *args,
+                code=1)  # fmt: skip
     assert "settlement_paid_to_member" in got.stderr
 
 
