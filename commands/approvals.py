@@ -13,9 +13,11 @@ from core.approval import ApprovalRefused, ApprovalRequest
 from core.money import format_yuan
 from core.results import settlement_result
 from core.roles import Action
+from projections.console_reads import ApprovalRow, approval_rows
+from projections.read_model import reading
 
 
-def request_line(request: ApprovalRequest, region: str) -> dict[str, Any]:
+def request_line(request: ApprovalRequest | ApprovalRow, region: str) -> dict[str, Any]:
     """One request as a JSON object: what, by whom, its amount, who decided it."""
     status = "pending_approval" if request.status == "pending" else str(request.status)
     return {
@@ -38,9 +40,10 @@ def approvals() -> None:
 def approvals_list(obj: CliContext, status: str | None) -> None:
     """Every request of every region, one JSON object a line (who made it, who decided it)."""
     for code in obj.store.region_codes():
-        for request in obj.store.region(code).approval_requests():
-            if status is None or request.status == status:
-                click.echo(dumps(request_line(request, code)))
+        with reading(obj.store.region(code)) as (curs, schema):
+            found = approval_rows(curs, schema, status=status)
+        for request in sorted(found, key=lambda r: r.request_id):
+            click.echo(dumps(request_line(request, code)))
 
 
 @approvals.command("approve")
