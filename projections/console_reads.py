@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 import attrs
+import msgspec
 from psycopg import sql
 
 from core.approval import RequestStatus
@@ -95,26 +96,48 @@ def newest_event_at(curs: Any, schema: str) -> dt.datetime | None:
     return row["recorded_at"] if row else None
 
 
+class _Result(msgspec.Struct):
+    stmt_rslt: str = ""
+
+
+class _Reconciled(msgspec.Struct):
+    """The fields of `core.reconciliation.Reconciliation.Recorded` (the key only on it) and
+    `Rechecked` that the page shows; the rest of the state is skipped when decoded."""
+
+    operator: str
+    on_date: str
+    result: _Result
+    kind: str = ""
+    hospital: str = ""
+    begin: str = ""
+    end: str = ""
+
+
+_reconciled = msgspec.json.Decoder(_Reconciled)
+
+
 def reconciliation_rows(curs: Any, schema: str, year: int) -> list[dict[str, Any]]:
     """Each reconciliation whose period touches `year`, as its latest event says (a rerun of the
     same file that changed the answer records `Rechecked`): hospital, kind, period, stmt_rslt,
     when and by whom, ordered by hospital and period."""
     query = sql.SQL(
-        "SELECT DISTINCT ON (e.originator_id) first.state->>'hospital' AS hospital, first.state->>'kind' AS kind,"
-        " first.state->>'begin' AS begin, first.state->>'end' AS end, convert_from(e.state, 'UTF8')::jsonb AS latest,"
-        " e.recorded_at, e.notification_id AS position"
-        " FROM {events} AS e JOIN LATERAL (SELECT convert_from(f.state, 'UTF8')::jsonb AS state FROM {events} AS f"
-        "   WHERE f.originator_id = e.originator_id AND f.originator_version = 1) AS first ON true"
-        " WHERE e.topic IN ('Reconciliation.Recorded', 'Reconciliation.Rechecked')"
-        " ORDER BY e.originator_id, e.originator_version DESC"
-    ).format(events=_events(schema))
+        "SELECT originator_id, topic, state, recorded_at, notification_id FROM {} "
+        "WHERE topic IN ('Reconciliation.Recorded', 'Reconciliation.Rechecked') ORDER BY notification_id"
+    ).format(_events(schema))
+    key: dict[Any, _Reconciled] = {}
+    latest: dict[Any, tuple[_Reconciled, dt.datetime, int]] = {}
+    for row in curs.execute(query, binary=True).fetchall():
+        event = _reconciled.decode(row["state"])
+        if row["topic"] == "Reconciliation.Recorded":
+            key[row["originator_id"]] = event
+        latest[row["originator_id"]] = (event, row["recorded_at"], row["notification_id"])
     found = []
-    for row in curs.execute(query).fetchall():
-        if row["begin"][:4] <= str(year) <= row["end"][:4]:
-            latest = row["latest"]
+    for originator_id, (event, recorded_at, position) in latest.items():
+        k = key[originator_id]
+        if k.begin[:4] <= str(year) <= k.end[:4]:
             found.append({
-                "hospital": row["hospital"], "kind": row["kind"], "begin": row["begin"], "end": row["end"],
-                "stmt_rslt": latest["result"].get("stmt_rslt", ""), "on_date": latest["on_date"],
-                "operator": latest["operator"], "recorded_at": row["recorded_at"], "position": row["position"],
+                "hospital": k.hospital, "kind": k.kind, "begin": k.begin, "end": k.end,
+                "stmt_rslt": event.result.stmt_rslt, "on_date": event.on_date, "operator": event.operator,
+                "recorded_at": recorded_at, "position": position,
             })  # fmt: skip
     return sorted(found, key=lambda r: (r["hospital"], r["begin"], r["end"], r["kind"]))
