@@ -91,9 +91,21 @@ def overview(console: Console, request: Request, user: User) -> Page:
         for f in sheet.funds:
             table.append([code, f.fund, format_yuan(f.lines["balance"]), format_yuan(f.lines["surplus_of_year"]),
                           "" if f.months_of_capacity is None else str(f.months_of_capacity)])  # fmt: skip
+    table += [[], list(CHECKS_COLUMNS)] + [_checks_row(r) for r in regions]  # the page's second table
     return Page("overview.html", {"as_of": as_of, "overview": regions, "warning": MONTHS_WARNING,
                                   "yuan": format_yuan,
                                   "stale_days": VERIFY_STALE_AFTER.days}, "概览 Overview", table)  # fmt: skip
+
+
+CHECKS_COLUMNS = ("region", "pending_approvals", "pending_amount", "verify_at", "verify_by", "verify_problems",
+                  "verify_first_problem", "verify_position", "verify_stale")  # fmt: skip
+
+
+def _checks_row(region: dict[str, Any]) -> list[str]:
+    (count, amount), run = region["approvals"], region["verify"]["run"]
+    verify = [run.at.isoformat(timespec="seconds"), run.ran_by, str(run.problems), run.first_problem or "",
+              str(run.position)] if run else ["", "", "", "", ""]  # fmt: skip
+    return [region["code"], str(count), format_yuan(amount), *verify, str(region["verify"]["stale"]).lower()]
 
 
 def _verify(run: VerifyRun | None, newest: dt.datetime | None) -> dict[str, Any]:

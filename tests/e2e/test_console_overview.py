@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page
 from commands.cli import main
 from tests.conftest import EXAMPLES
 from tests.e2e.test_console import PASSWORD, _login, base_url, browser  # noqa: F401 (fixtures)
+from web.pages import CHECKS_COLUMNS
 
 REGION = "330109"
 MEMBER = {
@@ -97,6 +98,10 @@ def test_a_pending_approval_shows_on_the_overview_until_it_is_approved(
     assert (asked["status"], asked["request_id"]) == ("pending_approval", "reverse-OV-BIG-v1")
     pending = _overview(auditor, base_url).locator(f"#approvals-{REGION}")
     assert (pending.locator(".count").inner_text(), pending.locator(".amount").inner_text()) == ("1", "8280.00")
+    with auditor.expect_download() as download:
+        auditor.click("#export-csv")
+    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert exported[exported.index(",".join(CHECKS_COLUMNS)) + 1].startswith(f"{REGION},1,8280.00,")
     pending.locator("a").click()
     row = auditor.locator("#approvals tbody tr[data-request='reverse-OV-BIG-v1']")
     cells = row.locator("td").all_inner_texts()
