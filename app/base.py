@@ -29,8 +29,10 @@ from core.hospital import (
 )
 from core.ids import (
     hospital_id,
+    member_payables_id,
     policy_book_id,
 )
+from core.member_payment import MemberPayables
 from core.policy import Policy, parse_policy
 from core.policy_book import PolicyBook
 from core.snapshot import MemberYearSnapshot
@@ -205,3 +207,7 @@ class RegionBase(Application):
     def _hospital(self, uow: UnitOfWork, code: str) -> HospitalAccount:
         hospital = uow.get(hospital_id(code), HospitalAccount)
         return hospital if hospital is not None else uow.add(HospitalAccount(fixmedins_code=code))
+
+    def _member_payables(self, uow: UnitOfWork) -> MemberPayables:
+        payables = uow.get(member_payables_id(self.region), MemberPayables)
+        return payables if payables is not None else uow.add(MemberPayables(region=self.region))

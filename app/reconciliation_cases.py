@@ -17,8 +17,7 @@ class ReconciliationCases(RegionBase):
         again records nothing unless its answer changed."""
 
         def work(uow: UnitOfWork) -> bool:
-            key = {k: key_and_result[k] for k in ("kind", "file_sha256", "hospital", "begin", "end")}
-            found = uow.get(Reconciliation.create_id(**key), Reconciliation)
+            found = uow.get(Reconciliation.create_id(**key_and_result), Reconciliation)
             if found is not None:
                 return found.recheck(operator, on_date.isoformat(), key_and_result["result"])
             uow.add(Reconciliation(**key_and_result, operator=operator, on_date=on_date.isoformat()))

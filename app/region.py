@@ -2,10 +2,11 @@
 
 It is independent of the database: `store.app` gives it a PostgreSQL recorder over the region's
 own schema. Each CLI command calls one method here; each kind of use case is a module of `app/`
-(`member_cases`, `settlement_cases`, `approval_cases`, `contribution_cases`, `finance_cases`,
-`reconciliation_cases`, `transfer_cases`) on `app.base.RegionBase`. Batch methods load every
-aggregate they need in bulk, decide in memory, and save all changes in one transaction; a
-concurrent writer makes the save fail on a version constraint and the batch is recomputed.
+on `app.base.RegionBase`: `member_cases`, `contribution_cases`, `settlement_cases`,
+`approval_cases`, `finance_cases`, `member_payment_cases`, `maternity_cases`, `budget_cases`,
+`reconciliation_cases`, `institution_cases`, `transfer_cases`. Batch methods load every aggregate
+they need in bulk, decide in memory, and save all changes in one transaction; a concurrent
+writer makes the save fail on a version constraint and the batch is recomputed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from collections.abc import Sequence
 from eventsourcing.application import AggregateNotFoundError
 
 from app.approval_cases import ApprovalCases
+from app.budget_cases import BudgetCases
 from app.contribution_cases import ContributionCases
-from app.finance_cases import FinanceCases
+from app.institution_cases import InstitutionCases
+from app.maternity_cases import MaternityCases
+from app.member_payment_cases import MemberPaymentCases
 from app.reconciliation_cases import ReconciliationCases
 from app.transfer_cases import TransferCases
 from core.account import IndividualAccount
@@ -37,7 +41,16 @@ from core.records import MemberRecord
 from core.tiers import YearToDate
 
 
-class RegionApplication(ApprovalCases, FinanceCases, ContributionCases, ReconciliationCases, TransferCases):
+class RegionApplication(
+    ApprovalCases,
+    MemberPaymentCases,
+    MaternityCases,
+    BudgetCases,
+    ContributionCases,
+    ReconciliationCases,
+    InstitutionCases,
+    TransferCases,
+):
     def hospital_account(self, code: str) -> HospitalAccount | None:
         try:
             return self.repository.get(hospital_id(code))

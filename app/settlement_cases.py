@@ -31,8 +31,10 @@ from core.ids import (
     member_id,
     member_year_id,
     policy_book_id,
+    registry_id,
     settlement_id,
 )
+from core.institution import InstitutionRegistry
 from core.lookback import late_recognition
 from core.member import Member
 from core.member_year import MemberYear
@@ -159,6 +161,7 @@ class SettlementCases(MemberCases):
             + [member_id(c.psn_no) for c in claims]
             + [member_year_id(c.psn_no, c.year) for c in claims]
             + [account_id(c.psn_no) for c in claims]
+            + [registry_id(self.region)]
         )
         family = set()
         for c in claims:
@@ -217,6 +220,10 @@ class SettlementCases(MemberCases):
         if policy is None:
             detail = f"no policy for region {self.region} year {claim.year}"
             return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
+        refused = settle.at_institution(claim, uow.get(registry_id(self.region), InstitutionRegistry))
+        refused = refused or settle.maternity_cover(claim, record, policy)
+        if refused is not None:
+            return _outcome(refused)
         if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
             held = self._correction_reversed(uow, settlement, claim, operator or "", reason or "", on_date or "",
                                              origin, approved_by)  # fmt: skip
@@ -331,6 +338,8 @@ class SettlementCases(MemberCases):
         # on the hospital's account even when nothing was paid: a payment summed before this
         # reversal then loses its save to it, and is summed again without the version.
         paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
+        if settlement.owes_member:  # a member payment summed before this must not pay it
+            self._member_payables(uow).lower(facts.setl_id, facts.version, on_date)
         settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
         hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
 

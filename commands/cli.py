@@ -24,6 +24,8 @@ from commands import (
     demo,
     finance,
     funds,
+    institutions,
+    maternity,
     policy,
     reconcile,
     records,
@@ -104,3 +106,5 @@ main.add_command(users.users)
 main.add_command(approvals.approvals)
 main.add_command(reconcile.reconcile)
 main.add_command(serve.serve)
+main.add_command(institutions.institutions)
+main.add_command(maternity.maternity)

@@ -15,7 +15,7 @@ import gc
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from app.transfer_relay import relay
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.lines import read_lines
+from commands import demo_payees
 from commands.context import CliContext
 from core.errors import YibaoError
 from core.funds import INTEREST, OPENING, entry
@@ -101,7 +102,8 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     steps.say("catching up the read model")
     catch_up(app)
     steps.say("done")
-    _print_summary(app, receiving, scenario.year, year.settled, year.moved)
+    _print_summary(app, receiving, scenario.year, year.settled, year.moved,
+                   lambda: demo_payees.print_summary(app, *year.registry, scenario.year, year.refused))  # fmt: skip
 
 
 def _regions(obj: CliContext) -> tuple[RegionApplication, RegionApplication]:
@@ -134,6 +136,8 @@ class _Year:
         )  # fmt: skip
         self.settled: dict[str, int] = {}
         self.moved: dict[str, int] = {}
+        self.refused: dict[str, int] = {}  # claim lines rejected by the 定点 registry, by reason
+        self.registry: tuple[str, str] = ("", "")  # the suspended and the terminated institution
 
     def run(self) -> None:
         claims_writer = self._generate()
@@ -141,6 +145,8 @@ class _Year:
             self._run_file("members", batch.import_members(self.obj.store, read_lines(stream), batch_size=BATCH_LINES))
         self._contributions(range(1, 7))
         _finance(self.app, self.receiving, self.scenario, self.folder, self.steps)
+        self.app.record_fund_entries([demo_payees.opening_entry(self.scenario, frozenset(_movers(self.folder)))])
+        self.registry = demo_payees.register_institutions(self.app, self.scenario)
         if claims_writer is not None:
             claims_writer.join()
             if claims_writer.exitcode != 0:
@@ -176,6 +182,8 @@ class _Year:
         if month == 9:  # recognitions dated July-September: look back over the months before
             with (self.folder / "recognitions.jsonl").open("rb") as stream:
                 self._run_file("illness_poverty recognitions", batch.import_members(store, read_lines(stream)))
+        if month == 12:  # 零星报销 and maternity of the year, and the payment to members
+            demo_payees.settle_year_end(self.app, self.scenario, frozenset(_movers(self.folder)))
         for region_app in (self.app, self.receiving):
             _pay_hospitals(region_app, year, month)
             if month % 3 == 0:
@@ -198,6 +206,9 @@ class _Year:
         counts: dict[str, int] = {}
         for n, result in enumerate(results, start=1):
             counts[result.status] = counts.get(result.status, 0) + 1
+            reason = result.output.get("reason") if result.status == "rejected" else None
+            if reason in ("institution_suspended", "institution_terminated"):
+                self.refused[reason] = self.refused.get(reason, 0) + 1
             if n % 5000 == 0:
                 self.steps.count(label, n)
         if self.steps.tty:
@@ -207,8 +218,9 @@ class _Year:
 
 
 def _print_summary(
-    app: RegionApplication, receiving: RegionApplication, year: int, settled: dict[str, int], moved: dict[str, int]
-) -> None:
+    app: RegionApplication, receiving: RegionApplication, year: int, settled: dict[str, int], moved: dict[str, int],
+    flows: Callable[[], None],
+) -> None:  # fmt: skip
     as_of = dt.date(year, 12, 31)
     with reading(app) as (curs, schema):
         sheet = bs.balance_sheet(curs, schema, app.region, as_of)
@@ -243,6 +255,7 @@ def _print_summary(
         f"{moved.get('rejected', 0):,} rejected), {format_yuan(moved.get('balance', 0))} of account balances moved; "
         f"{received:,} of their later claims settled in {RECEIVING}"
     )
+    flows()
     click.echo("  to open the console on this data (docs/console.md): yibao users add NAME --role auditor, then")
     click.echo("  yibao serve, and log in at http://127.0.0.1:8000/ as NAME")
 

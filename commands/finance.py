@@ -5,19 +5,24 @@ Every command accepts `--dry-run`, which prints the postings it would record and
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from pathlib import Path
 
 import click
 
 from app.outcomes import FinanceResult
 from bulk.lines import dumps
 from commands.context import CliContext
-from commands.params import DATE, YUAN, required_options
+from commands.identity import acting_user
+from commands.params import DATE, YUAN, OutputPath, required_options
 from commands.reports import up_to_date
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import format_yuan
-from projections.statements import owed_reader
+from core.roles import Action
+from projections.statements import budget_reader, owed_reader
 
 FUND = click.Choice(FUNDS)
 
@@ -155,3 +160,76 @@ def finance_budget(obj: CliContext, region: str, hospital: str, year: int, amoun
     required_options(operator=operator)
     changed = obj.store.region(region).set_budget(hospital=hospital, year=year, amount=amount, operator=operator)
     click.echo(f"budget {hospital} {year}: {format_yuan(amount)} ({'recorded' if changed else 'unchanged'})")
+
+
+@finance.command("pay-members")
+@click.option("--region", required=True)
+@click.option("--through", type=DATE, required=True, help="Pay what is owed for everything posted up to this date.")
+@click.option("--paid-on", type=DATE, help="Date of the payment (default today).")
+@click.option("--payment-id", required=True, help="Idempotency key: the same id again pays nothing again.")
+@click.option("--operator", required=True)
+@click.option("--bank-file", type=OutputPath(), help="Write the bank's payment file (CSV, UTF-8) here.")
+@click.option("--dry-run", is_flag=True, help="Print what would be paid; record nothing.")
+@click.pass_obj
+def finance_pay_members(
+    obj: CliContext, region: str, through: dt.date, paid_on: dt.date | None, payment_id: str, operator: str,
+    bank_file: Path | None, dry_run: bool,
+) -> None:  # fmt: skip
+    """Pay members what the funds owe them (应付参保人款: 零星报销, look-back assistance) for
+    everything posted up to --through, in one transaction. One JSON line per member paid, then
+    a summary line. Run again with the same --payment-id it pays nothing and prints (and writes
+    to --bank-file) what the first run paid. A member who owes money back (a reversal after a
+    payment) is paid nothing until what they are owed exceeds it."""
+    required_options(operator=operator, payment_id=payment_id)
+    operator = acting_user(obj.store, operator, Action.PAY)
+    app = obj.store.region(region)
+    payment = app.pay_members(
+        payment_id, read_owed=owed_reader(app, through, up_to_date, members=True), through=through,
+        paid_on=paid_on or dt.date.today(), operator=operator, dry_run=dry_run,
+    )  # fmt: skip
+    rows = [(psn, sum(funds.values()), funds) for psn, funds in sorted(payment.paid.items())]
+    for psn, total, funds in rows:
+        paid = {fund: format_yuan(amount) for fund, amount in funds.items()}
+        click.echo(dumps({"payment_id": payment_id, "psn_no": psn, "amount": format_yuan(total), "funds": paid}))
+    total = sum(amount for _, amount, _ in rows)
+    click.echo(dumps({"payment_id": payment_id, "status": payment.status, "members": len(rows),
+                      "total": format_yuan(total)}))  # fmt: skip
+    if bank_file is not None and not dry_run:
+        _write_bank_file(bank_file, payment_id, [(psn, amount) for psn, amount, _ in rows])
+
+
+def _write_bank_file(path: Path, payment_id: str, rows: list[tuple[str, int]]) -> None:
+    """One row per member for the bank: who (psn_no), how much (yuan), and the reference."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["psn_no", "amount", "reference"])
+    writer.writerows([psn, format_yuan(amount), payment_id] for psn, amount in rows)
+    try:
+        path.write_text(out.getvalue(), encoding="utf-8-sig")  # with a BOM: Excel then reads UTF-8
+    except OSError as exc:
+        raise YibaoError(f"--bank-file {path}: {exc.strerror or exc}", reason="cannot_write_file") from None
+
+
+@finance.command("budget-settle")
+@click.option("--region", required=True)
+@click.option("--year", type=int, required=True)
+@click.option("--on", "on_date", type=DATE, help="Date of the settlement (default today).")
+@click.option("--operator", required=True)
+@click.option("--dry-run", is_flag=True, help="Print what would be recorded; record nothing.")
+@click.pass_obj
+def finance_budget_settle(
+    obj: CliContext, region: str, year: int, on_date: dt.date | None, operator: str, dry_run: bool
+) -> None:
+    """Year-end settlement of every hospital's total budget (总额预算 年终清算) under the policy's
+    [budget] terms: under budget, the hospital keeps its share of the surplus (owed to it, paid
+    with the next `finance pay`); over budget, it owes back the overspend the funds do not share
+    (a receivable `finance recover` settles). One JSON line per hospital with a budget for the
+    year. Run again: `duplicate`; refused if the year's figures changed since."""
+    required_options(operator=operator)
+    operator = acting_user(obj.store, operator, Action.PAY)
+    app = obj.store.region(region)
+    settled = app.settle_budgets(year, read_use=budget_reader(app, year, up_to_date),
+                                 on_date=on_date or dt.date.today(), operator=operator, dry_run=dry_run)  # fmt: skip
+    for hospital, outcome, result in settled:
+        figures = {name: format_yuan(value) for name, value in outcome.to_dict().items()}
+        _print(result, hospital=hospital, year=year, **figures)

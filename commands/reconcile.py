@@ -1,7 +1,8 @@
-"""`yibao reconcile totals|detail`: a hospital's figures against the centre's (对账; national 3201, 3202).
+"""`yibao reconcile totals|detail`: a hospital's figures against the centre's (对账; national 3201, 3202);
+`yibao reconcile bank`: a fund's bank statement against the fund's bank postings (银行对账).
 
-Each file is recorded once as a reconciliation (operator, file sha256, hospital, period, result):
-the same file again gives the same answer and records nothing.
+Each file is recorded once as a reconciliation (operator, file sha256, hospital or fund, period,
+result): the same file again gives the same answer and records nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,21 @@ import click
 
 from bulk.lines import dumps, read_lines
 from commands.context import CliContext
+from commands.funds import _region
 from commands.identity import acting_user
 from commands.params import DATE
 from commands.reports import report, up_to_date
+from core.bank_statement import (
+    check_fund,
+    decode_statement,
+    match,
+    parse_statement,
+    recorded_result,
+    statement_period,
+    unmatched_lines,
+    within,
+)
+from core.bank_statement import summary as bank_summary
 from core.errors import YibaoError
 from core.reconcile import (
     AMOUNTS_DIFFER,
@@ -28,17 +41,18 @@ from core.reconcile import (
     summary,
     totals_result,
 )
-from core.reconciliation import Reconciliation
+from core.reconciliation import BANK_KIND, Reconciliation
 from core.records import RecordRejected, decode_line
 from core.roles import Action
 from projections.read_model import reading
-from projections.reconciliation import center_totals, joined_lines
+from projections.reconciliation import bank_postings, center_totals, joined_lines
 from store.app import Store
 
 
 @click.group()
 def reconcile() -> None:
-    """Reconcile with hospitals (对账): totals (3201) and settlement lines (3202)."""
+    """Reconcile with hospitals (对账): totals (3201) and settlement lines (3202); and a fund's
+    bank statement with its bank postings."""
 
 
 class _Hashed:
@@ -170,25 +184,70 @@ def _detail(hashed: _Hashed, counts: dict[str, int]) -> Iterator[DetailLine]:
             click.echo(f"line {line_no}: {reason}: {exc}", err=True)
 
 
+@reconcile.command("bank")
+@click.argument("file", type=click.File("rb"))
+@click.option("--fund", required=True, help="The fund (national code) whose bank account FILE is a statement of.")
+@click.option("--operator", required=True, help="Who reconciles (recorded).")
+@click.option("--region", help="The pooling region whose books hold the account (needed when there are several).")
+@click.option("--from", "begin", type=DATE, help="First date of the period (default: the statement's first).")
+@click.option("--to", "end", type=DATE, help="Last date of the period, inclusive (default: the statement's last).")
+@click.pass_obj
+def reconcile_bank(
+    obj: CliContext, file: IO[bytes], fund: str, operator: str, region: str | None, begin: dt.date | None,
+    end: dt.date | None,
+) -> None:  # fmt: skip
+    """Match a bank statement (FILE: CSV of date YYYY-MM-DD, signed amount in yuan (+ into the
+    account), counterparty, reference; a header row allowed; UTF-8, with or without BOM, or GBK)
+    with the fund's postings to its bank account, one to one on date and amount, counterparty
+    and reference breaking ties. One JSON line per item found on one side only (reason
+    only_in_bank or only_in_center), then a summary line. Exits 0 whether or not they differ; a
+    line that cannot be read refuses the whole file, naming the line."""
+    operator = acting_user(obj.store, operator, Action.PAY)
+    check_fund(fund)
+    data = file.read()
+    text, encoding = decode_statement(data)
+    lines = parse_statement(text)
+    period = statement_period(lines, begin, end)
+    inside = within(lines, *period)
+    app = _region(obj, region)
+    up_to_date(app)
+    with reading(app) as (curs, schema):
+        matching = match(inside, bank_postings(curs, schema, fund, *period))
+    for line in unmatched_lines(matching):
+        click.echo(dumps(line))
+    found = {**bank_summary(fund, matching), "from": period[0], "to": period[1], "encoding": encoding}
+    if len(inside) < len(lines):
+        found["outside_period"] = len(lines) - len(inside)
+    click.echo(dumps(found))
+    app.record_reconciliation(
+        operator=operator, on_date=dt.date.today(), kind=BANK_KIND, file_sha256=hashlib.sha256(data).hexdigest(),
+        hospital="", fund=fund, begin=period[0], end=period[1], result=recorded_result(found),
+    )  # fmt: skip
+
+
 @report.command("reconciliation")
 @click.option("--region", help="Only this region (default: all).")
 @click.pass_obj
 def report_reconciliation(obj: CliContext, region: str | None) -> None:
-    """Reconciled periods by hospital with their status: one JSON line per hospital, period and
-    kind (totals or detail), with the last file's `stmt_rslt` ("0" reconciled, "1" differences),
-    who checked it, when, and how many files were checked for it."""
-    last: dict[tuple[str, str, str, str], tuple[Any, Reconciliation, int]] = {}
+    """Reconciled periods by hospital, then bank statements by region and fund, with their status:
+    one JSON line per hospital (or fund), period and kind (totals, detail or bank), with the last
+    file's `stmt_rslt` ("0" reconciled, "1" differences), who checked it, when, and how many files
+    were checked for it."""
+    last: dict[tuple[Any, ...], tuple[Any, Reconciliation, int]] = {}
     for code in [region] if region else obj.store.region_codes():
         for r in obj.store.region(code).reconciliations():
-            key = (r.hospital, r.begin, r.end, r.kind)
+            # A fund's bank account is the region's own; a hospital's periods are one whichever records them.
+            party = (code, r.fund) if r.kind == BANK_KIND else ("", r.hospital)
+            key = (r.kind == BANK_KIND, *party, r.begin, r.end, r.kind)
             seen = last.get(key)
             if seen is None or r.modified_on > seen[1].modified_on:
                 last[key] = (code, r, (seen[2] if seen else 0) + 1)
             else:
                 last[key] = (*seen[:2], seen[2] + 1)
-    for (hospital, begin, end, kind), (code, r, files) in sorted(last.items()):
+    for _, (code, r, files) in sorted(last.items()):
+        named = {"fund": r.fund} if r.kind == BANK_KIND else {"fixmedins_code": r.hospital}
         click.echo(dumps({
-            "region": code, "fixmedins_code": hospital, "stmt_begndate": begin, "stmt_enddate": end, "kind": kind,
+            "region": code, **named, "stmt_begndate": r.begin, "stmt_enddate": r.end, "kind": r.kind,
             "stmt_rslt": r.result["stmt_rslt"], "operator": r.operator, "on_date": r.on_date, "files": files,
             "file_sha256": r.file_sha256,
         }))  # fmt: skip

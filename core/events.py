@@ -24,11 +24,15 @@ def _aggregate_class(originator_topic: str) -> type[Any]:
 
 
 @cache
-def _init_names(event_class: type[Any], aggregate_class: type[Any]) -> tuple[str, ...]:
+def _init_names(event_class: type[Any], aggregate_class: type[Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The event fields `__init__` takes: those every stored event has, and those added later with
+    a default (an event stored before has no key for them: `__init__`'s own default applies)."""
     params = inspect.signature(aggregate_class.__init__).parameters
     if "id" in params:
         raise AssertionError(f"{aggregate_class.__name__}.__init__ takes no id here: ids come from create_id")
-    return tuple(f.name for f in dataclasses.fields(event_class) if f.name in params and f.name != "self")
+    taken = [f for f in dataclasses.fields(event_class) if f.name in params and f.name != "self"]
+    later = tuple(f.name for f in taken if f.default is not dataclasses.MISSING)
+    return tuple(f.name for f in taken if f.name not in later), later
 
 
 class Created(Aggregate.Created):
@@ -38,7 +42,10 @@ class Created(Aggregate.Created):
         cls: Any = _aggregate_class(state["originator_topic"])
         new = cls.__new__(cls)
         new.__base_init__(state["originator_id"], state["originator_version"], state["timestamp"])
-        new.__init__(**{name: state[name] for name in _init_names(type(self), cls)})
+        always, later = _init_names(type(self), cls)
+        given = {name: state[name] for name in always}
+        given.update((name, state[name]) for name in later if name in state)
+        new.__init__(**given)
         self.apply(new)
         return new
 

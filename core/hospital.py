@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.domain import Aggregate
 
+from core.budget import BudgetOutcome
 from core.codec import aggregate_topic
 from core.errors import YibaoError
 from core.events import Created, Event
@@ -77,6 +78,14 @@ def deduction_operation(setl_id: str, fund: str, kind: str, amount: int) -> Oper
 
 def recovery_operation(fund: str, amount: int) -> Operation:
     return ("recover", fund, amount)
+
+
+def budget_operation_id(year: int) -> str:
+    return f"budget-settlement-{year}"
+
+
+def budget_operation(year: int, budget: int, used: int) -> Operation:
+    return ("budget-settle", year, budget, used)
 
 
 def fine_operation(fund: str, amount: int) -> Operation:
@@ -163,6 +172,19 @@ class HospitalAccount(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.operations[self.fine_id] = fine_operation(self.fund, self.amount)
 
+    class BudgetSettled(Event):
+        """The year's total budget settled (年终清算): see core.budget."""
+
+        year: int
+        outcome: dict[str, int]  # budget, used, kept, borne_by_hospital
+        on_date: str
+        operator: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            o = self.outcome
+            aggregate.operations[budget_operation_id(self.year)] = budget_operation(self.year, o["budget"], o["used"])
+
     class BudgetSet(Event):
         year: int
         amount: int
@@ -188,7 +210,7 @@ class HospitalAccount(Aggregate):
     def recorded_postings(self) -> list[Posting]:
         """The postings of the operation just recorded on this account (not yet saved)."""
         event = self.pending_events[-1]
-        assert isinstance(event, (self.Paid, self.Deducted, self.Recovered, self.Fined)), event
+        assert isinstance(event, (self.Paid, self.Deducted, self.Recovered, self.Fined, self.BudgetSettled)), event
         return list(event.postings)
 
     def has(self, operation_id: str) -> bool:
@@ -309,6 +331,10 @@ class HospitalAccount(Aggregate):
             self.Fined, fine_id=fine_id, fund=fund, amount=amount, on_date=on_date, operator=operator,
             reason=reason, postings=postings,
         )  # fmt: skip
+
+    def settle_budget(self, year: int, outcome: BudgetOutcome, on_date: str, operator: str) -> None:
+        self.trigger_event(self.BudgetSettled, year=year, outcome=outcome.to_dict(), on_date=on_date,
+                           operator=operator, postings=outcome.postings)  # fmt: skip
 
     def set_budget(self, year: int, amount: int, operator: str) -> None:
         if self.budgets.get(year) != amount:

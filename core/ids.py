@@ -88,3 +88,16 @@ def fund_entry_id(entry_id: str) -> UUID:
 
 def reconciliation_id(key: str) -> UUID:
     return uuid5(f"reconciliation:{key}")
+
+
+@lru_cache(maxsize=64)
+def registry_id(region: str) -> UUID:
+    return uuid5(f"institution-registry:{region}")
+
+
+def member_payables_id(region: str) -> UUID:
+    return uuid5(f"member-payables:{region}")
+
+
+def maternity_allowance_id(allowance_id: str) -> UUID:
+    return uuid5(f"maternity-allowance:{allowance_id}")

@@ -15,7 +15,8 @@ import msgspec
 
 from core.errors import YibaoError
 
-FUNDS = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+FUNDS = ("310100", "310200", "330100", "390100", "390200", "510100", "610100", "HMB", "CHARITY")
+MATERNITY_FUND = "510100"  # 生育保险基金
 INDIVIDUAL_ACCOUNT_FUND = "310200"
 BASIC_FUNDS = ("310100", "390100")
 # Who paid a contribution (`source` of a contribution line); none said: contribution income.
@@ -101,32 +102,35 @@ def serious_illness_fund(insutype: str) -> str:
 
 
 def settlement_postings(
-    *, insutype: str, hospital: str, amounts: dict[str, int], account_psn: str | None
+    *, insutype: str, hospital: str, amounts: dict[str, int], account_psn: str | None, member: str | None = None
 ) -> list[Posting]:
     """What a settlement owes the hospital, per payer fund, and what the account paid.
 
     Each fund's payment is a benefit expense owed to the hospital until paid (拨付); the
-    individual account's share lowers the members' account liability instead.
+    individual account's share lowers the members' account liability instead. With `member`
+    (零星报销: the member paid the hospital in full), all of it is owed to that member instead.
     """
+    payable, payee = (PAYABLE_TO_MEMBERS, member) if member is not None else (PAYABLE_TO_HOSPITALS, hospital)
     payers = (
         (basic_fund(insutype), amounts["hifp_pay"]),
         (serious_illness_fund(insutype), amounts["hifmi_pay"]),
         ("610100", amounts["maf_pay"]),
         ("HMB", amounts["hmb_pay"]),
         ("CHARITY", amounts["charity_pay"]),
+        (MATERNITY_FUND, amounts.get("maternity_pay", 0)),
     )
     legs: list[Posting] = []
     for fund, amount in payers:
-        legs.extend(move(fund, BENEFIT_EXPENSE, PAYABLE_TO_HOSPITALS, amount, credit_party=hospital))
+        legs.extend(move(fund, BENEFIT_EXPENSE, payable, amount, credit_party=payee))
     account_paid = amounts["acct_pay"] + amounts["acct_mulaid_pay"]
     legs.extend(
         move(
             INDIVIDUAL_ACCOUNT_FUND,
             INDIVIDUAL_ACCOUNTS,
-            PAYABLE_TO_HOSPITALS,
+            payable,
             account_paid,
             debit_party=account_psn or "",
-            credit_party=hospital,
+            credit_party=payee,
         )
     )
     return journal(*legs)

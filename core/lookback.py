@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from core.policy import Policy
 from core.records import MemberRecord
 from core.settlement import SettlementFacts
-from core.tiers import LookBack, YearToDate, lookback_assistance
+from core.tiers import LookBack, YearToDate, lookback_assistance, rules_med_type
 
 LOOKBACK_MONTHS = 6
 CATEGORY = "illness_poverty"
@@ -34,7 +34,7 @@ def lookback_for(facts: SettlementFacts, policy: Policy, ytd: YearToDate) -> Loo
     remainder = facts.left_to_person.get("policy", 0) - facts.lookback_maf
     if remainder <= 0:
         return None
-    grant = lookback_assistance(remainder, facts.claim["med_type"], CATEGORY, policy, ytd)
+    grant = lookback_assistance(remainder, rules_med_type(facts.claim["med_type"]), CATEGORY, policy, ytd)
     return grant if grant.maf_pay > 0 else None
 
 

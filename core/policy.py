@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from core.budget import BudgetTerms
 from core.errors import YibaoError
 from core.ledger import FUNDS
 from core.money import RATIO_BP_FULL, AmountError, parse_yuan
@@ -154,6 +155,18 @@ class Charity:
     annual_cap: int | None
 
 
+MATERNITY_MED_TYPES: tuple[str, ...] = ("51", "52")  # 生育门诊, 生育住院
+
+
+@attrs.frozen
+class MaternityTerms:
+    """What the maternity fund (510100) pays of an employee's maternity claim of one med_type:
+    `ratio_bp` of the policy-range amount, up to `annual_cap` (fen) in the year."""
+
+    ratio_bp: int
+    annual_cap: int
+
+
 @attrs.frozen
 class Controls:
     """Finance controls: a reversal, correction or payment above `approval_above` (fen) waits for
@@ -180,6 +193,8 @@ class Policy:
     # fund each year (大病保险筹资, `yibao funds finance-serious-illness`)
     serious_illness_per_capita: Mapping[str, int] = attrs.field(factory=dict)
     controls: Controls = Controls()
+    maternity: Mapping[str, MaternityTerms] = attrs.field(factory=dict)  # med_type -> terms
+    budget: BudgetTerms | None = None  # year-end settlement of hospitals' total budgets (core.budget)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,6 +516,31 @@ def _parse_controls(raw: Mapping[str, Any] | None) -> Controls:
     )
 
 
+def _parse_maternity(raw: Mapping[str, Any] | None) -> dict[str, MaternityTerms]:
+    if raw is None:
+        return {}
+    _check_keys(raw, "maternity", ("med_type",))
+    types = _table(raw, "med_type", "maternity", required=False) or {}
+    _check_keys(types, "maternity.med_type", MATERNITY_MED_TYPES)
+    terms = {}
+    for med_type in sorted(types):
+        prefix = f"maternity.med_type.{med_type}"
+        table = _table(types, med_type, "maternity.med_type")
+        _check_keys(table, prefix, ("ratio_bp", "annual_cap"))
+        terms[med_type] = MaternityTerms(_ratio(table, "ratio_bp", prefix), _amount(table, "annual_cap", prefix))
+    return terms
+
+
+def _parse_budget(raw: Mapping[str, Any] | None) -> BudgetTerms | None:
+    if raw is None:
+        return None
+    keys = ("surplus_kept_bp", "overspend_shared_bp", "overspend_shared_up_to_bp")
+    _check_keys(raw, "budget", keys)
+    for key in keys:
+        _present(raw, key, "budget")
+    return BudgetTerms(*(_ratio(raw, key, "budget") for key in keys))
+
+
 _TOP_KEYS = (
     "controls",
     "region",
@@ -515,6 +555,8 @@ _TOP_KEYS = (
     "charity",
     "financing",
     "controls",
+    "maternity",
+    "budget",
 )
 
 
@@ -571,4 +613,6 @@ def parse_policy(raw: bytes) -> Policy:
         content_hash=hashlib.sha256(raw).hexdigest(),
         serious_illness_per_capita=_parse_financing(_table(doc, "financing", "", required=False)),
         controls=_parse_controls(_table(doc, "controls", "", required=False)),
+        maternity=_parse_maternity(_table(doc, "maternity", "", required=False)),
+        budget=_parse_budget(_table(doc, "budget", "", required=False)),
     )

@@ -1,7 +1,9 @@
-"""Reconciliation: one hospital file checked against the centre (3201 totals or 3202 detail).
+"""Reconciliation: one hospital file checked against the centre (3201 totals or 3202 detail), or
+one bank statement of a fund checked against the fund's bank postings (kind "bank", `fund` set,
+`hospital` empty).
 
-Keyed by the file's sha256, the kind, the hospital and the period: the same file again is the
-same aggregate. Its first check is `Recorded`; a later run of that file records `Rechecked` only
+Keyed by the file's sha256, the kind, the hospital or fund and the period: the same file again is
+the same aggregate. Its first check is `Recorded`; a later run of that file records `Rechecked` only
 when the answer changed (the centre's lines were corrected since), so a rerun that gives the same
 answer records nothing.
 """
@@ -16,15 +18,18 @@ from core.codec import aggregate_topic
 from core.events import Created, Event
 from core.ids import reconciliation_id
 
+BANK_KIND = "bank"
 
-def reconciliation_key(kind: str, file_sha256: str, hospital: str, begin: str, end: str) -> str:
-    return f"{kind}:{file_sha256}:{hospital}:{begin}:{end}"
+
+def reconciliation_key(kind: str, file_sha256: str, hospital: str, begin: str, end: str, fund: str = "") -> str:
+    key = f"{kind}:{file_sha256}:{hospital}:{begin}:{end}"
+    return f"{key}:{fund}" if fund else key  # the hospitals' keys as they were before bank statements
 
 
 @aggregate_topic("Reconciliation")
 class Reconciliation(Aggregate):
     class Recorded(Created):
-        kind: str  # "totals" (3201) or "detail" (3202)
+        kind: str  # "totals" (3201), "detail" (3202) or "bank" (a fund's bank statement)
         file_sha256: str
         hospital: str
         begin: str
@@ -32,6 +37,7 @@ class Reconciliation(Aggregate):
         operator: str
         on_date: str
         result: dict[str, Any]  # stmt_rslt and the summary of what differed
+        fund: str = ""  # a bank statement's fund; added with them, absent from hospitals' events
 
     class Rechecked(Event):
         operator: str
@@ -44,15 +50,15 @@ class Reconciliation(Aggregate):
             aggregate.on_date = self.on_date
 
     @staticmethod
-    def create_id(kind: str, file_sha256: str, hospital: str, begin: str, end: str, **_: Any) -> Any:
-        return reconciliation_id(reconciliation_key(kind, file_sha256, hospital, begin, end))
+    def create_id(kind: str, file_sha256: str, hospital: str, begin: str, end: str, fund: str = "", **_: Any) -> Any:
+        return reconciliation_id(reconciliation_key(kind, file_sha256, hospital, begin, end, fund))
 
     def __init__(
         self, kind: str, file_sha256: str, hospital: str, begin: str, end: str, operator: str, on_date: str,
-        result: dict[str, Any],
+        result: dict[str, Any], fund: str = "",
     ) -> None:  # fmt: skip
         self.kind, self.file_sha256, self.hospital, self.begin, self.end = kind, file_sha256, hospital, begin, end
-        self.operator, self.on_date, self.result = operator, on_date, result
+        self.operator, self.on_date, self.result, self.fund = operator, on_date, result, fund
 
     def recheck(self, operator: str, on_date: str, result: dict[str, Any]) -> bool:
         """Record a new answer of the same file; False (nothing recorded) when it is the same."""

@@ -18,16 +18,21 @@ import attrs
 import msgspec
 
 from core.errors import YibaoError
-from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY
+from core.institution import INSTITUTION_TYPES, Institution
+from core.ledger import CONTRIBUTION_SOURCES, FISCAL_SUBSIDY, FUNDS
 from core.money import AmountError, format_yuan, parse_yuan
 
 LINE_BYTES_MAX = 64 * 1024  # a claim is a few hundred bytes; anything this long is not a claim
 ID_CHARS_MAX = 64
 ASSIST_CATEGORIES = ("none", "tekun", "dibao", "dibian", "disabled", "illness_poverty")
 INSUTYPES = ("310", "390")
-MED_TYPES = ("11", "14", "21")
+# 41 定点药店购药 (a pharmacy purchase, settled under the ordinary outpatient rules); 51 生育门诊 and
+# 52 生育住院 (core.tiers.compute_maternity)
+MED_TYPES = ("11", "14", "21", "41", "51", "52")
+PAYEE_MEMBER = "member"
+PAYEES = ("hospital", PAYEE_MEMBER)
 HOSP_LEVELS = (1, 2, 3)
-FUND_CODES = ("310100", "310200", "330100", "390100", "390200", "610100", "HMB", "CHARITY")
+FUND_CODES = FUNDS  # a contribution may go to any of the funds
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 _REGION = re.compile(r"^[0-9]{6}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -164,6 +169,11 @@ class Claim:
     mdtrt_id: str | None = None  # national visit id (就诊ID)
     medins_setl_id: str | None = None  # the institution's settlement id (医药机构结算ID)
     setl_clock: str | None = None  # the time of day of setl_time, HH:MM:SS, when given
+    payee: str | None = None  # "member": 零星报销, the member paid the hospital in full; None: the hospital
+
+    @property
+    def to_member(self) -> bool:
+        return self.payee == PAYEE_MEMBER
 
     @property
     def year(self) -> int:
@@ -177,7 +187,7 @@ class Claim:
         out["setl_time"] = self.setl_time.isoformat()
         if self.setl_clock is not None:
             out["setl_time"] += " " + self.setl_clock
-        for name in _CLAIM_OPTIONAL_IDS:
+        for name in _CLAIM_OPTIONAL:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -206,7 +216,8 @@ def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
 
 
 _CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")
-_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL_IDS, "setl_clock"))
+_CLAIM_OPTIONAL = (*_CLAIM_OPTIONAL_IDS, "payee")
+_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL, "setl_clock"))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
@@ -226,7 +237,7 @@ def _as_given(value: Any) -> str | int | None:
 
 
 def parse_claim(obj: Mapping[str, Any]) -> Claim:
-    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct", *_CLAIM_OPTIONAL_IDS))
+    f = _Fields(obj, _CLAIM_REQUIRED, ("use_acct", *_CLAIM_OPTIONAL))
     hosp_lv = obj.get("hosp_lv")
     if isinstance(hosp_lv, str) and hosp_lv in ("1", "2", "3"):
         hosp_lv = int(hosp_lv)
@@ -244,6 +255,7 @@ def parse_claim(obj: Mapping[str, Any]) -> Claim:
         use_acct=f.boolean("use_acct", True),
         mdtrt_id=f.identifier("mdtrt_id", optional=True),
         medins_setl_id=f.identifier("medins_setl_id", optional=True),
+        payee=None if f.choice("payee", PAYEES, default="hospital") == "hospital" else PAYEE_MEMBER,
         **{name: f.amount(name) for name in _CLAIM_AMOUNTS},
     )
     if not claim.amounts_add_up():
@@ -351,3 +363,24 @@ def parse_contribution(obj: Mapping[str, Any]) -> Contribution:
     if contribution.acct_amount and contribution.source == FISCAL_SUBSIDY:
         raise _fail("bad_acct_amount", "field acct_amount: a fiscal subsidy funds no individual account")
     return contribution
+
+
+INSTITUTION_NAME_CHARS_MAX = 200
+
+
+def parse_institution(obj: Mapping[str, Any]) -> Institution:
+    """One line of a 定点 registry file (`institutions import`). A pharmacy has no hospital
+    level: its `hosp_lv` may be absent (0)."""
+    f = _Fields(obj, ("fixmedins_code", "fixmedins_name", "fixmedins_type", "admdvs", "valid_from"), ("hosp_lv",))
+    name = obj["fixmedins_name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > INSTITUTION_NAME_CHARS_MAX:
+        raise _fail(
+            "bad_fixmedins_name", f"field fixmedins_name: expected a name of 1..{INSTITUTION_NAME_CHARS_MAX} characters"
+        )
+    kind = f.choice("fixmedins_type", INSTITUTION_TYPES)
+    levels = (0, *HOSP_LEVELS) if kind == "pharmacy" else HOSP_LEVELS
+    level = f.choice("hosp_lv", levels, default=0 if kind == "pharmacy" else None)
+    return Institution(
+        fixmedins_code=f.identifier("fixmedins_code"), fixmedins_name=name.strip(), fixmedins_type=kind,
+        hosp_lv=level, admdvs=f.region("admdvs"), valid_from=f.date("valid_from").isoformat(),
+    )  # fmt: skip

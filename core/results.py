@@ -29,6 +29,8 @@ def settlement_result(
         for fund, amount in fund_payments(facts.insutype, facts.amounts)
     ]
     out["refd_setl_flag"] = "1" if sign < 0 else "0"
+    if claim.get("payee") is not None:
+        out["payee"] = claim["payee"]  # 零星报销: owed to the member, not the hospital
     out["charity_referral"] = facts.charity_referral
     out["policy"] = facts.policy_hash
     if facts.version > 1:

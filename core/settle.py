@@ -15,18 +15,22 @@ from enum import StrEnum
 
 import attrs
 
+from core.institution import InstitutionRegistry, Standing, standing
 from core.ledger import settlement_postings
 from core.member import Member, no_record_on
-from core.policy import Policy
+from core.policy import MATERNITY_MED_TYPES, Policy
 from core.records import Claim, MemberRecord, content_hash_of
 from core.settlement import Settlement, SettlementFacts
 from core.tiers import (
+    PHARMACY_MED_TYPE,
     ClaimAmounts,
     Computation,
     MemberTerms,
     PersonalSplit,
     YearToDate,
+    compute_maternity,
     compute_settlement,
+    rules_med_type,
     split_personal,
 )
 
@@ -51,6 +55,14 @@ class Rejection(StrEnum):
     NO_MEMBER_RECORD_ON_DATE = "no_member_record_on_date"
     MEMBER_TRANSFERRED_OUT = "member_transferred_out"
     NO_POLICY = "no_policy"
+    UNKNOWN_INSTITUTION = "unknown_institution"
+    INSTITUTION_SUSPENDED = "institution_suspended"
+    INSTITUTION_TERMINATED = "institution_terminated"
+    HOSP_LV_MISMATCH = "hosp_lv_mismatch"
+    NOT_A_PHARMACY = "not_a_pharmacy"
+    NOT_A_PHARMACY_PURCHASE = "not_a_pharmacy_purchase"
+    NO_MATERNITY_COVER = "no_maternity_cover"
+    NO_MATERNITY_POLICY = "no_maternity_policy"
 
 
 @attrs.frozen
@@ -121,6 +133,48 @@ def record_in_force(claim: Claim, member: Member | None, region: str) -> MemberR
     return record
 
 
+def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusal | None:
+    """A claim must name an institution of the region's 定点 registry, in force on its date, at
+    its registered level (a region with none registered accepts any, as before the registry).
+    A claim paid to the member (零星报销: treated abroad, or before enrolment was known) is not."""
+    if claim.to_member:
+        return None
+    found, why = standing(registry, claim.fixmedins_code, claim.setl_time)
+    if found is not Standing.ACTIVE:
+        return Refusal(Rejection(found.value), why)
+    if registry is None or not registry.entries:
+        return None
+    registered = registry.entries[claim.fixmedins_code].registration_on(claim.setl_time.isoformat())
+    assert registered is not None
+    pharmacy, purchase = registered.fixmedins_type == "pharmacy", claim.med_type == PHARMACY_MED_TYPE
+    if pharmacy != purchase:  # a pharmacy sells (med_type 41) and only sells
+        reason = Rejection.NOT_A_PHARMACY_PURCHASE if pharmacy else Rejection.NOT_A_PHARMACY
+        what = "a pharmacy: its claims are purchases, med_type 41" if pharmacy else "not a pharmacy"
+        return Refusal(reason, f"{claim.fixmedins_code} is {what}")
+    if registered.hosp_lv and registered.hosp_lv != claim.hosp_lv:
+        return Refusal(
+            Rejection.HOSP_LV_MISMATCH,
+            f"{claim.fixmedins_code} is registered at level {registered.hosp_lv}, the claim says {claim.hosp_lv}",
+        )
+    return None
+
+
+def maternity_cover(claim: Claim, record: MemberRecord, policy: Policy) -> Refusal | None:
+    """A maternity claim (51, 52) is paid by the maternity fund, which insures employees, under
+    the policy's `[maternity]` terms of its med_type."""
+    if claim.med_type not in MATERNITY_MED_TYPES:
+        return None
+    if record.insutype != "310":
+        return Refusal(
+            Rejection.NO_MATERNITY_COVER, f"maternity insurance covers employees (310), not {record.insutype}"
+        )
+    if claim.med_type not in policy.maternity:
+        return Refusal(
+            Rejection.NO_MATERNITY_POLICY, f"the {policy.year} policy has no [maternity.med_type.{claim.med_type}]"
+        )
+    return None
+
+
 def family_account_holder(employee: Member | None, on: dt.date, region: str) -> bool:
     """Whether the bound employee's account may pay on that date: insured here as an employee."""
     record = employee.record_at(on) if employee else None
@@ -143,7 +197,10 @@ def decide(
     approved_by: str | None = None,
 ) -> Decided:
     """The new version `version` of the claim's settlement, on the accumulators `ytd`."""
-    computation = compute_settlement(_amounts(claim), _terms(claim, record), policy, ytd)
+    if claim.med_type in MATERNITY_MED_TYPES:
+        computation = compute_maternity(_amounts(claim), policy.maternity[claim.med_type], ytd)
+    else:
+        computation = compute_settlement(_amounts(claim), _terms(claim, record), policy, ytd)
     split = split_personal(
         computation.psn_part_amt,
         own_account_balance=accounts.own_balance if accounts.own_psn else None,
@@ -166,7 +223,11 @@ def decide(
         policy_hash=policy.content_hash,
         amounts=amounts,
         postings=settlement_postings(
-            insutype=record.insutype, hospital=claim.fixmedins_code, amounts=amounts, account_psn=account_psn
+            insutype=record.insutype,
+            hospital=claim.fixmedins_code,
+            amounts=amounts,
+            account_psn=account_psn,
+            member=claim.psn_no if claim.to_member else None,
         ),
         posted_on=on_date or claim.setl_time.isoformat(),
         charity_referral=computation.charity_referral,
@@ -192,12 +253,13 @@ def settlement_amounts(claim: Claim, computation: Computation, split: PersonalSp
         "fund_pay_sumamt": computation.fund_pay_sumamt, "psn_part_amt": computation.psn_part_amt,
         "acct_pay": split.acct_pay, "acct_mulaid_pay": split.acct_mulaid_pay,
         "psn_cash_pay": split.psn_cash_pay,
+        **({"maternity_pay": computation.maternity_pay} if claim.med_type in MATERNITY_MED_TYPES else {}),
     }  # fmt: skip
 
 
 def _amounts(claim: Claim) -> ClaimAmounts:
     return ClaimAmounts(
-        med_type=claim.med_type,
+        med_type=rules_med_type(claim.med_type),
         hosp_lv=claim.hosp_lv,
         medfee_sumamt=claim.medfee_sumamt,
         fulamt_ownpay_amt=claim.fulamt_ownpay_amt,

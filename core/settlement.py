@@ -17,7 +17,14 @@ from core.codec import aggregate_topic
 from core.errors import YibaoError
 from core.events import Created, Event
 from core.ids import settlement_id
-from core.ledger import PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, Posting, lookback_postings, negated
+from core.ledger import (
+    PAYABLE_TO_HOSPITALS,
+    PAYABLE_TO_MEMBERS,
+    RECEIVABLE_FROM_HOSPITALS,
+    Posting,
+    lookback_postings,
+    negated,
+)
 
 # The names of a settlement's amounts (SPEC 4.2), defined here only: the payers in tier order,
 # every amount of a result in its order, and the amounts a read-model row keeps.
@@ -41,8 +48,9 @@ RESULT_AMOUNT_FIELDS = tuple(
 
 
 def clr_type(med_type: str) -> str:
-    """The national clearing type (清算类别) of a medical type: outpatient 11, inpatient 21."""
-    return "21" if med_type == "21" else "11"
+    """The national clearing type (清算类别) of a medical type: outpatient 11, inpatient 21 (生育住院
+    52 is an admission too), pharmacy purchases 41 (定点药店购药)."""
+    return "21" if med_type in ("21", "52") else "41" if med_type == "41" else "11"
 
 
 def national_amounts(insutype: str, amounts: dict[str, int]) -> dict[str, int]:
@@ -62,6 +70,7 @@ def fund_payments(insutype: str, amounts: dict[str, int]) -> list[tuple[str, int
         ("610100", amounts["maf_pay"]),
         ("HMB", amounts["hmb_pay"]),
         ("CHARITY", amounts["charity_pay"]),
+        ("510100", amounts.get("maternity_pay", 0)),
     )
     return [(fund, amount) for fund, amount in payers if amount]
 
@@ -95,10 +104,11 @@ class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
 
     def check_balanced(self) -> None:
         a = self.amounts
-        payers = sum(a[name] for name in PAYER_FIELDS)
+        maternity = a.get("maternity_pay", 0)  # a maternity claim's only payer
+        payers = sum(a[name] for name in PAYER_FIELDS) + maternity
         assert payers + a["psn_part_amt"] == a["medfee_sumamt"], "settlement does not balance"
         assert a["acct_pay"] + a["acct_mulaid_pay"] + a["psn_cash_pay"] == a["psn_part_amt"]
-        assert a["fund_pay_sumamt"] == a["hifp_pay"] + a["hifmi_pay"] + a["maf_pay"]
+        assert a["fund_pay_sumamt"] == a["hifp_pay"] + a["hifmi_pay"] + a["maf_pay"] + maternity
         # The postings were checked to balance when built (core.ledger.journal) and are checked
         # again by the projection that writes them.
 
@@ -170,6 +180,11 @@ class Settlement(Aggregate):
     @property
     def setl_id(self) -> str:
         return self.current.setl_id
+
+    @property
+    def owes_member(self) -> bool:
+        """Whether the current version owes its member something (零星报销, look-back assistance)."""
+        return any(p.account == PAYABLE_TO_MEMBERS for p in self.current.postings + self.lookback_postings)
 
     def reverse(
         self,

@@ -24,6 +24,7 @@ from core.policy import (
     INSUTYPES,
     MED_TYPES,
     TIER_NAMES,
+    MaternityTerms,
     Policy,
     SeriousIllnessTerms,
 )
@@ -43,6 +44,12 @@ __all__ = [
 ]
 
 OUTPATIENT_MED_TYPE = "11"  # ordinary outpatient: the med_type with sub-caps and sub-limits
+PHARMACY_MED_TYPE = "41"  # 定点药店购药: a pharmacy purchase, paid under the ordinary outpatient rules
+
+
+def rules_med_type(med_type: str) -> str:
+    """The med_type whose policy terms and accumulators a claim's med_type is settled under."""
+    return OUTPATIENT_MED_TYPE if med_type == PHARMACY_MED_TYPE else med_type
 
 
 def _nonneg_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -117,6 +124,7 @@ class YearToDate:
     supplementary_oor_deductible_used: int = attrs.field(default=0, validator=_int)
     out_of_pocket: int = attrs.field(default=0, validator=_int)
     charity_paid: int = attrs.field(default=0, validator=_int)
+    maternity_paid: Mapping[str, int] = attrs.field(factory=dict, converter=_deductible_map)  # by med_type
 
     def _combine(self, other: YearToDate, sign: int) -> YearToDate:
         # Hot path (every settlement and every replayed event): both operands were validated
@@ -124,10 +132,11 @@ class YearToDate:
         result = object.__new__(YearToDate)
         for name in _AMOUNT_FIELDS:
             object.__setattr__(result, name, getattr(self, name) + sign * getattr(other, name))
-        deductibles = dict(self.basic_deductible_used)
-        for key, amount in other.basic_deductible_used.items():
-            deductibles[key] = deductibles.get(key, 0) + sign * amount
-        object.__setattr__(result, "basic_deductible_used", _deductible_map(deductibles))
+        for field in _MAP_FIELDS:
+            sums = dict(getattr(self, field))
+            for key, amount in getattr(other, field).items():
+                sums[key] = sums.get(key, 0) + sign * amount
+            object.__setattr__(result, field, _deductible_map(sums))
         return result
 
     def plus(self, delta: YearToDate) -> YearToDate:
@@ -138,7 +147,7 @@ class YearToDate:
         summed in one pass: replaying a member-year folds all its events here at once, and an
         object per event cost more than the sums."""
         totals = [getattr(self, name) for name in _AMOUNT_FIELDS]
-        deductibles = dict(self.basic_deductible_used)
+        maps = {field: dict(getattr(self, field)) for field in _MAP_FIELDS}
         for delta, sign in deltas:
             # Only the fields a delta names (stored deltas leave zero amounts out).
             for name, value in delta.items():
@@ -147,15 +156,17 @@ class YearToDate:
                     if type(value) is not int:
                         raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
                     totals[index] += sign * value
-                elif name == "basic_deductible_used":
+                elif name in maps:
+                    sums = maps[name]
                     for key, amount in _deductible_map(value).items():
-                        deductibles[key] = deductibles.get(key, 0) + sign * amount
+                        sums[key] = sums.get(key, 0) + sign * amount
                 else:
                     raise ValueError(f"unknown YearToDate field: {name}")
         result = object.__new__(YearToDate)
         for name, total in zip(_AMOUNT_FIELDS, totals, strict=True):
             object.__setattr__(result, name, total)
-        object.__setattr__(result, "basic_deductible_used", _deductible_map(deductibles))
+        for field, sums in maps.items():
+            object.__setattr__(result, field, _deductible_map(sums))
         return result
 
     def minus(self, delta: YearToDate) -> YearToDate:
@@ -167,6 +178,8 @@ class YearToDate:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in _AMOUNT_FIELDS}
         out["basic_deductible_used"] = dict(self.basic_deductible_used)
+        if self.maternity_paid:  # left out when empty: deltas stored before maternity keep their form
+            out["maternity_paid"] = dict(self.maternity_paid)
         return out
 
     @classmethod
@@ -181,11 +194,13 @@ class YearToDate:
             if type(value) is not int:
                 raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
             object.__setattr__(result, name, value)
-        object.__setattr__(result, "basic_deductible_used", _deductible_map(d.get("basic_deductible_used")))
+        for field in _MAP_FIELDS:
+            object.__setattr__(result, field, _deductible_map(d.get(field)))
         return result
 
 
-_AMOUNT_FIELDS = tuple(f.name for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used")
+_MAP_FIELDS = ("basic_deductible_used", "maternity_paid")  # fen by key (deductible scope, med_type)
+_AMOUNT_FIELDS = tuple(f.name for f in attrs.fields(YearToDate) if f.name not in _MAP_FIELDS)
 _FIELD_NAMES = frozenset(f.name for f in attrs.fields(YearToDate))
 _AMOUNT_INDEX = {name: index for index, name in enumerate(_AMOUNT_FIELDS)}
 
@@ -206,10 +221,11 @@ class Computation:
     # a look-back may assist), "pre" (先行自付), "full" (全自费), "over" (超限价);
     # the parts sum to psn_part_amt
     left_to_person: Mapping[str, int] = attrs.field(factory=dict)
+    maternity_pay: int = 0  # the maternity fund (510100): maternity claims only
 
     @property
     def fund_pay_sumamt(self) -> int:
-        return self.hifp_pay + self.hifmi_pay + self.maf_pay
+        return self.hifp_pay + self.hifmi_pay + self.maf_pay + self.maternity_pay
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -692,3 +708,33 @@ def split_personal(
             # a member with an own account does not also draw on a family account
             mulaid = min(max(0, family_account_balance), psn_part_amt)
     return PersonalSplit(acct_pay=acct, acct_mulaid_pay=mulaid, psn_cash_pay=psn_part_amt - acct - mulaid)
+
+
+def compute_maternity(claim: ClaimAmounts, terms: MaternityTerms, ytd: YearToDate) -> Computation:
+    """An employee's maternity claim (生育门诊 51, 生育住院 52): the maternity fund (510100) pays
+    `ratio_bp` of the policy-range amount, up to what is left of the med_type's annual cap; the
+    other payers do not apply and the rest is the person's (the account may pay it)."""
+    if not claim.adds_up:
+        raise ValueError("amounts_do_not_add_up: medfee_sumamt is not the sum of its parts")
+    used = ytd.maternity_paid.get(claim.med_type, 0)
+    uncapped = apply_ratio(claim.inscp_scp_amt, terms.ratio_bp)
+    pay, capped_by = _limit(uncapped, ("annual_cap", _remaining(terms.annual_cap, used)))
+    left = _Left(claim)
+    left.take(pay, ("policy",))
+    psn_part = claim.medfee_sumamt - pay
+    not_applied = {"applies": False, "why": "a maternity claim: the maternity fund pays it"}
+    breakdown: dict[str, Any] = {
+        "maternity": {
+            "applies": True, "fund": "510100", "inscp": claim.inscp_scp_amt, "ratio_bp": terms.ratio_bp,
+            "uncapped": uncapped, "annual_cap": terms.annual_cap, "used_before": used, "pay": pay,
+            "capped_by": capped_by,
+        },
+        **dict.fromkeys(TIER_NAMES, not_applied),
+    }  # fmt: skip
+    delta = YearToDate.from_dict({"maternity_paid": {claim.med_type: pay}, "out_of_pocket": psn_part})
+    return Computation(
+        act_pay_dedc=0, hifp_pay=0, hifmi_pay=0, maf_pay=0, hmb_pay=0, charity_pay=0, psn_part_amt=psn_part,
+        charity_referral=False, delta=delta, breakdown=breakdown,
+        left_to_person={"policy": left.policy, "pre": left.pre, "full": left.full, "over": left.over},
+        maternity_pay=pay,
+    )  # fmt: skip

@@ -35,6 +35,7 @@ class Claim(_Event, frozen=True):
     fixmedins_code: str
     med_type: str
     mdtrt_id: str | None = None
+    payee: str | None = None
 
 
 class Amounts(_Event, frozen=True):
@@ -96,6 +97,20 @@ class FundEntryRecorded(_Posted, frozen=True):
 
 
 class HospitalPaid(_Posted, frozen=True):
+    payment_id: str
+    paid_on: str
+
+
+class AllowanceGranted(_Posted, frozen=True):
+    facts: dict[str, Any]  # on_date, allowance_id
+
+
+class BudgetSettled(_Posted, frozen=True):
+    year: int
+    on_date: str
+
+
+class MembersPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
 
@@ -191,6 +206,9 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "Contribution.Received": ContributionReceived,
     "FundEntry.Recorded": FundEntryRecorded,
     "HospitalAccount.Paid": HospitalPaid,
+    "MemberPayables.Paid": MembersPaid,
+    "HospitalAccount.BudgetSettled": BudgetSettled,
+    "MaternityAllowance.Granted": AllowanceGranted,
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,
     "HospitalAccount.Fined": HospitalFined,

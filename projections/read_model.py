@@ -50,6 +50,8 @@ from core.errors import YibaoError, first_line
 from core.funds import FundEntry
 from core.hospital import HospitalAccount
 from core.ledger import Posting, check_balanced
+from core.maternity import MaternityAllowance
+from core.member_payment import MemberPayables
 from core.member_year import MemberYear
 from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts, clr_type
 from core.tiers import YearToDate
@@ -58,7 +60,9 @@ from projections import event_rows
 from projections.event_rows import CHECKED_DECODERS, DECODERS
 from store.recorder import advisory_key, datastore_of
 
-USAGE_COLUMNS = tuple(name for name in YearToDate().to_dict() if name not in ("basic_deductible_used",))
+USAGE_COLUMNS = tuple(
+    name for name in YearToDate().to_dict() if name not in ("basic_deductible_used", "maternity_paid")
+)
 SETTLEMENT_COLUMNS = (
     "setl_id", "version", "status", "psn_no", "year", "setl_time", "hospital", "insutype", "assist_category",
     *ROW_AMOUNT_FIELDS, "lookback_maf",
@@ -354,13 +358,17 @@ class RegionReadModel(Projection[ReadModelView]):
                 fixmedins_code=claim["fixmedins_code"],
                 med_type=claim["med_type"],
                 mdtrt_id=claim.get("mdtrt_id"),
+                payee=claim.get("payee"),
             )
+        if claim.payee is not None:
+            return  # 零星报销: settled with the member; no line of the hospital's to reconcile
         if type(a) is dict:
             a = event_rows.Amounts(**{name: a[name] for name in ROW_AMOUNT_FIELDS})
         self.page.lines[(facts.setl_id, facts.version, "0")] = (
             tracking.notification_id, facts.setl_id, facts.version, "0", claim.mdtrt_id, facts.psn_no,
             claim.fixmedins_code, facts.insutype, clr_type(claim.med_type), claim.setl_time[:10], a.medfee_sumamt,
-            a.hifp_pay + a.hifmi_pay + a.maf_pay, a.acct_pay + a.acct_mulaid_pay,
+            # fund_pay_sumamt: what the funds paid (the maternity fund too), not HMB or charity
+            a.medfee_sumamt - a.psn_part_amt - a.hmb_pay - a.charity_pay, a.acct_pay + a.acct_mulaid_pay,
         )  # fmt: skip
 
     def _reversal_line(self, setl_id: str, version: int, on_date: str, tracking: Tracking) -> None:
@@ -454,6 +462,19 @@ class RegionReadModel(Projection[ReadModelView]):
     @process_event.register
     def _(self, event: HospitalAccount.Paid, tracking: Tracking) -> None:
         self._journal(tracking, event.paid_on, "hospital_payment", event.payment_id, event.postings)
+
+    @process_event.register
+    def _(self, event: MaternityAllowance.Granted, tracking: Tracking) -> None:
+        f = event.facts
+        self._journal(tracking, f["on_date"], "maternity_allowance", f["allowance_id"], event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.BudgetSettled, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "budget_settlement", f"budget-{event.year}", event.postings)
+
+    @process_event.register
+    def _(self, event: MemberPayables.Paid, tracking: Tracking) -> None:
+        self._journal(tracking, event.paid_on, "member_payment", event.payment_id, event.postings)
 
     @process_event.register
     def _(self, event: HospitalAccount.Deducted, tracking: Tracking) -> None:

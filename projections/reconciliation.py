@@ -1,6 +1,7 @@
 """The centre's side of a reconciliation (3201, 3202), read from the `settlement_lines` table of
 every region (a hospital may treat members of several): its totals for a period, and the
-streamed comparison of a hospital's settlement lines with its own.
+streamed comparison of a hospital's settlement lines with its own. And the centre's side of a
+bank statement: a fund's postings to its bank account, from the region's journal.
 
 The detail comparison holds no side in memory: the hospital's lines are copied into a temporary
 table, PostgreSQL joins both sides summed per (setl_id, refd_setl_flag) with a FULL OUTER JOIN,
@@ -17,6 +18,8 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from core.bank_statement import NOT_BANK_MOVEMENTS, BankItem
+from core.ledger import BANK
 from core.reconcile import LINE_AMOUNTS, DetailLine
 from store.migrate import schema_name
 
@@ -79,3 +82,26 @@ def joined_lines(
             center = tuple(map(int, row[3:6])) if row[2] else None
             declared = tuple(map(int, row[7:10])) if row[6] else None
             yield row[0], row[1], center, declared
+
+
+def bank_postings(curs: Any, schema: str, fund: str, begin: str, end: str) -> list[BankItem]:
+    """A fund's postings to its bank account dated in [begin, end], one per journal entry (its
+    bank legs of the fund summed), by date and journal position. Each carries the entry's kind and
+    reference (payment, contribution, recovery, fine or fund entry id) and, as counterparty, the
+    first party an entry's legs name, the fund's own legs first: a hospital payment's, recovery's
+    or fine's is the hospital code, a fund transfer's the other fund, a contribution's the member
+    when part of it goes to the individual account (none otherwise), interest has none."""
+    journal = sql.Identifier(schema, "journal")
+    query = sql.SQL(
+        "SELECT j.posted_on, j.kind, j.ref, sum(j.amount) AS amount,"
+        " coalesce((SELECT o.party FROM {0} AS o WHERE o.notification_id = j.notification_id AND o.party <> ''"
+        "           ORDER BY o.fund = %(fund)s DESC, o.leg LIMIT 1), '') AS counterparty"
+        " FROM {0} AS j WHERE j.fund = %(fund)s AND j.account = %(bank)s AND j.posted_on BETWEEN %(begin)s AND %(end)s"
+        " AND j.kind <> ALL(%(not_moved)s) GROUP BY j.notification_id, j.posted_on, j.kind, j.ref"
+        " HAVING sum(j.amount) <> 0 ORDER BY j.posted_on, j.notification_id"
+    ).format(journal)
+    params = {"fund": fund, "bank": BANK, "begin": begin, "end": end, "not_moved": list(NOT_BANK_MOVEMENTS)}
+    return [
+        BankItem(row["posted_on"].isoformat(), int(row["amount"]), row["counterparty"], row["ref"], kind=row["kind"])
+        for row in curs.execute(query, params).fetchall()
+    ]

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from app.region import RegionApplication
 from core.hospital import OwedAt
-from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS
+from core.ledger import BASIC_FUNDS, PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, RECEIVABLE_FROM_HOSPITALS
 from core.money import format_yuan
 from projections.read_model import ReadModelInconsistent, catch_up, reading
 
@@ -25,20 +25,27 @@ def owed_to_hospital(curs: Any, schema: str, hospital: str, through: dt.date) ->
     return owed_to_hospitals(curs, schema, through, hospital=hospital).get(hospital, {})
 
 
-def owed_at(curs: Any, schema: str, tracking_name: str, through: dt.date) -> OwedAt:
+def owed_at(curs: Any, schema: str, tracking_name: str, through: dt.date, *, members: bool = False) -> OwedAt:
     """What the funds owe every hospital up to `through`, summed at the read model's position
     (tracked as `tracking_name`): it is read first, and only journal rows at or before it are
     summed, so a page written meanwhile is left out and the sum is exactly that position's.
-    A hospital payment records this position (core.hospital: what it paid is decided by it)."""
+    A hospital payment records this position (core.hospital: what it paid is decided by it).
+    With `members`, what is owed to members instead (core.member_payment)."""
+    position = _position(curs, schema, tracking_name)
+    _check_payables_balance(curs, schema, position)
+    owed = owed_to_members if members else owed_to_hospitals
+    return OwedAt(position, owed(curs, schema, through, at=position))
+
+
+def _position(curs: Any, schema: str, tracking_name: str) -> int:
+    """How far the read model (tracked as `tracking_name`) has followed the log."""
     curs.execute(
         sql.SQL("SELECT max(notification_id) AS position FROM {} WHERE application_name = %s").format(
             sql.Identifier(schema, "notification_tracking")
         ),
         (tracking_name,),
     )
-    position = int(curs.fetchone()["position"] or 0)
-    _check_payables_balance(curs, schema, position)
-    return OwedAt(position, owed_to_hospitals(curs, schema, through, at=position))
+    return int(curs.fetchone()["position"] or 0)
 
 
 def _check_payables_balance(curs: Any, schema: str, position: int) -> None:
@@ -49,10 +56,10 @@ def _check_payables_balance(curs: Any, schema: str, position: int) -> None:
     curs.execute(
         sql.SQL(
             "SELECT notification_id FROM {0} WHERE notification_id IN (SELECT notification_id FROM {0} "
-            "WHERE account = %s AND notification_id <= %s) GROUP BY notification_id HAVING sum(amount) <> 0 "
+            "WHERE account IN (%s, %s) AND notification_id <= %s) GROUP BY notification_id HAVING sum(amount) <> 0 "
             "ORDER BY notification_id LIMIT 11"
         ).format(journal),
-        (PAYABLE_TO_HOSPITALS, position),
+        (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, position),
     )
     unbalanced = [str(row["notification_id"]) for row in curs.fetchall()]
     if unbalanced:
@@ -64,15 +71,16 @@ def _check_payables_balance(curs: Any, schema: str, position: int) -> None:
 
 
 def owed_reader(
-    app: RegionApplication, through: dt.date, up_to_date: Callable[[RegionApplication], Any] = catch_up
-) -> Callable[[], OwedAt]:
+    app: RegionApplication, through: dt.date, up_to_date: Callable[[RegionApplication], Any] = catch_up,
+    *, members: bool = False,
+) -> Callable[[], OwedAt]:  # fmt: skip
     """`RegionApplication.pay_hospitals`'s `read_owed`: the read model brought up to date, then
     `owed_at` (called again on each attempt of the payment)."""
 
     def read() -> OwedAt:
         up_to_date(app)
         with reading(app) as (curs, schema):
-            return owed_at(curs, schema, app.name, through)
+            return owed_at(curs, schema, app.name, through, members=members)
 
     return read
 
@@ -86,19 +94,32 @@ def owed_to_hospitals(
     A reversal counts with the version it reverses, whatever its own date: it is posted on the
     day it is made, so a payment for the period of a claim reversed since must not pay it.
     With `at`, only the journal rows of events at or before that position count."""
+    return _owed(curs, schema, PAYABLE_TO_HOSPITALS, "hospital_payment", through, party=hospital, at=at)
+
+
+def owed_to_members(curs: Any, schema: str, through: dt.date, *, at: int | None = None) -> dict[str, dict[str, int]]:
+    """psn_no -> fund -> what is owed to the member (零星报销, look-back assistance), as
+    `owed_to_hospitals` sums it for hospitals: positive amounts only."""
+    return _owed(curs, schema, PAYABLE_TO_MEMBERS, "member_payment", through, at=at)
+
+
+def _owed(
+    curs: Any, schema: str, account: str, payment_kind: str, through: dt.date, *, party: str | None = None,
+    at: int | None = None,
+) -> dict[str, dict[str, int]]:  # fmt: skip
     journal = sql.Identifier(schema, "journal")
     where = sql.SQL(
-        "j.account = %s AND (j.posted_on <= %s OR j.kind = 'hospital_payment' OR (j.kind = 'reversal' AND ("
+        "j.account = %s AND (j.posted_on <= %s OR j.kind = %s OR (j.kind = 'reversal' AND ("
         "SELECT v.posted_on FROM {} v WHERE v.ref = j.ref AND v.kind IN ('settlement', 'correction') "
         "AND v.notification_id < j.notification_id ORDER BY v.notification_id DESC LIMIT 1) <= %s))"
     ).format(journal)
-    params: list[Any] = [PAYABLE_TO_HOSPITALS, through, through]
+    params: list[Any] = [account, through, payment_kind, through]
     if at is not None:
         where = sql.SQL("j.notification_id <= %s AND ") + where
         params.insert(0, at)
-    if hospital is not None:
+    if party is not None:
         where = sql.SQL("j.party = %s AND ") + where
-        params.insert(0, hospital)
+        params.insert(0, party)
     curs.execute(
         sql.SQL("SELECT j.party, j.fund, -sum(j.amount) AS owed FROM {} j WHERE {} GROUP BY j.party, j.fund").format(
             journal, where
@@ -115,41 +136,8 @@ def owed_to_hospitals(
 def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
     """Settled by fund, deductions, payments and recoveries within the year; outstanding and
     receivable as balances at its end; budget use of the year."""
-    curs.execute(
-        sql.SQL(
-            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
-            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s GROUP BY fund, account, kind, in_year"
-        ).format(sql.Identifier(schema, "journal")),
-        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
-    )
-    funds: dict[str, dict[str, int]] = {}
-    for row in curs.fetchall():
-        line = funds.setdefault(
-            row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
-        )
-        amount = int(row["total"])
-        kind = row["kind"]
-        if row["account"] == PAYABLE_TO_HOSPITALS:
-            line["outstanding"] -= amount
-            if not row["in_year"]:
-                continue
-            if kind in ("settlement", "correction", "reversal"):
-                line["settled"] -= amount
-            elif kind.startswith("deduction"):
-                line["deducted"] += amount
-            elif kind == "hospital_payment":
-                line["paid"] += amount
-        else:
-            line["receivable"] += amount
-            if not row["in_year"]:
-                continue
-            if kind == "reversal":  # of a settlement already paid: owed back, no longer settled
-                line["settled"] -= amount
-            elif kind.startswith("deduction"):
-                line["deducted"] += amount
-            elif kind == "recovery":
-                line["recovered"] -= amount
-    used = sum(line["settled"] - line["deducted"] for fund, line in funds.items() if fund in BASIC_FUNDS)
+    funds = _fund_lines(curs, schema, hospital, year)
+    used = sum(basic_use(funds).values())
     return {
         "hospital": hospital,
         "year": year,
@@ -158,6 +146,78 @@ def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget:
         "budget_used": format_yuan(used),
         "budget_used_ratio": None if not budget else str((Decimal(used) / budget * 100).quantize(Decimal("0.1"))) + "%",
     }
+
+
+def basic_use(funds: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Per basic fund, what it paid the hospital in the year net of deductions: the use of its
+    total budget (总额预算)."""
+    return {fund: line["settled"] - line["deducted"] for fund, line in funds.items() if fund in BASIC_FUNDS}
+
+
+def budget_reader(
+    app: RegionApplication, year: int, up_to_date: Callable[[RegionApplication], Any] = catch_up
+) -> Callable[[list[str]], tuple[int, dict[str, dict[str, int]]]]:
+    """`RegionApplication.settle_budgets`'s `read_use`: the read model brought up to date, then
+    `budget_use_at` (called again on each attempt)."""
+
+    def read(hospitals: list[str]) -> tuple[int, dict[str, dict[str, int]]]:
+        up_to_date(app)
+        with reading(app) as (curs, schema):
+            return budget_use_at(curs, schema, app.name, hospitals, year)
+
+    return read
+
+
+def budget_use_at(curs: Any, schema: str, tracking_name: str, hospitals: list[str], year: int) -> tuple[int, dict]:
+    """The read model's position and, summed at it, each hospital's `basic_use` of `year`."""
+    position = _position(curs, schema, tracking_name)
+    return position, {code: basic_use(_fund_lines(curs, schema, code, year, at=position)) for code in hospitals}
+
+
+def _fund_lines(
+    curs: Any, schema: str, hospital: str, year: int, *, at: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Per fund: settled, deducted, paid and recovered within the year; outstanding and
+    receivable at its end (with `at`, of the journal rows at or before that position)."""
+    bound = sql.SQL("") if at is None else sql.SQL("AND notification_id <= {} ").format(sql.Literal(at))
+    curs.execute(
+        sql.SQL(
+            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
+            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s {}GROUP BY fund, account, kind, in_year"
+        ).format(sql.Identifier(schema, "journal"), bound),
+        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
+    )
+    funds: dict[str, dict[str, int]] = {}
+    for row in curs.fetchall():
+        line = funds.setdefault(
+            row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
+        )
+        _add_row(line, row)
+    return funds
+
+
+def _add_row(line: dict[str, int], row: Any) -> None:
+    amount, kind = int(row["total"]), row["kind"]
+    if row["account"] == PAYABLE_TO_HOSPITALS:
+        line["outstanding"] -= amount
+        if not row["in_year"] or kind == "budget_settlement":  # a balance, not use of the budget
+            return
+        if kind in ("settlement", "correction", "reversal"):
+            line["settled"] -= amount
+        elif kind.startswith("deduction"):
+            line["deducted"] += amount
+        elif kind == "hospital_payment":
+            line["paid"] += amount
+        return
+    line["receivable"] += amount
+    if not row["in_year"] or kind == "budget_settlement":
+        return
+    if kind == "reversal":  # of a settlement already paid: owed back, no longer settled
+        line["settled"] -= amount
+    elif kind.startswith("deduction"):
+        line["deducted"] += amount
+    elif kind == "recovery":
+        line["recovered"] -= amount
 
 
 def coverage(curs: Any, schema: str, year: int) -> list[dict[str, Any]]:

@@ -386,7 +386,7 @@ def _settlement_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def _usage_fields() -> list[Any]:
     import attrs
 
-    return [f for f in attrs.fields(YearToDate) if f.name != "basic_deductible_used"]
+    return [f for f in attrs.fields(YearToDate) if f.name not in ("basic_deductible_used", "maternity_paid")]
 
 
 __all__ = ["Findings", "check_checkpoint", "verify_region", "verify_transfers"]

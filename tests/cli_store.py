@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from commands.cli import main
 from store.server import ServerLocation, create_database, drop_database
@@ -40,3 +40,15 @@ def prepared_stores(server: ServerLocation, files: Path, prefix: str, *kinds: st
     finally:
         for name in names.values():
             drop_database(server.url, name)
+
+
+def runner(url: str) -> Callable[..., Result]:
+    """`run(*args, stdin=None, ok=True)`: the CLI on database `url`, its exit status checked
+    (0 unless `ok` is False) and its result returned."""
+
+    def run(*args: str, stdin: str | None = None, ok: bool = True) -> Result:
+        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": url}, input=stdin)
+        assert (result.exit_code == 0) == ok, (args, result.stdout, result.stderr)
+        return result
+
+    return run

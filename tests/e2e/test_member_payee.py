@@ -1,0 +1,115 @@
+"""零星报销 (issue 21): a claim with `payee: "member"` is settled by the same tiers but owed to the
+member (应付参保人款), not the hospital; `finance pay-members` pays it once, with a bank file; a
+reversal after the payment leaves the member owing it back, and nothing is paid twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from commands.cli import main
+from tests.conftest import EXAMPLES
+
+POLICY = EXAMPLES / "policy-330109-2023.toml"
+MEMBERS = [
+    {"psn_no": f"ZX-{n}", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
+     "supplementary": [], "valid_from": "2023-01-01"} for n in (1, 2)
+]  # fmt: skip
+FUNDING = {"contrib_id": "ZX-FUND", "psn_no": "ZX-1", "fund": "390100", "paid_date": "2023-01-05",
+           "amount": "50000.00", "acct_amount": "0.00"}  # fmt: skip
+
+
+def claim(setl_id: str, psn_no: str, inscp: str, day: str, payee: str | None = "member") -> dict[str, Any]:
+    line = {
+        "setl_id": setl_id, "psn_no": psn_no, "fixmedins_code": "ABROAD-1", "hosp_lv": 1, "med_type": "21",
+        "setl_time": day, "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
+        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
+    }  # fmt: skip
+    return {**line, "payee": payee} if payee else line
+
+
+def jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def lines(result: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def yibao(database_url: str) -> Any:
+    def run(*args: str, stdin: str | None = None, code: int = 0) -> Any:
+        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
+        assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result
+
+    run("db", "up")
+    run("policy", "load", str(POLICY))
+    run("members", "import", "-", stdin=jsonl(MEMBERS))
+    run("contributions", "import", "-", stdin=jsonl([FUNDING]))
+    return run
+
+
+def test_a_member_payee_claim_is_owed_to_the_member_and_paid_once(yibao: Any, tmp_path: Path) -> None:
+    # (2,000 - 800) * 90% = 1,080.00 and (3,000 - 800) * 90% = 1,980.00 from the basic fund 390100.
+    settled = lines(yibao("claims", "settle", "-", stdin=jsonl([
+        claim("ZX-A", "ZX-1", "2000.00", "2023-03-01"), claim("ZX-B", "ZX-2", "3000.00", "2023-03-02"),
+        claim("ZX-H", "ZX-2", "1000.00", "2023-03-03", payee=None),
+    ])))  # fmt: skip
+    assert [(s["setl_id"], s["hifp_pay"], s.get("payee")) for s in settled] == [
+        ("ZX-A", "1080.00", "member"), ("ZX-B", "1980.00", "member"), ("ZX-H", "180.00", None),
+    ]  # fmt: skip
+    # The hospital is owed only the claim it settled with the centre.
+    hospital = lines(yibao("finance", "pay", "--region", "330109", "--hospital", "ABROAD-1", "--through",
+                           "2023-03-31", "--payment-id", "H-1", "--operator", "fin", "--dry-run"))  # fmt: skip
+    assert [p["amount"] for p in hospital[0]["postings"] if p["account"] == "payable_to_hospitals"] == ["180.00"]
+
+    # Nor are the member's claims lines of the hospital's to reconcile (对账): only ZX-H is.
+    totals = {"fixmedins_code": "ABROAD-1", "insutype": "390", "clr_type": "21", "stmt_begndate": "2023-03-01",
+              "stmt_enddate": "2023-03-31", "medfee_sumamt": "1000.00", "fund_pay_sumamt": "180.00",
+              "acct_pay": "0.00", "fixmedins_setl_cnt": 1}  # fmt: skip
+    checked = lines(yibao("reconcile", "totals", "-", "--operator", "fin", stdin=jsonl([totals])))
+    assert checked[0]["stmt_rslt"] == "0", checked
+    bank = tmp_path / "bank.csv"
+    args = ("finance", "pay-members", "--region", "330109", "--through", "2023-03-31", "--payment-id", "ZX-PAY-1",
+            "--operator", "fin", "--paid-on", "2023-04-05", "--bank-file", str(bank))  # fmt: skip
+    paid = lines(yibao(*args))
+    assert paid == [
+        {"payment_id": "ZX-PAY-1", "psn_no": "ZX-1", "amount": "1080.00", "funds": {"390100": "1080.00"}},
+        {"payment_id": "ZX-PAY-1", "psn_no": "ZX-2", "amount": "1980.00", "funds": {"390100": "1980.00"}},
+        {"payment_id": "ZX-PAY-1", "status": "recorded", "members": 2, "total": "3060.00"},
+    ]
+    assert bank.read_text(encoding="utf-8-sig").splitlines() == [
+        "psn_no,amount,reference", "ZX-1,1080.00,ZX-PAY-1", "ZX-2,1980.00,ZX-PAY-1",
+    ]  # fmt: skip
+    bank.unlink()
+    again = lines(yibao(*args))  # same id: pays nothing, says what the first run paid, writes the file again
+    assert again[-1] == {"payment_id": "ZX-PAY-1", "status": "duplicate", "members": 2, "total": "3060.00"}
+    assert bank.exists()
+    later = lines(yibao("finance", "pay-members", "--region", "330109", "--through", "2023-03-31", "--payment-id",
+                        "ZX-PAY-2", "--operator", "fin"))  # fmt: skip
+    assert later == [{"payment_id": "ZX-PAY-2", "status": "recorded", "members": 0, "total": "0.00"}]
+
+    # Reversed after the payment: ZX-1 owes 1,080.00 back; a new claim of 1,500.00 ((1,500 - 800) * 90%
+    # = 630.00) does not make them owed anything yet, so the next payment pays them nothing.
+    yibao("claims", "reverse", "ZX-A", "--date", "2023-04-10", "--operator", "op", "--reason", "duplicate claim")
+    yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-C", "ZX-1", "1500.00", "2023-04-12")]))
+    after = lines(yibao("finance", "pay-members", "--region", "330109", "--through", "2023-04-30", "--payment-id",
+                        "ZX-PAY-3", "--operator", "fin"))  # fmt: skip
+    assert after == [{"payment_id": "ZX-PAY-3", "status": "recorded", "members": 0, "total": "0.00"}]
+    sheet = json.loads(yibao("report", "balance-sheet", "--region", "330109", "--as-of", "2023-04-30",
+                             "--format", "json").stdout)  # fmt: skip
+    fund = sheet["funds"]["390100"]
+    # Paid 1,080.00 + 1,980.00 out of 50,000.00; owed to members: -1,080.00 + 630.00 = -450.00 (ZX-1 owes it).
+    assert (fund["bank"], fund["payable_to_members"], fund["payable_to_hospitals"]) == ("46940.00", "-450.00", "180.00")
+    assert yibao("verify").stdout.startswith("region 330109: OK")
+
+
+def test_a_bad_payee_is_named(yibao: Any) -> None:
+    got = lines(yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-BAD", "ZX-1", "100.00", "2023-05-01",
+                                                                 payee="bank")]), code=0))  # fmt: skip
+    assert (got[0]["status"], got[0]["reason"]) == ("rejected", "bad_payee")
