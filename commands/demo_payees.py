@@ -83,8 +83,11 @@ def _member_payee_claims(scenario: Scenario, movers: frozenset[str]) -> list[Cla
     staying = [m for m in members(scenario) if m.psn_no not in movers]
     for n, m in enumerate(staying[MEMBER_PAYEE_EVERY // 2 :: MEMBER_PAYEE_EVERY], start=1):
         inscp = rng.randint(50_000, 1_500_000)  # 500 to 15,000 yuan, paid in full by the member
-        out.append(_claim(f"ZX{scenario.region}{scenario.year}{n:05d}", m, "21", "ABROAD", 1,
-                          _day(rng, scenario.year), inscp, payee="member"))  # fmt: skip
+        # Dated in December, when they are settled: the audits of the year pick from what is
+        # settled by then, so a second run audits the same settlements.
+        day = dt.date(scenario.year, 12, rng.randint(1, 28))
+        out.append(_claim(f"ZX{scenario.region}{scenario.year}{n:05d}", m, "21", "ABROAD", 1, day, inscp,
+                          payee="member"))  # fmt: skip
     return out
 
 

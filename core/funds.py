@@ -58,6 +58,7 @@ SERIOUS_ILLNESS_FINANCING_REASON = "大病保险筹资划转"
 BANK_EVENT_DATES: dict[str, tuple[str, ...]] = {
     "Contribution.Received": ("contribution", "paid_date"),
     "HospitalAccount.Paid": ("paid_on",),
+    "MemberPayables.Paid": ("paid_on",),
     "HospitalAccount.Recovered": ("on_date",),
     "HospitalAccount.Fined": ("on_date",),
     "FundEntry.Recorded": ("entry", "on_date"),

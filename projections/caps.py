@@ -139,7 +139,17 @@ class _Books:
 
 
 def _raised(delta: Mapping[str, Any]) -> set[str]:
-    return {name for name, amount in delta.items() if isinstance(amount, int) and amount > 0}
+    raised = {name for name, amount in delta.items() if isinstance(amount, int) and amount > 0}
+    maternity = delta.get("maternity_paid") or {}
+    return raised | {f"{MATERNITY}:{med_type}" for med_type, amount in maternity.items() if amount > 0}
+
+
+MATERNITY = "maternity_paid"  # raised per med_type: "maternity_paid:52"
+
+
+def _value(ytd: YearToDate, name: str) -> int:
+    field, _, med_type = name.partition(":")
+    return ytd.maternity_paid.get(med_type, 0) if field == MATERNITY else getattr(ytd, name)
 
 
 @lru_cache(maxsize=16)
@@ -165,6 +175,8 @@ def cap_limits(policy: Policy, insutype: str, category: str, chronic: bool) -> d
         limits["assistance_outpatient_paid"] = assistance.outpatient_limit
     if policy.supplementary is not None:
         limits["supplementary_paid"] = policy.supplementary.terms_for(category).annual_cap
+    for med_type, terms in policy.maternity.items():
+        limits[f"{MATERNITY}:{med_type}"] = terms.annual_cap
     return limits
 
 
@@ -175,7 +187,7 @@ def over_caps(
     limits = cap_limits(policy, insutype, category, chronic)
     problems = []
     for name in sorted(raised & limits.keys()):
-        cap, value = limits[name], getattr(ytd, name)
+        cap, value = limits[name], _value(ytd, name)
         if cap is not None and value > cap:
             problems.append(f"{name} {value} over its cap {cap}")
     return problems

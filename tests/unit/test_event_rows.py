@@ -103,6 +103,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "HospitalAccount.Fined": {
         "fine_id": "FINE-1", "fund": "390100", "amount": 1500, "on_date": "2023-07-01", "postings": PAID, **WHO
     },
+    "HospitalAccount.BudgetSettled": {
+        "year": 2023, "outcome": {"budget": 9000, "used": 8000, "kept": 500, "borne_by_hospital": 0},
+        "on_date": "2024-01-20", "operator": "fin-1", "postings": UNPAID,
+    },
+    "MaternityAllowance.Granted": {
+        "originator_topic": "MaternityAllowance", "amount": 9800, "postings": UNPAID,
+        "facts": {"allowance_id": "MA-1", "psn_no": "M-1", "days": 98, "daily_wage": 100, "on_date": "2023-06-01",
+                  "operator": "op-1"},
+    },
+    "MemberPayables.Paid": {
+        "payment_id": "MP-1", "through": "2023-12-31", "paid_on": "2023-12-31", "amounts": {"M-1": {"390100": 1500}},
+        "operator": "fin-1", "position": 5, "postings": PAID,
+    },
     "FundEntry.Recorded": {
         "originator_topic": "FundEntry", "postings": SHIFTED,
         "entry": {"kind": "fund_transfer", "entry_id": "SI-330109-2023-390", "fund": "390100", "to_fund": "390200",
