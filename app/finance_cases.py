@@ -148,6 +148,11 @@ class FinanceCases(SettlementCases):
             assert settlement is not None
             if settlement.reversed:
                 raise FinanceRejected(f"settlement {setl_id} is reversed", reason="settlement_reversed")
+            if settlement.current.claim.get("payee") is not None:
+                detail = (
+                    f"settlement {setl_id} is owed to its member (零星报销), not the hospital: correct or reverse it"
+                )
+                raise FinanceRejected(detail, reason="settlement_paid_to_member")
             facts = settlement.current
             if facts.claim["fixmedins_code"] != code:
                 raise StaleRead(f"settlement {setl_id} was corrected to hospital {facts.claim['fixmedins_code']}")

@@ -35,3 +35,20 @@ class MaternityCases(FinanceCases):
             return FinanceResult("dry_run" if dry_run else "recorded", postings)
 
         return self._in_transaction(work, dry_run=dry_run)
+
+    def reverse_allowance(self, allowance_id: str, *, on_date: dt.date, operator: str, reason: str) -> FinanceResult:
+        """Undo a wrong allowance: what it owed the member is no longer owed. Like any reversal
+        that lowers what a member is owed, it touches the region's MemberPayables, so a payment
+        summed before it loses its save and is summed again."""
+
+        def work(uow: UnitOfWork) -> FinanceResult:
+            allowance = uow.get(maternity_allowance_id(allowance_id), MaternityAllowance)
+            if allowance is None:
+                raise AllowanceRejected(
+                    f"no allowance {allowance_id} in region {self.region}", reason="unknown_allowance"
+                )
+            postings = allowance.reverse(on_date.isoformat(), operator, reason)
+            self._member_payables(uow).lower(allowance_id, 1, on_date.isoformat())
+            return FinanceResult("recorded", postings)
+
+        return self._in_transaction(work)

@@ -75,8 +75,10 @@ def _decide(obj: CliContext, request_id: str, operator: str, *, approve: bool, r
             line = request_line(request, code)
             if facts is not None:
                 reversed_only = request.kind == "reverse"
-                line["result"] = settlement_result(facts, "reversed", sign=-1) if reversed_only else (
-                    settlement_result(facts, "settled")
+                line["result"] = (
+                    settlement_result(facts, "reversed", sign=-1)
+                    if reversed_only
+                    else (settlement_result(facts, "settled"))
                 )
             click.echo(dumps(line))
             return

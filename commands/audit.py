@@ -86,10 +86,18 @@ def _event(event: dict[str, object]) -> str:
 @click.command("verify")
 @click.option("--region", help="Only this region (default: all).")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--checkpoint", "checkpoint_file", type=click.File("rb"),
-              help="Also prove the log still holds what this signed checkpoint (`yibao checkpoint`) saw.")
-@click.option("--public-key", "public_key_file", type=click.File("rb"),
-              help="With --checkpoint: the public key it must be signed with (default: that of the local key).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.File("rb"),
+    help="Also prove the log still holds what this signed checkpoint (`yibao checkpoint`) saw.",
+)
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.File("rb"),
+    help="With --checkpoint: the public key it must be signed with (default: that of the local key).",
+)
 @click.option("--operator", help="Who runs it, recorded with the result (default: the login name).")
 @click.pass_obj
 def verify(

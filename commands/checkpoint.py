@@ -15,10 +15,17 @@ from projections.checkpoint import key_path, load_or_create_key, public_key_pem,
 
 @click.command("checkpoint")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it to FILE (default: stdout).")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
-              help="The private key file (Ed25519, PEM); default $YIBAO_HOME/checkpoint-key.pem, created on first use.")
-@click.option("--public-key", "print_public_key", is_flag=True,
-              help="Print the public key of the signing key (what auditors keep) and nothing else.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The private key file (Ed25519, PEM); default $YIBAO_HOME/checkpoint-key.pem, created on first use.",
+)
+@click.option(
+    "--public-key",
+    "print_public_key",
+    is_flag=True,
+    help="Print the public key of the signing key (what auditors keep) and nothing else.",
+)
 @click.pass_obj
 def checkpoint(obj: CliContext, out: Path | None, key: Path | None, print_public_key: bool) -> None:  # fmt: skip
     """Sign the head (position and chain hash of the last event) of every region with a key kept

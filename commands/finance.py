@@ -16,7 +16,7 @@ from app.outcomes import FinanceResult
 from bulk.lines import dumps
 from commands.context import CliContext
 from commands.identity import acting_user
-from commands.params import DATE, YUAN, OutputPath, required_options
+from commands.params import DATE, ID, YUAN, OutputPath, required_options
 from commands.reports import up_to_date
 from core.errors import YibaoError
 from core.ledger import FUNDS
@@ -166,7 +166,7 @@ def finance_budget(obj: CliContext, region: str, hospital: str, year: int, amoun
 @click.option("--region", required=True)
 @click.option("--through", type=DATE, required=True, help="Pay what is owed for everything posted up to this date.")
 @click.option("--paid-on", type=DATE, help="Date of the payment (default today).")
-@click.option("--payment-id", required=True, help="Idempotency key: the same id again pays nothing again.")
+@click.option("--payment-id", type=ID, required=True, help="Idempotency key: the same id again pays nothing again.")
 @click.option("--operator", required=True)
 @click.option("--bank-file", type=OutputPath(), help="Write the bank's payment file (CSV, UTF-8) here.")
 @click.option("--dry-run", is_flag=True, help="Print what would be paid; record nothing.")
@@ -175,7 +175,8 @@ def finance_pay_members(
     obj: CliContext, region: str, through: dt.date, paid_on: dt.date | None, payment_id: str, operator: str,
     bank_file: Path | None, dry_run: bool,
 ) -> None:  # fmt: skip
-    """Pay members what the funds owe them (应付参保人款: 零星报销, look-back assistance) for
+    """Pay members what the funds owe them (应付参保人款: 零星报销, look-back assistance, maternity
+    allowances) for
     everything posted up to --through, in one transaction. One JSON line per member paid, then
     a summary line. Run again with the same --payment-id it pays nothing and prints (and writes
     to --bank-file) what the first run paid. A member who owes money back (a reversal after a
@@ -195,7 +196,14 @@ def finance_pay_members(
     click.echo(dumps({"payment_id": payment_id, "status": payment.status, "members": len(rows),
                       "total": format_yuan(total)}))  # fmt: skip
     if bank_file is not None and not dry_run:
-        _write_bank_file(bank_file, payment_id, [(psn, amount) for psn, amount, _ in rows])
+        try:
+            _write_bank_file(bank_file, payment_id, [(psn, amount) for psn, amount, _ in rows])
+        except YibaoError as exc:
+            raise YibaoError(
+                f"{exc}; the payment {payment_id} is {payment.status}: run the command again with the same "
+                "--payment-id to write the bank file (it pays nothing again)",
+                reason=exc.reason,
+            ) from None
 
 
 def _write_bank_file(path: Path, payment_id: str, rows: list[tuple[str, int]]) -> None:

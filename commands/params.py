@@ -11,6 +11,7 @@ import click
 
 from core.errors import YibaoError
 from core.money import AmountError, parse_yuan
+from core.records import is_identifier
 
 
 class YuanType(click.ParamType):
@@ -25,6 +26,19 @@ class YuanType(click.ParamType):
             return parse_yuan(str(value))
         except AmountError as exc:
             self.fail(f"{value!r} is not a yuan amount ({exc.reason})", param, ctx)
+
+
+class IdType(click.ParamType):
+    """An idempotency key or another id given on the command line, by the rule of input ids."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not is_identifier(str(value)):
+            self.fail(
+                f"{value!r}: expected 1..64 letters, digits or _.:/-, starting with a letter or digit", param, ctx
+            )
+        return str(value)
 
 
 class DateType(click.ParamType):
@@ -85,6 +99,7 @@ class OutputPath(click.Path):
 
 
 YUAN = YuanType()
+ID = IdType()
 DATE = DateType()
 
 
@@ -92,4 +107,4 @@ def required_options(**values: str) -> None:
     """Options that click accepts but that must not be blank (operator, reason, ids)."""
     for name, value in values.items():
         if not value.strip():
-            raise YibaoError(f"--{name} must not be empty", reason=f"missing_{name}")
+            raise YibaoError(f"--{name.replace('_', '-')} must not be empty", reason=f"missing_{name}")

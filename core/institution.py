@@ -75,18 +75,37 @@ class Entry:
 
     registrations: list[Institution] = attrs.field(factory=list)
     suspensions: list[Suspension] = attrs.field(factory=list)
-    terminated_on: str | None = None
-    termination_reason: str | None = None
+    terminations: list[tuple[str, str]] = attrs.field(factory=list)  # (first day without, reason)
 
     def registration_on(self, day: str) -> Institution | None:
-        return next((r for r in reversed(self.registrations) if r.valid_from <= day), None)
+        """The registration in force on `day`: the latest `valid_from` on or before it (of two
+        with the same date, the one recorded last)."""
+        dated = [r for r in self.registrations if r.valid_from <= day]
+        return max(reversed(dated), key=lambda r: r.valid_from) if dated else None
+
+    def termination_on(self, day: str) -> tuple[str, str] | None:
+        """The termination in force on `day`: the latest on or before it, unless a registration
+        valid from a later date than it (a new agreement) is in force on `day`."""
+        ended = max((t for t in self.terminations if t[0] <= day), default=None)
+        if ended is None or any(ended[0] < r.valid_from <= day for r in self.registrations):
+            return None
+        return ended
+
+    @property
+    def open_termination(self) -> str | None:
+        """The date of the last termination when no new agreement followed it."""
+        last = max(self.terminations, default=None)
+        if last is None or any(r.valid_from > last[0] for r in self.registrations):
+            return None
+        return last[0]
 
     def standing_on(self, day: str) -> tuple[Standing, str | None]:
         """The standing on `day` and a sentence saying why, when not active."""
         if self.registration_on(day) is None:
             return Standing.UNKNOWN, f"registered from {self.registrations[0].valid_from}"
-        if self.terminated_on is not None and self.terminated_on <= day:
-            return Standing.TERMINATED, f"agreement ended on {self.terminated_on}: {self.termination_reason}"
+        ended = self.termination_on(day)
+        if ended is not None:
+            return Standing.TERMINATED, f"agreement ended on {ended[0]}: {ended[1]}"
         held = next((s for s in self.suspensions if s.covers(day)), None)
         if held is not None:
             until = f" to {held.end}" if held.end else ""
@@ -138,8 +157,7 @@ class InstitutionRegistry(Aggregate):
         operator: str
 
         def apply(self, aggregate: Any) -> None:
-            entry = aggregate.entries[self.fixmedins_code]
-            entry.terminated_on, entry.termination_reason = self.on_date, self.reason
+            aggregate.entries[self.fixmedins_code].terminations.append((self.on_date, self.reason))
 
     @staticmethod
     def create_id(region: str) -> Any:
@@ -157,8 +175,8 @@ class InstitutionRegistry(Aggregate):
                 reason="wrong_region",
             )
         entry = self.entries.get(institution.fixmedins_code)
-        if entry is not None and entry.registrations[-1] == institution:
-            return False
+        if entry is not None and institution in entry.registrations:
+            return False  # recorded before: a file imported again changes nothing
         self.trigger_event(self.Registered, institution=institution.to_dict(), operator=operator)
         return True
 
@@ -176,19 +194,24 @@ class InstitutionRegistry(Aggregate):
         return True
 
     def resume(self, code: str, on_date: dt.date, reason: str, operator: str) -> bool:
-        """End the suspension in force on `on_date`; False when none is."""
+        """End the suspension in force on `on_date`; refused by name when none is."""
         entry = self._entry(code)
         if not any(s.covers(on_date.isoformat()) for s in entry.suspensions):
-            return False
+            raise InstitutionRejected(f"{code} has no suspension in force on {on_date}", reason="no_suspension")
         self.trigger_event(self.Resumed, fixmedins_code=code, on_date=on_date.isoformat(), reason=reason,
                            operator=operator)  # fmt: skip
         return True
 
     def terminate(self, code: str, on_date: dt.date, reason: str, operator: str) -> bool:
-        """End the agreement from `on_date`; False when it is ended already (on any date)."""
+        """End the agreement from `on_date`; False when it is ended on that very date already,
+        refused by name when it is ended on another (a registration valid from a later date than
+        the end is a new agreement, which may be ended in turn)."""
         entry = self._entry(code)
-        if entry.terminated_on is not None:
+        day, ended = on_date.isoformat(), entry.open_termination
+        if ended == day:
             return False
+        if ended is not None:
+            raise InstitutionRejected(f"{code}'s agreement already ended on {ended}", reason="already_terminated")
         self.trigger_event(self.Terminated, fixmedins_code=code, on_date=on_date.isoformat(), reason=reason,
                            operator=operator)  # fmt: skip
         return True

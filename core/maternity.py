@@ -14,9 +14,9 @@ from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created
+from core.events import Created, Event
 from core.ids import maternity_allowance_id
-from core.ledger import BENEFIT_EXPENSE, MATERNITY_FUND, PAYABLE_TO_MEMBERS, Posting, journal, move
+from core.ledger import BENEFIT_EXPENSE, MATERNITY_FUND, PAYABLE_TO_MEMBERS, Posting, journal, move, negated
 
 LEAVE_DAYS_MAX = 365
 
@@ -61,17 +61,44 @@ class MaternityAllowance(Aggregate):
         amount: int
         postings: list[Posting]
 
+    class Reversed(Event):
+        """A wrong allowance undone: what it owed the member is no longer owed (if it was paid,
+        the member owes it back until what they are owed exceeds it)."""
+
+        allowance_id: str
+        on_date: str
+        operator: str
+        reason: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.reversed = True
+
     @staticmethod
     def create_id(facts: dict[str, Any], **_: Any) -> Any:
         return maternity_allowance_id(facts["allowance_id"])
 
     def __init__(self, facts: dict[str, Any], amount: int, postings: list[Posting]) -> None:
         self.facts, self.amount, self.postings = facts, amount, postings
+        self.reversed = False
+
+    def reverse(self, on_date: str, operator: str, reason: str) -> list[Posting]:
+        if self.reversed:
+            raise AllowanceRejected(
+                f"allowance {self.facts['allowance_id']} is already reversed", reason="already_reversed"
+            )
+        undo = negated(self.postings)
+        self.trigger_event(self.Reversed, allowance_id=self.facts["allowance_id"], on_date=on_date, operator=operator,
+                           reason=reason, postings=undo)  # fmt: skip
+        return undo
 
     def check_same(self, facts: AllowanceFacts) -> None:
         """The same id again: a duplicate for the same facts, refused for others."""
         mine = {k: v for k, v in self.facts.items() if k != "operator"}
         theirs = {k: v for k, v in facts.to_dict().items() if k != "operator"}
+        if self.reversed:
+            detail = f"allowance {facts.allowance_id} was reversed: record the right one under a new id"
+            raise AllowanceRejected(detail, reason="allowance_reversed")
         if mine != theirs:
             raise AllowanceRejected(
                 f"allowance {facts.allowance_id} was already recorded with other facts",

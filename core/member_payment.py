@@ -74,13 +74,10 @@ class MemberPayables(Aggregate):
         self, payment_id: str, *, through: str, paid_on: str, owed: dict[str, dict[str, int]], operator: str,
         position: int,
     ) -> tuple[dict[str, dict[str, int]], list[Posting]]:  # fmt: skip
-        """Pay every member what `owed` (summed at journal `position`) says is owed to them
-        (a member who owes money back is paid nothing); what was paid, and its postings."""
-        amounts = {
-            psn: {fund: amount for fund, amount in sorted(funds.items()) if amount > 0}
-            for psn, funds in sorted(owed.items())
-            if any(amount > 0 for amount in funds.values())
-        }
+        """Pay every member what `owed` (summed at journal `position`, by fund, negative where
+        they owe a fund money back) says is owed to them, net of what they owe; what was paid,
+        and its postings."""
+        amounts = {psn: paid for psn, funds in sorted(owed.items()) if (paid := net_payment(funds))}
         legs = [
             leg
             for psn, funds in amounts.items()
@@ -96,3 +93,17 @@ class MemberPayables(Aggregate):
 
     def lower(self, setl_id: str, setl_version: int, on_date: str) -> None:
         self.trigger_event(self.Lowered, setl_id=setl_id, setl_version=setl_version, on_date=on_date)
+
+
+def net_payment(funds: dict[str, int]) -> dict[str, int]:
+    """What to pay a member, by fund: their net total, when positive, taken from the funds that
+    owe them, the largest first (what they owe one fund stays owed to it, offset by what is
+    left owed to them by another)."""
+    left = sum(funds.values())
+    paid: dict[str, int] = {}
+    for fund, amount in sorted(funds.items(), key=lambda item: (-item[1], item[0])):
+        if left <= 0 or amount <= 0:
+            break
+        paid[fund] = min(amount, left)
+        left -= paid[fund]
+    return dict(sorted(paid.items()))

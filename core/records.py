@@ -80,6 +80,12 @@ def decode_line(raw: bytes) -> dict[str, Any]:
     return obj
 
 
+def is_identifier(value: str) -> bool:
+    """An id as every input file has them (psn_no, setl_id, ...): 1..64 letters, digits or _.:/-,
+    starting with a letter or digit; nothing a CSV or a spreadsheet reads as more than text."""
+    return 0 < len(value) <= ID_CHARS_MAX and _ID.match(value) is not None
+
+
 class _Fields:
     """Typed access to one decoded object with named rejections."""
 

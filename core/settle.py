@@ -151,10 +151,11 @@ def at_institution(claim: Claim, registry: InstitutionRegistry | None) -> Refusa
         reason = Rejection.NOT_A_PHARMACY_PURCHASE if pharmacy else Rejection.NOT_A_PHARMACY
         what = "a pharmacy: its claims are purchases, med_type 41" if pharmacy else "not a pharmacy"
         return Refusal(reason, f"{claim.fixmedins_code} is {what}")
-    if registered.hosp_lv and registered.hosp_lv != claim.hosp_lv:
+    level = registered.hosp_lv or 1  # a pharmacy registered without a level is paid at level 1 (基层)
+    if level != claim.hosp_lv:
         return Refusal(
             Rejection.HOSP_LV_MISMATCH,
-            f"{claim.fixmedins_code} is registered at level {registered.hosp_lv}, the claim says {claim.hosp_lv}",
+            f"{claim.fixmedins_code} is registered at level {level}, the claim says {claim.hosp_lv}",
         )
     return None
 

@@ -110,6 +110,11 @@ class BudgetSettled(_Posted, frozen=True):
     on_date: str
 
 
+class AllowanceReversed(_Posted, frozen=True):
+    allowance_id: str
+    on_date: str
+
+
 class MembersPaid(_Posted, frozen=True):
     payment_id: str
     paid_on: str
@@ -209,6 +214,7 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "MemberPayables.Paid": MembersPaid,
     "HospitalAccount.BudgetSettled": BudgetSettled,
     "MaternityAllowance.Granted": AllowanceGranted,
+    "MaternityAllowance.Reversed": AllowanceReversed,
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,
     "HospitalAccount.Fined": HospitalFined,

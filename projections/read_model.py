@@ -473,6 +473,10 @@ class RegionReadModel(Projection[ReadModelView]):
         self._journal(tracking, event.on_date, "budget_settlement", f"budget-{event.year}", event.postings)
 
     @process_event.register
+    def _(self, event: MaternityAllowance.Reversed, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "maternity_allowance_reversal", event.allowance_id, event.postings)
+
+    @process_event.register
     def _(self, event: MemberPayables.Paid, tracking: Tracking) -> None:
         self._journal(tracking, event.paid_on, "member_payment", event.payment_id, event.postings)
 

@@ -98,14 +98,15 @@ def owed_to_hospitals(
 
 
 def owed_to_members(curs: Any, schema: str, through: dt.date, *, at: int | None = None) -> dict[str, dict[str, int]]:
-    """psn_no -> fund -> what is owed to the member (零星报销, look-back assistance), as
-    `owed_to_hospitals` sums it for hospitals: positive amounts only."""
-    return _owed(curs, schema, PAYABLE_TO_MEMBERS, "member_payment", through, at=at)
+    """psn_no -> fund -> what is owed to the member (零星报销, look-back assistance, maternity
+    allowances), as `owed_to_hospitals` sums it for hospitals; negative where the member owes a
+    fund money back (core.member_payment nets each member's funds)."""
+    return _owed(curs, schema, PAYABLE_TO_MEMBERS, "member_payment", through, at=at, positive_only=False)
 
 
 def _owed(
     curs: Any, schema: str, account: str, payment_kind: str, through: dt.date, *, party: str | None = None,
-    at: int | None = None,
+    at: int | None = None, positive_only: bool = True,
 ) -> dict[str, dict[str, int]]:  # fmt: skip
     journal = sql.Identifier(schema, "journal")
     where = sql.SQL(
@@ -128,8 +129,9 @@ def _owed(
     )
     owed: dict[str, dict[str, int]] = {}
     for row in curs.fetchall():
-        if int(row["owed"]) > 0:
-            owed.setdefault(row["party"], {})[row["fund"]] = int(row["owed"])
+        amount = int(row["owed"])
+        if amount > 0 or (amount and not positive_only):
+            owed.setdefault(row["party"], {})[row["fund"]] = amount
     return owed
 
 

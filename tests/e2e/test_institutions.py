@@ -132,8 +132,8 @@ def test_changes_to_an_unknown_institution_are_refused_by_name(yibao: Any) -> No
 
 
 def test_a_pharmacy_sells_and_only_sells(yibao: Any) -> None:
-    def at(setl_id: str, code: str, med_type: str) -> dict[str, Any]:
-        line = {**claim(setl_id, code, 1, "2023-10-10"), "med_type": med_type, "medfee_sumamt": "500.00",
+    def at(setl_id: str, code: str, med_type: str, level: int = 1) -> dict[str, Any]:
+        line = {**claim(setl_id, code, level, "2023-10-10"), "med_type": med_type, "medfee_sumamt": "500.00",
                 "inscp_scp_amt": "500.00"}  # fmt: skip
         return lines(yibao("claims", "settle", "-", stdin=jsonl([line])))[0]
 
@@ -143,4 +143,7 @@ def test_a_pharmacy_sells_and_only_sells(yibao: Any) -> None:
         "settled", "120.00", "41", "41"
     )  # fmt: skip
     assert at("IN-P-11", "P-01", "11")["reason"] == "not_a_pharmacy_purchase"
+    assert at("IN-P-52", "P-01", "52")["reason"] == "not_a_pharmacy_purchase"
     assert at("IN-H-41", "H-OK", "41")["reason"] == "not_a_pharmacy"
+    # A pharmacy registered without a level is paid at level 1: a claim saying another is refused.
+    assert at("IN-P-41-3", "P-01", "41", level=3)["reason"] == "hosp_lv_mismatch"

@@ -111,3 +111,25 @@ def test_the_allowance_is_owed_to_the_member_and_paid_once(yibao: Any, tmp_path:
     # 20,000.00 in; 3,600.00 + 1,400.00 owed to the hospital (not paid yet); 19,649.00 paid to the member.
     assert (sheet["bank"], sheet["payable_to_hospitals"], sheet["benefit_expense"]) == ("351.00", "5000.00", "24649.00")
     assert yibao("verify").stdout.startswith("region 330109: OK")
+
+
+def test_a_wrong_allowance_is_reversed_and_the_member_owes_it_back(yibao: Any) -> None:
+    args = ("maternity", "allowance", "--region", "330109", "--psn-no", "MA-E", "--days", "98", "--operator", "clerk",
+            "--on", "2023-07-01")  # fmt: skip
+    more = {**FUNDING[0], "contrib_id": "MA-F3", "amount": "50000.00"}
+    yibao("contributions", "import", "-", stdin=jsonl([more]))
+    yibao(*args, "--allowance-id", "MA-AL-W", "--daily-wage", "300.00")  # 29,400.00: the wage was wrong
+    yibao("finance", "pay-members", "--region", "330109", "--through", "2023-07-31", "--payment-id", "MA-PAY-W",
+          "--paid-on", "2023-07-31", "--operator", "fin")  # fmt: skip
+    undone = lines(yibao("maternity", "reverse-allowance", "MA-AL-W", "--region", "330109", "--on", "2023-08-01",
+                         "--reason", "wrong daily wage", "--operator", "clerk"))[0]  # fmt: skip
+    assert undone["status"] == "recorded" and [p["amount"] for p in undone["postings"]] == ["-29400.00", "29400.00"]
+    again = yibao("maternity", "reverse-allowance", "MA-AL-W", "--region", "330109", "--reason", "r",
+                  "--operator", "clerk", code=1)  # fmt: skip
+    assert "already_reversed" in again.stderr
+    # The right one, 98 x 200.00 = 19,600.00, is less than the 29,400.00 paid: the member owes 9,800.00, nothing paid.
+    yibao(*args, "--allowance-id", "MA-AL-R", "--daily-wage", "200.00")
+    paid = lines(yibao("finance", "pay-members", "--region", "330109", "--through", "2023-08-31", "--payment-id",
+                       "MA-PAY-R", "--operator", "fin"))  # fmt: skip
+    assert paid == [{"payment_id": "MA-PAY-R", "status": "recorded", "members": 0, "total": "0.00"}]
+    assert yibao("verify").stdout.startswith("region 330109: OK")

@@ -113,3 +113,30 @@ def test_a_bad_payee_is_named(yibao: Any) -> None:
     got = lines(yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-BAD", "ZX-1", "100.00", "2023-05-01",
                                                                  payee="bank")]), code=0))  # fmt: skip
     assert (got[0]["status"], got[0]["reason"]) == ("rejected", "bad_payee")
+
+
+def test_an_audit_deduction_does_not_apply_to_a_claim_owed_to_the_member(yibao: Any) -> None:
+    yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-D", "ZX-2", "1200.00", "2023-06-01")]))
+    args = ("--amount", "100.00", "--deduction-id", "ZX-DED", "--operator", "aud", "--reason", "审核")
+    got = yibao("finance", "deduct", "refuse", "--region", "330109", "--setl-id", "ZX-D", "--fund", "390100", *args,
+                code=1)  # fmt: skip
+    assert "settlement_paid_to_member" in got.stderr
+
+
+def test_ids_that_a_bank_file_would_misread_are_refused(yibao: Any, tmp_path: Path) -> None:
+    for bad in ("X\nZX-1,99999.00,Y", "=HYPERLINK(1)", "A,B"):
+        got = yibao("finance", "pay-members", "--region", "330109", "--through", "2023-03-31", "--payment-id", bad,
+                    "--operator", "fin", "--bank-file", str(tmp_path / "b.csv"), code=2)  # fmt: skip
+        assert "--payment-id" in got.stderr
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_a_bank_file_that_cannot_be_written_says_the_payment_stands(yibao: Any, tmp_path: Path) -> None:
+    yibao("claims", "settle", "-", stdin=jsonl([claim("ZX-W", "ZX-2", "1000.00", "2023-07-01")]))
+    args = ("finance", "pay-members", "--region", "330109", "--through", "2023-07-31", "--payment-id", "ZX-PAY-W",
+            "--operator", "fin")  # fmt: skip
+    failed = yibao(*args, "--bank-file", "/dev/full", code=1)  # the disk is full after the payment is recorded
+    assert "cannot_write_file" in failed.stderr and "run the command again with the same --payment-id" in failed.stderr
+    again = lines(yibao(*args, "--bank-file", str(tmp_path / "ok.csv")))
+    assert again[-1]["status"] == "duplicate"
+    assert (tmp_path / "ok.csv").read_text(encoding="utf-8-sig").splitlines()[1].startswith("ZX-2,")

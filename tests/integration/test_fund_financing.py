@@ -25,13 +25,17 @@ from tests.conftest import REPO_ROOT
 
 REGION = "330199"
 POLICY = REPO_ROOT / "tests" / "data" / "financing-policy-2023.toml"
+
+
 def member(psn_no: str, insutype: str, valid_from: str, region: str = REGION) -> dict[str, str]:
     return {"psn_no": psn_no, "insuplc_admdvs": region, "insutype": insutype, "assist_category": "none",
             "valid_from": valid_from}  # fmt: skip
 
 
 MEMBERS = [
-    member("R-1", "390", "2023-01-01"), member("R-2", "390", "2023-03-01"), member("E-1", "310", "2020-01-01"),
+    member("R-1", "390", "2023-01-01"),
+    member("R-2", "390", "2023-03-01"),
+    member("E-1", "310", "2020-01-01"),
     member("R-X", "390", "2023-01-01", region="330198"),
 ]
 CONTRIBUTIONS = [

@@ -20,7 +20,9 @@ from eventsourcing.persistence import Tracking
 
 from app.region import RegionApplication
 from app.transfer_relay import relay
+from core.maternity import AllowanceFacts
 from core.policy import parse_policy
+from core.records import Contribution
 from projections.read_model import (
     LINE_COLUMNS,
     SETTLEMENT_COLUMNS,
@@ -34,6 +36,7 @@ from projections.read_model import (
     read_model_topics,
     rebuild,
 )
+from projections.statements import budget_reader, owed_reader
 from store.app import Store
 from tests.conftest import EXAMPLES
 from tests.integration.test_projections_and_verify import app
@@ -57,7 +60,30 @@ def logs(store: Store, app: RegionApplication) -> tuple[RegionApplication, Regio
     app.review_transfer("TR-T-BIG", approve=True, operator="chief-2", reason="documents checked", on_date=TODAY)
     app.review_transfer("TR-T-REJ", approve=False, operator="chief-2", reason="wrong region", on_date=TODAY)
     relay(store)  # arrivals in B, completions in A
+    _payees_and_budgets(app)
     return app, b
+
+
+def _payees_and_budgets(app: RegionApplication) -> None:
+    """The flows of issue 21: a maternity allowance reversed and recorded again, a payment to
+    members (M-LB's look-back and the allowance), a year-end budget settlement."""
+    app.import_contributions([Contribution("C-M-2-MAT", "M-2", "510100", dt.date(2023, 1, 10), 5_000_000, 0)])
+    app.grant_allowance(AllowanceFacts("MA-1", "M-2", 98, 20_000, "2023-03-01", "clerk-1"))
+    app.reverse_allowance("MA-1", on_date=dt.date(2023, 3, 2), operator="clerk-1", reason="wrong daily wage")
+    app.grant_allowance(AllowanceFacts("MA-2", "M-2", 98, 15_000, "2023-03-02", "clerk-1"))
+    through = dt.date(2023, 6, 30)
+    paid = app.pay_members("MP-1", read_owed=owed_reader(app, through, members=True), through=through,
+                           paid_on=through, operator="fin-1")  # fmt: skip
+    assert paid.status == "recorded" and paid.paid["M-2"] == {"510100": 98 * 15_000}
+    text = POLICY_FILE.read_text(encoding="utf-8") + BUDGET
+    assert app.record_policy(2023, parse_policy(text.encode()).content_hash, text)
+    app.set_budget(hospital="H001", year=2023, amount=1_000_000, operator="fin-1")
+    settled = app.settle_budgets(2023, read_use=budget_reader(app, 2023), on_date=dt.date(2024, 1, 20),
+                                 operator="fin-1")  # fmt: skip
+    assert [result.status for _, _, result in settled] == ["recorded"]
+
+
+BUDGET = "\n[budget]\nsurplus_kept_bp = 5000\noverspend_shared_bp = 6000\noverspend_shared_up_to_bp = 1000\n"
 
 
 def projected(app: RegionApplication) -> list[Any]:

@@ -112,6 +112,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "facts": {"allowance_id": "MA-1", "psn_no": "M-1", "days": 98, "daily_wage": 100, "on_date": "2023-06-01",
                   "operator": "op-1"},
     },
+    "MaternityAllowance.Reversed": {
+        "allowance_id": "MA-1", "on_date": "2023-06-02", "operator": "op-1", "reason": "wrong wage", "postings": PAID,
+    },
     "MemberPayables.Paid": {
         "payment_id": "MP-1", "through": "2023-12-31", "paid_on": "2023-12-31", "amounts": {"M-1": {"390100": 1500}},
         "operator": "fin-1", "position": 5, "postings": PAID,

@@ -122,6 +122,7 @@ def test_every_event_the_read_model_journals_on_a_bank_account_has_its_posting_d
         "HospitalAccount.Deducted", "Transfer.Started", "Transfer.Released", "Transfer.Rejected",
         "Transfer.Completed", "TransferIn.Received", "MemberYear.ClaimApplied", "MemberYear.ClaimReversed",
         "MemberYear.AssistanceLookedBack", "HospitalAccount.BudgetSettled", "MaternityAllowance.Granted",
+        "MaternityAllowance.Reversed",
     }  # fmt: skip
     assert set(read_model_topics()) - never_bank == set(BANK_EVENT_DATES)
     assert set(BANK_EVENT_DATES) <= set(registered_topics())
@@ -133,10 +134,10 @@ def test_a_contribution_says_who_paid_and_a_fiscal_subsidy_is_its_own_income_lin
     assert old.source is None and "source" not in old.to_dict()  # a line of before keeps its hash
     subsidy = parse_contribution({**line, "source": "fiscal_subsidy"})
     assert subsidy.content_hash != old.content_hash
-    subsidised = contribution_postings(fund="390100", psn_no="P-1",
-                                       amount=64_000, acct_amount=0, source=subsidy.source)
+    subsidised = contribution_postings(fund="390100", psn_no="P-1", amount=64_000, acct_amount=0, source=subsidy.source)
     assert subsidised == [
-        Posting("390100", "bank", "", 64_000), Posting("390100", "fiscal_subsidy_income", "", -64_000)
+        Posting("390100", "bank", "", 64_000),
+        Posting("390100", "fiscal_subsidy_income", "", -64_000),
     ]
     for source in (None, "individual", "employer"):
         legs = contribution_postings(fund="390100", psn_no="P-1", amount=100, acct_amount=0, source=source)

@@ -44,7 +44,9 @@ def test_standing_on_each_date() -> None:
 def test_resume_ends_the_open_suspension_the_day_before_and_only_that() -> None:
     made = registry()
     made.suspend("H1", D("2023-05-01"), None, "整改", "clerk")
-    assert not made.resume("H1", D("2023-04-30"), "early", "clerk")  # none in force then: nothing recorded
+    with pytest.raises(InstitutionRejected) as none:  # none in force then: refused, nothing recorded
+        made.resume("H1", D("2023-04-30"), "early", "clerk")
+    assert none.value.reason == "no_suspension"
     assert made.resume("H1", D("2023-06-10"), "整改完成", "clerk")
     assert [standing(made, "H1", D(d))[0] for d in ("2023-06-09", "2023-06-10")] == [
         Standing.SUSPENDED,
@@ -58,7 +60,10 @@ def test_changes_recorded_once() -> None:
     assert made.suspend("H1", D("2023-03-01"), None, "r", "clerk")
     assert not made.suspend("H1", D("2023-03-01"), None, "r", "clerk")
     assert made.terminate("H1", D("2023-07-01"), "r", "clerk")
-    assert not made.terminate("H1", D("2023-08-01"), "r", "clerk")
+    assert not made.terminate("H1", D("2023-07-01"), "r", "clerk")
+    with pytest.raises(InstitutionRejected) as moved:  # ended already, on another date
+        made.terminate("H1", D("2023-05-01"), "r", "clerk")
+    assert moved.value.reason == "already_terminated"
     assert len(made.pending_events) == 4  # opened, registered, suspended, terminated
 
 
@@ -103,3 +108,25 @@ def test_a_pharmacy_may_leave_its_level_out_a_hospital_may_not() -> None:
     with pytest.raises(RecordRejected) as blank:
         parse_institution({**line, "fixmedins_name": "  "})
     assert blank.value.reason == "bad_fixmedins_name"
+
+
+def test_registrations_count_by_their_dates_not_the_order_they_were_imported() -> None:
+    made = registry()
+    later = Institution("H1", "城东医院", "hospital", 3, "330109", "2023-10-01")
+    assert made.register(later, "clerk")
+    assert not made.register(HOSPITAL, "clerk")  # the older file again: nothing recorded
+    entry = made.entries["H1"]
+    assert [entry.registration_on(d).hosp_lv for d in ("2023-09-30", "2023-10-20")] == [2, 3]  # type: ignore[union-attr]
+
+
+def test_a_registration_after_a_termination_is_a_new_agreement() -> None:
+    made = registry()
+    made.terminate("H1", D("2023-06-01"), "欺诈骗保", "clerk")
+    assert made.register(Institution("H1", "城东医院", "hospital", 2, "330109", "2023-09-01"), "clerk")
+    days = ("2023-05-31", "2023-06-01", "2023-08-31", "2023-09-01")
+    assert [standing(made, "H1", D(d))[0] for d in days] == [
+        Standing.ACTIVE, Standing.TERMINATED, Standing.TERMINATED, Standing.ACTIVE,
+    ]  # fmt: skip
+    assert made.terminate("H1", D("2023-12-01"), "again", "clerk")  # the new agreement may end too
+    assert standing(made, "H1", D("2023-07-01"))[1] == "agreement ended on 2023-06-01: 欺诈骗保"
+    assert standing(made, "H1", D("2023-12-01"))[1] == "agreement ended on 2023-12-01: again"

@@ -45,3 +45,22 @@ def test_payer_and_person_always_sum_to_the_bill(inscp: int, own: int, used: int
     assert 0 <= got.maternity_pay <= max(0, TERMS.annual_cap - used)
     before = YearToDate(maternity_paid={"52": used})
     assert before.plus(got.delta).minus(got.delta) == before
+
+
+def test_a_member_is_paid_their_net_total_from_the_funds_that_owe_them() -> None:
+    from core.member_payment import net_payment
+
+    # Owes 510100 1,800.00 back, is owed 900.00 + 100.00 elsewhere: net -800.00, nothing paid.
+    assert net_payment({"510100": -180_000, "310100": 90_000, "310200": 10_000}) == {}
+    # Owes 100.00, is owed 900.00 + 50.00: 850.00, from the largest first.
+    assert net_payment({"510100": -10_000, "310100": 90_000, "310200": 5_000}) == {"310100": 85_000}
+    assert net_payment({"310100": 90_000, "310200": 5_000}) == {"310100": 90_000, "310200": 5_000}
+
+
+@given(st.dictionaries(st.sampled_from(["310100", "310200", "510100", "610100"]), st.integers(-(10**8), 10**8)))
+def test_net_payment_pays_the_positive_net_total_and_never_more_than_a_fund_owes(funds: dict[str, int]) -> None:
+    from core.member_payment import net_payment
+
+    paid = net_payment(funds)
+    assert sum(paid.values()) == max(0, sum(funds.values()))
+    assert all(0 < amount <= funds[fund] for fund, amount in paid.items())
