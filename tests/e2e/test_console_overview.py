@@ -92,7 +92,9 @@ def test_a_verify_run_appears_on_the_overview_with_its_time(yibao: Any, auditor:
 
 
 def test_a_pending_approval_shows_on_the_overview_until_it_is_approved(
-    yibao: Any, auditor: Page, base_url: str  # noqa: F811
+    yibao: Any,
+    auditor: Page,
+    base_url: str,  # noqa: F811
 ) -> None:
     asked = json.loads(yibao("claims", "reverse", "OV-BIG", "--operator", "maker", "--reason", "duplicate bill").stdout)
     assert (asked["status"], asked["request_id"]) == ("pending_approval", "reverse-OV-BIG-v1")
@@ -115,7 +117,10 @@ def test_a_pending_approval_shows_on_the_overview_until_it_is_approved(
 
 
 def test_a_recorded_reconciliation_appears_on_the_hospitals_page(
-    yibao: Any, auditor: Page, base_url: str, tmp_path: Path  # noqa: F811
+    yibao: Any,
+    auditor: Page,
+    base_url: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     line = {
         "fixmedins_code": "H001", "insutype": "390", "clr_type": "21", "stmt_begndate": "2023-03-01",
