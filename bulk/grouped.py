@@ -23,10 +23,9 @@ from array import array
 from collections.abc import Iterator
 from typing import IO
 
-from bulk.lines import line_text, read_lines
+from bulk.lines import cut_line, line_text, read_limit, read_lines
 from bulk.workers import Groups, group_hash
 from core.errors import YibaoError
-from core.records import LINE_BYTES_MAX
 
 # Lines per bucket: about 400 members at five claims each, whose member-years and accounts
 # (about 1,200 aggregates) fit the 4,000 each worker keeps (bulk.workers.worker_cache_max).
@@ -71,11 +70,15 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
     fd = file.fileno()
     for index in order:
         start, size = starts[index], starts[index + 1] - starts[index]
-        wanted = min(size, LINE_BYTES_MAX + 1)  # what read_lines reads of it
+        limit = read_limit(index + 1)
+        wanted = min(size, limit)  # what read_lines reads of it
         chunk = os.pread(fd, wanted, start)
-        if len(chunk) != wanted or (size <= LINE_BYTES_MAX and index + 1 < lines and not chunk.endswith(b"\n")):
+        if len(chunk) != wanted or (size < limit and index + 1 < lines and not chunk.endswith(b"\n")):
             raise FileChanged(f"{getattr(file, 'name', 'the file')} changed while it was settled (line {index + 1})")
-        yield index + 1, line_text(index + 1, chunk)
+        if size > limit:  # cut: its last bytes say whether a line end is counted
+            yield index + 1, cut_line(index + 1, chunk, size, os.pread(fd, 2, start + size - 2))
+        else:
+            yield index + 1, line_text(index + 1, chunk)
 
 
 class InputOrder:

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import msgspec
 
-from core.records import LINE_BYTES_MAX
+from core.records import LINE_BYTES_MAX, CutLine
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -23,20 +23,38 @@ def line_text(line_no: int, chunk: bytes) -> bytes:
 
 
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) for every line; an over-long line is cut (and later rejected)
-    without ever holding more than `LINE_BYTES_MAX` bytes of it."""
+    """(line number, bytes) for every line; an over-long line is cut (and later rejected with
+    its whole length) without ever holding more than `LINE_BYTES_MAX` bytes of it."""
     line_no = 0
     while True:
-        chunk = stream.readline(LINE_BYTES_MAX + 1)
+        chunk = stream.readline(read_limit(line_no + 1))
         if not chunk:
             return
         line_no += 1
-        if len(chunk) > LINE_BYTES_MAX and not chunk.endswith(b"\n"):
-            while True:  # skip the rest of the long line
+        if len(chunk) == read_limit(line_no) and not chunk.endswith(b"\n"):
+            size, tail = len(chunk), chunk[-2:]
+            while True:  # skip the rest of the long line, counting it
                 rest = stream.readline(LINE_BYTES_MAX)
+                size, tail = size + len(rest), (tail + rest)[-2:]
                 if not rest or rest.endswith(b"\n"):
                     break
-        yield line_no, line_text(line_no, chunk)
+            yield line_no, cut_line(line_no, chunk, size, tail)
+        else:
+            yield line_no, line_text(line_no, chunk)
+
+
+def read_limit(line_no: int) -> int:
+    """How much of a line a reader holds: one byte more than a line may have, so that a longer
+    one is known, and the first line's byte order mark."""
+    return LINE_BYTES_MAX + 1 + (len(UTF8_BOM) if line_no == 1 else 0)
+
+
+def cut_line(line_no: int, chunk: bytes, size: int, tail: bytes) -> CutLine:
+    """An over-long line's first bytes `chunk`, with the length of the whole line as `line_text`
+    would count it: `size` bytes in the file, of which `tail` are the last two."""
+    line_end = 2 if tail.endswith(b"\r\n") else 1 if tail.endswith(b"\n") else 0
+    bom = len(UTF8_BOM) if line_no == 1 and chunk.startswith(UTF8_BOM) else 0
+    return CutLine(line_text(line_no, chunk), size - line_end - bom)
 
 
 def dumps(obj: Any) -> str:

@@ -110,12 +110,15 @@ def verify(
     codes = [region] if region else obj.store.region_codes()
     results: list[Findings] = []
     heads: dict[str, RegionHead] = {}
+    witness: Findings | None = None
     if checkpoint_file is not None:
         trusted = trusted_public_key(public_key_file.read() if public_key_file else None)
-        findings, heads = check_checkpoint(open_checkpoint(checkpoint_file.read(), trusted), obj.store.region_codes(),
-                                           region)  # fmt: skip
-        results.append(findings)
-    results += [verify_region(obj.store.region(code), heads.get(code)) for code in codes]
+        witness, heads = check_checkpoint(open_checkpoint(checkpoint_file.read(), trusted), obj.store.region_codes(),
+                                          region)  # fmt: skip
+        results.append(witness)
+    # Every check runs before anything is printed: the checkpoint's line, first, says OK only
+    # when every region still holds what it saw.
+    results += [verify_region(obj.store.region(code), heads.get(code), witness) for code in codes]
     if len(codes) > 1:  # transfers are checked across regions, so only when all are verified
         results.append(verify_transfers([obj.store.region(code) for code in codes]))
     failed = False

@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from commands.context import CliContext
+from commands.params import OutputPath
 from core.errors import YibaoError
 from projections.checkpoint import key_path, load_or_create_key, public_key_pem, region_head, signed
 
 
 @click.command("checkpoint")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it to FILE (default: stdout).")
+@click.option("--out", type=OutputPath(), help="Write it to FILE (default: stdout).")
 @click.option(
     "--key",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -8,10 +8,12 @@ institutions, in force on the claim's date, at its registered level.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import IO, Any
 
 import click
 
+from app.region import RegionApplication
 from bulk.lines import dumps, read_lines
 from commands.context import CliContext
 from commands.identity import acting_user
@@ -84,7 +86,25 @@ def _registry_holds(registry: InstitutionRegistry | None, code: str) -> bool:
     return registry is not None and code in registry.entries
 
 
-def _changed(code: str, change: str, done: bool) -> None:
+def _change_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every change of an institution takes: why, who, and where (optional)."""
+    for option in reversed((
+        click.option("--reason", required=True),
+        click.option("--operator", required=True),
+        click.option("--region", help="The region whose registry holds CODE (default: the one that does)."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _change(
+    obj: CliContext, code: str, region: str | None, reason: str, operator: str, change: str,
+    act: Callable[[RegionApplication, str], bool],
+) -> None:  # fmt: skip
+    """Check who acts, find the registry that holds CODE, make the change, print what it did."""
+    required_options(operator=operator, reason=reason)
+    operator = acting_user(obj.store, operator, Action.RECORD)
+    done = act(obj.store.region(_holding_region(obj.store, code, region)), operator)
     click.echo(dumps({"fixmedins_code": code, "change": change, "status": "recorded" if done else "unchanged"}))
 
 
@@ -92,54 +112,45 @@ def _changed(code: str, change: str, done: bool) -> None:
 @click.argument("code")
 @click.option("--from", "begin", type=DATE, required=True, help="First day settlement is suspended.")
 @click.option("--to", "end", type=DATE, help="Last day suspended (default: until resumed).")
-@click.option("--reason", required=True)
-@click.option("--operator", required=True)
-@click.option("--region", help="The region whose registry holds CODE (default: the one that does).")
+@_change_options
 @click.pass_obj
 def institutions_suspend(
     obj: CliContext, code: str, begin: dt.date, end: dt.date | None, reason: str, operator: str, region: str | None
 ) -> None:
     """Suspend settlement (暂停医保结算) at CODE: its claims dated in the period are rejected as
     institution_suspended."""
-    required_options(operator=operator, reason=reason)
-    operator = acting_user(obj.store, operator, Action.RECORD)
-    app = obj.store.region(_holding_region(obj.store, code, region))
-    _changed(code, "suspended", app.suspend_institution(code, begin=begin, end=end, reason=reason, operator=operator))
+    def act(app: RegionApplication, who: str) -> bool:
+        return app.suspend_institution(code, begin=begin, end=end, reason=reason, operator=who)
+
+    _change(obj, code, region, reason, operator, "suspended", act)
 
 
 @institutions.command("resume")
 @click.argument("code")
 @click.option("--on", "on_date", type=DATE, required=True, help="First day settlement is allowed again.")
-@click.option("--reason", required=True)
-@click.option("--operator", required=True)
-@click.option("--region", help="The region whose registry holds CODE (default: the one that does).")
+@_change_options
 @click.pass_obj
 def institutions_resume(
     obj: CliContext, code: str, on_date: dt.date, reason: str, operator: str, region: str | None
 ) -> None:
-    """End the suspension of CODE in force on --on (it then ends the day before)."""
-    required_options(operator=operator, reason=reason)
-    operator = acting_user(obj.store, operator, Action.RECORD)
-    app = obj.store.region(_holding_region(obj.store, code, region))
-    _changed(code, "resumed", app.resume_institution(code, on_date=on_date, reason=reason, operator=operator))
+    """End the suspension of CODE in force on --on (it then ends the day before); refused as
+    no_suspension when none is in force then."""
+    _change(obj, code, region, reason, operator, "resumed",
+            lambda app, who: app.resume_institution(code, on_date=on_date, reason=reason, operator=who))  # fmt: skip
 
 
 @institutions.command("terminate")
 @click.argument("code")
 @click.option("--on", "on_date", type=DATE, required=True, help="First day without an agreement.")
-@click.option("--reason", required=True)
-@click.option("--operator", required=True)
-@click.option("--region", help="The region whose registry holds CODE (default: the one that does).")
+@_change_options
 @click.pass_obj
 def institutions_terminate(
     obj: CliContext, code: str, on_date: dt.date, reason: str, operator: str, region: str | None
 ) -> None:
     """End CODE's agreement (解除协议) from --on: its claims dated then or later are rejected as
-    institution_terminated."""
-    required_options(operator=operator, reason=reason)
-    operator = acting_user(obj.store, operator, Action.RECORD)
-    app = obj.store.region(_holding_region(obj.store, code, region))
-    _changed(code, "terminated", app.terminate_institution(code, on_date=on_date, reason=reason, operator=operator))
+    institution_terminated (a registration valid from a later date is a new agreement)."""
+    _change(obj, code, region, reason, operator, "terminated",
+            lambda app, who: app.terminate_institution(code, on_date=on_date, reason=reason, operator=who))  # fmt: skip
 
 
 @institutions.command("list")

@@ -161,7 +161,11 @@ def write_xlsx(sheet: bs.BalanceSheet, path: Path) -> None:
                 cell.value = value
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 22
-    book.save(path)
+    # Built in memory, then written: a zip file that fails half-written (a full disk) would
+    # complain again as it is collected, a traceback after the named error.
+    buffer = io.BytesIO()
+    book.save(buffer)
+    path.write_bytes(buffer.getvalue())
 
 
 @report.command("hospital")

@@ -59,10 +59,26 @@ def insured_elsewhere(psn_no: str, region: str, on: dt.date) -> RecordRejected:
     )
 
 
+class CutLine(bytes):
+    """The first bytes of a line too long to hold, as a reader hands it on, with the length of the
+    whole line (`bytes_total`, without its line end), so that its rejection names the real length."""
+
+    bytes_total: int
+
+    def __new__(cls, head: bytes, bytes_total: int) -> CutLine:
+        line = super().__new__(cls, head)
+        line.bytes_total = bytes_total
+        return line
+
+    def __reduce__(self) -> tuple[Any, ...]:  # handed to worker processes whole
+        return CutLine, (bytes(self), self.bytes_total)
+
+
 def decode_line(raw: bytes) -> dict[str, Any]:
     """The JSON object of one line, or a named rejection."""
-    if len(raw) > LINE_BYTES_MAX:
-        raise _fail("line_too_long", f"line of {len(raw)} bytes exceeds {LINE_BYTES_MAX}")
+    length = raw.bytes_total if isinstance(raw, CutLine) else len(raw)
+    if length > LINE_BYTES_MAX:
+        raise _fail("line_too_long", f"line of {length} bytes exceeds {LINE_BYTES_MAX}")
     if not raw.strip():
         raise _fail("empty_line", "the line is empty")
     try:
@@ -228,17 +244,22 @@ _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "pres
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 
 
-def claim_ids(obj: Mapping[str, Any]) -> tuple[str | int | None, str | int | None]:
+Echoed = str | int | msgspec.Raw | None
+
+
+def claim_ids(obj: Mapping[str, Any]) -> tuple[Echoed, Echoed]:
     """setl_id and psn_no of a (possibly bad) claim object, for the rejection line: as given
-    when a string or an integer (a JSON number `123` is echoed as 123), else None."""
+    when a string or a number (`123` is echoed as 123, `12345.0` as 12345.0), else None."""
     return _as_given(obj.get("setl_id")), _as_given(obj.get("psn_no"))
 
 
-def _as_given(value: Any) -> str | int | None:
+def _as_given(value: Any) -> Echoed:
     if isinstance(value, str) and len(value) <= ID_CHARS_MAX:
         return value
     if type(value) is int and abs(value) < 10**ID_CHARS_MAX:  # not a bool
         return value
+    if isinstance(value, decimal.Decimal) and len(text := str(value)) <= ID_CHARS_MAX:
+        return msgspec.Raw(text.encode())  # a JSON number with a fraction: as a number, never a float
     return None
 
 

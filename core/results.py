@@ -6,6 +6,7 @@ from typing import Any
 
 from core.approval import ApprovalRequest
 from core.money import format_yuan
+from core.records import Echoed
 from core.settlement import RESULT_AMOUNT_FIELDS, SettlementFacts, clr_type, fund_payments, national_amounts
 
 
@@ -46,9 +47,7 @@ def pending_result(psn_no: str, request: ApprovalRequest) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def rejected_result(
-    setl_id: str | int | None, psn_no: str | int | None, reason: str, detail: str | None = None
-) -> dict[str, Any]:
+def rejected_result(setl_id: Echoed, psn_no: Echoed, reason: str, detail: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"setl_id": setl_id, "psn_no": psn_no, "status": "rejected", "reason": reason}
     if detail:
         out["detail"] = detail

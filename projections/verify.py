@@ -100,8 +100,11 @@ def _digest(rows: Iterator[tuple[Any, ...]]) -> tuple[int, int]:
     return count, total
 
 
-def verify_region(app: RegionApplication, checkpoint: RegionHead | None = None) -> Findings:
-    """Check one region; with `checkpoint` (a signed head of it), also that its log still holds it."""
+def verify_region(
+    app: RegionApplication, checkpoint: RegionHead | None = None, witness: Findings | None = None
+) -> Findings:
+    """Check one region; with `checkpoint` (a signed head of it), also that its log still holds it,
+    told in `witness` (the checkpoint's own findings, so that its verdict covers every region)."""
     findings = Findings(app.region)
     try:
         catch_up(app)
@@ -137,7 +140,7 @@ def verify_region(app: RegionApplication, checkpoint: RegionHead | None = None) 
     findings.checked["events"] = chain.events
     findings.checked["seals"] = len(chain.seals)
     if checkpoint is not None:
-        _check_checkpoint(checkpoint, chain, findings)
+        _check_checkpoint(checkpoint, chain, witness or findings)
     _check_position(app, chain.head, findings)
     _check_totals(journal_digest, findings)
     _check_bank_balances(app, journal_digest, findings)
@@ -195,21 +198,22 @@ def check_checkpoint(opened: Opened, regions: list[str], only: str | None) -> tu
 
 def _check_checkpoint(expected: RegionHead, chain: ChainCheck, findings: Findings) -> None:
     """The log still holds the event the checkpoint saw last, with the same chain hash."""
-    p = expected.position
+    p, region = expected.position, f"region {expected.region}: "
     if p and chain.head < p:
-        findings.fail(f"log ends at position {chain.head}, before the checkpoint's position {p}: events after "
-                      f"position {chain.head} were deleted (with their seals)")  # fmt: skip
+        findings.fail(f"{region}log ends at position {chain.head}, before the checkpoint's position {p}: events "
+                      f"after position {chain.head} were deleted (with their seals)")  # fmt: skip
     elif p and p not in chain.hash_at:
-        findings.fail(f"event at the checkpoint's position {p} is missing: it was deleted")
+        findings.fail(f"{region}event at the checkpoint's position {p} is missing: it was deleted")
     elif p and chain.hash_at[p] != expected.chain_hash:
-        findings.fail(f"chain hash at position {p} differs from the checkpoint's: the log up to it was rewritten")
+        findings.fail(f"{region}chain hash at position {p} differs from the checkpoint's: the log up to it was "
+                      "rewritten")  # fmt: skip
     seal = chain.digest_seal
     if seal is not None and (seal.through, seal.events, seal.digest) != (
         expected.digests_through,
         expected.digests,
         expected.digests_digest,
     ):
-        findings.fail("seal of the digests of events before migration 0015 differs from the checkpoint's")
+        findings.fail(f"{region}seal of the digests of events before migration 0015 differs from the checkpoint's")
 
 
 def _check_position(app: RegionApplication, head: int, findings: Findings) -> None:

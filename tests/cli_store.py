@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -52,3 +54,34 @@ def runner(url: str) -> Callable[..., Result]:
         return result
 
     return run
+
+
+def jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def lines(result: Result) -> list[dict[str, Any]]:
+    """A command's JSON lines."""
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def coded_runner(url: str) -> Callable[..., Result]:
+    """`run(*args, stdin=None, code=0)`: the CLI on database `url`, its exit status checked."""
+
+    def run(*args: str, stdin: str | None = None, code: int = 0) -> Result:
+        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": url}, input=stdin)
+        assert result.exit_code == code, (args, result.stdout, result.stderr[:300])
+        return result
+
+    return run
+
+
+def region_year(
+    run: Callable[..., Result], policy: Path, members: list[dict[str, Any]], contributions: list[dict[str, Any]]
+) -> None:
+    """The store migrated, a policy loaded, and these members and contributions recorded."""
+    run("db", "up")
+    run("policy", "load", str(policy))
+    run("members", "import", "-", stdin=jsonl(members))
+    if contributions:
+        run("contributions", "import", "-", stdin=jsonl(contributions))

@@ -8,9 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
+from tests.cli_store import coded_runner, jsonl, lines, region_year
 from tests.conftest import EXAMPLES
 
 BUDGET = "\n[budget]\nsurplus_kept_bp = 5000\noverspend_shared_bp = 6000\noverspend_shared_up_to_bp = 1000\n"
@@ -28,27 +27,12 @@ def claim(setl_id: str, hospital: str, inscp: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 @pytest.fixture(scope="module")
 def yibao(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert result.exit_code == code, (args, result.stdout, result.stderr[:300])
-        return result
-
+    run = coded_runner(database_url)
     policy = tmp_path_factory.mktemp("budget") / "policy.toml"
     policy.write_text((EXAMPLES / "policy-330109-2023.toml").read_text(encoding="utf-8") + BUDGET, encoding="utf-8")
-    run("db", "up")
-    run("policy", "load", str(policy))
-    run("members", "import", "-", stdin=jsonl([MEMBER]))
-    run("contributions", "import", "-", stdin=jsonl([FUNDING]))
+    region_year(run, policy, [MEMBER], [FUNDING])
     # Inpatient at level 1, per admission: (amount - 800) x 90%. H-UNDER: 10,800.00 -> 9,000.00;
     # H-OVER: 20,800.00 -> 18,000.00 and 6,800.00 -> 5,400.00, 23,400.00 in all.
     run("claims", "settle", "-", stdin=jsonl([

@@ -141,14 +141,19 @@ def test_a_key_file_others_can_read_is_refused(store_env: dict[str, str], keys: 
     )
 
 
-def test_an_unwritable_out_is_a_named_error(store_env: dict[str, str], keys: dict[str, Path]) -> None:
-    take(store_env, keys)
-    result = yibao(store_env, "checkpoint", "--key", str(keys["key"]), "--out", "/proc/no/such/checkpoint.json")
+@pytest.mark.parametrize("where", ["in no directory", "a directory"])
+def test_an_unwritable_out_is_a_named_error_before_anything_is_done(
+    store_env: dict[str, str], keys: dict[str, Path], tmp_path: Path, where: str
+) -> None:
+    out, problem = (
+        ("/proc/no/such/checkpoint.json", "there is no directory /proc/no/such") if where == "in no directory"
+        else (str(tmp_path), "it is a directory")
+    )  # fmt: skip
+    result = yibao(store_env, "checkpoint", "--key", str(keys["key"]), "--out", out)
 
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "error: cannot_write_file: cannot write /proc/no/such/checkpoint.json: No such file or directory\n"
-    )
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot_write_file: --out {out}: {problem} (nothing was done)\n"
+    assert not keys["key"].exists()  # not even the key was made
 
 
 @pytest.mark.parametrize(
@@ -206,6 +211,7 @@ def test_a_tail_deleted_with_its_seals_and_a_rebuild_is_caught_only_with_the_che
     try:
         assert yibao(store_env, "projections", "rebuild", "--region", REGION).exit_code == 0
         alone, with_checkpoint = verify(store_env, keys, checkpoint=False), verify(store_env, keys)
+        text = yibao(store_env, "verify", "--checkpoint", str(keys["file"]), "--public-key", str(keys["public"]))
     finally:
         put_back(owner, tail)
         for seal in seals:
@@ -214,10 +220,14 @@ def test_a_tail_deleted_with_its_seals_and_a_rebuild_is_caught_only_with_the_che
 
     assert alone[0] == 0
     assert with_checkpoint[0] == 1
-    assert problems(with_checkpoint[1]) == [
-        f"log ends at position {last_seen}, before the checkpoint's position {position}: events after position "
-        f"{last_seen} were deleted (with their seals)"
-    ]
+    assert [(part["ok"], part["problems"]) for part in with_checkpoint[1]] == [
+        (False, [f"region {REGION}: log ends at position {last_seen}, before the checkpoint's position {position}: "
+                 f"events after position {last_seen} were deleted (with their seals)"]),
+        (True, []), (True, []), (True, []),
+    ]  # fmt: skip
+    # The first line, the checkpoint's, does not say OK before a region is found not to hold it.
+    assert text.exit_code == 1
+    assert text.stdout.splitlines()[0].endswith(": PROBLEMS (2 regions)")
     assert verify(store_env, keys)[0] == 0
 
 
@@ -244,7 +254,8 @@ def test_a_log_rewritten_with_every_hash_and_seal_recomputed_is_caught_by_the_ch
 
     assert alone[0] == 0
     assert (with_checkpoint[0], problems(with_checkpoint[1])) == (1, [
-        f"chain hash at position {position} differs from the checkpoint's: the log up to it was rewritten"
+        f"region {REGION}: chain hash at position {position} differs from the checkpoint's: the log up to it was "
+        "rewritten"
     ])  # fmt: skip
 
 

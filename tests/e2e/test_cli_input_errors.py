@@ -152,6 +152,20 @@ def test_hostile_lines_are_each_rejected_by_name_and_the_good_ones_around_them_s
     assert {r["reason"] for r in results[9:-1]} == {"empty_line"}
 
 
+@pytest.mark.parametrize("how", [(), ("--grouped",), ("--workers", "2")], ids=["streamed", "grouped", "workers"])
+def test_a_line_too_long_is_rejected_with_its_whole_length_not_the_part_read(
+    env: dict[str, str], tmp_path: Path, how: tuple[str, ...]
+) -> None:
+    long = b'{"setl_id": "' + b"x" * 200_000 + b'"}'  # 200,015 bytes; the reader holds 65,537 of it
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + long + b"\r\n" + long + b"\n" + long)  # BOM, CRLF, LF, no line end
+
+    code, out, _ = run(env, "claims", "settle", str(path), *how)
+
+    assert code == 0
+    assert [json.loads(line)["detail"] for line in out.splitlines()] == ["line of 200015 bytes exceeds 65536"] * 3
+
+
 def test_an_empty_claims_file_settles_nothing_and_succeeds(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")

@@ -4,14 +4,12 @@ registry's, is rejected by name and records nothing; a claim at an institution i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
+from tests.cli_store import coded_runner, jsonl, lines, region_year
 from tests.conftest import EXAMPLES
 
 POLICY = EXAMPLES / "policy-330109-2023.toml"
@@ -39,24 +37,10 @@ def claim(setl_id: str, hospital: str, level: int, day: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 @pytest.fixture(scope="module")
 def yibao(database_url: str) -> Any:
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert result.exit_code == code, (args, result.stdout, result.stderr)
-        return result
-
-    run("db", "up")
-    run("policy", "load", str(POLICY))
-    run("members", "import", "-", stdin=jsonl([MEMBER]))
+    run = coded_runner(database_url)
+    region_year(run, POLICY, [MEMBER], [])
     before = lines(run("claims", "settle", "-", stdin=jsonl([claim("IN-BEFORE", "ANY-CODE", 1, "2023-02-01")])))
     assert before[0]["status"] == "settled"  # no institution registered yet: any code settles, as before
     imported = lines(run("institutions", "import", "-", "--operator", "clerk", stdin=jsonl(REGISTRY)))

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
+from tests.cli_store import coded_runner, jsonl, lines, region_year
 from tests.conftest import EXAMPLES
 
 # The example policy with maternity terms: 生育住院 90% up to 5,000.00 a year; 生育门诊 not covered.
@@ -40,27 +39,12 @@ def claim(setl_id: str, psn_no: str, med_type: str, inscp: str, own: str = "0.00
     }  # fmt: skip
 
 
-def jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 @pytest.fixture(scope="module")
 def yibao(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert result.exit_code == code, (args, result.stdout, result.stderr[:300])
-        return result
-
+    run = coded_runner(database_url)
     policy = tmp_path_factory.mktemp("maternity") / "policy.toml"
     policy.write_text((EXAMPLES / "policy-330109-2023.toml").read_text(encoding="utf-8") + MATERNITY, encoding="utf-8")
-    run("db", "up")
-    run("policy", "load", str(policy))
-    run("members", "import", "-", stdin=jsonl(MEMBERS))
-    run("contributions", "import", "-", stdin=jsonl(FUNDING))
+    region_year(run, policy, MEMBERS, FUNDING)
     return run
 
 

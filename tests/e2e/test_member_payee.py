@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
+from tests.cli_store import coded_runner, jsonl, lines, region_year
 from tests.conftest import EXAMPLES
 
 POLICY = EXAMPLES / "policy-330109-2023.toml"
@@ -32,25 +31,10 @@ def claim(setl_id: str, psn_no: str, inscp: str, day: str, payee: str | None = "
     return {**line, "payee": payee} if payee else line
 
 
-def jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 @pytest.fixture(scope="module")
 def yibao(database_url: str) -> Any:
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert result.exit_code == code, (args, result.stdout, result.stderr)
-        return result
-
-    run("db", "up")
-    run("policy", "load", str(POLICY))
-    run("members", "import", "-", stdin=jsonl(MEMBERS))
-    run("contributions", "import", "-", stdin=jsonl([FUNDING]))
+    run = coded_runner(database_url)
+    region_year(run, POLICY, MEMBERS, [FUNDING])
     return run
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +109,26 @@ def test_report_and_dump_files_that_cannot_be_written_are_refused_by_name(env: d
         assert result.stderr.startswith(f"error: cannot_write_file: {'FILE' if args[0] == 'db' else '--out'} ")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_report_that_fills_the_disk_is_one_named_error_and_nothing_after_it(
+    env: dict[str, str], database_url: str, fmt: str
+) -> None:
+    # A process of its own: what an unfinished file says as the interpreter ends is seen too.
+    args = ["report", "balance-sheet", "--region", "330109", "--as-of", "2023-12-31", "--format", fmt]
+    result = subprocess.run(
+        [sys.executable, "-m", "commands", *args, "--out", "/dev/full"], capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": database_url}, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: cannot_write_file: --out /dev/full: No space left on device\n"
+
+
 def test_a_claim_before_the_members_first_record_names_the_date_and_a_numeric_setl_id_is_echoed(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    lines = [claim("B-EARLY", "2022-12-31"), claim("B-NOBODY", psn_no="NOBODY"), claim(123)]
+    lines = [claim("B-EARLY", "2022-12-31"), claim("B-NOBODY", psn_no="NOBODY"), claim(123), claim(12345.0)]
 
     result = run(env, "claims", "settle", claims_file(tmp_path, *lines))
 
@@ -123,6 +141,8 @@ def test_a_claim_before_the_members_first_record_names_the_date_and_a_numeric_se
     assert out[1] == {"setl_id": "B-NOBODY", "psn_no": "NOBODY", "status": "rejected", "reason": "unknown_member"}
     assert (out[2]["setl_id"], out[2]["reason"]) == (123, "bad_setl_id")
     assert '"setl_id":123,' in result.stdout.splitlines()[2]
+    assert result.stdout.splitlines()[3].startswith('{"setl_id":12345.0,"psn_no":"Q-1","status":"rejected",')
+    assert out[3]["reason"] == "bad_setl_id"
 
 
 def test_a_balance_sheet_over_a_journal_changed_by_hand_names_the_entry_instead_of_a_traceback(

@@ -10,39 +10,23 @@ from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
-from tests.conftest import EXAMPLES
+from tests.e2e.hospital_month import Yibao, cli_with_member, json_lines, lines
+from tests.e2e.hospital_month import claim as month_claim
 
-MEMBER = {
-    "psn_no": "RC-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-    "supplementary": [], "valid_from": "2023-01-01",
-}  # fmt: skip
 PERIOD = ("--hospital", "H001", "--from", "2023-03-01", "--to", "2023-03-31", "--operator", "fin-1")
 
 
 def claim(setl_id: str, day: str, inscp: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "mdtrt_id": f"M-{setl_id}", "psn_no": "RC-1", "fixmedins_code": "H001", "hosp_lv": 1,
-        "med_type": "21", "setl_time": f"2023-03-{day} 10:00:00", "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00",
-        "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return month_claim(setl_id, "RC-1", f"2023-03-{day} 10:00:00", inscp)
 
 
 @pytest.fixture(scope="module")
-def yibao(database_url: str) -> Any:
-    def run(*args: str, stdin: str | None = None, ok: bool = True) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert (result.exit_code == 0) == ok, (args, result.stdout, result.stderr)
-        return result
-
-    run("db", "up")
-    run("policy", "load", str(EXAMPLES / "policy-330109-2023.toml"))
-    run("members", "import", "-", stdin=json.dumps(MEMBER) + "\n")
+def yibao(database_url: str) -> Yibao:
+    run = cli_with_member(database_url, "RC-1")
     # Inpatient, 800.00 deductible, 90%: fund pays 1,080.00, 1,980.00 and 180.00.
     claims = [claim("RC-1", "01", "2000.00"), claim("RC-2", "10", "3000.00"), claim("RC-3", "20", "1000.00")]
-    run("claims", "settle", "-", stdin="".join(json.dumps(c) + "\n" for c in claims))
+    run("claims", "settle", "-", stdin=json_lines(claims))
     run("claims", "reverse", "RC-3", "--date", "2023-03-25", "--operator", "op", "--reason", "billed twice")
     return run
 
@@ -50,10 +34,6 @@ def yibao(database_url: str) -> Any:
 def events(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         return int(conn.execute("SELECT count(*) FROM region_330109.events").fetchone()[0])  # type: ignore[index]
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def totals(flag: str | None, medfee: str, fund: str, count: int) -> dict[str, Any]:

@@ -9,45 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from commands.cli import main
-from tests.conftest import EXAMPLES
-
-POLICY = EXAMPLES / "policy-330109-2023.toml"
-MEMBER = {
-    "psn_no": "RV-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-    "supplementary": [], "valid_from": "2023-01-01",
-}  # fmt: skip
+from tests.e2e.hospital_month import Yibao, cli_with_member, json_lines, lines
+from tests.e2e.hospital_month import claim as month_claim
 
 
 def claim(setl_id: str, inscp: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "mdtrt_id": f"M-{setl_id}", "psn_no": "RV-1", "fixmedins_code": "H001", "hosp_lv": 1,
-        "med_type": "21", "setl_time": "2023-03-01 09:30:00", "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00",
-        "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return month_claim(setl_id, "RV-1", "2023-03-01 09:30:00", inscp)
 
 
 @pytest.fixture(scope="module")
-def yibao(database_url: str) -> Any:
-    def run(*args: str, stdin: str | None = None, ok: bool = True) -> Any:
-        result = CliRunner().invoke(main, list(args), env={"DATABASE_URL": database_url}, input=stdin)
-        assert (result.exit_code == 0) == ok, (args, result.stdout, result.stderr)
-        return result
-
-    run("db", "up")
-    run("policy", "load", str(POLICY))
-    run("members", "import", "-", stdin=json.dumps(MEMBER) + "\n")
-    lines = [claim("RV-A", "2000.00"), claim("RV-B", "3000.00"), claim("RV-C", "1000.00")]
-    settled = run("claims", "settle", "-", stdin="".join(json.dumps(c) + "\n" for c in lines))
+def yibao(database_url: str) -> Yibao:
+    run = cli_with_member(database_url, "RV-1")
+    claims = [claim("RV-A", "2000.00"), claim("RV-B", "3000.00"), claim("RV-C", "1000.00")]
+    settled = run("claims", "settle", "-", stdin=json_lines(claims))
     first = json.loads(settled.stdout.splitlines()[0])
     assert (first["mdtrt_id"], first["setl_time"], first["refd_setl_flag"]) == ("M-RV-A", "2023-03-01 09:30:00", "0")
     return run
-
-
-def lines(result: Any) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_a_file_of_ids_reverses_each_on_the_business_date(yibao: Any, tmp_path: Path) -> None:

@@ -11,29 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
-
 from app.region import RegionApplication
 from core.hospital import OwedAt
 from core.records import MemberRecord, parse_claim
 from projections.statements import owed_reader
-from store.app import Store
-from store.server import ServerLocation
-from tests.conftest import example_region
+from tests.integration.test_payment_positions import app, other
+
+__all__ = ["app", "other"]  # the region and the same region through another store: fixtures
 
 REGION = "330109"
 THROUGH = dt.date(2023, 12, 31)
-
-
-@pytest.fixture(scope="module")
-def app(store: Store) -> RegionApplication:
-    return example_region(store, REGION, overdraft=True)
-
-
-@pytest.fixture
-def other(location: ServerLocation) -> Any:
-    with Store(location) as store:
-        yield store.region(REGION)
 
 
 def settle_to_member(app: RegionApplication, setl_id: str) -> None:

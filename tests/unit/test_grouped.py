@@ -61,15 +61,33 @@ def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
 def test_a_line_is_read_again_as_read_lines_reads_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tail: bytes
 ) -> None:
-    for module in ("bulk.lines", "bulk.grouped"):
-        monkeypatch.setattr(f"{module}.LINE_BYTES_MAX", 30)
+    monkeypatch.setattr("bulk.lines.LINE_BYTES_MAX", 30)
     path = tmp_path / "claims.jsonl"
     path.write_bytes(UTF8_BOM + b'{"psn_no": "P1"}\r\n' + b"y" * 100 + b'\n{"psn_no": "P2"}\n\n' + tail)
     with path.open("rb") as file:
         expected = list(read_lines(file))
         assert expected[0] == (1, b'{"psn_no": "P1"}')  # without its byte order mark
         assert expected[1] == (2, b"y" * 31)  # cut, then rejected by the settling
-        assert sorted(bucketed_lines(file, Groups(), 2)) == expected
+        given = sorted(bucketed_lines(file, Groups(), 2))
+        assert given == expected
+        # and a cut line's whole length (without its line end) is known to both readers
+        assert [getattr(raw, "bytes_total", None) for _, raw in given] == [
+            getattr(raw, "bytes_total", None) for _, raw in expected
+        ]
+        assert expected[1][1].bytes_total == 100  # type: ignore[attr-defined]
+
+
+def test_a_line_that_just_fits_is_read_whole_and_a_longer_one_is_counted_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("bulk.lines.LINE_BYTES_MAX", 30)
+    path = tmp_path / "claims.jsonl"
+    # a first line of 30 bytes after its byte order mark, one of 30 before CRLF, one of 31
+    path.write_bytes(UTF8_BOM + b"a" * 30 + b"\n" + b"b" * 30 + b"\r\n" + b"c" * 31 + b"\n" + b"d" * 45)
+    with path.open("rb") as file:
+        for given in (list(read_lines(file)), sorted(bucketed_lines(file, Groups(), 1))):
+            assert given == [(1, b"a" * 30), (2, b"b" * 30), (3, b"c" * 31), (4, b"d" * 31)]  # cut one byte over
+            assert [getattr(raw, "bytes_total", len(raw)) for _, raw in given] == [30, 30, 31, 45]
 
 
 def test_a_file_changed_while_it_is_settled_stops_the_run(tmp_path: Path) -> None:

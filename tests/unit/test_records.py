@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -426,3 +427,9 @@ def test_a_rejected_claims_ids_are_echoed_as_given_when_text_or_an_integer() -> 
     assert claim_ids({"setl_id": -7, "psn_no": 42}) == (-7, 42)
     assert claim_ids({"setl_id": True, "psn_no": 1.5}) == (None, None)
     assert claim_ids({"setl_id": 10**64, "psn_no": ["P"]}) == (None, None)
+
+
+def test_a_rejected_claims_ids_with_a_fraction_are_echoed_as_the_json_numbers_given() -> None:
+    setl_id, psn_no = claim_ids(decode_line(b'{"setl_id": 12345.0, "psn_no": 1E+5}'))
+    assert msgspec.json.encode({"setl_id": setl_id, "psn_no": psn_no}) == b'{"setl_id":12345.0,"psn_no":1E+5}'
+    assert claim_ids(decode_line(b'{"setl_id": 1.' + b"5" * 64 + b"}")) == (None, None)  # too long to echo
