@@ -10,7 +10,7 @@ import attrs
 from psycopg import sql
 from starlette.requests import Request
 
-from core.ledger import ACCOUNTS, ASSETS, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ACCOUNTS, ASSETS, EQUITY, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
 from core.policy import parse_policy
 from core.roles import Role
@@ -35,7 +35,7 @@ from web.console import Console
 POSTINGS_PER_PAGE = 100
 POSTINGS_PER_PAGE_MAX = 1000
 # Line of the balance sheet -> the sign that turns a posting (debit positive) into the line's direction.
-SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + INCOME}}
+SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + EQUITY + INCOME}}
 # 可支付月数 below this is a warning (the usual national alert level for a pooling fund).
 MONTHS_WARNING = 6
 PENDING = ("pending_review", "released")  # transfers asked for and not yet arrived (core/transfer.py)

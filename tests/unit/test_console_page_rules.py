@@ -1,12 +1,14 @@
-"""When the overview shows a region's latest verify in red (web/pages.py `_verify`): it found
-something, or events were recorded more than 7 days after it, or a log was never verified."""
+"""Rules of the console's pages (web/pages.py): when the overview shows a region's latest verify
+in red (it found something, or events were recorded more than 7 days after it, or a log was
+never verified), and the sign that makes a line's postings sum to the line."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from core.ledger import ACCOUNTS
 from store.verify_runs import VerifyRun
-from web.pages import VERIFY_STALE_AFTER, _verify
+from web.pages import SIGN, VERIFY_STALE_AFTER, _verify
 
 AT = dt.datetime(2023, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -39,3 +41,10 @@ def test_a_run_that_found_something_is_red_however_new() -> None:
 def test_a_log_never_verified_is_red_and_an_empty_one_is_not() -> None:
     assert _verify(None, AT)["warn"] is True
     assert _verify(None, None)["warn"] is False
+
+
+def test_every_account_of_the_chart_has_the_sign_of_its_balance_sheet_line() -> None:
+    """The postings page of any line sums to the line (the opening balance, 期初结余, is credit-normal
+    like a liability: the balance sheet shows it negated)."""
+    assert set(SIGN) == set(ACCOUNTS)
+    assert SIGN["opening_balance"] == -1
