@@ -140,7 +140,10 @@ def verify(
 def record_runs(store: Store, operator: str | None, results: list[Findings]) -> None:
     """Append each result to yibao.verify_runs. Verify only reads: a record that cannot be made
     is a warning on stderr, never a change of what it reported or of its exit status."""
-    claimed = operator or getpass.getuser()
+    try:
+        claimed = operator or getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container's bare uid): the run is still recorded
+        claimed = "unknown"
     try:
         try:
             ran_by, known = acting_user(store, claimed, Action.READ), True

@@ -158,3 +158,17 @@ def test_the_latest_run_of_a_region_is_its_last_recorded(store: Store) -> None:
     assert (run.ran_by, run.ok, run.problems, run.first_problem, run.position) == (
         "b", False, 1, "event at position 3 was changed", 9,
     )  # fmt: skip
+
+
+def test_a_run_without_operator_or_login_name_is_recorded_as_unknown(
+    app: RegionApplication, store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_name() -> str:
+        raise OSError("No username set in the environment")
+
+    monkeypatch.setattr("getpass.getuser", no_name)
+    result = _verify(database_url)
+    assert (result.exit_code, result.stderr) == (0, "")
+    with store.connect_admin() as conn:
+        run = VerifyRuns(conn).latest([REGION])[REGION]
+    assert (run.ran_by, run.ok) == ("unknown", True)
