@@ -25,11 +25,13 @@ from core.money import format_yuan
 from core.results import settlement_result
 from core.roles import Action
 from projections.clearing import month_reader
+from projections.console_reads import ApprovalRow, approval_rows
 from projections.exports import to_csv, to_xlsx
+from projections.read_model import reading
 from projections.statements import owed_reader
 
 
-def request_line(request: ApprovalRequest, region: str) -> dict[str, Any]:
+def request_line(request: ApprovalRequest | ApprovalRow, region: str) -> dict[str, Any]:
     """One request as a JSON object: what, by whom, its amount, who decided it."""
     status = "pending_approval" if request.status == "pending" else str(request.status)
     # A reversal or correction acts on a settlement; a clearing on "hospital:month"; a payment on a hospital.
@@ -54,9 +56,10 @@ def approvals() -> None:
 def approvals_list(obj: CliContext, status: str | None) -> None:
     """Every request of every region, one JSON object a line (who made it, who decided it)."""
     for code in obj.store.region_codes():
-        for request in obj.store.region(code).approval_requests():
-            if status is None or request.status == status:
-                click.echo(dumps(request_line(request, code)))
+        with reading(obj.store.region(code)) as (curs, schema):
+            found = approval_rows(curs, schema, status=status)
+        for request in sorted(found, key=lambda r: r.request_id):
+            click.echo(dumps(request_line(request, code)))
 
 
 @approvals.command("approve")

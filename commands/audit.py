@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import sys
 from typing import IO
 
 import click
+import psycopg
 
 from bulk.lines import dumps
 from commands.context import CliContext
+from commands.identity import acting_user
 from commands.params import DATE
 from commands.reports import up_to_date
-from core.errors import YibaoError
+from core.errors import YibaoError, first_line
 from core.ledger import ACCOUNTS, FUNDS
+from core.roles import Action
 from projections.checkpoint import RegionHead, open_checkpoint, trusted_public_key
 from projections.trace import trace_account, trace_settlement
 from projections.verify import Findings, check_checkpoint, verify_region, verify_transfers
+from store.app import Store
+from store.verify_runs import VerifyRuns
 
 
 @click.command("trace")
@@ -92,13 +98,15 @@ def _event(event: dict[str, object]) -> str:
     type=click.File("rb"),
     help="With --checkpoint: the public key it must be signed with (default: that of the local key).",
 )
+@click.option("--operator", help="Who runs it, recorded with the result (default: the login name).")
 @click.pass_obj
 def verify(
     obj: CliContext, region: str | None, as_json: bool, checkpoint_file: IO[bytes] | None,
-    public_key_file: IO[bytes] | None,
+    public_key_file: IO[bytes] | None, operator: str | None,
 ) -> None:  # fmt: skip
     """Check the whole store: events untampered (hash chain, seals), postings balanced, read models
-    equal to a fresh replay, no member-year over a cap. Exit status 1 when anything is wrong."""
+    equal to a fresh replay, no member-year over a cap. Exit status 1 when anything is wrong.
+    Each region's result is recorded (who, when, what was found; the console shows the latest)."""
     codes = [region] if region else obj.store.region_codes()
     results: list[Findings] = []
     heads: dict[str, RegionHead] = {}
@@ -124,8 +132,30 @@ def verify(
             click.echo(f"{_label(findings.region)}: {'OK' if not findings.problems else 'PROBLEMS'} ({checked})")
             for problem in findings.problems:
                 click.echo(f"  - {problem}")
+    record_runs(obj.store, operator, results)
     if failed:
         sys.exit(1)
+
+
+def record_runs(store: Store, operator: str | None, results: list[Findings]) -> None:
+    """Append each result to yibao.verify_runs. Verify only reads: a record that cannot be made
+    is a warning on stderr, never a change of what it reported or of its exit status."""
+    try:
+        claimed = operator or getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container's bare uid): the run is still recorded
+        claimed = "unknown"
+    try:
+        try:
+            ran_by, known = acting_user(store, claimed, Action.READ), True
+        except YibaoError:  # not a registered user (or not allowed): kept as given, and said so
+            ran_by, known = claimed, False
+        with store.connect_admin() as conn:
+            runs = VerifyRuns(conn)
+            for f in results:
+                runs.record(ran_by=ran_by, ran_by_known=known, region=f.region, problems=f.problems,
+                            position=f.position, checked=f.checked)  # fmt: skip
+    except (YibaoError, psycopg.Error) as exc:
+        click.echo(f"warning: verify_not_recorded: {first_line(exc)}", err=True)
 
 
 def _label(name: str) -> str:

@@ -60,6 +60,7 @@ class Findings:
     region: str
     problems: list[str] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    position: int = 0  # the last position of the log that was checked (recorded by the command)
 
     def fail(self, text: str) -> None:
         if len(self.problems) < 100:  # a limit on everything: the first hundred say enough
@@ -116,6 +117,7 @@ def verify_region(
     for row in _scan(app):
         chain.add(row)
         notification_id, stored = row.position, row.event
+        findings.position = notification_id
         try:
             event = app.mapper.to_domain_event(stored)
         except Exception as exc:  # a row that no longer decodes is itself a finding

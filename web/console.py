@@ -19,6 +19,7 @@ from projections.read_model import ReadModelView, catch_up, open_view, reading
 from store.access_log import AccessLog
 from store.app import Store
 from store.users import User, Users
+from store.verify_runs import VerifyRun, VerifyRuns
 from web.auth import Cookies, Throttle, secret_key
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +49,10 @@ class Console:
     def access_log(self) -> Iterator[AccessLog]:
         with self._pool.connection() as conn:
             yield AccessLog(conn)
+
+    def latest_verify_runs(self, regions: list[str]) -> dict[str, VerifyRun]:
+        with self._pool.connection() as conn:
+            return VerifyRuns(conn).latest(regions)
 
     def active_user(self, name: str | None) -> User | None:
         if name is None:

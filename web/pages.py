@@ -10,7 +10,7 @@ import attrs
 from psycopg import sql
 from starlette.requests import Request
 
-from core.ledger import ACCOUNTS, ASSETS, EXPENSES, FUNDS, INCOME, LIABILITIES
+from core.ledger import ACCOUNTS, ASSETS, EQUITY, EXPENSES, FUNDS, INCOME, LIABILITIES
 from core.money import format_yuan
 from core.policy import parse_policy
 from core.roles import Role
@@ -18,19 +18,29 @@ from core.tiers import YearToDate
 from projections import balance_sheet as bs
 from projections import statements
 from projections.caps import cap_limits
+from projections.console_reads import (
+    approval_rows,
+    approvals_per_page,
+    newest_event_at,
+    pending_summary,
+    reconciliation_rows,
+)
 from projections.read_model import reading
 from projections.trace import chain_status, describe_event, postings_page, trace_settlement, trace_transfer
 from projections.transfers import transfers as transfer_rows
 from store.users import User
+from store.verify_runs import VerifyRun
 from web.console import Console
 
 POSTINGS_PER_PAGE = 100
 POSTINGS_PER_PAGE_MAX = 1000
 # Line of the balance sheet -> the sign that turns a posting (debit positive) into the line's direction.
-SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + INCOME}}
+SIGN = {**{a: 1 for a in ASSETS + EXPENSES}, **{a: -1 for a in LIABILITIES + EQUITY + INCOME}}
 # 可支付月数 below this is a warning (the usual national alert level for a pooling fund).
 MONTHS_WARNING = 6
 PENDING = ("pending_review", "released")  # transfers asked for and not yet arrived (core/transfer.py)
+# A verify older than the region's newest event by more than this is shown as stale (docs/console.md).
+VERIFY_STALE_AFTER = dt.timedelta(days=7)
 
 
 class NotFound(Exception):
@@ -67,18 +77,42 @@ def overview(console: Console, request: Request, user: User) -> Page:
     as_of = _date(request)
     regions = []
     table = [["region", "fund", "balance", "surplus_of_year", "months_of_capacity"]]
+    verified = console.latest_verify_runs(console.regions())
     for code in console.regions():
         sheet = console.sheet(code, as_of)
         with reading(console.region(code)) as (curs, schema):
             pending = [t for status in PENDING for t in transfer_rows(curs, schema, status=status)]
+            approvals = pending_summary(curs, schema)
+            newest = newest_event_at(curs, schema)
         regions.append(
-            {"code": code, "sheet": sheet, "monthly": _monthly(console, code, as_of.year), "pending": pending}
-        )
+            {"code": code, "sheet": sheet, "monthly": _monthly(console, code, as_of.year), "pending": pending,
+             "approvals": approvals, "verify": _verify(verified.get(code), newest)}
+        )  # fmt: skip
         for f in sheet.funds:
             table.append([code, f.fund, format_yuan(f.lines["balance"]), format_yuan(f.lines["surplus_of_year"]),
                           "" if f.months_of_capacity is None else str(f.months_of_capacity)])  # fmt: skip
+    table += [[], list(CHECKS_COLUMNS)] + [_checks_row(r) for r in regions]  # the page's second table
     return Page("overview.html", {"as_of": as_of, "overview": regions, "warning": MONTHS_WARNING,
-                                  "yuan": format_yuan}, "概览 Overview", table)  # fmt: skip
+                                  "yuan": format_yuan,
+                                  "stale_days": VERIFY_STALE_AFTER.days}, "概览 Overview", table)  # fmt: skip
+
+
+CHECKS_COLUMNS = ("region", "pending_approvals", "pending_amount", "verify_at", "verify_by", "verify_problems",
+                  "verify_first_problem", "verify_position", "verify_stale")  # fmt: skip
+
+
+def _checks_row(region: dict[str, Any]) -> list[str]:
+    (count, amount), run = region["approvals"], region["verify"]["run"]
+    verify = [run.at.isoformat(timespec="seconds"), run.ran_by, str(run.problems), run.first_problem or "",
+              str(run.position)] if run else ["", "", "", "", ""]  # fmt: skip
+    return [region["code"], str(count), format_yuan(amount), *verify, str(region["verify"]["stale"]).lower()]
+
+
+def _verify(run: VerifyRun | None, newest: dt.datetime | None) -> dict[str, Any]:
+    """The latest verify of a region and whether it warns: it found something, or the log has
+    events it never saw by more than `VERIFY_STALE_AFTER` (or none was ever run on a log)."""
+    stale = newest is not None and (run is None or newest - run.at > VERIFY_STALE_AFTER)
+    return {"run": run, "stale": stale, "warn": stale or (run is not None and not run.ok)}
 
 
 def _monthly(console: Console, code: str, year: int) -> dict[str, dict[str, list[str]]]:
@@ -272,9 +306,15 @@ def hospitals(console: Console, request: Request, user: User) -> Page:
             (year,),
         )
         rows = [{**r, "total": format_yuan(int(r["total"]))} for r in curs.fetchall()]
+        reconciled = reconciliation_rows(curs, schema, year)
     table = [["hospital", "claims", "medfee_sumamt"]] + [[r["hospital"], str(r["claims"]), r["total"]] for r in rows]
-    context = {"region": region, "year": year, "hospitals": rows}
+    table += [[], list(RECONCILIATION_COLUMNS)]  # the page's second table, below the first
+    table += [[str(r[c]) for c in RECONCILIATION_COLUMNS] for r in reconciled]
+    context = {"region": region, "year": year, "hospitals": rows, "reconciled": reconciled}
     return Page("hospitals.html", context, f"医疗机构 Hospitals {region} {year}", table)
+
+
+RECONCILIATION_COLUMNS = ("hospital", "kind", "begin", "end", "stmt_rslt", "on_date", "operator", "position")
 
 
 def hospital(console: Console, request: Request, user: User) -> Page:
@@ -324,6 +364,23 @@ def transfer(console: Console, request: Request, user: User) -> Page:
     return Page("transfer.html", {"transfer_id": transfer_id, "events": events}, f"转移 Transfer {transfer_id}", table)
 
 
+def approvals_page(console: Console, request: Request, user: User) -> Page:
+    """A region's approval requests (pending unless ?status= says otherwise), 100 a page in log order."""
+    region, status = _region(console, request), request.query_params.get("status") or "pending"
+    if status not in ("pending", "approved", "rejected"):
+        raise NotFound(f"status {status!r}: pending, approved or rejected")
+    after = request.query_params.get("after", "")
+    with reading(console.region(region)) as (curs, schema):
+        rows = approval_rows(curs, schema, status=status, after=int(after) if after.isdigit() else 0,
+                             rows=approvals_per_page)  # fmt: skip
+    table = [["request_id", "maker", "kind", "setl_id", "version", "amount", "reason", "created", "checker"]]
+    table += [[r.request_id, r.maker, r.kind, r.subject, str(r.subject_version), format_yuan(r.amount), r.reason,
+               r.recorded_at.isoformat(timespec="seconds"), r.checker or ""] for r in rows]  # fmt: skip
+    context = {"region": region, "status": status, "rows": rows, "yuan": format_yuan,
+               "next": rows[-1].position if len(rows) == approvals_per_page else None}  # fmt: skip
+    return Page("approvals.html", context, f"待复核 Approvals {region} {status}", table)
+
+
 def access_log(console: Console, request: Request, user: User) -> Page:
     before = request.query_params.get("before")
     with console.access_log() as log:
@@ -345,6 +402,7 @@ ROUTES: list[tuple[str, Any, Role | None]] = [
     ("/hospitals", hospitals, None),
     ("/hospitals/{code}", hospital, None),
     ("/transfers", transfers_page, None),
+    ("/approvals", approvals_page, None),
     ("/transfers/{transfer_id}", transfer, None),
     ("/access-log", access_log, Role.AUDITOR),
 ]
