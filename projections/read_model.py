@@ -130,6 +130,18 @@ class ReadModelView(PostgresTrackingRecorder):
         self._copy_journal = sql.SQL(
             "COPY {} (notification_id, leg, posted_on, kind, ref, fund, account, party, amount) FROM STDIN"
         ).format(sql.Identifier(schema, "journal"))
+        self._prepare_settlements(schema)
+        self._prepare_usage(schema)
+        self._prepare_transfers(schema)
+        self._prepare_lines(schema)
+        self._tracked = sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(
+            sql.Identifier(schema, "notification_tracking")
+        )
+        self._full_runs = sql.Identifier(schema, "read_model_full_runs")
+        self._schema = schema
+        self._key = full_run_key(schema)
+
+    def _prepare_settlements(self, schema: str) -> None:
         # Pages are copied into temporary tables and merged with one statement each: far
         # faster than a statement per row.
         settlements = sql.Identifier(schema, "settlements")
@@ -148,6 +160,15 @@ class ReadModelView(PostgresTrackingRecorder):
             sql.SQL(", ").join(map(sql.Identifier, SETTLEMENT_COLUMNS[1:])),
             sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in SETTLEMENT_COLUMNS[1:]),
         )
+        self._mark_reversed = sql.SQL("UPDATE {} SET status = 'reversed' WHERE setl_id = ANY(%s)").format(
+            sql.Identifier(schema, "settlements")
+        )
+        self._add_lookback = sql.SQL("UPDATE {} SET lookback_maf = lookback_maf + %s WHERE setl_id = %s").format(
+            sql.Identifier(schema, "settlements")
+        )
+
+    def _prepare_usage(self, schema: str) -> None:
+        usage = sql.Identifier(schema, "member_usage")
         self._copy_usage = sql.SQL("COPY usage_page (psn_no, year, {}) FROM STDIN").format(
             sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS))
         )
@@ -160,12 +181,11 @@ class ReadModelView(PostgresTrackingRecorder):
                 for c in USAGE_COLUMNS
             ),
         )
-        self._mark_reversed = sql.SQL("UPDATE {} SET status = 'reversed' WHERE setl_id = ANY(%s)").format(
-            sql.Identifier(schema, "settlements")
+        self._copy_new_usage = sql.SQL("COPY {} (psn_no, year, {}) FROM STDIN").format(
+            usage, sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS))
         )
-        self._add_lookback = sql.SQL("UPDATE {} SET lookback_maf = lookback_maf + %s WHERE setl_id = %s").format(
-            sql.Identifier(schema, "settlements")
-        )
+
+    def _prepare_transfers(self, schema: str) -> None:
         transfers = sql.Identifier(schema, "transfers")
         self._upsert_transfer = sql.SQL(
             "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (transfer_id, direction, from_region) DO UPDATE "
@@ -178,9 +198,8 @@ class ReadModelView(PostgresTrackingRecorder):
         self._update_transfer = sql.SQL(
             "UPDATE {} SET status = %s, position = %s WHERE transfer_id = %s AND direction = 'out'"
         ).format(transfers)
-        self._copy_new_usage = sql.SQL("COPY {} (psn_no, year, {}) FROM STDIN").format(
-            usage, sql.SQL(", ").join(map(sql.Identifier, USAGE_COLUMNS))
-        )
+
+    def _prepare_lines(self, schema: str) -> None:
         lines = sql.Identifier(schema, "settlement_lines")
         self._copy_lines = sql.SQL("COPY {} ({}) FROM STDIN").format(
             lines, sql.SQL(", ").join(map(sql.Identifier, LINE_COLUMNS))
@@ -191,12 +210,6 @@ class ReadModelView(PostgresTrackingRecorder):
             " -medfee_sumamt, -fund_pay_sumamt, -acct_pay FROM {t}"
             " WHERE setl_id = %s AND version = %s AND refd_setl_flag = '0'"
         ).format(t=lines)
-        self._tracked = sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(
-            sql.Identifier(schema, "notification_tracking")
-        )
-        self._full_runs = sql.Identifier(schema, "read_model_full_runs")
-        self._schema = schema
-        self._key = full_run_key(schema)
 
     def write(self, page: Page, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
