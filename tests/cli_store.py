@@ -85,3 +85,20 @@ def region_year(
     run("members", "import", "-", stdin=jsonl(members))
     if contributions:
         run("contributions", "import", "-", stdin=jsonl(contributions))
+
+
+def member_line(psn_no: str, insutype: str = "390", **more: Any) -> dict[str, Any]:
+    """A member file line of region 330109 from 1 January 2023, `more` overriding any field."""
+    return {
+        "psn_no": psn_no, "insuplc_admdvs": "330109", "insutype": insutype, "assist_category": "none",
+        "chronic": False, "supplementary": [], "valid_from": "2023-01-01", **more,
+    }  # fmt: skip
+
+
+def claim_line(setl_id: str, psn_no: str, inscp: str, *, day: str = "2023-03-01", **more: Any) -> dict[str, Any]:
+    """An inpatient claim at H001 (level 1) all within the policy range, `more` overriding any field."""
+    return {
+        "setl_id": setl_id, "psn_no": psn_no, "fixmedins_code": "H001", "hosp_lv": 1, "med_type": "21",
+        "setl_time": day, "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
+        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp, **more,
+    }  # fmt: skip

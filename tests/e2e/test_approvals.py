@@ -12,21 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from commands.cli import main
+from tests.cli_store import claim_line, member_line
 from tests.conftest import EXAMPLES
 
 POLICY = (EXAMPLES / "policy-330109-2023.toml").read_text(encoding="utf-8")
-MEMBER = {
-    "psn_no": "AP-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-    "supplementary": [], "valid_from": "2023-01-01",
-}  # fmt: skip
+MEMBER = member_line("AP-1")
 
 
 def claim(setl_id: str, inscp: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "psn_no": "AP-1", "fixmedins_code": "H001", "hosp_lv": 1, "med_type": "21",
-        "setl_time": "2023-03-01", "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return claim_line(setl_id, "AP-1", inscp)
 
 
 @pytest.fixture(scope="module")

@@ -9,22 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.cli_store import coded_runner, jsonl, lines, region_year
+from tests.cli_store import claim_line, coded_runner, jsonl, lines, member_line, region_year
 from tests.conftest import EXAMPLES
 
 BUDGET = "\n[budget]\nsurplus_kept_bp = 5000\noverspend_shared_bp = 6000\noverspend_shared_up_to_bp = 1000\n"
-MEMBER = {"psn_no": "BU-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none",
-          "chronic": False, "supplementary": [], "valid_from": "2023-01-01"}  # fmt: skip
+MEMBER = member_line("BU-1")
 FUNDING = {"contrib_id": "BU-F", "psn_no": "BU-1", "fund": "390100", "paid_date": "2023-01-05", "amount": "90000.00",
            "acct_amount": "0.00"}  # fmt: skip
 
 
 def claim(setl_id: str, hospital: str, inscp: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "psn_no": "BU-1", "fixmedins_code": hospital, "hosp_lv": 1, "med_type": "21",
-        "setl_time": "2023-06-01", "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return claim_line(setl_id, "BU-1", inscp, day="2023-06-01", fixmedins_code=hospital)
 
 
 @pytest.fixture(scope="module")

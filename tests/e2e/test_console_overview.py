@@ -20,23 +20,17 @@ from click.testing import CliRunner
 from playwright.sync_api import Browser, Page
 
 from commands.cli import main
+from tests.cli_store import claim_line, member_line
 from tests.conftest import EXAMPLES
 from tests.e2e.test_console import PASSWORD, _login, base_url, browser  # noqa: F401 (fixtures)
 from web.pages import CHECKS_COLUMNS
 
 REGION = "330109"
-MEMBER = {
-    "psn_no": "OV-1", "insuplc_admdvs": REGION, "insutype": "390", "assist_category": "none", "chronic": False,
-    "supplementary": [], "valid_from": "2023-01-01",
-}  # fmt: skip
+MEMBER = member_line("OV-1")
 
 
 def claim(setl_id: str, inscp: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "psn_no": "OV-1", "fixmedins_code": "H001", "hosp_lv": 1, "med_type": "21",
-        "setl_time": "2023-03-01", "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return claim_line(setl_id, "OV-1", inscp)
 
 
 @pytest.fixture(scope="module")

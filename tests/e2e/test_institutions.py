@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.cli_store import coded_runner, jsonl, lines, region_year
+from tests.cli_store import claim_line, coded_runner, jsonl, lines, member_line, region_year
 from tests.conftest import EXAMPLES
 
 POLICY = EXAMPLES / "policy-330109-2023.toml"
-MEMBER = {
-    "psn_no": "IN-1", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-    "supplementary": [], "valid_from": "2023-01-01",
-}  # fmt: skip
+MEMBER = member_line("IN-1")
 REGISTRY = [
     {"fixmedins_code": "H-OK", "fixmedins_name": "城东医院", "fixmedins_type": "hospital", "hosp_lv": 2,
      "admdvs": "330109", "valid_from": "2023-01-01"},
@@ -30,11 +27,7 @@ REGISTRY = [
 
 
 def claim(setl_id: str, hospital: str, level: int, day: str) -> dict[str, Any]:
-    return {
-        "setl_id": setl_id, "psn_no": "IN-1", "fixmedins_code": hospital, "hosp_lv": level, "med_type": "21",
-        "setl_time": day, "medfee_sumamt": "2000.00", "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": "2000.00",
-    }  # fmt: skip
+    return claim_line(setl_id, "IN-1", "2000.00", day=day, fixmedins_code=hospital, hosp_lv=level)
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.cli_store import coded_runner, jsonl, lines, region_year
+from tests.cli_store import claim_line, coded_runner, jsonl, lines, member_line, region_year
 from tests.conftest import EXAMPLES
 
 # The example policy with maternity terms: 生育住院 90% up to 5,000.00 a year; 生育门诊 not covered.
 MATERNITY = '\n[maternity.med_type.52]\nratio_bp = 9000\nannual_cap = "5000.00"\n'
-MEMBERS = [
-    {"psn_no": "MA-E", "insuplc_admdvs": "330109", "insutype": "310", "assist_category": "none", "chronic": False,
-     "supplementary": [], "valid_from": "2023-01-01"},
-    {"psn_no": "MA-R", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-     "supplementary": [], "valid_from": "2023-01-01"},
-]  # fmt: skip
+MEMBERS = [member_line("MA-E", "310"), member_line("MA-R")]
 FUNDING = [
     {"contrib_id": "MA-F1", "psn_no": "MA-E", "fund": "510100", "paid_date": "2023-01-05", "amount": "20000.00",
      "acct_amount": "0.00"},
@@ -32,11 +27,8 @@ FUNDING = [
 
 def claim(setl_id: str, psn_no: str, med_type: str, inscp: str, own: str = "0.00") -> dict[str, Any]:
     total = f"{float(inscp) + float(own):.2f}"
-    return {
-        "setl_id": setl_id, "psn_no": psn_no, "fixmedins_code": "H-MA", "hosp_lv": 2, "med_type": med_type,
-        "setl_time": "2023-05-10", "medfee_sumamt": total, "fulamt_ownpay_amt": own, "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    return claim_line(setl_id, psn_no, inscp, day="2023-05-10", fixmedins_code="H-MA", hosp_lv=2, med_type=med_type,
+                      medfee_sumamt=total, fulamt_ownpay_amt=own)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -10,24 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.cli_store import coded_runner, jsonl, lines, region_year
+from tests.cli_store import claim_line, coded_runner, jsonl, lines, member_line, region_year
 from tests.conftest import EXAMPLES
 
 POLICY = EXAMPLES / "policy-330109-2023.toml"
-MEMBERS = [
-    {"psn_no": f"ZX-{n}", "insuplc_admdvs": "330109", "insutype": "390", "assist_category": "none", "chronic": False,
-     "supplementary": [], "valid_from": "2023-01-01"} for n in (1, 2)
-]  # fmt: skip
+MEMBERS = [member_line(f"ZX-{n}") for n in (1, 2)]
 FUNDING = {"contrib_id": "ZX-FUND", "psn_no": "ZX-1", "fund": "390100", "paid_date": "2023-01-05",
            "amount": "50000.00", "acct_amount": "0.00"}  # fmt: skip
 
 
 def claim(setl_id: str, psn_no: str, inscp: str, day: str, payee: str | None = "member") -> dict[str, Any]:
-    line = {
-        "setl_id": setl_id, "psn_no": psn_no, "fixmedins_code": "ABROAD-1", "hosp_lv": 1, "med_type": "21",
-        "setl_time": day, "medfee_sumamt": inscp, "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00",
-        "preselfpay_amt": "0.00", "inscp_scp_amt": inscp,
-    }  # fmt: skip
+    line = claim_line(setl_id, psn_no, inscp, day=day, fixmedins_code="ABROAD-1")
     return {**line, "payee": payee} if payee else line
 
 
