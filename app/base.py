@@ -16,7 +16,7 @@ from app.outcomes import (
     ConcurrencyConflict,
     InconsistentRecords,
 )
-from app.ports import KEEP_NOTHING, AggregateCache, RegionLog
+from app.ports import KEEP_NOTHING, AggregateCache, Neighbours, RegionLog
 from app.unit_of_work import UnitOfWork
 from core import snapshot
 from core.codec import EventMapper
@@ -68,6 +68,7 @@ class RegionBase(Application):
     def __init__(self, region: str, env: Any = None) -> None:
         self.region = region
         self.kept: AggregateCache = KEEP_NOTHING
+        self.neighbours: Neighbours | None = None  # set by the store that opened the region
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[Any]:

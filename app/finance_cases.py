@@ -43,6 +43,7 @@ from core.ids import (
 )
 from core.ledger import BENEFIT_EXPENSE, Posting
 from core.member import Member
+from core.records import Claim
 from core.settlement import Settlement
 
 
@@ -207,10 +208,13 @@ class FinanceCases(SettlementCases):
                 )
                 raise FinanceRejected(detail, reason="settlement_paid_to_member")
             facts = settlement.current
+            if Claim.from_dict(facts.claim).treated_elsewhere(self.region) is not None:
+                detail = f"settlement {setl_id} was treated in region {facts.claim['mdtrtarea_admvs']}, which audits it"
+                raise FinanceRejected(detail, reason="settlement_treated_elsewhere")
             if facts.claim["fixmedins_code"] != code:
                 raise StaleRead(f"settlement {setl_id} was corrected to hospital {facts.claim['fixmedins_code']}")
             fund_paid = sum(p.amount for p in facts.postings if p.fund == fund and p.account == BENEFIT_EXPENSE)
-            settled_at, own_positions = self._paid_evidence(hospital, settlement)
+            settled_at, own_positions = self._settlement_paid_evidence(hospital, settlement)
             hospital.deduct(
                 deduction_id, setl_id=setl_id, fund=fund, kind=kind, amount=amount, fund_paid=fund_paid,
                 settled_on=facts.posted_on, settled_at=settled_at, own_positions=own_positions,

@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from core.funds import BankDraw
+from core.institution import InstitutionRegistry
 
 
 class RegionLog(ABC):
@@ -58,8 +59,8 @@ class RegionLog(ABC):
         """Every aggregate with an event of one of `topics`."""
 
     @abstractmethod
-    def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
-        """The next events of `topic` after a position, at most `limit`."""
+    def select_step_notifications(self, topics: Sequence[str], after: int, limit: int) -> list[Notification]:
+        """The next events of any of `topics` after a position, in log order, at most `limit`."""
 
     @abstractmethod
     def select_positions(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
@@ -69,6 +70,15 @@ class RegionLog(ABC):
     @abstractmethod
     def select_states(self, after: int, stop: int, topics: list[str], limit: int) -> list[tuple[int, str, bytes]]:
         """(position, topic, state) of the events of `topics` in (after, stop], at most `limit`."""
+
+
+class Neighbours(ABC):
+    """The other regions a region settles with (异地就医): the 定点 registry of a region of
+    treatment (就医地目录) that a claim of a member treated there is checked against."""
+
+    @abstractmethod
+    def registry_of(self, region: str) -> InstitutionRegistry | None:
+        """The region's registry (None: nothing registered); raises UnknownRegion."""
 
 
 class AggregateCache(ABC):

@@ -4,7 +4,7 @@ It is independent of the database: `store.app` gives it a PostgreSQL recorder ov
 own schema. Each CLI command calls one method here; each kind of use case is a module of `app/`
 on `app.base.RegionBase`: `member_cases`, `contribution_cases`, `settlement_cases`,
 `approval_cases`, `finance_cases`, `member_payment_cases`, `maternity_cases`, `budget_cases`,
-`reconciliation_cases`, `institution_cases`, `transfer_cases`. Batch methods load every aggregate
+`reconciliation_cases`, `remote_care_cases`, `institution_cases`, `transfer_cases`. Batch methods load every aggregate
 they need in bulk, decide in memory, and save all changes in one transaction; a concurrent
 writer makes the save fail on a version constraint and the batch is recomputed.
 """
@@ -23,6 +23,7 @@ from app.institution_cases import InstitutionCases
 from app.maternity_cases import MaternityCases
 from app.member_payment_cases import MemberPaymentCases
 from app.reconciliation_cases import ReconciliationCases
+from app.remote_care_cases import RemoteCareCases
 from app.transfer_cases import TransferCases
 from core.account import IndividualAccount
 from core.codec import topic_of
@@ -48,6 +49,7 @@ class RegionApplication(
     BudgetCases,
     ContributionCases,
     ReconciliationCases,
+    RemoteCareCases,
     InstitutionCases,
     TransferCases,
 ):

@@ -8,6 +8,7 @@ import itertools
 import logging
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -21,6 +22,7 @@ from app.unit_of_work import UnitOfWork
 from core import settle
 from core.account import IndividualAccount
 from core.approval import ApprovalRequest, RequestStatus
+from core.errors import UnknownRegion
 from core.hospital import (
     FinanceRejected,
     HospitalAccount,
@@ -32,13 +34,16 @@ from core.ids import (
     member_year_id,
     policy_book_id,
     registry_id,
+    remote_care_id,
     settlement_id,
 )
 from core.institution import InstitutionRegistry
+from core.ledger import due_by_fund
 from core.lookback import late_recognition
 from core.member import Member
 from core.member_year import MemberYear
 from core.records import Claim, MemberRecord
+from core.remote_care import RemoteCare
 from core.settlement import Settlement, SettlementFacts
 
 log = logging.getLogger(__name__)
@@ -170,6 +175,7 @@ class SettlementCases(MemberCases):
             + [member_year_id(c.psn_no, c.year) for c in claims]
             + [account_id(c.psn_no) for c in claims]
             + [registry_id(self.region)]
+            + [remote_care_id(c.setl_id) for c in claims if correcting or c.treated_elsewhere(self.region)]
         )
         family = set()
         for c in claims:
@@ -228,8 +234,10 @@ class SettlementCases(MemberCases):
         if policy is None:
             detail = f"no policy for region {self.region} year {claim.year}"
             return _outcome(settle.Refusal(settle.Rejection.NO_POLICY, detail))
-        refused = settle.at_institution(claim, uow.get(registry_id(self.region), InstitutionRegistry))
-        refused = refused or settle.maternity_cover(claim, record, policy)
+        registry = self._registry_for(uow, claim)
+        if isinstance(registry, settle.Refusal):
+            return _outcome(registry)
+        refused = settle.at_institution(claim, registry) or settle.maternity_cover(claim, record, policy)
         if refused is not None:
             return _outcome(refused)
         if correcting and settlement is not None and not settlement.reversed:  # the version in force goes first
@@ -251,10 +259,48 @@ class SettlementCases(MemberCases):
             operator=operator, reason=reason, on_date=on_date, origin=origin, approved_by=approved_by,
         )  # fmt: skip
         recorded = self._record_settlement(uow, settlement, member_year, decided, own, family)
+        elsewhere = claim.treated_elsewhere(self.region)
+        if elsewhere is not None:
+            self._owe_elsewhere(uow, decided.facts, elsewhere)
         recognition = late_recognition(member.records if member else [], record, claim.setl_time)
         if recognition is not None:
             self._grant_look_back(member_year, recorded, policy, recognition)
         return Outcome(settle.Status.SETTLED, facts=decided.facts)
+
+    def _registry_for(self, uow: UnitOfWork, claim: Claim) -> InstitutionRegistry | settle.Refusal | None:
+        """The registry a claim's institution is checked against: this region's, or, for a
+        member treated in another region (异地就医), that region's (就医地目录), read once a batch."""
+        elsewhere = claim.treated_elsewhere(self.region)
+        if elsewhere is None:
+            return uow.get(registry_id(self.region), InstitutionRegistry)
+        found = uow.registries_elsewhere
+        if elsewhere not in found:
+            try:
+                if self.neighbours is None:
+                    raise UnknownRegion(f"region {self.region} settles with no other region")
+                found[elsewhere] = self.neighbours.registry_of(elsewhere)
+            except UnknownRegion:
+                found[elsewhere] = settle.Refusal(
+                    settle.Rejection.UNKNOWN_TREATMENT_REGION, f"mdtrtarea_admvs {elsewhere} is not a region here"
+                )
+        registry: InstitutionRegistry | settle.Refusal | None = found[elsewhere]
+        return registry
+
+    def _owe_elsewhere(self, uow: UnitOfWork, facts: SettlementFacts, treated_in: str) -> None:
+        """Record what the region of treatment is owed for this version (relayed there)."""
+        remote = uow.get(remote_care_id(facts.setl_id), RemoteCare)
+        if remote is None:
+            remote = uow.add(RemoteCare(setl_id=facts.setl_id))
+        amounts = due_by_fund(facts.postings, treated_in)
+        remote.owe(facts.version, treated_in, facts.claim["fixmedins_code"], amounts, facts.posted_on)
+
+    def _owed_elsewhere(self, uow: UnitOfWork, facts: SettlementFacts) -> RemoteCare | None:
+        """The RemoteCare of a version owed to a region of treatment, else None."""
+        if Claim.from_dict(facts.claim).treated_elsewhere(facts.region) is None:
+            return None
+        remote = uow.get(remote_care_id(facts.setl_id), RemoteCare)
+        assert remote is not None and remote.owing is not None and remote.owing.version == facts.version
+        return remote
 
     def _correction_reversed(
         self, uow: UnitOfWork, settlement: Settlement, claim: Claim, operator: str, reason: str, on_date: str,
@@ -326,6 +372,12 @@ class SettlementCases(MemberCases):
         facts = settlement.current
         if settlement.reversed:
             settlement.reverse(operator, reason, on_date)  # raises already_reversed
+        remote = self._owed_elsewhere(uow, facts)
+        if remote is not None:  # the region of treatment undoes its side when this is relayed
+            self._undo_usage(uow, settlement, on_date)
+            remote.withdraw(facts.version, on_date)
+            settlement.reverse(operator, reason, on_date, approved_by=approved_by)
+            return
         hospital = self._hospital(uow, facts.claim["fixmedins_code"])
         if hospital.deductions_on(facts.setl_id):
             # Undoing the settlement would undo the audited amounts a second time.
@@ -333,6 +385,18 @@ class SettlementCases(MemberCases):
                 f"settlement {facts.setl_id} has audit deductions; it cannot be reversed or corrected",
                 reason="settlement_has_deductions",
             )
+        self._undo_usage(uow, settlement, on_date)
+        # What a payment already gave the hospital for this version, it now owes back. Recorded
+        # on the hospital's account even when nothing was paid: a payment summed before this
+        # reversal then loses its save to it, and is summed again without the version.
+        paid = hospital.paid_for(facts.postings, facts.posted_on, *self._settlement_paid_evidence(hospital, settlement))
+        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
+        hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
+
+    def _undo_usage(self, uow: UnitOfWork, settlement: Settlement, on_date: str) -> None:
+        """Give back to the member's year and account what the current version used; a member
+        payment summed before this must not pay what the version owed the member."""
+        facts = settlement.current
         member_year = uow.get(member_year_id(facts.psn_no, facts.year), MemberYear)
         assert member_year is not None
         member_year.reverse_claim(facts.setl_id, facts.version)
@@ -342,23 +406,23 @@ class SettlementCases(MemberCases):
             account = uow.get(account_id(facts.account_psn), IndividualAccount)
             assert account is not None
             account.credit(f"reversal:{facts.setl_id}:v{facts.version}", "settlement_reversal", refund)
-        # What a payment already gave the hospital for this version, it now owes back. Recorded
-        # on the hospital's account even when nothing was paid: a payment summed before this
-        # reversal then loses its save to it, and is summed again without the version.
-        paid = hospital.paid_for(facts.postings, facts.posted_on, *self._paid_evidence(hospital, settlement))
         if settlement.owes_member:  # a member payment summed before this must not pay it
             self._member_payables(uow).lower(facts.setl_id, facts.version, on_date)
-        settlement.reverse(operator, reason, on_date, paid_funds=frozenset(paid), approved_by=approved_by)
-        hospital.owe_back(facts.setl_id, facts.version, paid, on_date)
 
-    def _paid_evidence(self, hospital: HospitalAccount, settlement: Settlement) -> tuple[int | None, dict[int, int]]:
-        """What HospitalAccount.is_paid needs about a settlement's current version: the journal
-        position of its event (None: not stored yet), and the own positions of the account's
-        payments recorded without one. Read only when a payment covers the version's date."""
-        posted_on = settlement.current.posted_on
+    def _paid_evidence(
+        self, hospital: HospitalAccount, posted_on: str, event: tuple[UUID, int]
+    ) -> tuple[int | None, dict[int, int]]:
+        """What HospitalAccount.is_paid needs about a version posted on `posted_on` and recorded by
+        `event` (aggregate id, version): the journal position of that event (None: not stored
+        yet), and the own positions of the account's payments recorded without one. Read only
+        when a payment covers the date."""
         if all(mark.through < posted_on for marks in hospital.payments.values() for mark in marks):
             return None, {}
-        version = (settlement.id, settlement.version_event)
         legacy = hospital.unpositioned(posted_on)
-        found = self.region_log.select_positions([version, *((hospital.id, v) for v in legacy)])
-        return found.get(version), {v: found[(hospital.id, v)] for v in legacy}
+        found = self.region_log.select_positions([event, *((hospital.id, v) for v in legacy)])
+        return found.get(event), {v: found[(hospital.id, v)] for v in legacy}
+
+    def _settlement_paid_evidence(
+        self, hospital: HospitalAccount, settlement: Settlement
+    ) -> tuple[int | None, dict[int, int]]:
+        return self._paid_evidence(hospital, settlement.current.posted_on, (settlement.id, settlement.version_event))

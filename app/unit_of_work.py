@@ -37,6 +37,8 @@ class UnitOfWork:
         # Money these changes take out of funds' bank accounts: checked when they are saved, under
         # the region's write lock (core.funds.check_bank_draws).
         self.bank_draws: list[Any] = []
+        # Other regions' registries read for claims of members treated there, once a batch.
+        self.registries_elsewhere: dict[str, Any] = {}
 
     def preload(self, ids: Iterable[UUID]) -> None:
         missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))

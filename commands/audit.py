@@ -19,7 +19,8 @@ from core.errors import YibaoError, first_line
 from core.ledger import ACCOUNTS, FUNDS
 from core.roles import Action
 from projections.checkpoint import RegionHead, open_checkpoint, trusted_public_key
-from projections.trace import trace_account, trace_settlement
+from projections.region_dues import verify_region_dues
+from projections.trace import trace_account, trace_settlement, trace_treated_here
 from projections.verify import Findings, check_checkpoint, verify_region, verify_transfers
 from store.app import Store
 from store.verify_runs import VerifyRuns
@@ -53,12 +54,22 @@ def trace(
             click.echo(dumps(line) if as_json else _line(line))
         return
     assert setl_id is not None
-    for code in obj.store.region_codes():
-        events = trace_settlement(obj.store.region(code), setl_id)
-        if events is not None:
-            for event in events:
-                click.echo(dumps({"region": code, **event}) if as_json else _event(event))
-            return
+    codes = obj.store.region_codes()
+    for code in codes:
+        app = obj.store.region(code)
+        events = trace_settlement(app, setl_id)
+        if events is None:
+            continue
+        hospital = app.settlement(setl_id).current.claim["fixmedins_code"]  # type: ignore[union-attr]
+        for there in codes:  # 异地就医: what each region of treatment recorded for it
+            if there != code:
+                events += [{"region": there, **e} for e in trace_treated_here(obj.store.region(there), code, setl_id,
+                                                                               hospital)]  # fmt: skip
+        for event in events:
+            shown = {"region": code, **event}
+            text = _event(shown) if shown["region"] == code else f"[region {shown['region']}] {_event(shown)}"
+            click.echo(dumps(shown) if as_json else text)
+        return
     raise YibaoError(f"no settlement {setl_id}", reason="unknown_settlement")
 
 
@@ -121,6 +132,7 @@ def verify(
     results += [verify_region(obj.store.region(code), heads.get(code), witness) for code in codes]
     if len(codes) > 1:  # transfers are checked across regions, so only when all are verified
         results.append(verify_transfers([obj.store.region(code) for code in codes]))
+        results.append(verify_region_dues(obj.store))
     failed = False
     for findings in results:
         failed = failed or bool(findings.problems)
@@ -161,4 +173,6 @@ def record_runs(store: Store, operator: str | None, results: list[Findings]) -> 
 def _label(name: str) -> str:
     if name == "transfers":
         return "transfers between regions"
+    if name == "remote_care":
+        return "异地就医 between regions"
     return name if name.startswith("checkpoint") else f"region {name}"

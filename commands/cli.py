@@ -20,6 +20,7 @@ from commands import (
     approvals,
     audit,
     checkpoint,
+    clearing,
     db,
     demo,
     finance,
@@ -108,3 +109,4 @@ main.add_command(reconcile.reconcile)
 main.add_command(serve.serve)
 main.add_command(institutions.institutions)
 main.add_command(maternity.maternity)
+main.add_command(clearing.clearing)

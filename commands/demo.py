@@ -28,13 +28,14 @@ from app.transfer_relay import relay
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.lines import read_lines
-from commands import demo_payees
+from commands import demo_payees, demo_remote
 from commands.context import CliContext
 from core.errors import YibaoError
 from core.funds import INTEREST, OPENING, entry
 from core.ledger import INDIVIDUAL_ACCOUNT_FUND
 from core.money import format_yuan
 from core.policy import parse_policy
+from core.records import Claim
 from core.transfer import PENDING_REVIEW, REJECTED, RELEASED
 from projections import balance_sheet as bs
 from projections import statements
@@ -103,7 +104,7 @@ def demo(obj: CliContext, member_count: int, claim_count: int, seed: int) -> Non
     catch_up(app)
     steps.say("done")
     _print_summary(app, receiving, scenario.year, year.settled, year.moved,
-                   lambda: demo_payees.print_summary(app, *year.registry, scenario.year, year.refused))  # fmt: skip
+                   lambda: _flows(app, receiving, year, scenario.year))  # fmt: skip
 
 
 def _regions(obj: CliContext) -> tuple[RegionApplication, RegionApplication]:
@@ -138,6 +139,7 @@ class _Year:
         self.moved: dict[str, int] = {}
         self.refused: dict[str, int] = {}  # claim lines rejected by the 定点 registry, by reason
         self.registry: tuple[str, str] = ("", "")  # the suspended and the terminated institution
+        self.movers: frozenset[str] | None = None
 
     def run(self) -> None:
         claims_writer = self._generate()
@@ -145,7 +147,7 @@ class _Year:
             self._run_file("members", batch.import_members(self.obj.store, read_lines(stream), batch_size=BATCH_LINES))
         self._contributions(range(1, 7))
         _finance(self.app, self.receiving, self.scenario, self.folder, self.steps)
-        self.app.record_fund_entries([demo_payees.opening_entry(self.scenario, frozenset(_movers(self.folder)))])
+        self.app.record_fund_entries([demo_payees.opening_entry(self.scenario, self._movers())])
         self.registry = demo_payees.register_institutions(self.app, self.scenario)
         if claims_writer is not None:
             claims_writer.join()
@@ -183,7 +185,8 @@ class _Year:
             with (self.folder / "recognitions.jsonl").open("rb") as stream:
                 self._run_file("illness_poverty recognitions", batch.import_members(store, read_lines(stream)))
         if month == 12:  # 零星报销 and maternity of the year, and the payment to members
-            demo_payees.settle_year_end(self.app, self.scenario, frozenset(_movers(self.folder)))
+            demo_payees.settle_year_end(self.app, self.scenario, self._movers())
+        demo_remote.settle_month(store, self.app, self.receiving, self.scenario, self._movers(), month)
         for region_app in (self.app, self.receiving):
             _pay_hospitals(region_app, year, month)
             if month % 3 == 0:
@@ -194,6 +197,11 @@ class _Year:
             self.moved = _transfer_some(store, self.app, self.receiving, self.folder, year, self.steps)
             # the receiving region's serious-illness financing: for the members who arrived
             self.receiving.finance_serious_illness(year, operator=OPERATOR, on_date=dt.date(year, 7, 1))
+
+    def _movers(self) -> frozenset[str]:
+        if self.movers is None:
+            self.movers = frozenset(_movers(self.folder))
+        return self.movers
 
     def _contributions(self, months: range) -> None:
         """Contributions are recorded as they are paid: a month's before its claims are settled."""
@@ -215,6 +223,12 @@ class _Year:
             click.echo("", err=True)
         self.steps.say(f"{label}: {counts}")
         return counts
+
+
+def _flows(app: RegionApplication, receiving: RegionApplication, done: _Year, year: int) -> None:
+    """The summary lines of the payees, the registry, and 异地就医 between the two regions."""
+    demo_payees.print_summary(app, *done.registry, year, done.refused)
+    demo_remote.print_summary(app, receiving, year)
 
 
 def _print_summary(
@@ -311,7 +325,7 @@ def _finance(app: RegionApplication, receiving: RegionApplication, scenario: Any
     opening_day = dt.date(scenario.year, 1, 1)
     for region_app, balances in (
         (app, opening_balances(people)),
-        (receiving, {f: a * 2 for f, a in opening_balances([m for m in people if m.psn_no in moving]).items()}),
+        (receiving, _receiving_balances(scenario, people, frozenset(moving))),
     ):
         region_app.record_fund_entries([
             entry(OPENING, f"OPEN-{region_app.region}-{scenario.year}-{fund}", fund=fund, amount=amount,
@@ -320,6 +334,18 @@ def _finance(app: RegionApplication, receiving: RegionApplication, scenario: Any
         ])  # fmt: skip
     done = app.finance_serious_illness(scenario.year, operator=OPERATOR, on_date=dt.date(scenario.year, 1, 31))
     steps.say("financing: " + "; ".join(facts.reason for facts, _ in done))
+
+
+def _receiving_balances(scenario: Any, people: list[Any], moving: frozenset[str]) -> dict[str, int]:
+    """A district's balances for twice as many members as move there, and in its resident funds
+    what it may pay back for the members treated back in this district (commands.demo_remote)."""
+    from commands.synthetic import opening_balances
+
+    balances = {f: a * 2 for f, a in opening_balances([m for m in people if m.psn_no in moving]).items()}
+    advance = demo_remote.advance_for_treated_back(scenario, moving)
+    for fund in ("390100", "390200", "610100"):
+        balances[fund] = balances.get(fund, 0) + advance
+    return balances
 
 
 def _interest(app: RegionApplication, year: int, month: int) -> None:
@@ -354,8 +380,9 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
             curs, schema,
             start=dt.date(year, month - 5, 1), end=dt.date(year, month, 28), basic_paid_min=500_000, limit=400,
         )  # fmt: skip
-    # A claim owed to its member (零星报销) has no hospital to audit: `finance deduct` refuses it.
-    rows = [row for row in rows if not _owed_to_member(app, row["setl_id"])][::4]
+    # A claim owed to its member (零星报销) has no hospital to audit, and one treated in another
+    # region is audited there: `finance deduct` refuses both.
+    rows = [row for row in rows if _audited_here(app, row["setl_id"])][::4]
     on = dt.date(year, month, 28)
     recovered: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows):
@@ -382,9 +409,12 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
     steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
 
 
-def _owed_to_member(app: RegionApplication, setl_id: str) -> bool:
+def _audited_here(app: RegionApplication, setl_id: str) -> bool:
     settlement = app.settlement(setl_id)
-    return settlement is not None and settlement.current.claim.get("payee") is not None
+    if settlement is None:
+        return False
+    claim = Claim.from_dict(settlement.current.claim)
+    return not claim.to_member and claim.treated_elsewhere(app.region) is None
 
 
 def _transfer_some(

@@ -119,6 +119,7 @@ def institutions_suspend(
 ) -> None:
     """Suspend settlement (暂停医保结算) at CODE: its claims dated in the period are rejected as
     institution_suspended."""
+
     def act(app: RegionApplication, who: str) -> bool:
         return app.suspend_institution(code, begin=begin, end=end, reason=reason, operator=who)
 

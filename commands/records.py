@@ -15,6 +15,7 @@ from bulk.claims_file import rejects_line
 from bulk.lines import dumps, read_lines
 from bulk.mode import choose_mode
 from commands.approvals import request_line
+from commands.clearing import carry_remote_care
 from commands.context import CliContext
 from commands.identity import acting_user
 from commands.params import DATE, OutputFile
@@ -117,6 +118,7 @@ def _settle_command(
             )  # fmt: skip
         finally:
             out.flush()
+        carry_remote_care(obj)
     except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
         for opened in (out, rejects):
             if opened is not None and os.path.exists(getattr(opened, "name", None) or "-"):  # a named file, not stdout
@@ -227,6 +229,7 @@ def claims_reverse(
     day = on_date or dt.date.today()
     if setl_id is not None:
         click.echo(dumps(_reverse_one(obj, setl_id, operator, reason, day)))
+        carry_remote_care(obj)
         return
     assert file is not None
     for raw in file:
@@ -238,6 +241,7 @@ def claims_reverse(
         except YibaoError as exc:
             line = rejected_result(wanted[:64], None, exc.reason, str(exc))
         click.echo(dumps(line))
+    carry_remote_care(obj)
 
 
 def _reverse_one(obj: CliContext, setl_id: str, operator: str, reason: str, day: dt.date) -> dict[str, Any]:

@@ -62,6 +62,7 @@ BANK_EVENT_DATES: dict[str, tuple[str, ...]] = {
     "HospitalAccount.Recovered": ("on_date",),
     "HospitalAccount.Fined": ("on_date",),
     "FundEntry.Recorded": ("entry", "on_date"),
+    "RegionClearings.Cleared": ("on_date",),
 }
 
 

@@ -38,6 +38,8 @@ from core.ledger import (
     Posting,
     journal,
     move,
+    remote_reversed_postings,
+    remote_settled_postings,
 )
 from core.money import format_yuan
 
@@ -57,6 +59,15 @@ class OwedAt(NamedTuple):
 
     position: int
     owed: dict[str, dict[str, int]]  # hospital -> fund -> fen
+
+
+class RemoteVersion(NamedTuple):
+    """A settlement of another region's member here (异地就医), as this account holds it."""
+
+    setl_version: int
+    amounts: dict[str, int]  # fund -> fen owed to the hospital
+    posted_on: str
+    version: int  # of its RemoteSettled event in this account: its position says what paid it
 
 
 class PaymentMark(NamedTuple):
@@ -186,6 +197,37 @@ class HospitalAccount(Aggregate):
             o = self.outcome
             aggregate.operations[budget_operation_id(self.year)] = budget_operation(self.year, o["budget"], o["used"])
 
+    class RemoteSettled(Event):
+        """Another region's member was treated here (异地就医): that region owes this one what
+        the hospital is owed for the settlement version, and this region owes the hospital."""
+
+        insured_in: str
+        setl_id: str
+        setl_version: int
+        amounts: dict[str, int]
+        posted_on: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            held = RemoteVersion(self.setl_version, self.amounts, self.posted_on, self.originator_version)
+            aggregate.remote[(self.insured_in, self.setl_id)] = held
+
+    class RemoteReversed(Event):
+        """The insured region reversed (or corrected) the version: what was owed for it is
+        undone, and what had been paid for it is owed back (`owed_back`, fund -> fen)."""
+
+        insured_in: str
+        setl_id: str
+        setl_version: int
+        owed_back: dict[str, int]
+        on_date: str
+        postings: list[Posting]
+
+        def apply(self, aggregate: Any) -> None:
+            del aggregate.remote[(self.insured_in, self.setl_id)]
+            for fund, amount in self.owed_back.items():
+                aggregate.receivable[fund] = aggregate.receivable.get(fund, 0) + amount
+
     class BudgetSet(Event):
         year: int
         amount: int
@@ -207,11 +249,15 @@ class HospitalAccount(Aggregate):
         self.deducted: dict[tuple[str, str], int] = {}  # (setl_id, fund) -> deducted so far
         self.receivable: dict[str, int] = {}  # fund -> recoveries due
         self.budgets: dict[int, int] = {}
+        self.remote: dict[tuple[str, str], RemoteVersion] = {}  # (insured_in, setl_id) -> version owed
 
     def recorded_postings(self) -> list[Posting]:
         """The postings of the operation just recorded on this account (not yet saved)."""
         event = self.pending_events[-1]
-        assert isinstance(event, (self.Paid, self.Deducted, self.Recovered, self.Fined, self.BudgetSettled)), event
+        assert isinstance(
+            event, (self.Paid, self.Deducted, self.Recovered, self.Fined, self.BudgetSettled, self.RemoteSettled,
+                    self.RemoteReversed)
+        ), event  # fmt: skip
         return list(event.postings)
 
     def has(self, operation_id: str) -> bool:
@@ -306,6 +352,38 @@ class HospitalAccount(Aggregate):
         self.trigger_event(
             self.OwedBack, setl_id=setl_id, setl_version=setl_version, amounts=dict(sorted(amounts.items())),
             on_date=on_date,
+        )  # fmt: skip
+
+    def settle_remote(self, insured_in: str, setl_id: str, setl_version: int, amounts: dict[str, int],
+                      posted_on: str) -> bool:  # fmt: skip
+        """Record a remote settlement version once; False when it is held already."""
+        held = self.remote.get((insured_in, setl_id))
+        if held is not None and held.setl_version >= setl_version:
+            return False
+        if held is not None:
+            raise AssertionError(f"{insured_in}:{setl_id} v{held.setl_version} is still owed: reverse it first")
+        postings = remote_settled_postings(hospital=self.fixmedins_code, insured_in=insured_in, amounts=amounts)
+        self.trigger_event(
+            self.RemoteSettled, insured_in=insured_in, setl_id=setl_id, setl_version=setl_version, amounts=amounts,
+            posted_on=posted_on, postings=postings,
+        )  # fmt: skip
+        return True
+
+    def remote_version(self, insured_in: str, setl_id: str, setl_version: int) -> RemoteVersion | None:
+        held = self.remote.get((insured_in, setl_id))
+        return held if held is not None and held.setl_version == setl_version else None
+
+    def reverse_remote(
+        self, insured_in: str, setl_id: str, held: RemoteVersion, paid: dict[str, int], on_date: str
+    ) -> None:
+        """Undo a remote settlement version; `paid`: fund -> what a payment already gave the
+        hospital for it (`paid_for`), now owed back."""
+        postings = remote_reversed_postings(
+            hospital=self.fixmedins_code, insured_in=insured_in, amounts=held.amounts, paid_funds=frozenset(paid)
+        )
+        self.trigger_event(
+            self.RemoteReversed, insured_in=insured_in, setl_id=setl_id, setl_version=held.setl_version,
+            owed_back=dict(sorted(paid.items())), on_date=on_date, postings=postings,
         )  # fmt: skip
 
     def deductions_on(self, setl_id: str) -> int:

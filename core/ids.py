@@ -105,3 +105,11 @@ def member_payables_id(region: str) -> UUID:
 
 def maternity_allowance_id(allowance_id: str) -> UUID:
     return uuid5(f"maternity-allowance:{allowance_id}")
+
+
+def remote_care_id(setl_id: str) -> UUID:
+    return uuid5(f"remote-care:{setl_id}")
+
+
+def region_clearings_id(region: str, other: str) -> UUID:
+    return uuid5(f"region-clearings:{region}:{other}")

@@ -30,6 +30,9 @@ PAYABLE_TO_MEMBERS = "payable_to_members"
 INDIVIDUAL_ACCOUNTS = "individual_accounts"
 IN_TRANSIT = "in_transit"
 DUE_TO_REGIONS = "due_to_regions"  # 往来: owed to (credit) or by (debit) other regions' funds
+# 应收其他统筹区款: what other regions owe for their members treated at this region's institutions
+# (异地就医), until the monthly clearing between regions (清分) settles it.
+DUE_FROM_REGIONS = "due_from_regions"
 OPENING_BALANCE = "opening_balance"  # 期初结余: a fund's balance brought in when its books open here
 # Income in the order of the national fund statement (基金收支表).
 CONTRIBUTION_INCOME = "contribution_income"  # 征缴收入: individuals' and employers' contributions
@@ -40,7 +43,7 @@ OTHER_INCOME = "other_income"  # fines (罚款) and other non-contribution incom
 BENEFIT_EXPENSE = "benefit_expense"
 TRANSFER_EXPENSE = "transfer_expense"  # 转移支出: to another fund of the region
 
-ASSETS = (BANK, RECEIVABLE_FROM_HOSPITALS)
+ASSETS = (BANK, RECEIVABLE_FROM_HOSPITALS, DUE_FROM_REGIONS)
 LIABILITIES = (PAYABLE_TO_HOSPITALS, PAYABLE_TO_MEMBERS, INDIVIDUAL_ACCOUNTS, IN_TRANSIT, DUE_TO_REGIONS)
 EQUITY = (OPENING_BALANCE,)
 INCOME = (CONTRIBUTION_INCOME, FISCAL_SUBSIDY_INCOME, INTEREST_INCOME, TRANSFER_INCOME, OTHER_INCOME)
@@ -102,15 +105,21 @@ def serious_illness_fund(insutype: str) -> str:
 
 
 def settlement_postings(
-    *, insutype: str, hospital: str, amounts: dict[str, int], account_psn: str | None, member: str | None = None
-) -> list[Posting]:
+    *, insutype: str, hospital: str, amounts: dict[str, int], account_psn: str | None, member: str | None = None,
+    treated_in: str | None = None,
+) -> list[Posting]:  # fmt: skip
     """What a settlement owes the hospital, per payer fund, and what the account paid.
 
     Each fund's payment is a benefit expense owed to the hospital until paid (拨付); the
     individual account's share lowers the members' account liability instead. With `member`
-    (零星报销: the member paid the hospital in full), all of it is owed to that member instead.
+    (零星报销: the member paid the hospital in full), all of it is owed to that member instead;
+    with `treated_in` (异地就医), to that region, which owes its hospital in turn.
     """
-    payable, payee = (PAYABLE_TO_MEMBERS, member) if member is not None else (PAYABLE_TO_HOSPITALS, hospital)
+    payable, payee = PAYABLE_TO_HOSPITALS, hospital
+    if member is not None:
+        payable, payee = PAYABLE_TO_MEMBERS, member
+    elif treated_in is not None:
+        payable, payee = DUE_TO_REGIONS, treated_in
     payers = (
         (basic_fund(insutype), amounts["hifp_pay"]),
         (serious_illness_fund(insutype), amounts["hifmi_pay"]),
@@ -183,3 +192,55 @@ def transfer_completed_postings(*, transfer_id: str, to_region: str, amount: int
         *move(INDIVIDUAL_ACCOUNT_FUND, IN_TRANSIT, DUE_TO_REGIONS, amount, debit_party=transfer_id,
               credit_party=to_region)
     )  # fmt: skip
+
+
+# 异地就医: a member of region A treated at an institution of region B is settled in A on A's
+# policy and funds; A owes B what the hospital is owed (A's settlement credits due_to_regions B),
+# and B owes its hospital the same (recorded in B when the settlement is relayed there):
+#   B, remote settlement:  due from A -> payable to the hospital
+#   B, remote reversal:    back to due from A, from payable (or receivable once B has paid)
+#   both, clearing (清分):  the dues of the month fall, the net moves between the banks.
+
+
+def due_by_fund(postings: list[Posting], region: str) -> dict[str, int]:
+    """fund -> what these postings make owed to `region` (credits to due_to_regions)."""
+    due: dict[str, int] = {}
+    for p in postings:
+        if p.account == DUE_TO_REGIONS and p.party == region:
+            due[p.fund] = due.get(p.fund, 0) - p.amount
+    return {fund: amount for fund, amount in sorted(due.items()) if amount}
+
+
+def remote_settled_postings(*, hospital: str, insured_in: str, amounts: dict[str, int]) -> list[Posting]:
+    return journal(*(
+        leg for fund, amount in sorted(amounts.items())
+        for leg in move(fund, DUE_FROM_REGIONS, PAYABLE_TO_HOSPITALS, amount, debit_party=insured_in,
+                        credit_party=hospital)
+    ))  # fmt: skip
+
+
+def remote_reversed_postings(
+    *, hospital: str, insured_in: str, amounts: dict[str, int], paid_funds: frozenset[str]
+) -> list[Posting]:
+    """What the remote settlement owed the hospital is undone; for the funds already paid to
+    it, the hospital owes it back (a receivable, 追回 due), as a local reversal after payment."""
+    return journal(*(
+        leg for fund, amount in sorted(amounts.items())
+        for leg in move(fund, RECEIVABLE_FROM_HOSPITALS if fund in paid_funds else PAYABLE_TO_HOSPITALS,
+                        DUE_FROM_REGIONS, amount, debit_party=hospital, credit_party=insured_in)
+    ))  # fmt: skip
+
+
+def region_clearing_postings(*, other: str, owed_to: dict[str, int], owed_by: dict[str, int]) -> list[Posting]:
+    """清分 seen from one region: what it owed `other` (`owed_to`, due_to_regions) and what
+    `other` owed it (`owed_by`, due_from_regions) both fall to nothing; the bank pays the net
+    (or receives it). Either may be negative (a reversal after an earlier clearing)."""
+    legs: list[Posting] = []
+    for fund in sorted(set(owed_to) | set(owed_by)):
+        to, by = owed_to.get(fund, 0), owed_by.get(fund, 0)
+        legs += [
+            Posting(fund, DUE_TO_REGIONS, other, to),
+            Posting(fund, DUE_FROM_REGIONS, other, -by),
+            Posting(fund, BANK, "", by - to),
+        ]
+    return journal(*legs)

@@ -192,10 +192,17 @@ class Claim:
     medins_setl_id: str | None = None  # the institution's settlement id (医药机构结算ID)
     setl_clock: str | None = None  # the time of day of setl_time, HH:MM:SS, when given
     payee: str | None = None  # "member": 零星报销, the member paid the hospital in full; None: the hospital
+    mdtrtarea_admvs: str | None = None  # the region of treatment (就医地医保区划); None: the member's own
 
     @property
     def to_member(self) -> bool:
         return self.payee == PAYEE_MEMBER
+
+    def treated_elsewhere(self, region: str) -> str | None:
+        """The other region whose institution treated the member (异地就医), settled in `region`:
+        None when treated at home, or paid to the member (零星报销), whoever treated them."""
+        elsewhere = self.mdtrtarea_admvs
+        return elsewhere if elsewhere is not None and elsewhere != region and not self.to_member else None
 
     @property
     def year(self) -> int:
@@ -238,7 +245,7 @@ def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
 
 
 _CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")
-_CLAIM_OPTIONAL = (*_CLAIM_OPTIONAL_IDS, "payee")
+_CLAIM_OPTIONAL = (*_CLAIM_OPTIONAL_IDS, "payee", "mdtrtarea_admvs")
 _CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL, "setl_clock"))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
@@ -283,6 +290,7 @@ def parse_claim(obj: Mapping[str, Any]) -> Claim:
         mdtrt_id=f.identifier("mdtrt_id", optional=True),
         medins_setl_id=f.identifier("medins_setl_id", optional=True),
         payee=None if f.choice("payee", PAYEES, default="hospital") == "hospital" else PAYEE_MEMBER,
+        mdtrtarea_admvs=f.region("mdtrtarea_admvs") if "mdtrtarea_admvs" in obj else None,
         **{name: f.amount(name) for name in _CLAIM_AMOUNTS},
     )
     if not claim.amounts_add_up():

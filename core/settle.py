@@ -63,6 +63,7 @@ class Rejection(StrEnum):
     NOT_A_PHARMACY_PURCHASE = "not_a_pharmacy_purchase"
     NO_MATERNITY_COVER = "no_maternity_cover"
     NO_MATERNITY_POLICY = "no_maternity_policy"
+    UNKNOWN_TREATMENT_REGION = "unknown_treatment_region"
 
 
 @attrs.frozen
@@ -229,6 +230,7 @@ def decide(
             amounts=amounts,
             account_psn=account_psn,
             member=claim.psn_no if claim.to_member else None,
+            treated_in=claim.treated_elsewhere(region),
         ),
         posted_on=on_date or claim.setl_time.isoformat(),
         charity_referral=computation.charity_referral,

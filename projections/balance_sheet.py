@@ -25,13 +25,14 @@ from core.money import format_yuan
 from projections.read_model import ReadModelInconsistent
 
 LINES = (
-    "bank", "receivable_from_hospitals", "payable_to_hospitals", "payable_to_members", "individual_accounts",
-    "in_transit", "due_to_regions", *INCOME, "income_of_year", *EXPENSES, "expense_of_year", "opening_balance",
-    "balance", "surplus_of_year",
+    "bank", "receivable_from_hospitals", "due_from_regions", "payable_to_hospitals", "payable_to_members",
+    "individual_accounts", "in_transit", "due_to_regions", *INCOME, "income_of_year", *EXPENSES, "expense_of_year",
+    "opening_balance", "balance", "surplus_of_year",
 )  # fmt: skip
 LABELS = {
     "bank": ("银行存款", "bank"),
     "receivable_from_hospitals": ("应收医疗机构款(追回)", "receivable from hospitals"),
+    "due_from_regions": ("应收其他统筹区款(异地就医)", "due from other regions"),
     "payable_to_hospitals": ("应付医疗机构款", "payable to hospitals"),
     "payable_to_members": ("应付参保人款", "payable to members"),
     "individual_accounts": ("个人账户", "individual accounts"),

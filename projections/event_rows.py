@@ -136,6 +136,23 @@ class HospitalFined(_Posted, frozen=True):
     on_date: str
 
 
+class HospitalRemoteSettled(_Posted, frozen=True):
+    insured_in: str
+    setl_id: str
+    posted_on: str
+
+
+class HospitalRemoteReversed(_Posted, frozen=True):
+    insured_in: str
+    setl_id: str
+    on_date: str
+
+
+class RegionCleared(_Posted, frozen=True):
+    clearing: str
+    on_date: str
+
+
 class TransferFacts(_Event, frozen=True):
     """`core.transfer.TransferFacts`, the fields of a `transfers` row."""
 
@@ -218,6 +235,9 @@ LEAN_TYPES: dict[str, type[_Event]] = {
     "HospitalAccount.Deducted": HospitalDeducted,
     "HospitalAccount.Recovered": HospitalRecovered,
     "HospitalAccount.Fined": HospitalFined,
+    "HospitalAccount.RemoteSettled": HospitalRemoteSettled,
+    "HospitalAccount.RemoteReversed": HospitalRemoteReversed,
+    "RegionClearings.Cleared": RegionCleared,
     "Transfer.Started": TransferStarted,
     "Transfer.Released": TransferReleased,
     "Transfer.Rejected": TransferStep,

@@ -53,6 +53,7 @@ from core.ledger import Posting, check_balanced
 from core.maternity import MaternityAllowance
 from core.member_payment import MemberPayables
 from core.member_year import MemberYear
+from core.region_clearing import RegionClearings
 from core.settlement import ROW_AMOUNT_FIELDS, Settlement, SettlementFacts, clr_type
 from core.tiers import YearToDate
 from core.transfer import COMPLETED, PENDING_REVIEW, REJECTED, RELEASED, Transfer, TransferFacts, TransferIn
@@ -504,6 +505,19 @@ class RegionReadModel(Projection[ReadModelView]):
     @process_event.register
     def _(self, event: HospitalAccount.Fined, tracking: Tracking) -> None:
         self._journal(tracking, event.on_date, "fine", event.fine_id, event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.RemoteSettled, tracking: Tracking) -> None:
+        ref = f"{event.insured_in}:{event.setl_id}"
+        self._journal(tracking, event.posted_on, "remote_settlement", ref, event.postings)
+
+    @process_event.register
+    def _(self, event: HospitalAccount.RemoteReversed, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "remote_reversal", f"{event.insured_in}:{event.setl_id}", event.postings)
+
+    @process_event.register
+    def _(self, event: RegionClearings.Cleared, tracking: Tracking) -> None:
+        self._journal(tracking, event.on_date, "region_clearing", event.clearing, event.postings)
 
     def _transfer_row(self, facts: TransferFacts, direction: str, status: str, tracking: Tracking) -> None:
         # Arrivals are keyed with their releasing region too: two regions may use one transfer id.

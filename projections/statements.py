@@ -110,8 +110,9 @@ def _owed(
 ) -> dict[str, dict[str, int]]:  # fmt: skip
     journal = sql.Identifier(schema, "journal")
     where = sql.SQL(
-        "j.account = %s AND (j.posted_on <= %s OR j.kind = %s OR (j.kind = 'reversal' AND ("
-        "SELECT v.posted_on FROM {} v WHERE v.ref = j.ref AND v.kind IN ('settlement', 'correction') "
+        "j.account = %s AND (j.posted_on <= %s OR j.kind = %s OR (j.kind IN ('reversal', 'remote_reversal') AND ("
+        "SELECT v.posted_on FROM {} v WHERE v.ref = j.ref AND v.kind IN ('settlement', 'correction', "
+        "'remote_settlement') AND (v.kind = 'remote_settlement') = (j.kind = 'remote_reversal') "
         "AND v.notification_id < j.notification_id ORDER BY v.notification_id DESC LIMIT 1) <= %s))"
     ).format(journal)
     params: list[Any] = [account, through, payment_kind, through]

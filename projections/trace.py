@@ -17,7 +17,15 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from app.region import RegionApplication
-from core.ids import account_id, hospital_id, member_year_id, settlement_id, transfer_id, transfer_in_id
+from core.ids import (
+    account_id,
+    hospital_id,
+    member_year_id,
+    remote_care_id,
+    settlement_id,
+    transfer_id,
+    transfer_in_id,
+)
 from core.money import format_yuan
 from core.settlement import SettlementFacts
 from core.transfer import TransferFacts
@@ -54,7 +62,7 @@ def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any
         if not own:
             return None
         events = [(row, app.mapper.to_domain_event(_stored(row))) for row in own]
-        related: set[UUID] = set()
+        related: set[UUID] = {remote_care_id(setl_id)}  # what a region of treatment is owed for it
         for _, event in events:
             facts = getattr(event, "facts", None)
             if facts is not None:
@@ -69,6 +77,21 @@ def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any
                 events.append((row, event))
     events.sort(key=lambda pair: pair[0]["notification_id"])
     return [_describe(row, event) for row, event in events]
+
+
+def trace_treated_here(app: RegionApplication, insured_in: str, setl_id: str, hospital: str) -> list[dict[str, Any]]:
+    """The events of region `app` (of treatment) for a settlement of region `insured_in`'s member
+    treated at its `hospital` (异地就医): what it owes the hospital for each version, and each
+    reversal."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        rows = _rows(curs, datastore.schema, [hospital_id(hospital)])
+    out = []
+    for row in rows:
+        event = app.mapper.to_domain_event(_stored(row))
+        if getattr(event, "insured_in", None) == insured_in and getattr(event, "setl_id", None) == setl_id:
+            out.append(_describe(row, event))
+    return out
 
 
 def trace_transfer(apps: list[RegionApplication], transfer: str, psn_no: str, from_region: str) -> list[dict[str, Any]]:

@@ -397,7 +397,11 @@ __all__ = ["Findings", "check_checkpoint", "verify_region", "verify_transfers"]
 
 
 _TRANSFER_ROWS = sql.SQL("SELECT transfer_id, direction, psn_no, from_region, to_region, balance, status FROM {}")
-_DUE_TO_REGIONS = sql.SQL("SELECT coalesce(sum(amount), 0) FROM {} WHERE fund = %s AND account = %s")
+# A transfer's entries only: 异地就医's are checked by projections.region_dues.
+_DUE_TO_REGIONS = sql.SQL(
+    "SELECT coalesce(sum(amount), 0) FROM {} WHERE fund = %s AND account = %s "
+    "AND kind IN ('transfer_in', 'transfer_completed')"
+)
 
 
 def verify_transfers(apps: list[RegionApplication]) -> Findings:

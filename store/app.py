@@ -15,8 +15,10 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresFactory
 from psycopg.conninfo import conninfo_to_dict
 
+from app.ports import Neighbours
 from app.region import RegionApplication
 from core.errors import UnknownRegion
+from core.institution import InstitutionRegistry
 from store import migrate
 from store.errors import DatabaseUnavailable, SchemaNotReady
 from store.migrate import SchemaStatus
@@ -51,8 +53,9 @@ def _postgres_application_class(base: type[RegionApplication]) -> type[RegionApp
     return PostgresRegionApplication
 
 
-class Store:
-    """Opens region applications on one server; the CLI keeps one in the Click context."""
+class Store(Neighbours):
+    """Opens region applications on one server; the CLI keeps one in the Click context. Each
+    region it opens reaches the others through it (`Neighbours`)."""
 
     pool_size = 2
     pool_max_overflow = 4
@@ -126,7 +129,11 @@ class Store:
             schema=migrate.schema_name(region),
         )
         app = self._apps[region] = self._application_class(region, datastore)
+        app.neighbours = self
         return app
+
+    def registry_of(self, region: str) -> InstitutionRegistry | None:
+        return self.region(region).institution_registry()
 
     def close(self) -> None:
         for app in self._apps.values():

@@ -242,13 +242,17 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
             "FROM (SELECT nextval({1}::regclass) AS first) AS block"
         ).format(self._events_table, self._sequence, count)
 
-    def select_step_notifications(self, topic: str, after: int, limit: int) -> list[Notification]:
-        """The events of one transfer step (`topic`) after a position, read through the partial
-        index that only holds those steps (migration 0005): no scan of the whole log."""
+    def select_step_notifications(self, topics: Sequence[str], after: int, limit: int) -> list[Notification]:
+        """The events of a relay's steps (`topics`) after a position, read through the partial
+        indexes that only hold those steps (migrations 0005 and 0035): no scan of the whole log."""
+        # Literal topics: the planner proves a partial index usable only from constants.
         statement = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
-            "WHERE topic = {} AND notification_id > %s ORDER BY notification_id LIMIT %s"
-        ).format(sql.Identifier(self.datastore.schema, self.events_table_name), sql.Literal(topic))
+            "WHERE topic IN ({}) AND notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(
+            sql.Identifier(self.datastore.schema, self.events_table_name),
+            sql.SQL(", ").join(map(sql.Literal, topics)),
+        )
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, (after, limit))
             return [

@@ -62,10 +62,11 @@ def cli_env(database_url: str) -> dict[str, str]:
 
 
 def example_region(store: Store, region: str = "330109", *, overdraft: bool = False) -> RegionApplication:
-    """A region of `store` with the example policy of 2023 (policy-330109-2023.toml); with
+    """A region of `store` with the example policy of 2023 (policy-330109-2023.toml, for `region`); with
     `overdraft`, every fund may pay beyond its bank balance (for tests of what a payment pays, not
     of whether the fund holds it)."""
     text = (EXAMPLES / "policy-330109-2023.toml").read_text(encoding="utf-8")
+    text = text.replace('region = "330109"', f'region = "{region}"')
     if overdraft:
         text += f"\n[controls]\noverdraft_allowed = {list(FUNDS)!r}\n".replace("'", '"')
     store.add_region(region)

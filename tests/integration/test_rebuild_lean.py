@@ -18,11 +18,12 @@ import msgspec
 import pytest
 from eventsourcing.persistence import Tracking
 
+from app.clearing_between_regions import clear_between_regions
 from app.region import RegionApplication
 from app.transfer_relay import relay
 from core.maternity import AllowanceFacts
 from core.policy import parse_policy
-from core.records import Contribution
+from core.records import Contribution, parse_claim
 from projections.read_model import (
     LINE_COLUMNS,
     SETTLEMENT_COLUMNS,
@@ -36,6 +37,7 @@ from projections.read_model import (
     read_model_topics,
     rebuild,
 )
+from projections.region_dues import dues_reader
 from projections.statements import budget_reader, owed_reader
 from store.app import Store
 from tests.conftest import EXAMPLES
@@ -61,7 +63,24 @@ def logs(store: Store, app: RegionApplication) -> tuple[RegionApplication, Regio
     app.review_transfer("TR-T-REJ", approve=False, operator="chief-2", reason="wrong region", on_date=TODAY)
     relay(store)  # arrivals in B, completions in A
     _payees_and_budgets(app)
+    _treated_in_b(store, app)
     return app, b
+
+
+def _treated_in_b(store: Store, app: RegionApplication) -> None:
+    """异地就医: two claims of A's member M-2 at B's hospital HB-1, one reversed, relayed to B, and
+    the month cleared between the regions."""
+    line = {
+        "psn_no": "M-2", "fixmedins_code": "HB-1", "hosp_lv": 2, "med_type": "21", "setl_time": "2023-05-10",
+        "medfee_sumamt": "3000.00", "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00",
+        "inscp_scp_amt": "3000.00", "mdtrtarea_admvs": B,
+    }  # fmt: skip
+    claims = [parse_claim({"setl_id": setl_id, **line}) for setl_id in ("YD-1", "YD-2")]
+    assert [o.status for o in app.settle_claims(claims)] == ["settled", "settled"]
+    app.reverse("YD-2", operator="clerk-1", reason="billed twice", on_date=dt.date(2023, 5, 12))
+    cleared = clear_between_regions(store, "2023-05", read_dues=dues_reader(), on_date=dt.date(2023, 6, 3),
+                                    operator="fin-1")  # fmt: skip
+    assert [pair.clearing for pair in cleared] == [f"{A}-{B}-2023-05-1"]
 
 
 def _payees_and_budgets(app: RegionApplication) -> None:

@@ -22,15 +22,13 @@ import pytest
 
 from app.region import RegionApplication
 from app.transfer_relay import relay
-from core.policy import parse_policy
 from core.records import MemberRecord, parse_contribution
 from core.transfer import COMPLETED, PENDING_REVIEW
 from projections.verify import verify_region
 from store.app import Store
-from tests.conftest import EXAMPLES
+from tests.conftest import example_region
 
 A, B = "330109", "330110"
-POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
 MOVERS, STAYERS, CLAIMS_EACH = 24, 12, 8
 TRANSFER_DATE = dt.date(2023, 7, 1)
 
@@ -49,14 +47,7 @@ def claim(setl_id: str, psn_no: str, day: dt.date, total: str) -> str:
 
 @pytest.fixture(scope="module")
 def regions(store: Store) -> tuple[RegionApplication, RegionApplication]:
-    apps = []
-    for code in (A, B):
-        store.add_region(code)
-        app = store.region(code)
-        text = POLICY_FILE.read_text(encoding="utf-8").replace('region = "330109"', f'region = "{code}"')
-        assert app.record_policy(2023, parse_policy(text.encode()).content_hash, text)
-        apps.append(app)
-    a, b = apps
+    a, b = example_region(store, A), example_region(store, B)
     for app, prefix, count in ((a, "MV", MOVERS), (b, "ST", STAYERS)):
         records = [
             MemberRecord(

@@ -27,7 +27,7 @@ from projections.read_model import catch_up, reading
 from projections.transfers import balances_in_transit, monthly, transfers
 from projections.verify import verify_region, verify_transfers
 from store.app import Store
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, example_region
 
 A, B = "330109", "330110"
 POLICY_FILE = EXAMPLES / "policy-330109-2023.toml"
@@ -37,15 +37,7 @@ TODAY = dt.date(2023, 7, 3)
 
 @pytest.fixture(scope="module")
 def regions(store: Store) -> tuple[RegionApplication, RegionApplication]:
-    apps = []
-    for code in (A, B):
-        store.add_region(code)
-        app = store.region(code)
-        text = POLICY_FILE.read_text(encoding="utf-8").replace('region = "330109"', f'region = "{code}"')
-        policy = parse_policy(text.encode())
-        assert app.record_policy(2023, policy.content_hash, text)
-        apps.append(app)
-    return apps[0], apps[1]
+    return example_region(store, A), example_region(store, B)
 
 
 def employee(psn_no: str, region: str = A, *, insutype: str = "310", family_of: str | None = None) -> MemberRecord:

@@ -107,6 +107,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "year": 2023, "outcome": {"budget": 9000, "used": 8000, "kept": 500, "borne_by_hospital": 0},
         "on_date": "2024-01-20", "operator": "fin-1", "postings": UNPAID,
     },
+    "HospitalAccount.RemoteSettled": {
+        "insured_in": "330110", "setl_id": "S-9", "setl_version": 1, "amounts": {"390100": 1500},
+        "posted_on": "2023-07-02", "postings": UNPAID,
+    },
+    "HospitalAccount.RemoteReversed": {
+        "insured_in": "330110", "setl_id": "S-9", "setl_version": 1, "owed_back": {}, "on_date": "2023-07-03",
+        "postings": PAID,
+    },
+    "RegionClearings.Cleared": {
+        "region": "330109", "other": "330110", "clearing": "330109-330110-2023-07-1", "decided_in": "330109",
+        "month": "2023-07", "through": "2023-07-31", "owed_to": {}, "owed_by": {"390100": 1500},
+        "on_date": "2023-08-02", "operator": "fin-1", "postings": UNPAID,
+    },
     "MaternityAllowance.Granted": {
         "originator_topic": "MaternityAllowance", "amount": 9800, "postings": UNPAID,
         "facts": {"allowance_id": "MA-1", "psn_no": "M-1", "days": 98, "daily_wage": 100, "on_date": "2023-06-01",

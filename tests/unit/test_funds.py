@@ -122,7 +122,7 @@ def test_every_event_the_read_model_journals_on_a_bank_account_has_its_posting_d
         "HospitalAccount.Deducted", "Transfer.Started", "Transfer.Released", "Transfer.Rejected",
         "Transfer.Completed", "TransferIn.Received", "MemberYear.ClaimApplied", "MemberYear.ClaimReversed",
         "MemberYear.AssistanceLookedBack", "HospitalAccount.BudgetSettled", "MaternityAllowance.Granted",
-        "MaternityAllowance.Reversed",
+        "MaternityAllowance.Reversed", "HospitalAccount.RemoteSettled", "HospitalAccount.RemoteReversed",
     }  # fmt: skip
     assert set(read_model_topics()) - never_bank == set(BANK_EVENT_DATES)
     assert set(BANK_EVENT_DATES) <= set(registered_topics())

@@ -1,0 +1,56 @@
+"""清分: the monthly clearing between every two regions of what each owes the other for its
+members treated there (异地就医), decided from both regions' books after the relay has carried
+everything across (app.remote_relay), exactly once (core.region_clearing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from app import failpoints
+from app.relay import Directory
+from app.remote_relay import relay_remote_care
+from core.clearing import month_bounds
+from core.region_clearing import Dues, check_agree
+
+ReadDues = Callable[[Any, str, dt.date], Dues]  # (region application, other region, through) -> its books' dues
+
+
+@attrs.frozen
+class PairCleared:
+    first: str
+    second: str
+    dues: Dues  # as the first region's books hold them before the clearing
+    clearing: str | None  # its name; None: nothing was left to clear
+
+
+def clear_between_regions(
+    directory: Directory, month: str, *, read_dues: ReadDues, on_date: dt.date, operator: str
+) -> list[PairCleared]:
+    """For every pair of regions (the first by code decides), clear what is owed both ways for
+    claims posted up to the month's end (or the latest day cleared before) and not cleared yet.
+    Both regions' books must agree to the fen (`regions_disagree` otherwise); the decision is then
+    mirrored in the other region."""
+    _, month_end = month_bounds(month)
+    relay_remote_care(directory)
+    codes = sorted(directory.region_codes())
+    done = []
+    for i, first in enumerate(codes):
+        for second in codes[i + 1 :]:
+            deciding, other = directory.region(first), directory.region(second)
+
+            def agreed(through: dt.date, deciding: Any = deciding, other: Any = other, second: str = second) -> Dues:
+                mine, theirs = read_dues(deciding, second, through), read_dues(other, deciding.region, through)
+                check_agree(deciding.region, second, mine, theirs)
+                return mine
+
+            name, dues = deciding.decide_region_clearing(
+                second, month, month_end, agreed, on_date=on_date, operator=operator
+            )
+            failpoints.reach("clearing.between_regions")
+            done.append(PairCleared(first, second, dues, name))
+    relay_remote_care(directory)
+    return done
