@@ -106,6 +106,11 @@ def test_a_reversal_after_the_clearing_is_owed_back_in_the_next_one(run: Any) ->
         "--payment-id", "PAY-B-03", "--operator", "fin")  # fmt: skip
     run("claims", "reverse", "X1", "--reason", "billed twice", "--operator", "clerk", "--date", "2023-04-10")
     assert balance_line(run, B, "receivable_from_hospitals") == "3360.00"  # HB was paid: it owes it back
+    traced = [(e["region"], e["type"]) for e in lines(run("trace", "X1", "--json"))]
+    assert [t for t in traced if t[1].startswith(("RemoteCare", "HospitalAccount"))] == [
+        (A, "RemoteCare.Opened"), (A, "RemoteCare.Owed"), (A, "RemoteCare.Withdrawn"),
+        (B, "HospitalAccount.RemoteSettled"), (B, "HospitalAccount.RemoteReversed"),
+    ]  # fmt: skip
     [cleared] = lines(run("clearing", "run", "--month", "2023-04", "--date", "2023-05-05", "--operator", "fin"))
     assert (cleared["status"], cleared["clearing"], cleared["net"], cleared["payer"]) == (
         "cleared", f"{A}-{B}-2023-04-1", "3360.00", B,
