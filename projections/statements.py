@@ -139,7 +139,7 @@ def _owed(
 def hospital_statement(curs: Any, schema: str, hospital: str, year: int, budget: int | None) -> dict[str, Any]:
     """Settled by fund, deductions, payments and recoveries within the year; outstanding and
     receivable as balances at its end; budget use of the year."""
-    funds = _fund_lines(curs, schema, hospital, year)
+    funds = _fund_lines(curs, schema, [hospital], year).get(hospital, {})
     used = sum(basic_use(funds).values())
     return {
         "hospital": hospital,
@@ -172,31 +172,39 @@ def budget_reader(
 
 
 def budget_use_at(curs: Any, schema: str, tracking_name: str, hospitals: list[str], year: int) -> tuple[int, dict]:
-    """The read model's position and, summed at it, each hospital's `basic_use` of `year`."""
+    """The read model's position and, summed at it, each hospital's `basic_use` of `year` (one
+    query for them all)."""
     position = _position(curs, schema, tracking_name)
-    return position, {code: basic_use(_fund_lines(curs, schema, code, year, at=position)) for code in hospitals}
+    lines = _fund_lines(curs, schema, hospitals, year, at=position)
+    return position, {code: basic_use(lines.get(code, {})) for code in hospitals}
 
 
 def _fund_lines(
-    curs: Any, schema: str, hospital: str, year: int, *, at: int | None = None
-) -> dict[str, dict[str, int]]:
-    """Per fund: settled, deducted, paid and recovered within the year; outstanding and
-    receivable at its end (with `at`, of the journal rows at or before that position)."""
+    curs: Any, schema: str, hospitals: list[str], year: int, *, at: int | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Per hospital and fund: settled, deducted, paid and recovered within the year; outstanding
+    and receivable at its end (with `at`, of the journal rows at or before that position)."""
     bound = sql.SQL("") if at is None else sql.SQL("AND notification_id <= {} ").format(sql.Literal(at))
     curs.execute(
         sql.SQL(
-            "SELECT fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
-            "WHERE party = %s AND account IN (%s, %s) AND posted_on <= %s {}GROUP BY fund, account, kind, in_year"
+            "SELECT party, fund, account, kind, posted_on >= %s AS in_year, sum(amount) AS total FROM {} "
+            "WHERE party = ANY(%s) AND account IN (%s, %s) AND posted_on <= %s {}"
+            "GROUP BY party, fund, account, kind, in_year"
         ).format(sql.Identifier(schema, "journal"), bound),
-        (dt.date(year, 1, 1), hospital, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
+        (dt.date(year, 1, 1), hospitals, PAYABLE_TO_HOSPITALS, RECEIVABLE_FROM_HOSPITALS, dt.date(year, 12, 31)),
     )
-    funds: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[str, dict[str, int]]] = {}
     for row in curs.fetchall():
-        line = funds.setdefault(
+        line = out.setdefault(row["party"], {}).setdefault(
             row["fund"], dict.fromkeys(("settled", "deducted", "paid", "recovered", "outstanding", "receivable"), 0)
         )
         _add_row(line, row)
-    return funds
+    return out
+
+
+# What a hospital was settled: its own region's claims, and other regions' members treated there
+# (异地就医), which count against its total budget (纳入就医地总额管理) too.
+SETTLED_KINDS = ("settlement", "correction", "reversal", "remote_settlement", "remote_reversal")
 
 
 def _add_row(line: dict[str, int], row: Any) -> None:
@@ -205,7 +213,7 @@ def _add_row(line: dict[str, int], row: Any) -> None:
         line["outstanding"] -= amount
         if not row["in_year"] or kind == "budget_settlement":  # a balance, not use of the budget
             return
-        if kind in ("settlement", "correction", "reversal"):
+        if kind in SETTLED_KINDS:
             line["settled"] -= amount
         elif kind.startswith("deduction"):
             line["deducted"] += amount

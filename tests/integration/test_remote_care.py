@@ -22,7 +22,7 @@ from core.institution import Institution
 from core.records import MemberRecord
 from projections.read_model import catch_up, reading
 from projections.region_dues import dues_reader, dues_with, verify_region_dues
-from projections.statements import owed_reader, owed_to_hospitals
+from projections.statements import hospital_statement, owed_reader, owed_to_hospitals
 from store.app import Store
 from tests.conftest import example_region
 
@@ -90,6 +90,8 @@ def test_a_remote_claim_is_owed_by_the_insured_region_to_the_region_of_treatment
     assert relay_remote_care(store).settlements == []  # carried once
     with reading(b) as (curs, schema):
         assert owed_to_hospitals(curs, schema, dt.date(2023, 3, 31)) == {HB: {"390100": 336000}}
+        # settled at HB, against its total budget (纳入就医地总额管理)
+        assert hospital_statement(curs, schema, HB, 2023, None)["funds"]["390100"]["settled"] == "3360.00"
 
 
 def test_a_claim_at_an_institution_the_region_of_treatment_does_not_know_is_rejected_by_name(store, regions):
