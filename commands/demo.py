@@ -35,7 +35,6 @@ from core.funds import INTEREST, OPENING, entry
 from core.ledger import INDIVIDUAL_ACCOUNT_FUND
 from core.money import format_yuan
 from core.policy import parse_policy
-from core.records import Claim
 from core.transfer import PENDING_REVIEW, REJECTED, RELEASED
 from projections import balance_sheet as bs
 from projections import statements
@@ -380,9 +379,7 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
             curs, schema,
             start=dt.date(year, month - 5, 1), end=dt.date(year, month, 28), basic_paid_min=500_000, limit=400,
         )  # fmt: skip
-    # A claim owed to its member (零星报销) has no hospital to audit, and one treated in another
-    # region is audited there: `finance deduct` refuses both.
-    rows = [row for row in rows if _audited_here(app, row["setl_id"])][::4]
+    rows = rows[::4]
     on = dt.date(year, month, 28)
     recovered: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows):
@@ -407,14 +404,6 @@ def _audit(app: RegionApplication, year: int, month: int, steps: Steps) -> None:
             on_date=on + dt.timedelta(days=2), operator=OPERATOR, reason="demo: repeated over-billing",
         )  # fmt: skip
     steps.say(f"audit {year}-{month:02d}: {len(rows)} deductions, {len(recovered)} recoveries")
-
-
-def _audited_here(app: RegionApplication, setl_id: str) -> bool:
-    settlement = app.settlement(setl_id)
-    if settlement is None:
-        return False
-    claim = Claim.from_dict(settlement.current.claim)
-    return not claim.to_member and claim.treated_elsewhere(app.region) is None
 
 
 def _transfer_some(

@@ -279,13 +279,15 @@ def payer_totals(curs: Any, schema: str) -> dict[str, int]:
 def large_settlements(
     curs: Any, schema: str, *, start: dt.date, end: dt.date, basic_paid_min: int, limit: int
 ) -> list[dict[str, Any]]:
-    """Settlements in force between two dates where the basic fund paid at least a sum: what
-    auditors look at first."""
+    """Settlements in force between two dates where the basic fund paid at least a sum, owed to
+    one of the region's hospitals: what auditors look at first (a claim paid to its member has no
+    hospital to audit, one treated in another region is audited there)."""
     curs.execute(
         sql.SQL(
-            "SELECT setl_id, hospital, insutype, hifp_pay FROM {} WHERE status = 'settled' AND hifp_pay >= %s"
-            " AND setl_time BETWEEN %s AND %s ORDER BY setl_id LIMIT %s"
-        ).format(sql.Identifier(schema, "settlements")),
-        (basic_paid_min, start, end, limit),
+            "SELECT setl_id, hospital, insutype, hifp_pay FROM {} s WHERE status = 'settled' AND hifp_pay >= %s"
+            " AND setl_time BETWEEN %s AND %s AND EXISTS (SELECT 1 FROM {} j WHERE j.ref = s.setl_id"
+            " AND j.kind IN ('settlement', 'correction') AND j.account = %s) ORDER BY setl_id LIMIT %s"
+        ).format(sql.Identifier(schema, "settlements"), sql.Identifier(schema, "journal")),
+        (basic_paid_min, start, end, PAYABLE_TO_HOSPITALS, limit),
     )
     return list(curs.fetchall())
