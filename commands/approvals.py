@@ -12,6 +12,7 @@ import click
 
 from app.region import RegionApplication
 from bulk.lines import dumps
+from commands.clearing import carry_remote_care
 from commands.context import CliContext
 from commands.finance import shown_figures
 from commands.identity import acting_user
@@ -70,6 +71,7 @@ def approvals_approve(obj: CliContext, request_id: str, operator: str) -> None:
     """Approve REQUEST_ID: its action takes effect now, recorded with both people. Prints the
     request and the action's result."""
     _decide(obj, request_id, operator, approve=True, reason="")
+    carry_remote_care(obj)  # an approved reversal or correction of a claim treated in another region
 
 
 @approvals.command("reject")
