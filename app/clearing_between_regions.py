@@ -14,6 +14,7 @@ from app import failpoints
 from app.relay import Directory
 from app.remote_relay import relay_remote_care
 from core.clearing import month_bounds
+from core.errors import YibaoError
 from core.region_clearing import Dues, check_agree
 
 ReadDues = Callable[[Any, str, dt.date], Dues]  # (region application, other region, through) -> its books' dues
@@ -24,7 +25,8 @@ class PairCleared:
     first: str
     second: str
     dues: Dues  # as the first region's books hold them before the clearing
-    clearing: str | None  # its name; None: nothing was left to clear
+    clearing: str | None  # its name; None: nothing was left to clear, or refused
+    refused: YibaoError | None = None  # why nothing was recorded for this pair
 
 
 def clear_between_regions(
@@ -40,17 +42,29 @@ def clear_between_regions(
     done = []
     for i, first in enumerate(codes):
         for second in codes[i + 1 :]:
-            deciding, other = directory.region(first), directory.region(second)
-
-            def agreed(through: dt.date, deciding: Any = deciding, other: Any = other, second: str = second) -> Dues:
-                mine, theirs = read_dues(deciding, second, through), read_dues(other, deciding.region, through)
-                check_agree(deciding.region, second, mine, theirs)
-                return mine
-
-            name, dues = deciding.decide_region_clearing(
-                second, month, month_end, agreed, on_date=on_date, operator=operator
-            )
+            try:
+                done.append(_clear_pair(directory.region(first), directory.region(second), month, month_end,
+                                        read_dues, on_date, operator))  # fmt: skip
+            except YibaoError as exc:  # this pair only: the others are cleared
+                done.append(PairCleared(first, second, Dues({}, {}), None, refused=exc))
             failpoints.reach("clearing.between_regions")
-            done.append(PairCleared(first, second, dues, name))
     relay_remote_care(directory)
     return done
+
+
+def _clear_pair(
+    deciding: Any, other: Any, month: str, month_end: dt.date, read_dues: ReadDues, on_date: dt.date, operator: str
+) -> PairCleared:  # fmt: skip
+    """Decide the pair's clearing in its first region, once both books agree and the other
+    region's bank can pay its part."""
+
+    def agreed(through: dt.date) -> Dues:
+        mine, theirs = read_dues(deciding, other.region, through), read_dues(other, deciding.region, through)
+        check_agree(deciding.region, other.region, mine, theirs)
+        other.check_clearing_draws(deciding.region, theirs, on_date)
+        return mine
+
+    name, dues = deciding.decide_region_clearing(
+        other.region, month, month_end, agreed, on_date=on_date, operator=operator
+    )
+    return PairCleared(deciding.region, other.region, dues, name)

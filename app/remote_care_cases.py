@@ -17,12 +17,17 @@ from eventsourcing.persistence import Tracking
 
 from app.finance_cases import FinanceCases
 from app.unit_of_work import UnitOfWork
-from core.errors import StaleRead
+from core.errors import StaleRead, YibaoError
+from core.funds import InsufficientFundBalance
 from core.hospital import HospitalAccount, RemoteVersion
 from core.ids import hospital_id, region_clearings_id
-from core.ledger import remote_settled_postings
+from core.ledger import region_clearing_postings, remote_settled_postings
 from core.region_clearing import Dues, RegionClearings
 from core.remote_care import RemoteCare
+
+
+class RegionCannotPay(InsufficientFundBalance):
+    """A region's bank cannot pay its side of a clearing (the message names the region)."""
 
 
 class RemoteCareCases(FinanceCases):
@@ -73,6 +78,11 @@ class RemoteCareCases(FinanceCases):
         def work(uow: UnitOfWork) -> tuple[str | None, Dues]:
             book = self._clearings(uow, other)
             through = book.through(month_end)
+            if on_date < through:
+                raise YibaoError(
+                    f"clearing with {other} up to {through}: its date {on_date} is before what it clears",
+                    reason="clearing_date_before_its_dues",
+                )
             dues = read_dues(through)
             if dues.clearings != len(book.cleared):
                 raise StaleRead(f"clearings with {other}: the figures read miss one recorded since")
@@ -84,7 +94,26 @@ class RemoteCareCases(FinanceCases):
             self._draw_from_banks(uow, book.recorded_postings(), on_date)
             return name, dues
 
-        return self._in_transaction(work)
+        try:
+            return self._in_transaction(work)
+        except RegionCannotPay:
+            raise
+        except InsufficientFundBalance as exc:
+            raise RegionCannotPay(f"region {self.region}: {exc}") from None
+
+    def check_clearing_draws(self, other: str, dues: Dues, on_date: dt.date) -> None:
+        """Refuse, before `other` decides a clearing with this region, what this region's bank
+        could not pay of it: its mirror here cannot be refused once decided. As of now, not
+        under this region's write lock (core.funds)."""
+        uow = self.unit_of_work()
+        self._draw_from_banks(uow, region_clearing_postings(other=other, owed_to=dues.owed_to,
+                                                            owed_by=dues.owed_by), on_date)  # fmt: skip
+        checked = [draw for draw in uow.bank_draws if draw.amounts]
+        if checked:
+            try:
+                self.region_log.check_bank_draws(checked)
+            except InsufficientFundBalance as exc:
+                raise RegionCannotPay(f"region {self.region}: {exc}") from None
 
     def region_clearings(self, other: str) -> RegionClearings | None:
         return self.unit_of_work().get(region_clearings_id(self.region, other), RegionClearings)

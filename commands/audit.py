@@ -20,7 +20,7 @@ from core.ledger import ACCOUNTS, FUNDS
 from core.roles import Action
 from projections.checkpoint import RegionHead, open_checkpoint, trusted_public_key
 from projections.region_dues import verify_region_dues
-from projections.trace import trace_account, trace_settlement, trace_treated_here
+from projections.trace import trace_account, trace_settlement, trace_treated_here, treated_elsewhere
 from projections.verify import Findings, check_checkpoint, verify_region, verify_transfers
 from store.app import Store
 from store.verify_runs import VerifyRuns
@@ -60,9 +60,8 @@ def trace(
         events = trace_settlement(app, setl_id)
         if events is None:
             continue
-        hospital = app.settlement(setl_id).current.claim["fixmedins_code"]  # type: ignore[union-attr]
-        for there in codes:  # 异地就医: what each region of treatment recorded for it
-            if there != code:
+        for there, hospital in treated_elsewhere(app, setl_id):  # 异地就医: what each region of treatment recorded
+            if there in codes:
                 events += [{"region": there, **e} for e in trace_treated_here(obj.store.region(there), code, setl_id,
                                                                                hospital)]  # fmt: skip
         for event in events:

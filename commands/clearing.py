@@ -13,7 +13,7 @@ from app.remote_relay import RemoteReport, relay_remote_care
 from bulk.lines import dumps
 from commands.context import CliContext
 from commands.identity import acting_user
-from commands.params import DATE
+from commands.params import DATE, required_options
 from commands.reports import up_to_date
 from core.clearing import month_bounds
 from core.errors import YibaoError, first_line
@@ -42,7 +42,10 @@ def clearing_run(obj: CliContext, month: str, on_date: dt.date | None, operator:
     one region's bank to the other's, per fund. The relay runs first; both regions' books must
     then agree to the fen (else `regions_disagree`). Run again, it clears nothing twice: a pair
     with nothing left prints `nothing_to_clear`; what was posted for the month since is cleared
-    by a second clearing of it. One line per pair."""
+    by a second clearing of it. One line per pair; a pair refused (books that disagree, a bank
+    that cannot pay, a date before what it clears) says why, the others are cleared, and the
+    command exits 1. --date may not come before the month's last day."""
+    required_options(operator=operator)
     operator = acting_user(obj.store, operator, Action.PAY)
     month_bounds(month)
     done = clear_between_regions(
@@ -50,10 +53,16 @@ def clearing_run(obj: CliContext, month: str, on_date: dt.date | None, operator:
     )
     for pair in done:
         click.echo(dumps(_pair_line(pair, month)))
+    refused = [pair for pair in done if pair.refused is not None]
+    if refused:
+        raise YibaoError(f"{len(refused)} of {len(done)} pairs of regions refused; the others are cleared",
+                         reason="clearing_refused")  # fmt: skip
 
 
 def _pair_line(pair: PairCleared, month: str) -> dict[str, Any]:
     line: dict[str, Any] = {"month": month, "first": pair.first, "second": pair.second}
+    if pair.refused is not None:
+        return {**line, "status": "refused", "reason": pair.refused.reason, "detail": first_line(pair.refused)}
     line["status"] = "cleared" if pair.clearing else "nothing_to_clear"
     if pair.clearing:
         line["clearing"] = pair.clearing

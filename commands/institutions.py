@@ -76,9 +76,11 @@ def _holding_region(store: Store, code: str, region: str | None) -> str:
     if region is not None:
         return region
     holding = [r for r in store.region_codes() if _registry_holds(store.region(r).institution_registry(), code)]
-    if len(holding) != 1:
-        found = "no region" if not holding else f"regions {', '.join(holding)}"
-        raise YibaoError(f"{found} register {code}: name one with --region", reason="unknown_institution")
+    if not holding:
+        raise YibaoError(f"no region has registered {code}", reason="unknown_institution")
+    if len(holding) > 1:
+        raise YibaoError(f"regions {', '.join(holding)} all registered {code}: name one with --region",
+                         reason="unknown_institution")  # fmt: skip
     return holding[0]
 
 

@@ -27,6 +27,7 @@ from core.ids import (
     transfer_in_id,
 )
 from core.money import format_yuan
+from core.remote_care import RemoteCare
 from core.settlement import SettlementFacts
 from core.transfer import TransferFacts
 from store.chain import GENESIS_HASH, content, legacy_digest, link_digest, micros, own_digest
@@ -77,6 +78,21 @@ def trace_settlement(app: RegionApplication, setl_id: str) -> list[dict[str, Any
                 events.append((row, event))
     events.sort(key=lambda pair: pair[0]["notification_id"])
     return [_describe(row, event) for row, event in events]
+
+
+def treated_elsewhere(app: RegionApplication, setl_id: str) -> list[tuple[str, str]]:
+    """(region of treatment, institution) of every version of a settlement of `app`'s member
+    that was owed to another region (异地就医), in the order first owed."""
+    datastore = datastore_of(app)
+    with datastore.transaction(commit=False) as curs:
+        rows = _rows(curs, datastore.schema, [remote_care_id(setl_id)])
+    places: list[tuple[str, str]] = []
+    for row in rows:
+        event = app.mapper.to_domain_event(_stored(row))
+        place = (getattr(event, "treated_in", ""), getattr(event, "fixmedins_code", ""))
+        if isinstance(event, RemoteCare.Owed) and place not in places:
+            places.append(place)
+    return places
 
 
 def trace_treated_here(app: RegionApplication, insured_in: str, setl_id: str, hospital: str) -> list[dict[str, Any]]:
