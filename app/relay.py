@@ -11,6 +11,7 @@ the same event fails, rereads the position and moves on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -85,7 +86,17 @@ def follow(
             raise RelayConflict(f"relay {name} -> {target.region}: gave up after {attempts_max} conflicts")
         if len(notifications) < page_size:
             return done
+        if not steps:
+            _passed(target, Tracking(name, notifications[-1].id))
         position = notifications[-1].id
+
+
+def _passed(target: Region, tracking: Tracking) -> None:
+    """Record a whole page of the source's events as followed when none was for `target`, so the
+    next relay does not read it again (ids are in commit order: none can appear before it later).
+    Another relay that got there first recorded as much or more."""
+    with contextlib.suppress(IntegrityError):
+        target.region_log.insert_tracking(tracking)
 
 
 def unfollowed(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
+from app import relay as relay_module
 from app.clearing_between_regions import clear_between_regions
 from app.region import RegionApplication
 from app.remote_relay import relay_pending, relay_remote_care
@@ -250,3 +251,16 @@ def test_a_month_cleared_after_a_later_one_takes_only_what_was_posted_for_it_sin
                                    operator="fin")  # fmt: skip
     assert (late.clearing, late.dues.owed_to) == (f"{A}-{B}-2023-08-1", {"390100": 16000})
     assert a.region_clearings(B).cleared[late.clearing].through == "2023-09-30"
+
+
+def test_a_relay_records_pages_of_events_for_other_regions_as_followed(store, regions, monkeypatch):
+    """A third region's remote claims are not read again by every later relay to B."""
+    a, b = regions
+    c = example_region(store, "330111", overdraft=True)
+    monkeypatch.setattr(relay_module, "page_size", 1)
+    enrol(a, "P11")
+    settle(store, claim("R11", "P11", "2023-10-02", total="1000.00", mdtrtarea_admvs=c.region))
+    before = b.tracked_position(f"remote_care:{A}")
+    assert relay_remote_care(store).settlements == ["R11 v1"]  # in C
+    assert b.tracked_position(f"remote_care:{A}") > before  # B passed the page that held nothing for it
+    assert relay_pending(store) == 0
