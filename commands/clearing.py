@@ -53,6 +53,8 @@ def clearing_run(obj: CliContext, month: str, on_date: dt.date | None, operator:
     )
     for pair in done:
         click.echo(dumps(_pair_line(pair, month)))
+    if not done:
+        click.echo("one region: nothing is cleared between regions", err=True)
     refused = [pair for pair in done if pair.refused is not None]
     if refused:
         raise YibaoError(f"{len(refused)} of {len(done)} pairs of regions refused; the others are cleared",
