@@ -17,8 +17,8 @@ from core.region_clearing import Dues, RegionsDisagree, check_agree
 from projections.read_model import catch_up, reading
 from projections.verify import Findings
 
-# The entries of 异地就医 on the inter-region accounts: a relationship transfer's (transfer_*)
-# are settled with the transfer, not in 清分.
+# The entries of 异地就医 on the inter-region accounts; a relationship transfer's (transfer_*)
+# are not cleared here (docs/remote-care.md).
 SETTLEMENT_KINDS = ("settlement", "correction", "reversal", "remote_settlement", "remote_reversal")
 CLEARING_KIND = "region_clearing"
 
