@@ -1,6 +1,7 @@
 """清分: the monthly clearing between every two regions of what each owes the other for its
-members treated there (异地就医), decided from both regions' books after the relay has carried
-everything across (app.remote_relay), exactly once (core.region_clearing)."""
+members treated there (异地就医) and for the account balances of members transferred there
+(转移接续), decided from both regions' books after the relays have carried everything across
+(app.remote_relay, app.transfer_relay), exactly once (core.region_clearing)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import attrs
 from app import failpoints
 from app.relay import Directory
 from app.remote_relay import relay_remote_care
+from app.transfer_relay import relay
 from core.clearing import month_bounds
 from core.errors import YibaoError
 from core.region_clearing import Dues, check_agree
@@ -37,6 +39,7 @@ def clear_between_regions(
     Both regions' books must agree to the fen (`regions_disagree` otherwise); the decision is then
     mirrored in the other region."""
     _, month_end = month_bounds(month)
+    relay(directory)  # transfers: an arrival's completion too
     relay_remote_care(directory)
     codes = sorted(directory.region_codes())
     done = []
@@ -58,11 +61,11 @@ def _clear_pair(
     """Decide the pair's clearing in its first region, once both books agree and the other
     region's bank can pay its part."""
 
-    def agreed(through: dt.date) -> Dues:
+    def agreed(through: dt.date) -> tuple[Dues, Dues]:
         mine, theirs = read_dues(deciding, other.region, through), read_dues(other, deciding.region, through)
         check_agree(deciding.region, other.region, mine, theirs)
         other.check_clearing_draws(deciding.region, theirs, on_date)
-        return mine
+        return mine, theirs
 
     name, dues = deciding.decide_region_clearing(
         other.region, month, month_end, agreed, on_date=on_date, operator=operator

@@ -66,14 +66,15 @@ class RemoteCareCases(FinanceCases):
         return hospital.paid_for(postings, held.posted_on, *evidence)
 
     def decide_region_clearing(
-        self, other: str, month: str, month_end: dt.date, read_dues: Callable[[dt.date], Dues], *,
+        self, other: str, month: str, month_end: dt.date, read_dues: Callable[[dt.date], tuple[Dues, Dues]], *,
         on_date: dt.date, operator: str,
     ) -> tuple[str | None, Dues]:  # fmt: skip
         """Record the clearing with `other` for `month` (its next name) of what `read_dues` says
-        is owed both ways up to the day it clears (RegionClearings.through) and not cleared, the
-        bank paying the net; its name (None when nothing is owed) and the dues. Read again on
-        each attempt: figures that miss a clearing recorded since are refused (StaleRead), so
-        two runs at once clear once. Refused by name when the bank cannot pay (core.funds)."""
+        is owed both ways up to the day it clears (RegionClearings.through) and not cleared, by
+        this region's books and the other's, the bank paying the net; its name (None when
+        nothing is owed) and this region's dues. Read again on each attempt: figures that miss a
+        clearing recorded since are refused (StaleRead), so two runs at once clear once. Refused
+        by name when the bank cannot pay (core.funds)."""
 
         def work(uow: UnitOfWork) -> tuple[str | None, Dues]:
             book = self._clearings(uow, other)
@@ -83,14 +84,14 @@ class RemoteCareCases(FinanceCases):
                     f"clearing with {other} up to {through}: its date {on_date} is before what it clears",
                     reason="clearing_date_before_its_dues",
                 )
-            dues = read_dues(through)
+            dues, theirs = read_dues(through)
             if dues.clearings != len(book.cleared):
                 raise StaleRead(f"clearings with {other}: the figures read miss one recorded since")
             if dues.empty:
                 return None, dues
             name = book.next_name(month)
             book.clear(name, decided_in=self.region, month=month, through=through.isoformat(), dues=dues,
-                       on_date=on_date.isoformat(), operator=operator)  # fmt: skip
+                       on_date=on_date.isoformat(), operator=operator, theirs=theirs)  # fmt: skip
             self._draw_from_banks(uow, book.recorded_postings(), on_date)
             return name, dues
 
@@ -123,13 +124,13 @@ class RemoteCareCases(FinanceCases):
         return book if book is not None else uow.add(RegionClearings(region=self.region, other=other))
 
     def mirror_region_clearings(self, decided: Sequence[Any], *, tracking: Tracking) -> list[str]:
-        """Record here each clearing another region decided with this one (its mirror: what that
-        region owed is what this one is owed), once; returns the names recorded now."""
+        """Record here each clearing another region decided with this one (its mirror: the dues of
+        this region's books the decision read), once; returns the names recorded now."""
 
         def work(uow: UnitOfWork) -> list[str]:
             done = []
             for c in decided:
-                mirrored = Dues(c.owed_to, c.owed_by).mirrored()
+                mirrored = Dues(c.their_owed_to or {}, c.their_owed_by or {})
                 if self._clearings(uow, c.region).clear(
                     c.clearing, decided_in=c.region, month=c.month, through=c.through, dues=mirrored,
                     on_date=c.on_date, operator=c.operator,

@@ -17,7 +17,7 @@ import attrs
 from eventsourcing.persistence import Notification, Tracking
 
 from app import failpoints
-from app.relay import Directory, RelayConflict, Step, follow, pairs
+from app.relay import Directory, RelayConflict, Step, follow, pairs, unfollowed
 from app.relay import Region as Followed
 from core.codec import topic_of
 from core.transfer import Transfer, TransferIn
@@ -51,6 +51,17 @@ def relay(directory: Directory) -> RelayReport:
             select=_acknowledgements, act=_complete,
         )  # fmt: skip
     return report
+
+
+def relay_pending(directory: Directory) -> int:
+    """How many arrivals and completions the relay has not carried yet."""
+    pending = 0
+    for source, target in pairs(directory):
+        pending += unfollowed(source, target, step="transfer_arrivals", topics=[topic_of(Transfer.Released)],
+                              select=_arrivals)  # fmt: skip
+        pending += unfollowed(source, target, step="transfer_completions", topics=[topic_of(TransferIn.Received)],
+                              select=_acknowledgements)  # fmt: skip
+    return pending
 
 
 def _arrivals(source: Region, target: Region, notifications: list[Notification]) -> list[Step]:

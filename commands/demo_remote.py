@@ -1,9 +1,9 @@
 """The demo's 异地就医: members of the demo's district treated at the neighbouring region's
 hospitals, and members who moved there treated back at the district's, settled each month in
 the region that insures them, relayed to the region of treatment, and cleared (清分) between the
-two regions after each month. One claim treated elsewhere is reversed after it was cleared and
-paid, so December's clearing carries it back. Deterministic for a scenario: a second run settles
-nothing again and clears nothing twice."""
+two regions after each month, with the account balances of July's transfers. One claim treated
+elsewhere is reversed after it was cleared and paid, so December's clearing carries it back.
+Deterministic for a scenario: a second run settles nothing again and clears nothing twice."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def print_summary(home: RegionApplication, away: RegionApplication, year: int) -
     last = (f"December's, on {year + 1}-01-03: {format_yuan(sum(sum(d.owed_to.values()) for d in december))} to "
             f"{away.region}, {format_yuan(sum(sum(d.owed_by.values()) for d in december))} from it")  # fmt: skip
     click.echo(f"  清分 with {away.region}: {len(cleared):,} monthly clearings, {format_yuan(net)} paid net by "
-               f"{home.region}; {last}")  # fmt: skip
+               f"{home.region} (异地就医 and the account balances transferred); {last}")  # fmt: skip
 
 
 def _owed(app: RegionApplication, other: str) -> dict[str, int]:

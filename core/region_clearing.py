@@ -47,27 +47,25 @@ class Dues:
     def empty(self) -> bool:
         return not any(self.owed_to.values()) and not any(self.owed_by.values())
 
-    def mirrored(self) -> Dues:
-        return Dues(owed_to=dict(self.owed_by), owed_by=dict(self.owed_to), clearings=self.clearings)
+    def net_by_fund(self) -> dict[str, int]:
+        """fund -> what this region pays the other for it, net (negative: receives)."""
+        funds = sorted(set(self.owed_to) | set(self.owed_by))
+        net = {fund: self.owed_to.get(fund, 0) - self.owed_by.get(fund, 0) for fund in funds}
+        return {fund: amount for fund, amount in net.items() if amount}
 
 
 def check_agree(first: str, second: str, first_dues: Dues, second_dues: Dues) -> None:
-    """Refuse a clearing the two regions' books do not agree on to the fen."""
-    if _nonzero(first_dues.owed_to) != _nonzero(second_dues.owed_by):
-        raise RegionsDisagree(_differ(first, second, first_dues.owed_to, second_dues.owed_by))
-    if _nonzero(first_dues.owed_by) != _nonzero(second_dues.owed_to):
-        raise RegionsDisagree(_differ(second, first, second_dues.owed_to, first_dues.owed_by))
-
-
-def _nonzero(amounts: dict[str, int]) -> dict[str, int]:
-    return {fund: amount for fund, amount in amounts.items() if amount}
-
-
-def _differ(debtor: str, creditor: str, owed: dict[str, int], expected: dict[str, int]) -> str:
-    return (
-        f"{debtor} owes {creditor} {format_yuan(sum(owed.values()))} by its books, "
-        f"{creditor} is owed {format_yuan(sum(expected.values()))} by its own: relay pending, or books changed"
-    )
+    """Refuse a clearing the two regions' books do not agree on to the fen: per fund, what one
+    owes the other net must be what the other is owed net. (Per fund net, not per account: a
+    transferred account balance is owed on the releasing region's due_to_regions and claimed on
+    the receiving region's same account, as a debit.)"""
+    mine, theirs = first_dues.net_by_fund(), second_dues.net_by_fund()
+    for fund in sorted(set(mine) | set(theirs)):
+        if mine.get(fund, 0) != -theirs.get(fund, 0):
+            raise RegionsDisagree(
+                f"fund {fund}: {first} owes {second} {format_yuan(mine.get(fund, 0))} net by its books, {second} "
+                f"is owed {format_yuan(-theirs.get(fund, 0))} net by its own: relay pending, or books changed"
+            )
 
 
 def clearing_name(first: str, second: str, month: str, n: int) -> str:
@@ -113,6 +111,9 @@ class RegionClearings(Aggregate):
         on_date: str
         operator: str
         postings: list[Posting]
+        # The other region's dues, as the decision read them: what its mirror clears.
+        their_owed_to: dict[str, int] | None = None
+        their_owed_by: dict[str, int] | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.cleared[self.clearing] = Clearing(
@@ -143,16 +144,19 @@ class RegionClearings(Aggregate):
         return clearing_name(first, second, month, n)
 
     def clear(
-        self, clearing: str, *, decided_in: str, month: str, through: str, dues: Dues, on_date: str, operator: str
-    ) -> bool:
-        """Record a clearing (its mirror when `decided_in` is the other region) once; False when
-        it is recorded already."""
+        self, clearing: str, *, decided_in: str, month: str, through: str, dues: Dues, on_date: str, operator: str,
+        theirs: Dues | None = None,
+    ) -> bool:  # fmt: skip
+        """Record a clearing of `dues` (its mirror when `decided_in` is the other region; a
+        decision records `theirs`, the other region's dues, for it) once; False when it is
+        recorded already."""
         if clearing in self.cleared:
             return False
         self.trigger_event(
             self.Cleared, region=self.region, other=self.other, clearing=clearing, decided_in=decided_in, month=month,
             through=through, owed_to=dues.owed_to, owed_by=dues.owed_by, on_date=on_date, operator=operator,
             postings=region_clearing_postings(other=self.other, owed_to=dues.owed_to, owed_by=dues.owed_by),
+            their_owed_to=theirs.owed_to if theirs else None, their_owed_by=theirs.owed_by if theirs else None,
         )  # fmt: skip
         return True
 

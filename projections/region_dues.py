@@ -1,5 +1,6 @@
-"""What a region's books say it owes each other region and is owed by it for 异地就医, not yet
-cleared (清分): the read for app.clearing_between_regions, and the cross-check of `verify`."""
+"""What a region's books say it owes each other region and is owed by it (异地就医, transferred
+account balances), not yet cleared (清分): the read for app.clearing_between_regions, and the
+cross-check of `verify`."""
 
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from psycopg import sql
 from app.region import RegionApplication
 from app.relay import Directory
 from app.remote_relay import relay_pending
+from app.transfer_relay import relay_pending as transfers_pending
 from core.ledger import DUE_FROM_REGIONS, DUE_TO_REGIONS
 from core.region_clearing import Dues, RegionsDisagree, check_agree
 from projections.read_model import catch_up, reading
 from projections.verify import Findings
 
-# The entries of 异地就医 on the inter-region accounts; a relationship transfer's (transfer_*)
-# are not cleared here (docs/remote-care.md).
-SETTLEMENT_KINDS = ("settlement", "correction", "reversal", "remote_settlement", "remote_reversal")
+# The entries on the inter-region accounts that 清分 clears: 异地就医's, and the transferred account
+# balances (转移接续: the releasing region owes them from completion, the receiving region claims
+# them from arrival, both dated the arrival's day).
+DUE_KINDS = (
+    "settlement", "correction", "reversal", "remote_settlement", "remote_reversal", "transfer_in",
+    "transfer_completed",
+)  # fmt: skip
 CLEARING_KIND = "region_clearing"
 
 _DUES = sql.SQL(
@@ -35,7 +41,7 @@ def dues_with(curs: Any, schema: str, other: str, through: dt.date | None = None
     net of every clearing between them whatever its date."""
     journal = sql.Identifier(schema, "journal")
     last = through or dt.date.max
-    params = (other, DUE_TO_REGIONS, DUE_FROM_REGIONS, CLEARING_KIND, list(SETTLEMENT_KINDS), last)
+    params = (other, DUE_TO_REGIONS, DUE_FROM_REGIONS, CLEARING_KIND, list(DUE_KINDS), last)
     owed_to: dict[str, int] = {}
     owed_by: dict[str, int] = {}
     for row in curs.execute(_DUES.format(journal), params).fetchall():
@@ -53,10 +59,11 @@ def _kept(amounts: dict[str, int]) -> dict[str, int]:
 
 
 def verify_region_dues(directory: Directory) -> Findings:
-    """Each region's dues with every other must mirror the other's to the fen (what one owes is
-    what the other is owed), once the relay has carried everything; else it says how much waits."""
+    """Each region's dues with every other must mirror the other's to the fen, per fund (what one
+    owes net is what the other is owed), once the relays have carried everything; else it says
+    how many steps wait."""
     findings = Findings("remote_care")
-    pending = relay_pending(directory)
+    pending = relay_pending(directory) + transfers_pending(directory)
     codes = sorted(directory.region_codes())
     pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
     if not pending:

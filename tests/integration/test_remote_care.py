@@ -20,7 +20,7 @@ from app.region import RegionApplication
 from app.remote_relay import relay_pending, relay_remote_care
 from bulk.batch import settle_lines
 from core.institution import Institution
-from core.records import MemberRecord
+from core.records import MemberRecord, parse_contribution
 from projections.read_model import catch_up, reading
 from projections.region_dues import dues_reader, dues_with, verify_region_dues
 from projections.statements import hospital_statement, owed_reader, owed_to_hospitals
@@ -219,8 +219,8 @@ def test_a_clearing_decided_but_not_mirrored_is_mirrored_by_the_next_run_and_mov
     read = dues_reader()
     # The first half of a run killed between the two regions: decided in A, never relayed to B.
     name, _ = a.decide_region_clearing(
-        B, "2023-07", dt.date(2023, 7, 31), lambda through: read(a, B, through), on_date=dt.date(2023, 8, 2),
-        operator="fin",
+        B, "2023-07", dt.date(2023, 7, 31), lambda through: (read(a, B, through), read(b, A, through)),
+        on_date=dt.date(2023, 8, 2), operator="fin",
     )  # fmt: skip
     assert name == f"{A}-{B}-2023-07-1"
     assert relay_pending(store) == 1
@@ -264,3 +264,32 @@ def test_a_relay_records_pages_of_events_for_other_regions_as_followed(store, re
     assert relay_remote_care(store).settlements == ["R11 v1"]  # in C
     assert b.tracked_position(f"remote_care:{A}") > before  # B passed the page that held nothing for it
     assert relay_pending(store) == 0
+
+
+def test_a_transferred_account_balance_is_paid_between_the_banks_by_the_clearing(store, regions):
+    """转移接续: A owes B the balance from completion, B claims it from arrival (a debit of its
+    due_to_regions); the clearing pays it from A's bank to B's and leaves both accounts at zero."""
+    a, b = regions
+    record = MemberRecord(
+        psn_no="E12", insuplc_admdvs=A, insutype="310", assist_category="none", chronic=False, supplementary=(),
+        valid_from=dt.date(2023, 1, 1),
+    )  # fmt: skip
+    a.import_members([record])
+    a.import_contributions([parse_contribution({"contrib_id": "C-E12", "psn_no": "E12", "fund": "310100",
+                                                "paid_date": "2023-01-10", "amount": "9000.00",
+                                                "acct_amount": "800.00"})])  # fmt: skip
+    a.start_transfer("TR-E12", psn_no="E12", to_region=B, transfer_date=dt.date(2023, 11, 1), operator="clerk",
+                     requested_on=dt.date(2023, 10, 20))  # fmt: skip
+    done = clear_between_regions(store, "2023-11", read_dues=dues_reader(), on_date=dt.date(2023, 12, 3),
+                                 operator="fin")  # fmt: skip
+    [pair] = [p for p in done if (p.first, p.second) == (A, B)]
+    assert (pair.clearing, pair.dues.owed_to, pair.dues.owed_by) == (f"{A}-{B}-2023-11-1", {"310200": 80000}, {})
+    assert journal(b, pair.clearing) == [
+        ("region_clearing", "310200", "due_to_regions", A, -80000),  # B's claim on A, a debit, falls
+        ("region_clearing", "310200", "bank", "", 80000),
+    ]
+    assert journal(a, pair.clearing) == [
+        ("region_clearing", "310200", "due_to_regions", B, 80000),
+        ("region_clearing", "310200", "bank", "", -80000),
+    ]
+    assert all(d.empty for d in both_dues(store)) and not verify_region_dues(store).problems

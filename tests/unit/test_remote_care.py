@@ -83,14 +83,18 @@ def test_a_clearing_empties_both_dues_and_the_bank_pays_the_net_per_fund() -> No
     ]  # fmt: skip
 
 
-def test_two_regions_must_agree_to_the_fen_each_way() -> None:
+def test_two_regions_must_agree_to_the_fen_per_fund_net() -> None:
     mine = Dues({"390100": 512_000}, {"390100": 80_000})
-    check_agree(A, B, mine, mine.mirrored())
-    with pytest.raises(RegionsDisagree, match=f"^{A} owes {B} 5120.00 by its books, {B} is owed 5119.99"):
+    check_agree(A, B, mine, Dues({"390100": 80_000}, {"390100": 512_000}))
+    # a transferred balance: owed on A's due_to_regions, claimed as a debit of B's (a negative owed_to)
+    check_agree(A, B, Dues({"310200": 30_000}, {}), Dues({"310200": -30_000}, {}))
+    with pytest.raises(
+        RegionsDisagree, match=f"^fund 390100: {A} owes {B} 4320.00 net by its books, {B} is owed 4319.99"
+    ):
         check_agree(A, B, mine, Dues({"390100": 80_000}, {"390100": 511_999}))
-    with pytest.raises(RegionsDisagree, match=f"^{B} owes {A} 800.01 by its books, {A} is owed 800.00"):
-        check_agree(A, B, mine, Dues({"390100": 80_001}, {"390100": 512_000}))
-    assert Dues({"390100": 0}, {}).empty and mine.net == 432_000 and mine.mirrored().net == -432_000
+    with pytest.raises(RegionsDisagree, match=f"^fund 610100: {A} owes {B} 0.00 net by its books, {B} is owed 0.01"):
+        check_agree(A, B, mine, Dues({"390100": 80_000, "610100": -1}, {"390100": 512_000}))
+    assert Dues({"390100": 0}, {}).empty and mine.net == 432_000 and mine.net_by_fund() == {"390100": 432_000}
 
 
 def test_a_clearing_clears_up_to_its_month_or_the_latest_day_cleared_before_and_once_by_name() -> None:
