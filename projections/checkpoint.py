@@ -20,11 +20,8 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -32,6 +29,13 @@ from app.region import RegionApplication
 from core.errors import YibaoError
 from store.chain import GENESIS_HASH
 from store.server import yibao_home
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# cryptography is imported by the functions that sign or check: its OpenSSL binding adds
+# megabytes to every process that imports the CLI (each settling worker too), and only
+# `checkpoint` and `verify --checkpoint` use it.
 
 FORMAT = "yibao-checkpoint/1"
 KEY_FILE_NAME = "checkpoint-key.pem"
@@ -106,6 +110,8 @@ def canonical(payload: dict[str, Any]) -> bytes:
 
 
 def signed(heads: list[RegionHead], key: Ed25519PrivateKey, taken_at: dt.datetime) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+
     payload = {"format": FORMAT, "taken_at": taken_at.isoformat(), "regions": [h.to_json() for h in heads]}
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {"checkpoint": payload, "public_key": public.hex(), "signature": key.sign(canonical(payload)).hex()}
@@ -122,6 +128,9 @@ class Opened:
 
 def open_checkpoint(data: bytes, trusted: Ed25519PublicKey) -> Opened:
     """Check the signature against the key the auditors keep; only a signed checkpoint is compared."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
     try:
         document = json.loads(data)
         payload, public_hex, signature = document["checkpoint"], document["public_key"], document["signature"]
@@ -153,6 +162,9 @@ def key_path(given: Path | None) -> Path:
 
 def load_or_create_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
     """The private key in `path`, created there (mode 0600) if there is none; True when created."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if not path.exists():
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -170,6 +182,9 @@ def load_or_create_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
 
 
 def _private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise YibaoError(
@@ -186,6 +201,8 @@ def _private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def public_key_pem(key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -196,6 +213,9 @@ def public_key_pem(key: Ed25519PrivateKey) -> str:
 def trusted_public_key(given: bytes | None) -> Ed25519PublicKey:
     """The public key to check a checkpoint against: the one given (what auditors keep), else that
     of the default key file under YIBAO_HOME."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if given is None:
         path = key_path(None)
         if not path.exists():

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import psycopg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.errors import YibaoError
 from core.roles import Role, check_name, check_password
 
-_hasher = PasswordHasher()
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    """Imported on first use: argon2's binding (and cffi) add megabytes to every process that
+    imports the CLI, and only adding a user or logging in hashes a password."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @cache
@@ -26,7 +34,7 @@ def _dummy_hash() -> str:
     """Verifying against this when the name is unknown takes as long as a real check: a failed
     login does not tell whether the name exists. Made on first use: a hash costs argon2's 64 MiB
     and a quarter of a second, which no command but a login should pay."""
-    return _hasher.hash("not a password of anyone")
+    return _hasher().hash("not a password of anyone")
 
 
 class UnknownUser(YibaoError):
@@ -57,7 +65,7 @@ class Users:
 
     def add(self, name: str, role: Role, password: str, *, changed_by: str | None = None) -> User:
         check_name(name)
-        digest = _hasher.hash(check_password(password))
+        digest = _hasher().hash(check_password(password))
         with self._conn.transaction():
             try:
                 self._conn.execute(
@@ -100,8 +108,10 @@ class Users:
     def authenticate(self, name: str, password: str) -> User | None:
         """The active user with this name and password, or None (the same time either way)."""
         row = self._conn.execute("SELECT password_hash FROM yibao.users WHERE name = %s", (name,)).fetchone()
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            _hasher.verify(row[0] if row else _dummy_hash(), password)
+            _hasher().verify(row[0] if row else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         user = self.find(name) if row else None
