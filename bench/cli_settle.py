@@ -1,15 +1,17 @@
 """`yibao claims settle` of a city-sized file through the CLI: throughput and peak memory.
 
     .venv/bin/python -m bench.cli_settle [--members 200000] [--claims 1000000] [--runs 1]
-        [--batch-size 2000] [--workers 1,2@1000] [--baseline-claims 5000]
+        [--batch-size 2000] [--workers default,1] [--baseline-claims 5000]
 
 A synthetic region-year (members, policy, contributions) is loaded once into a template
 database; each run settles the whole claims file in a fresh copy of it, with `yibao claims
 settle FILE --workers N --out /dev/null` as its own process tree (everything durably
 committed), once for each entry of `--workers` (`N`, or `N@B` for N workers with batches of B
-lines instead of `--batch-size`; a trailing `g` adds `--grouped`, as in `2@1000g`), and reports
-its wall time, its CPU (its own processes', and the rest of the machine's: the server's) and its
-peak memory:
+lines instead of `--batch-size`; a trailing `g` adds `--grouped`, as in `2@1000g`; `default`
+runs it with no options, as a user would: the settings the issues' targets name), and reports
+its wall time, the machine's busy share, its CPU (its own processes', and the rest of the
+machine's: the server's), where each process's time went (`app.stages`: reading lines, settling,
+waiting for the write lock, COPY, commit, reporting results) and its peak memory:
 the largest sum, sampled every 0.1 s, over the command and its worker processes, of resident
 memory (RSS) and of proportional memory (PSS, which counts a page shared between processes
 once). The baseline, measured in the same run on another fresh copy, settles the first
@@ -20,6 +22,7 @@ start (about a second).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -109,13 +112,18 @@ def machine_busy() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(url: str, claims: Path, batch_size: int, workers: int = 1, grouped: bool = False) -> Run:
+def settle(
+    url: str, claims: Path, batch_size: int, workers: int = 1, grouped: bool = False, stages: Path | None = None
+) -> Run:
     """Run the CLI once. Its CPU is its own and its waited-for children's (os.wait4); the rest of
     the machine's busy time meanwhile is the server's (backends, WAL writer, checkpointer), and
-    this process's sampling, a few tenths of a second."""
+    this process's sampling, a few tenths of a second. With `stages`, each of its processes
+    appends where its time went to that file (`app.stages`)."""
     yibao = Path(sys.executable).with_name("yibao")
-    env = {**os.environ, "DATABASE_URL": url}
-    command = [str(yibao), "claims", "settle", str(claims), "--batch-size", str(batch_size), "--workers", str(workers)]
+    env = {**os.environ, "DATABASE_URL": url, **({"YIBAO_STAGES": str(stages)} if stages else {})}
+    command = [str(yibao), "claims", "settle", str(claims)]
+    if workers:  # 0: the command's default flags (it chooses by the file's size)
+        command += ["--batch-size", str(batch_size), "--workers", str(workers)]
     busy = machine_busy()
     began = time.perf_counter()
     with tempfile.TemporaryFile() as out:
@@ -141,11 +149,26 @@ def settle(url: str, claims: Path, batch_size: int, workers: int = 1, grouped: b
     return Run(seconds, rss, pss, settled, cli_cpu, max(0.0, busy - cli_cpu))
 
 
+def where_time_went(stages: Path, seconds: float) -> list[str]:
+    """One line a process of the run: its CPU and the wall seconds of each stage (`app.stages`),
+    and what the stages leave of the run's wall time. Stages of another thread (`thread:`)
+    overlap the main thread's and are not subtracted."""
+    lines = []
+    for report in sorted(map(json.loads, stages.read_text().splitlines()), key=lambda r: r["role"]):
+        timed = {k: v for k, v in report.items() if k not in ("role", "pid", "cpu")}
+        main = sum(v for k, v in timed.items() if not k.startswith("thread:"))
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(timed.items(), key=lambda kv: -kv[1]))
+        lines.append(f"  {report['role']}: CPU {report['cpu']:.1f} s; {parts}; rest of the run {seconds - main:.1f} s")
+    return lines
+
+
 Setting = tuple[int, int, bool]  # workers, batch size, --grouped
 
 
 def _setting(entry: str, batch_size: int) -> Setting:
-    """(workers, batch size, grouped) from `N`, `N@B`, `Ng` or `N@Bg`."""
+    """(workers, batch size, grouped) from `N`, `N@B`, `Ng` or `N@Bg`; `default`: no options."""
+    if entry == "default":
+        return 0, 0, False
     grouped = entry.endswith("g")
     workers, _, batch = entry.removesuffix("g").partition("@")
     return int(workers), int(batch) if batch else batch_size, grouped
@@ -153,6 +176,8 @@ def _setting(entry: str, batch_size: int) -> Setting:
 
 def _options(setting: Setting) -> str:
     workers, batch, grouped = setting
+    if not workers:
+        return "(default flags)"
     return f"--workers {workers} --batch-size {batch}" + (" --grouped" if grouped else "")
 
 
@@ -164,8 +189,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2_000)
     parser.add_argument(
         "--workers",
-        default="1,2@1000,2@1000g",
-        help="worker counts to measure, comma-separated; N@B: N workers, batch size B; a trailing g: --grouped",
+        default="default,1",
+        help="worker counts to measure, comma-separated; N@B: N workers, batch size B; a trailing g: --grouped; "
+        "default: the command's own choice (for a file this size, a worker a core, --grouped, batches of 1,000)",
     )
     parser.add_argument("--baseline-claims", type=int, default=5_000)
     args = parser.parse_args()
@@ -203,8 +229,9 @@ def main() -> None:
                     workers, size, grouped = setting
                     name = f"{template}_{run}_{size}_{workers}{'g' if grouped else ''}"
                     url = copy_database(server.url, template, name)
+                    stages = files / f"stages-{name}.jsonl"
                     try:
-                        done = settle(url, claims, size, workers, grouped)
+                        done = settle(url, claims, size, workers, grouped, stages if kind != "baseline" else None)
                     finally:
                         drop_database(server.url, name)
                     rate = done.settled / done.seconds
@@ -226,6 +253,9 @@ def main() -> None:
                         "machine (the server)",
                         flush=True,
                     )
+                    if kind != "baseline":
+                        print("where the time went (wall seconds of each stage):", flush=True)
+                        print("\n".join(where_time_went(stages, done.seconds)), flush=True)
         finally:
             drop_database(server.url, template)
     print()

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
+from app import stages
 from app.outcomes import Outcome
 from app.region import RegionApplication
 from bulk.kept import keep_recent
@@ -166,15 +167,8 @@ def _settle_batches(
 ) -> Iterator[LineResult]:
     in_flight_batch = None
     for batch in batched(lines, batch_size):
-        results: dict[int, LineResult] = {}
-        claims: list[tuple[int, Claim]] = []
-        for line_no, raw in batch:
-            obj: dict[str, Any] = {}
-            try:
-                obj = decode_line(raw)
-                claims.append((line_no, parse_claim(obj)))
-            except RecordRejected as exc:
-                results[line_no] = LineResult(line_no, rejected_result(*claim_ids(obj), exc.reason, str(exc)), True)
+        with stages.stage("parse"):
+            results, claims = _parsed_claims(batch)
         regions = route(directory, [(c.psn_no, c.setl_time) for _, c in claims])
         by_region: dict[str, list[tuple[int, Claim]]] = {}
         for (line_no, claim), region in zip(claims, regions, strict=True):
@@ -209,6 +203,20 @@ def _settle_batches(
             yield from _committed(batch, results, settling, after_batch)
     if in_flight_batch is not None:
         yield from _committed(*in_flight_batch, after_batch)
+
+
+def _parsed_claims(batch: list[tuple[int, bytes]]) -> tuple[dict[int, LineResult], list[tuple[int, Claim]]]:
+    """The claims of a batch's lines, and the rejections of the lines that are not claims."""
+    results: dict[int, LineResult] = {}
+    claims: list[tuple[int, Claim]] = []
+    for line_no, raw in batch:
+        obj: dict[str, Any] = {}
+        try:
+            obj = decode_line(raw)
+            claims.append((line_no, parse_claim(obj)))
+        except RecordRejected as exc:
+            results[line_no] = LineResult(line_no, rejected_result(*claim_ids(obj), exc.reason, str(exc)), True)
+    return results, claims
 
 
 def _committed(

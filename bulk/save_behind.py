@@ -14,6 +14,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from app import stages
 from app.outcomes import Outcome
 from app.region import RegionApplication
 from bulk.kept import keep_recent
@@ -95,7 +96,8 @@ class SettlingBehind:
         outcomes: list[Outcome] | None = None
         uow = app.unit_of_work(reuse_kept=True)
         try:
-            outcomes = app.settle_all(uow, claims, operator=None, reason=None, origins=origins)
+            with stages.stage("settle_all"):
+                outcomes = app.settle_all(uow, claims, operator=None, reason=None, origins=origins)
         except StaleRead:
             pass  # settled again below, with the usual retries
         except BaseException:
@@ -103,7 +105,9 @@ class SettlingBehind:
             if previous is not None:
                 previous.finish()
             raise
-        if previous is not None and not previous.finish():
+        with stages.stage("wait_save"):
+            stood = previous.finish() if previous is not None else True
+        if not stood:
             outcomes = None  # computed on changes that were never committed
         if outcomes is None:
             app.kept.clear()
@@ -111,7 +115,8 @@ class SettlingBehind:
         changed = uow.changed()
         if not changed:
             return SaveInFlight.done(outcomes)
-        stored, snapshots = app.stored_changes(changed)
+        with stages.stage("encode"):
+            stored, snapshots = app.stored_changes(changed)
         app.kept.keep(uow.loaded())
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yibao-writer-{app.region}")

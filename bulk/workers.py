@@ -32,11 +32,12 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import cast
 
 import msgspec
 
+from app import stages
 from core.errors import YibaoError, first_line
 from store.server import ServerLocation
 
@@ -158,6 +159,7 @@ def settle_in_workers(
     cache_max: int,
 ) -> Generator[SettledLine, None, None]:
     """Every line's result, in input order, settled by `workers` processes."""
+    stages.role("parent")
     pool = _Pool(location, workers=workers, batch_size=batch_size, source=source, cache_max=cache_max)
     try:
         chunks: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
@@ -212,28 +214,53 @@ class _Pool:
         self.inboxes = [_Inbox(lines_in[1]) for lines_in, _ in pipes]
         self.outboxes = [results_out[0] for _, results_out in pipes]
         self.backlog_lines_max = 4 * workers * batch_size
-        self.results = {outbox: index for index, outbox in enumerate(self.outboxes)}  # not finished
+        self.unfinished = set(range(workers))
         self.order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
         self.received: list[deque[SettledLine]] = [deque() for _ in range(workers)]
         self.failed: dict[int, WorkerFailed] = {}
+        # A thread a worker receives its reports as soon as they are sent: a report is larger
+        # than a pipe holds, and a worker waiting for the parent to read it settles nothing
+        # (measured: 16 of 43 s of each worker, when the parent read only between its sends).
+        self.reports: queue.Queue[tuple[int, str, object]] = queue.Queue()
+        self._receivers = [
+            threading.Thread(target=self._receive, args=(index, outbox), daemon=True)
+            for index, outbox in enumerate(self.outboxes)
+        ]
+        for receiver in self._receivers:
+            receiver.start()
 
-    def take(self, block: bool) -> None:
-        """Move what the workers reported into `received`; note a worker that failed."""
-        for connection in cast(list[Connection], wait(list(self.results), timeout=_WAIT_S if block else 0)):
-            index = self.results[connection]
+    def _receive(self, index: int, connection: Connection) -> None:
+        """One worker's reports, into `reports` as they come, up to its last."""
+        kind = "lines"
+        while kind == "lines":
             try:
                 kind, payload = connection.recv()
-            except (EOFError, OSError):  # OSError: it ended in the middle of a message
+            except (EOFError, OSError):  # OSError: it ended in the middle of a message, or the run closed
                 self.processes[index].join(timeout=5)
                 code = self.processes[index].exitcode
                 kind, payload = "error", f"it ended (exit code {code}) before it finished"
             if kind == "lines":
-                self.received[index].extend(SettledLine(*item) for item in payload)
-            elif kind == "done":
-                del self.results[connection]
-            else:
-                del self.results[connection]
-                self.failed[index] = WorkerFailed(f"worker {index} stopped: {payload}")
+                payload = [SettledLine(*item) for item in payload]
+            self.reports.put((index, kind, payload))
+
+    def take(self, block: bool) -> None:
+        """Move what the workers reported into `received`; note a worker that failed."""
+        try:
+            report = self.reports.get(timeout=_WAIT_S) if block else self.reports.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            index, kind, payload = report
+            if kind == "lines":
+                self.received[index].extend(cast(list[SettledLine], payload))
+            elif index in self.unfinished:
+                self.unfinished.discard(index)
+                if kind != "done":
+                    self.failed[index] = WorkerFailed(f"worker {index} stopped: {payload}")
+            try:
+                report = self.reports.get_nowait()
+            except queue.Empty:
+                return
 
     def ready(self) -> Iterator[SettledLine]:
         """The lines whose results are in, in input order, up to the first line of a worker that
@@ -252,6 +279,10 @@ class _Pool:
             yield result
 
     def send(self, index: int, item: list[tuple[int, bytes]] | None) -> None:
+        with stages.stage("send"):
+            self._send(index, item)
+
+    def _send(self, index: int, item: list[tuple[int, bytes]] | None) -> None:
         while index not in self.failed:
             try:
                 self.inboxes[index].put(item, timeout=_WAIT_S)
@@ -262,9 +293,10 @@ class _Pool:
     def drain(self) -> Iterator[SettledLine]:
         """After the last line was sent: every result still to come, then any failure."""
         while self.order:
-            self.take(block=True)
+            with stages.stage("drain"):
+                self.take(block=True)
             yield from self.ready()
-        while self.results:
+        while self.unfinished:
             self.take(block=True)
             yield from self.ready()
         for failure in self.failed.values():
@@ -280,6 +312,8 @@ class _Pool:
             process.join()
         for inbox in self.inboxes:
             inbox.close()
+        for receiver in self._receivers:
+            receiver.join(timeout=5)  # the workers are gone: each has read its end of file
         for outbox in self.outboxes:
             outbox.close()
 
@@ -330,6 +364,8 @@ def _work(
     # Imported here: the parent needs none of this to read and split a file.
     from app import failpoints
     from bulk import batch, kept
+
+    stages.role(f"worker{index}")
     from bulk.collector import after_settled_batch, configure_for_bulk
     from bulk.lines import dumps
     from store.app import Store
@@ -341,10 +377,12 @@ def _work(
     def lines() -> Iterator[tuple[int, bytes]]:
         while True:
             if pending:  # before waiting for more: what is committed goes back at once
-                outbox.send(("lines", pending))
+                with stages.stage("report"):
+                    outbox.send(("lines", pending))
                 pending.clear()
                 failpoints.reach("workers.after_report")
-            chunk = inbox.recv()
+            with stages.stage("wait_lines"):
+                chunk = inbox.recv()
             if chunk is None:
                 return
             yield from chunk
@@ -361,6 +399,7 @@ def _work(
         if pending:
             outbox.send(("lines", pending))
         outbox.send(("done", None))
+        stages.report()
     except BaseException as exc:  # reported, then the worker ends: the parent stops the run
         reason = getattr(exc, "reason", None)
         if reason is None:  # not a named error: a defect, whose traceback must not be lost

@@ -33,6 +33,7 @@ from eventsourcing.utils import retry
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from app import stages
 from app.ports import RegionLog
 from core.funds import BANK_EVENT_DATES, BankDraw, check_bank_draws
 from store.chain import GENESIS_HASH, event_hash, micros
@@ -143,10 +144,11 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 # Every writer holds the lock, so the head read here is the last committed event,
                 # and the block of ids reserved is contiguous and in commit order; COPY then
                 # writes the rows without a statement per row.
-                curs.execute(self._begin_and_lock + self._head_and_reserve(count))
-                while curs.nextset():  # to the last statement's result
-                    pass
-                reserved = curs.fetchone()
+                with stages.stage("lock"):
+                    curs.execute(self._begin_and_lock + self._head_and_reserve(count))
+                    while curs.nextset():  # to the last statement's result
+                        pass
+                    reserved = curs.fetchone()
                 assert reserved is not None
                 bank_draws = kwargs.pop("bank_draws", ())
                 if bank_draws:  # under the write lock: no other money can move until this commits
@@ -155,7 +157,7 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 previous = bytes(reserved[0]) if reserved[0] is not None else GENESIS_HASH
                 first, recorded_at = reserved[1], reserved[3]
                 recorded_us = micros(recorded_at)
-                with curs.copy(self._copy_events) as copy:
+                with stages.stage("copy"), curs.copy(self._copy_events) as copy:
                     copy.set_types(["uuid", "int8", "text", "bytea", "int8", "timestamptz", "bytea"])
                     for offset, event in enumerate(stored_events):
                         sealed = offset == count - 1  # the seal below names the last event
@@ -172,11 +174,12 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                     )
                 # Seal the new head of the chain (outside the events table): a deleted tail is
                 # then a seal naming an event that is gone. Sent with the commit.
-                curs.execute(
-                    sql.SQL("INSERT INTO {} (notification_id, chain_hash) VALUES ({}, {}); NOTIFY {}; COMMIT").format(
-                        self._seals, sql.Literal(first + count - 1), sql.Literal(previous), self._channel
+                with stages.stage("commit"):
+                    curs.execute(
+                        sql.SQL(
+                            "INSERT INTO {} (notification_id, chain_hash) VALUES ({}, {}); NOTIFY {}; COMMIT"
+                        ).format(self._seals, sql.Literal(first + count - 1), sql.Literal(previous), self._channel)
                     )
-                )
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
@@ -284,7 +287,7 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
             return found
         unknown = [i for i in ids if not after or i not in after]
         versions = [after.get(i, 0) for i in ids] if after else [0] * len(ids)
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        with stages.stage("read"), self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             if len(ids) <= few_streams_max:
                 known = dict(zip(ids, versions, strict=True))
                 params = {"unknown": unknown, "ids": ids, "after": min(versions)}
