@@ -157,3 +157,23 @@ def test_the_mapper_refuses_an_event_class_without_a_stable_topic() -> None:
 
     with pytest.raises(AssertionError, match="no stable topic"):
         EventMapper().to_stored_event(Unregistered().collect_events()[0])
+
+
+def test_a_settlement_payload_is_stored_uncompressed(store: Store, location: ServerLocation) -> None:
+    """Migration 0036: a payload past the 2 KB TOAST threshold is not compressed (pglz cost the
+    server half of a COPY row), and stays in the table's own pages."""
+    app = store.ensure_region("330135")
+    large = "保" * 1000  # a payload of 3,000 bytes, past the threshold, written as every event is
+    app.record_policy(2024, "hash-large", f'name = "{large}"')
+    with psycopg.connect(location.url) as conn:
+        rows = conn.execute(
+            "SELECT length(state), pg_column_compression(state), pg_column_size(state) "
+            "FROM region_330135.events WHERE length(state) > 2100"
+        ).fetchall()
+        toasted = conn.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'region_330135.events'::regclass"
+        ).fetchone()
+    assert rows, "no payload past the TOAST threshold was written"
+    assert all(compression is None for _, compression, _ in rows)
+    assert all(stored >= length for length, _, stored in rows)
+    assert toasted == (0,)
