@@ -36,6 +36,12 @@ def add(name: str, seconds: float) -> None:
         _seconds[key] += seconds
 
 
+def count(name: str, n: int) -> None:
+    """A number the process adds up (`count:<name>`), such as the events its reads returned."""
+    if enabled:
+        _seconds[f"count:{name}"] += n
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     if not enabled:

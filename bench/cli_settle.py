@@ -151,14 +151,18 @@ def settle(
 
 def where_time_went(stages: Path, seconds: float) -> list[str]:
     """One line a process of the run: its CPU and the wall seconds of each stage (`app.stages`),
-    and what the stages leave of the run's wall time. Stages of another thread (`thread:`)
-    overlap the main thread's and are not subtracted."""
+    and what the stages leave of the run's wall time, then its counts (events read). Stages of
+    another thread (`thread:`) overlap the main thread's and are not subtracted."""
     lines = []
     for report in sorted(map(json.loads, stages.read_text().splitlines()), key=lambda r: r["role"]):
-        timed = {k: v for k, v in report.items() if k not in ("role", "pid", "cpu")}
+        counts = {k.removeprefix("count:"): v for k, v in report.items() if k.startswith("count:")}
+        timed = {k: v for k, v in report.items() if k not in ("role", "pid", "cpu") and not k.startswith("count:")}
         main = sum(v for k, v in timed.items() if not k.startswith("thread:"))
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(timed.items(), key=lambda kv: -kv[1]))
-        lines.append(f"  {report['role']}: CPU {report['cpu']:.1f} s; {parts}; rest of the run {seconds - main:.1f} s")
+        counted = "".join(f"; {name} {int(n):,}" for name, n in counts.items())
+        lines.append(
+            f"  {report['role']}: CPU {report['cpu']:.1f} s; {parts}; rest of the run {seconds - main:.1f} s{counted}"
+        )
     return lines
 
 

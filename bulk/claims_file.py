@@ -19,7 +19,7 @@ from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
 from bulk.lines import dumps, read_lines
-from bulk.workers import plan_split, settle_in_workers, worker_cache_max
+from bulk.workers import plan_split, routed_lines, settle_in_workers, worker_cache_max
 from core.errors import YibaoError
 from store.app import Store
 from store.server import ServerLocation
@@ -120,10 +120,10 @@ def _settle_in_workers(
 
     groups = plan_split(from_start, bindings)
     file.seek(0)
-    lines = bucketed_lines(file, groups, workers) if grouped else read_lines(file)
+    lines = bucketed_lines(file, groups, workers) if grouped else routed_lines(read_lines(file), groups, workers)
     settled = settle_in_workers(
         location, _counted(lines, progress), workers=workers, batch_size=batch_size, source=source,
-        groups=groups, cache_max=worker_cache_max,
+        cache_max=worker_cache_max,
     )  # fmt: skip
 
     if not grouped:

@@ -36,8 +36,9 @@ class FileChanged(YibaoError):
     reason = "file_changed"
 
 
-def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes]]:
-    """The lines of a named file, bucket by bucket, in file order within each bucket.
+def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes, int]]:
+    """The lines of a named file, bucket by bucket, in file order within each bucket, each with
+    its worker (`worker_of`, from the group found in the first pass: not decoded again).
 
     A first pass notes where each line starts and its group; the second reads each line again
     by position, cut as `read_lines` cuts an over-long one. The bucket is independent of the
@@ -55,6 +56,7 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
     lines = len(hashes)
     buckets = max(1, lines // bucket_lines)
     bucket_of = array("I", ((h // workers) % buckets for h in hashes))
+    worker = array("I", (h % workers for h in hashes))
     del hashes
     # Counting sort of the line indexes by bucket (stable: file order within a bucket).
     first = array("q", bytes(8 * (buckets + 1)))
@@ -76,9 +78,9 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
         if len(chunk) != wanted or (size < limit and index + 1 < lines and not chunk.endswith(b"\n")):
             raise FileChanged(f"{getattr(file, 'name', 'the file')} changed while it was settled (line {index + 1})")
         if size > limit:  # cut: its last bytes say whether a line end is counted
-            yield index + 1, cut_line(index + 1, chunk, size, os.pread(fd, 2, start + size - 2))
+            yield index + 1, cut_line(index + 1, chunk, size, os.pread(fd, 2, start + size - 2)), worker[index]
         else:
-            yield index + 1, line_text(index + 1, chunk)
+            yield index + 1, line_text(index + 1, chunk), worker[index]
 
 
 class InputOrder:

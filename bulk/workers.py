@@ -148,25 +148,30 @@ def worker_of(raw: bytes, groups: Groups, workers: int) -> int:
     return group_hash(raw, groups) % workers
 
 
+def routed_lines(lines: Iterable[tuple[int, bytes]], groups: Groups, workers: int) -> Iterator[tuple[int, bytes, int]]:
+    """Lines in file order, each with its worker."""
+    for line_no, raw in lines:
+        yield line_no, raw, worker_of(raw, groups, workers)
+
+
 def settle_in_workers(
     location: ServerLocation,
-    lines: Iterable[tuple[int, bytes]],
+    lines: Iterable[tuple[int, bytes, int]],
     *,
     workers: int,
     batch_size: int,
     source: str,
-    groups: Groups,
     cache_max: int,
 ) -> Generator[SettledLine, None, None]:
-    """Every line's result, in input order, settled by `workers` processes."""
+    """Every line's result, in input order, settled by `workers` processes; each line comes with
+    its worker (`routed_lines`, `bulk.grouped.bucketed_lines`)."""
     stages.role("parent")
     pool = _Pool(location, workers=workers, batch_size=batch_size, source=source, cache_max=cache_max)
     try:
         chunks: list[list[tuple[int, bytes]]] = [[] for _ in range(workers)]
-        for line_no, raw in lines:
+        for line_no, raw, index in lines:
             if pool.failed:
                 break  # read no more: what can still be given in order is given, then the failure
-            index = worker_of(raw, groups, workers)
             pool.order.append((line_no, index))
             chunks[index].append((line_no, raw))
             if len(chunks[index]) >= batch_size:

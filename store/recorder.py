@@ -297,6 +297,8 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 rows = curs.execute(self._select_many, params, binary=True).fetchall()
             for originator_id, version, topic, state in rows:
                 found[originator_id].append(StoredEvent(originator_id, version, topic, state))
+            stages.count("aggregates asked for", len(ids))
+            stages.count("events read", len(rows))
         return found
 
     def select_positions(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:

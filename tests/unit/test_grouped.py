@@ -39,7 +39,10 @@ def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
     groups = Groups()
     groups.union("P3", "P5")  # a family: one group
     file, lines = claims_file(tmp_path, members=50, rounds=5)
-    given = list(bucketed_lines(file, groups, workers))
+    routed = list(bucketed_lines(file, groups, workers))
+    for _, raw, worker in routed:  # each line with the worker its group goes to
+        assert worker == worker_of(raw, groups, workers)
+    given = [(n, raw) for n, raw, _ in routed]
     assert sorted(given) == list(enumerate(lines, start=1))  # each line once, with its number
     assert [n for n, _ in given] != sorted(n for n, _ in given)  # reordered
     # A group's lines come in file order, and together: nothing of another group of the same
@@ -68,7 +71,7 @@ def test_a_line_is_read_again_as_read_lines_reads_it(
         expected = list(read_lines(file))
         assert expected[0] == (1, b'{"psn_no": "P1"}')  # without its byte order mark
         assert expected[1] == (2, b"y" * 31)  # cut, then rejected by the settling
-        given = sorted(bucketed_lines(file, Groups(), 2))
+        given = sorted((n, raw) for n, raw, _ in bucketed_lines(file, Groups(), 2))
         assert given == expected
         # and a cut line's whole length (without its line end) is known to both readers
         assert [getattr(raw, "bytes_total", None) for _, raw in given] == [
@@ -85,7 +88,7 @@ def test_a_line_that_just_fits_is_read_whole_and_a_longer_one_is_counted_whole(
     # a first line of 30 bytes after its byte order mark, one of 30 before CRLF, one of 31
     path.write_bytes(UTF8_BOM + b"a" * 30 + b"\n" + b"b" * 30 + b"\r\n" + b"c" * 31 + b"\n" + b"d" * 45)
     with path.open("rb") as file:
-        for given in (list(read_lines(file)), sorted(bucketed_lines(file, Groups(), 1))):
+        for given in (list(read_lines(file)), sorted((n, raw) for n, raw, _ in bucketed_lines(file, Groups(), 1))):
             assert given == [(1, b"a" * 30), (2, b"b" * 30), (3, b"c" * 31), (4, b"d" * 31)]  # cut one byte over
             assert [getattr(raw, "bytes_total", len(raw)) for _, raw in given] == [30, 30, 31, 45]
 
