@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from app import failpoints
-from app.relay import Directory
+from app.relay import Directory, unordered_pairs
 from app.remote_relay import relay_remote_care
 from app.transfer_relay import relay
 from core.clearing import month_bounds
@@ -41,16 +41,14 @@ def clear_between_regions(
     _, month_end = month_bounds(month)
     relay(directory)  # transfers: an arrival's completion too
     relay_remote_care(directory)
-    codes = sorted(directory.region_codes())
     done = []
-    for i, first in enumerate(codes):
-        for second in codes[i + 1 :]:
-            try:
-                done.append(_clear_pair(directory.region(first), directory.region(second), month, month_end,
-                                        read_dues, on_date, operator))  # fmt: skip
-            except YibaoError as exc:  # this pair only: the others are cleared
-                done.append(PairCleared(first, second, Dues({}, {}), None, refused=exc))
-            failpoints.reach("clearing.between_regions")
+    for first, second in unordered_pairs(directory):
+        try:
+            done.append(_clear_pair(directory.region(first), directory.region(second), month, month_end,
+                                    read_dues, on_date, operator))  # fmt: skip
+        except YibaoError as exc:  # this pair only: the others are cleared
+            done.append(PairCleared(first, second, Dues({}, {}), None, refused=exc))
+        failpoints.reach("clearing.between_regions")
     relay_remote_care(directory)
     return done
 

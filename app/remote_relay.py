@@ -13,7 +13,7 @@ import attrs
 from eventsourcing.persistence import Notification, Tracking
 
 from app import failpoints
-from app.relay import Directory, Step, follow, pairs, unfollowed
+from app.relay import Directory, RelayStep, Step, follow_everywhere, pending_everywhere
 from app.relay import Region as Followed
 from core import region_clearing, remote_care
 
@@ -32,28 +32,12 @@ class RemoteReport:
 def relay_remote_care(directory: Directory) -> RemoteReport:
     """Carry every remote settlement version and reversal to its region of treatment, and every
     clearing to the other region of its pair."""
-    report = RemoteReport()
-    for source, target in pairs(directory):
-        report.settlements += follow(
-            source, target, step="remote_care", topics=remote_care.TOPICS, select=_treated_in_target, act=_receive
-        )
-    for source, target in pairs(directory):
-        report.clearings += follow(
-            source, target, step="region_clearings", topics=[region_clearing.TOPIC], select=_decided_with_target,
-            act=_mirror,
-        )  # fmt: skip
-    return report
+    return RemoteReport(follow_everywhere(directory, SETTLEMENTS), follow_everywhere(directory, CLEARINGS))
 
 
 def relay_pending(directory: Directory) -> int:
     """How many remote settlement steps and clearings the relay has not carried yet."""
-    pending = 0
-    for source, target in pairs(directory):
-        pending += unfollowed(source, target, step="remote_care", topics=remote_care.TOPICS, select=_treated_in_target)
-        pending += unfollowed(
-            source, target, step="region_clearings", topics=[region_clearing.TOPIC], select=_decided_with_target
-        )
-    return pending
+    return pending_everywhere(directory, (SETTLEMENTS, CLEARINGS))
 
 
 def _treated_in_target(source: Region, target: Region, notifications: list[Notification]) -> list[Step]:
@@ -74,3 +58,8 @@ def _receive(target: Region, steps: list[Step], tracking: Tracking) -> list[str]
 
 def _mirror(target: Region, steps: list[Step], tracking: Tracking) -> list[str]:
     return target.mirror_region_clearings([event for _, event, _ in steps], tracking=tracking)
+
+
+# Carried in this order: a clearing is mirrored after the settlements it clears.
+SETTLEMENTS: RelayStep[Region] = RelayStep("remote_care", remote_care.TOPICS, _treated_in_target, _receive)
+CLEARINGS: RelayStep[Region] = RelayStep("region_clearings", [region_clearing.TOPIC], _decided_with_target, _mirror)

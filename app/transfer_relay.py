@@ -17,7 +17,7 @@ import attrs
 from eventsourcing.persistence import Notification, Tracking
 
 from app import failpoints
-from app.relay import Directory, RelayConflict, Step, follow, pairs, unfollowed
+from app.relay import Directory, RelayConflict, RelayStep, Step, follow_everywhere, pending_everywhere
 from app.relay import Region as Followed
 from core.codec import topic_of
 from core.transfer import Transfer, TransferIn
@@ -39,29 +39,12 @@ class RelayReport:
 def relay(directory: Directory) -> RelayReport:
     """Carry every released transfer to its receiving region and every arrival back to its
     releasing region, until nothing is left to carry."""
-    report = RelayReport()
-    for source, target in pairs(directory):
-        report.received += follow(
-            source, target, step="transfer_arrivals", topics=[topic_of(Transfer.Released)], select=_arrivals,
-            act=_receive,
-        )  # fmt: skip
-    for source, target in pairs(directory):
-        report.completed += follow(
-            source, target, step="transfer_completions", topics=[topic_of(TransferIn.Received)],
-            select=_acknowledgements, act=_complete,
-        )  # fmt: skip
-    return report
+    return RelayReport(follow_everywhere(directory, ARRIVALS), follow_everywhere(directory, COMPLETIONS))
 
 
 def relay_pending(directory: Directory) -> int:
     """How many arrivals and completions the relay has not carried yet."""
-    pending = 0
-    for source, target in pairs(directory):
-        pending += unfollowed(source, target, step="transfer_arrivals", topics=[topic_of(Transfer.Released)],
-                              select=_arrivals)  # fmt: skip
-        pending += unfollowed(source, target, step="transfer_completions", topics=[topic_of(TransferIn.Received)],
-                              select=_acknowledgements)  # fmt: skip
-    return pending
+    return pending_everywhere(directory, (ARRIVALS, COMPLETIONS))
 
 
 def _arrivals(source: Region, target: Region, notifications: list[Notification]) -> list[Step]:
@@ -92,3 +75,10 @@ def _receive(target: Region, steps: list[Step], tracking: Tracking) -> list[str]
 
 def _complete(target: Region, steps: list[Step], tracking: Tracking) -> list[str]:
     return target.complete_transfers([(facts.transfer_id, on_date) for _, facts, on_date in steps], tracking=tracking)
+
+
+# Carried in this order: a completion follows the arrival it acknowledges.
+ARRIVALS: RelayStep[Region] = RelayStep("transfer_arrivals", [topic_of(Transfer.Released)], _arrivals, _receive)
+COMPLETIONS: RelayStep[Region] = RelayStep(
+    "transfer_completions", [topic_of(TransferIn.Received)], _acknowledgements, _complete
+)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from app.clearing_between_regions import PairCleared, clear_between_regions
+from app.relay import unordered_pairs
 from app.remote_relay import RemoteReport, relay_remote_care
 from bulk.lines import dumps
 from commands.context import CliContext
@@ -99,12 +100,9 @@ def clearing_dues(obj: CliContext, through: dt.date | None) -> None:
     not yet cleared; one line per pair, from the first region's books (the relay runs first)."""
     relay_remote_care(obj.store)
     read = dues_reader(up_to_date)
-    codes = sorted(obj.store.region_codes())
-    for i, first in enumerate(codes):
-        for second in codes[i + 1 :]:
-            dues = read(obj.store.region(first), second, through or dt.date.max)
-            line = {"first": first, "second": second, **_dues_fields(dues, first, second)}
-            click.echo(dumps(line))
+    for first, second in unordered_pairs(obj.store):
+        dues = read(obj.store.region(first), second, through or dt.date.max)
+        click.echo(dumps({"first": first, "second": second, **_dues_fields(dues, first, second)}))
 
 
 @clearing.command("relay")

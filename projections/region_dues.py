@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import sql
 
 from app.region import RegionApplication
-from app.relay import Directory
+from app.relay import Directory, unordered_pairs
 from app.remote_relay import relay_pending
 from app.transfer_relay import relay_pending as transfers_pending
 from core.ledger import DUE_FROM_REGIONS, DUE_TO_REGIONS
@@ -64,8 +64,7 @@ def verify_region_dues(directory: Directory) -> Findings:
     how many steps wait."""
     findings = Findings("remote_care")
     pending = relay_pending(directory) + transfers_pending(directory)
-    codes = sorted(directory.region_codes())
-    pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
+    pairs = unordered_pairs(directory)
     if not pending:
         for first, second in pairs:
             mine, theirs = (_all_dues(directory.region(x), y) for x, y in ((first, second), (second, first)))
