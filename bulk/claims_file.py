@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Protocol
 
+from app import stages
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
@@ -118,7 +119,8 @@ def _settle_in_workers(
         file.seek(0)
         yield from read_lines(file)
 
-    groups = plan_split(from_start, bindings)
+    with stages.stage("plan"):
+        groups = plan_split(from_start, bindings)
     file.seek(0)
     lines = bucketed_lines(file, groups, workers) if grouped else routed_lines(read_lines(file), groups, workers)
     settled = settle_in_workers(
@@ -144,10 +146,11 @@ def _settle_in_workers(
                 for result in settled:
                     held.add(result.line_no, result.output, result.reject)
         finally:
-            for output, reject in held.lines():
-                assert output is not None  # every result line has text; only a reject line may not
-                write(output, reject)
-                written += 1
+            with stages.stage("write results"):
+                for output, reject in held.lines():
+                    assert output is not None  # every result line has text; only a reject line may not
+                    write(output, reject)
+                    written += 1
             held.close()
     if written != progress.count:
         raise YibaoError(
