@@ -119,12 +119,16 @@ def _settle_in_workers(
         file.seek(0)
         yield from read_lines(file)
 
-    with stages.stage("plan"):
-        groups = plan_split(from_start, bindings)
-    file.seek(0)
-    lines = bucketed_lines(file, groups, workers) if grouped else routed_lines(read_lines(file), groups, workers)
+    def routed() -> Iterator[tuple[int, bytes, int]]:
+        # Planned once the workers are starting (on the first line asked for): they import and
+        # connect meanwhile, about a second and a half.
+        with stages.stage("plan"):
+            groups = plan_split(from_start, bindings)
+        file.seek(0)
+        yield from bucketed_lines(file, groups, workers) if grouped else routed_lines(read_lines(file), groups, workers)
+
     settled = settle_in_workers(
-        location, _counted(lines, progress), workers=workers, batch_size=batch_size, source=source,
+        location, _counted(routed(), progress), workers=workers, batch_size=batch_size, source=source,
         cache_max=worker_cache_max,
     )  # fmt: skip
 

@@ -223,49 +223,22 @@ class _Pool:
         self.order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
         self.received: list[deque[SettledLine]] = [deque() for _ in range(workers)]
         self.failed: dict[int, WorkerFailed] = {}
-        # A thread a worker receives its reports as soon as they are sent: a report is larger
-        # than a pipe holds, and a worker waiting for the parent to read it settles nothing
-        # (measured: 16 of 43 s of each worker, when the parent read only between its sends).
-        self.reports: queue.Queue[tuple[int, str, object]] = queue.Queue()
-        self._receivers = [
-            threading.Thread(target=self._receive, args=(index, outbox), daemon=True)
-            for index, outbox in enumerate(self.outboxes)
-        ]
-        for receiver in self._receivers:
-            receiver.start()
+        self.reports = _Reports(self.outboxes, self._ended)
 
-    def _receive(self, index: int, connection: Connection) -> None:
-        """One worker's reports, into `reports` as they come, up to its last."""
-        kind = "lines"
-        while kind == "lines":
-            try:
-                kind, payload = connection.recv()
-            except (EOFError, OSError):  # OSError: it ended in the middle of a message, or the run closed
-                self.processes[index].join(timeout=5)
-                code = self.processes[index].exitcode
-                kind, payload = "error", f"it ended (exit code {code}) before it finished"
-            if kind == "lines":
-                payload = [SettledLine(*item) for item in payload]
-            self.reports.put((index, kind, payload))
+    def _ended(self, index: int) -> str:
+        """Why a worker's reports stopped before its last one (its pipe closed)."""
+        self.processes[index].join(timeout=5)
+        return f"it ended (exit code {self.processes[index].exitcode}) before it finished"
 
     def take(self, block: bool) -> None:
         """Move what the workers reported into `received`; note a worker that failed."""
-        try:
-            report = self.reports.get(timeout=_WAIT_S) if block else self.reports.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            index, kind, payload = report
+        for index, kind, payload in self.reports.taken(timeout=_WAIT_S if block else 0):
             if kind == "lines":
                 self.received[index].extend(cast(list[SettledLine], payload))
             elif index in self.unfinished:
                 self.unfinished.discard(index)
                 if kind != "done":
                     self.failed[index] = WorkerFailed(f"worker {index} stopped: {payload}")
-            try:
-                report = self.reports.get_nowait()
-            except queue.Empty:
-                return
 
     def ready(self) -> Iterator[SettledLine]:
         """The lines whose results are in, in input order, up to the first line of a worker that
@@ -317,10 +290,54 @@ class _Pool:
             process.join()
         for inbox in self.inboxes:
             inbox.close()
-        for receiver in self._receivers:
-            receiver.join(timeout=5)  # the workers are gone: each has read its end of file
+        self.reports.join()  # the workers are gone: each receiver has read its end of file
         for outbox in self.outboxes:
             outbox.close()
+
+
+class _Reports:
+    """What the workers report, received by a thread a worker the moment it is sent. A batch's
+    report (about half a megabyte) is larger than a pipe holds: a worker waiting for the parent
+    to read it settles nothing (measured: 16 of 43 s of each worker, when the parent read reports
+    only between handing out batches)."""
+
+    def __init__(self, connections: list[Connection], ended: Callable[[int], str]) -> None:
+        self._ended = ended
+        self._queue: queue.Queue[tuple[int, str, object]] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._receive, args=(index, connection), daemon=True)
+            for index, connection in enumerate(connections)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _receive(self, index: int, connection: Connection) -> None:
+        """One worker's reports, as they come, up to its last ("done" or "error")."""
+        kind = "lines"
+        while kind == "lines":
+            try:
+                kind, payload = connection.recv()
+            except (EOFError, OSError):  # OSError: it ended in the middle of a message, or the run closed
+                kind, payload = "error", self._ended(index)
+            if kind == "lines":
+                payload = [SettledLine(*item) for item in payload]
+            self._queue.put((index, kind, payload))
+
+    def taken(self, timeout: float) -> list[tuple[int, str, object]]:
+        """Every report received so far: (worker, kind, payload); waiting up to `timeout` for one."""
+        try:
+            reports = [self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                reports.append(self._queue.get_nowait())
+            except queue.Empty:
+                return reports
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 class _Inbox:
