@@ -60,7 +60,7 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
     lines = len(hashes)
     buckets = max(1, lines // bucket_lines)
     bucket_of = array("I", ((h // workers) % buckets for h in hashes))
-    worker = array("I", (h % workers for h in hashes))
+    worker = array("B", (h % workers for h in hashes))  # one byte a line (`--workers` is at most 16)
     del hashes
     # Counting sort of the line indexes by bucket (stable: file order within a bucket).
     first = array("q", bytes(8 * (buckets + 1)))
