@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 _file = os.environ.get("YIBAO_STAGES")
 enabled = bool(_file)
-_seconds: dict[str, float] = defaultdict(float)
+_totals: dict[str, float] = defaultdict(float)  # seconds a stage, or a count
 _role = ["main"]
 _reported = threading.Event()
 
@@ -33,13 +33,13 @@ def role(name: str) -> None:
 def add(name: str, seconds: float) -> None:
     if enabled:
         key = name if threading.current_thread() is threading.main_thread() else f"thread:{name}"
-        _seconds[key] += seconds
+        _totals[key] += seconds
 
 
 def count(name: str, n: int) -> None:
     """A number the process adds up (`count:<name>`), such as the events its reads returned."""
     if enabled:
-        _seconds[f"count:{name}"] += n
+        _totals[f"count:{name}"] += n
 
 
 @contextmanager
@@ -60,7 +60,7 @@ def report() -> None:
     if not _file or _reported.is_set():
         return
     _reported.set()
-    line = {"role": _role[0], "pid": os.getpid(), "cpu": time.process_time(), **_seconds}
+    line = {"role": _role[0], "pid": os.getpid(), "cpu": time.process_time(), **_totals}
     with open(_file, "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from array import array
 from collections.abc import Iterator
 from typing import IO
@@ -50,12 +49,11 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
     file.seek(0)
     starts, hashes = array("q"), array("I")
     position = 0
-    began = time.perf_counter()
-    for _, raw in read_lines(file):
-        starts.append(position)
-        hashes.append(group_hash(raw, groups))
-        position = file.tell()
-    stages.add("first pass", time.perf_counter() - began)
+    with stages.stage("first pass"):
+        for _, raw in read_lines(file):
+            starts.append(position)
+            hashes.append(group_hash(raw, groups))
+            position = file.tell()
     starts.append(position)  # the end of the last line
     lines = len(hashes)
     buckets = max(1, lines // bucket_lines)

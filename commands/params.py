@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -77,14 +78,21 @@ def _check_writable(value: Any, param: click.Parameter | None) -> None:
 
 class OutputFile(click.File):
     """A text file to write (UTF-8; '-' is stdout), opened at its first write as click.File
-    does, but checked writable when the command line is read."""
+    does, but checked writable when the command line is read. Standard output that is not a
+    terminal is written in blocks, as a named file is: click's wrapper flushes every line, a
+    write call a result line (9.2 s of 1,000,000 results, with both cores otherwise idle)."""
 
     def __init__(self) -> None:
         super().__init__("w", encoding="utf-8")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         _check_writable(value, param)
-        return super().convert(value, param, ctx)
+        opened = super().convert(value, param, ctx)
+        if isinstance(opened, io.TextIOWrapper) and opened.line_buffering and not opened.isatty():
+            opened.reconfigure(line_buffering=False)
+            if ctx is not None:
+                ctx.call_on_close(opened.flush)  # also when the command fails
+        return opened
 
 
 class OutputPath(click.Path):

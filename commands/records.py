@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import os
 from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import click
 
@@ -109,10 +108,6 @@ def _settle_command(
         if reject is not None and rejects is not None:
             rejects.write(reject + "\n")
 
-    if getattr(out, "line_buffering", False) and not out.isatty():
-        # click writes standard output a line at a time (a write call a result line: 9.2 s of
-        # 1,000,000 results, with both cores otherwise idle); results are flushed when the run ends.
-        cast(io.TextIOWrapper, out).reconfigure(line_buffering=False)
     named = getattr(out, "name", None)
     beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
     try:
