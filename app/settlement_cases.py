@@ -333,7 +333,7 @@ class SettlementCases(MemberCases):
             settlement = uow.add(Settlement(facts=facts))
         else:
             settlement.resettle(facts)
-        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"][:10], decided.computation.delta)
+        member_year.apply_claim(facts.setl_id, facts.version, facts.claim["setl_time"][:10], facts.delta)
         ref = f"settlement:{facts.setl_id}:v{facts.version}"
         if split.acct_pay:
             assert own is not None

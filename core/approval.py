@@ -11,11 +11,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from eventsourcing.domain import Aggregate
-
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import approval_id
 
 

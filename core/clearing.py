@@ -17,11 +17,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import clearing_id
 
 NO_RECONCILIATION = "no_reconciliation"

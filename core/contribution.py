@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.domain import Aggregate
-
 from core.codec import aggregate_topic
-from core.events import Created
+from core.events import Aggregate, Created
 from core.ids import contribution_id
 from core.ledger import Posting, check_balanced
 

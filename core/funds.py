@@ -25,11 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created
+from core.events import Aggregate, Created
 from core.ids import fund_entry_id
 from core.ledger import (
     BANK,

@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from eventsourcing.domain import Aggregate
-
 from core.budget import BudgetOutcome
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import hospital_id
 from core.ledger import (
     BANK,

@@ -15,11 +15,10 @@ from enum import StrEnum
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import registry_id
 
 INSTITUTION_TYPES = ("hospital", "pharmacy")

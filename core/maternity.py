@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import maternity_allowance_id
 from core.ledger import BENEFIT_EXPENSE, MATERNITY_FUND, PAYABLE_TO_MEMBERS, Posting, journal, move, negated
 

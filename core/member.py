@@ -19,10 +19,9 @@ import datetime as dt
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import member_id
 from core.records import MemberRecord
 

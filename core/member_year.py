@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import StaleRead
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import member_year_id
 from core.tiers import YearToDate
 
@@ -146,7 +145,8 @@ class MemberYear(Aggregate):
     def ytd(self, value: YearToDate) -> None:
         self._fold(value)
 
-    def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: YearToDate) -> None:
+    def apply_claim(self, setl_id: str, setl_version: int, setl_time: str, delta: Mapping[str, Any]) -> None:
+        """Add what a settlement version takes (`delta`: fen by YearToDate field, as its facts hold it)."""
         if setl_id in self.applied:
             raise StaleRead(f"settlement {setl_id} is already applied to {self.psn_no}/{self.year}")
         if self.transferred_from is not None and setl_time >= self.transferred_from:
@@ -159,7 +159,7 @@ class MemberYear(Aggregate):
             setl_id=setl_id,
             setl_version=setl_version,
             setl_time=setl_time,
-            delta=nonzero(delta.to_dict()),
+            delta=nonzero(delta),
         )
 
     def reverse_claim(self, setl_id: str, setl_version: int) -> YearToDate:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.domain import Aggregate
-
 from core.codec import aggregate_topic
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import policy_book_id
 
 

@@ -12,6 +12,7 @@ import decimal
 import hashlib
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, Literal, overload
 
 import attrs
@@ -38,6 +39,7 @@ _REGION = re.compile(r"^[0-9]{6}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _DATE_TIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])$")
 _DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
+_SORTED_KEYS = msgspec.json.Encoder(order="sorted")  # made once: `msgspec.json.encode(order=...)` makes one a call
 
 
 class RecordRejected(YibaoError):
@@ -102,16 +104,22 @@ def is_identifier(value: str) -> bool:
     return 0 < len(value) <= ID_CHARS_MAX and _ID.match(value) is not None
 
 
+@cache
+def _field_sets(required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The names a record must have, and those it may have (worked out once per kind of record)."""
+    return frozenset(required), frozenset(required + optional)
+
+
 class _Fields:
     """Typed access to one decoded object with named rejections."""
 
     def __init__(self, obj: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]):
-        missing = [name for name in required if name not in obj]
-        if missing:
-            raise _fail("missing_field", f"missing field {missing[0]}")
-        unknown = sorted(set(obj) - set(required) - set(optional))
-        if unknown:
-            raise _fail("unknown_field", f"unknown field {unknown[0][:40]!r}")
+        needed, allowed = _field_sets(required, optional)
+        keys = obj.keys()
+        if not needed <= keys:
+            raise _fail("missing_field", f"missing field {next(name for name in required if name not in obj)}")
+        if not keys <= allowed:
+            raise _fail("unknown_field", f"unknown field {min(keys - allowed)[:40]!r}")
         self.obj = obj
 
     @overload
@@ -241,7 +249,7 @@ class Claim:
 
 def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
     """The duplicate-detection hash of a claim's canonical form (`Claim.to_dict`)."""
-    return hashlib.sha256(msgspec.json.encode(claim_dict, order="sorted")).hexdigest()
+    return hashlib.sha256(_SORTED_KEYS.encode(claim_dict)).hexdigest()
 
 
 _CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")

@@ -15,11 +15,10 @@ import datetime as dt
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import region_clearings_id
 from core.ledger import Posting, region_clearing_postings
 from core.money import format_yuan

@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import remote_care_id
 
 

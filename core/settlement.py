@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from eventsourcing.domain import Aggregate
 
 from core.codec import aggregate_topic
 from core.errors import YibaoError
-from core.events import Created, Event
+from core.events import Aggregate, Created, Event
 from core.ids import settlement_id
 from core.ledger import (
     PAYABLE_TO_HOSPITALS,
