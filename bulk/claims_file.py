@@ -20,7 +20,7 @@ from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
 from bulk.lines import dumps, read_lines
-from bulk.workers import plan_split, routed_lines, settle_in_workers, worker_cache_max
+from bulk.workers import bound_groups, plan_split, routed_lines, settle_in_workers, worker_cache_max
 from core.errors import YibaoError
 from store.app import Store
 from store.server import ServerLocation
@@ -122,10 +122,13 @@ def _settle_in_workers(
     def routed() -> Iterator[tuple[int, bytes, int]]:
         # Planned once the workers are starting (on the first line asked for): they import and
         # connect meanwhile, about a second and a half.
+        if grouped:  # its first pass joins the claimants of a setl_id too
+            yield from bucketed_lines(file, bound_groups(bindings), workers)
+            return
         with stages.stage("plan"):
             groups = plan_split(from_start, bindings)
         file.seek(0)
-        yield from bucketed_lines(file, groups, workers) if grouped else routed_lines(read_lines(file), groups, workers)
+        yield from routed_lines(read_lines(file), groups, workers)
 
     settled = settle_in_workers(
         location, _counted(routed(), progress), workers=workers, batch_size=batch_size, source=source,

@@ -25,7 +25,7 @@ from typing import IO
 
 from app import stages
 from bulk.lines import cut_line, line_text, read_limit, read_lines
-from bulk.workers import Groups, group_hash
+from bulk.workers import Groups, SeenTwice, group_hash, group_hash_of, join_claimants, line_ids
 from core.errors import YibaoError
 
 # Lines per bucket: about 400 members at five claims each, whose member-years and accounts
@@ -40,37 +40,23 @@ class FileChanged(YibaoError):
 def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes, int]]:
     """The lines of a named file, bucket by bucket, in file order within each bucket, each with
     its worker (`worker_of`, from the group found in the first pass: not decoded again).
+    `groups` holds the bindings; the first pass also joins the members whose claims share a
+    setl_id (as `plan_split` does; the file is read again only when some setl_id occurs twice).
 
-    A first pass notes where each line starts and its group; the second reads each line again
+    The first pass notes where each line starts and its group; the second reads each line again
     by position, cut as `read_lines` cuts an over-long one. The bucket is independent of the
     worker a group goes to (`worker_of` takes the same number modulo `workers`), so every bucket
     feeds every worker. A line that is not where the first pass found it (the file changed
     meanwhile) stops the run: its answer would not be the answer for that line."""
-    file.seek(0)
-    starts, hashes = array("q"), array("I")
-    position = 0
     with stages.stage("first pass"):
-        for _, raw in read_lines(file):
-            starts.append(position)
-            hashes.append(group_hash(raw, groups))
-            position = file.tell()
-    starts.append(position)  # the end of the last line
+        starts, hashes = _first_pass(file, groups)
     lines = len(hashes)
     buckets = max(1, lines // bucket_lines)
     bucket_of = array("I", ((h // workers) % buckets for h in hashes))
     worker = array("B", (h % workers for h in hashes))  # one byte a line (`--workers` is at most 16)
     del hashes
-    # Counting sort of the line indexes by bucket (stable: file order within a bucket).
-    first = array("q", bytes(8 * (buckets + 1)))
-    for b in bucket_of:
-        first[b + 1] += 1
-    for b in range(buckets):
-        first[b + 1] += first[b]
-    order = array("i", bytes(4 * lines))
-    for index, b in enumerate(bucket_of):
-        order[first[b]] = index
-        first[b] += 1
-    del bucket_of, first
+    order = _by_bucket(bucket_of, buckets)
+    del bucket_of
     fd = file.fileno()
     for index in order:
         start, size = starts[index], starts[index + 1] - starts[index]
@@ -83,6 +69,44 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
             yield index + 1, cut_line(index + 1, chunk, size, os.pread(fd, 2, start + size - 2)), worker[index]
         else:
             yield index + 1, line_text(index + 1, chunk), worker[index]
+
+
+def _first_pass(file: IO[bytes], groups: Groups) -> tuple[array[int], array[int]]:
+    """Where each line starts (and where the last one ends), and each line's group hash, with
+    the members whose claims share a setl_id joined into `groups` first."""
+    file.seek(0)
+    starts, hashes = array("q"), array("I")
+    seen = SeenTwice()
+    position = 0
+    for _, raw in read_lines(file):
+        ids = line_ids(raw)
+        starts.append(position)
+        hashes.append(group_hash_of(ids, groups))
+        seen.add_setl_id(ids)
+        position = file.tell()
+    starts.append(position)  # the end of the last line
+    if join_claimants(_lines_from_start(file), groups, seen.repeated()):  # groups changed: hashes again
+        hashes = array("I", (group_hash(raw, groups) for _, raw in _lines_from_start(file)))
+    return starts, hashes
+
+
+def _lines_from_start(file: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    file.seek(0)
+    yield from read_lines(file)
+
+
+def _by_bucket(bucket_of: array[int], buckets: int) -> array[int]:
+    """The line indexes ordered by bucket, in file order within a bucket (a counting sort)."""
+    first = array("q", bytes(8 * (buckets + 1)))
+    for b in bucket_of:
+        first[b + 1] += 1
+    for b in range(buckets):
+        first[b + 1] += first[b]
+    order = array("i", bytes(4 * len(bucket_of)))
+    for index, b in enumerate(bucket_of):
+        order[first[b]] = index
+        first[b] += 1
+    return order
 
 
 class InputOrder:

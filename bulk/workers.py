@@ -62,17 +62,20 @@ class SettledLine:
     reject: str | None  # the line for --rejects, when the claim was rejected
 
 
-class _Ids(msgspec.Struct):
+class LineIds(msgspec.Struct):
+    """What routing a claim line needs of it (the rest is the worker's to decode and check)."""
+
     psn_no: str = ""
     setl_id: str = ""
 
 
-_ids_decoder = msgspec.json.Decoder(_Ids)
+_line_ids_decoder = msgspec.json.Decoder(LineIds)
 
 
-def _ids(raw: bytes) -> _Ids | None:
+def line_ids(raw: bytes) -> LineIds | None:
+    """A line's ids; None when it does not decode as a claim's."""
     try:
-        return _ids_decoder.decode(raw)
+        return _line_ids_decoder.decode(raw)
     except Exception:  # not JSON, too deep, a field of another type: a worker rejects it
         return None
 
@@ -95,48 +98,89 @@ class Groups:
             parent[psn_no], psn_no = root, parent[psn_no]
         return root
 
-    def union(self, a: str, b: str) -> None:
+    def union(self, a: str, b: str) -> bool:
+        """Join the groups of a and b; whether they were apart."""
         root_a, root_b = self.find(a), self.find(b)
-        if root_a != root_b:
-            self._parent[max(root_a, root_b)] = min(root_a, root_b)
-            self._parent.setdefault(min(root_a, root_b), min(root_a, root_b))
+        if root_a == root_b:
+            return False
+        self._parent[max(root_a, root_b)] = min(root_a, root_b)
+        self._parent.setdefault(min(root_a, root_b), min(root_a, root_b))
+        return True
 
 
 def plan_split(lines: Callable[[], Iterator[tuple[int, bytes]]], bindings: Iterable[tuple[str, str]]) -> Groups:
     """The groups for one file: bindings joined, then claims sharing a setl_id. `lines` reads
     the file from its start; it is read once more only when some setl_id occurs twice."""
-    groups = Groups()
-    for member, employee in bindings:
-        groups.union(member, employee)
-    # A line without a setl_id is rejected before any aggregate is read: it joins no group (all of
-    # them sharing the empty setl_id would make one group of every member with such a line).
-    repeated = _repeated_hashes(hash(ids.setl_id) for _, raw in lines() if (ids := _ids(raw)) and ids.setl_id)
-    if repeated:
-        first_claimant: dict[str, str] = {}
-        for _, raw in lines():
-            ids = _ids(raw)
-            if ids is not None and ids.setl_id and hash(ids.setl_id) in repeated:
-                groups.union(first_claimant.setdefault(ids.setl_id, ids.psn_no), ids.psn_no)
+    groups = bound_groups(bindings)
+    seen = SeenTwice()
+    for _, raw in lines():
+        seen.add_setl_id(line_ids(raw))
+    join_claimants(lines(), groups, seen.repeated())
     return groups
 
 
+def bound_groups(bindings: Iterable[tuple[str, str]]) -> Groups:
+    """Every family member with the employee whose account pays for them."""
+    groups = Groups()
+    for member, employee in bindings:
+        groups.union(member, employee)
+    return groups
+
+
+def join_claimants(lines: Iterable[tuple[int, bytes]], groups: Groups, repeated: set[int]) -> bool:
+    """Join the members whose claims carry the same setl_id (`repeated`: the hashes of the
+    setl_ids that occur more than once); whether any group changed."""
+    if not repeated:
+        return False
+    changed = False
+    first_claimant: dict[str, str] = {}
+    for _, raw in lines:
+        ids = line_ids(raw)
+        if ids is not None and ids.setl_id and hash(ids.setl_id) in repeated:
+            changed |= groups.union(first_claimant.setdefault(ids.setl_id, ids.psn_no), ids.psn_no)
+    return changed
+
+
+class SeenTwice:
+    """The setl_ids (by hash) of a file's lines that occur more than once. Kept as 8 bytes each
+    in 256 arrays and sorted one array at a time: one list of every hash as Python objects took
+    60 MB for 1,000,000 lines, which the process then kept for the whole run."""
+
+    def __init__(self) -> None:
+        self._buckets = [array("q") for _ in range(256)]
+
+    def add(self, value: int) -> None:
+        self._buckets[value & 255].append(value)
+
+    def add_setl_id(self, ids: LineIds | None) -> None:
+        # A line without a setl_id is rejected before any aggregate is read: it joins no group
+        # (all of them sharing the empty setl_id would make one group of every member with one).
+        if ids is not None and ids.setl_id:
+            self.add(hash(ids.setl_id))
+
+    def repeated(self) -> set[int]:
+        repeated: set[int] = set()
+        for bucket in self._buckets:
+            ordered = sorted(bucket)
+            repeated.update(a for a, b in itertools.pairwise(ordered) if a == b)
+        return repeated
+
+
 def _repeated_hashes(hashes: Iterable[int]) -> set[int]:
-    """The hashes that occur more than once. Kept as 8 bytes each in 256 arrays and sorted one
-    array at a time: one list of every hash as Python objects took 60 MB for 1,000,000 lines,
-    which the process then kept for the whole run."""
-    buckets = [array("q") for _ in range(256)]
+    """The hashes that occur more than once."""
+    seen = SeenTwice()
     for value in hashes:
-        buckets[value & 255].append(value)
-    repeated: set[int] = set()
-    for bucket in buckets:
-        ordered = sorted(bucket)
-        repeated.update(a for a, b in itertools.pairwise(ordered) if a == b)
-    return repeated
+        seen.add(value)
+    return seen.repeated()
 
 
 def group_hash(raw: bytes, groups: Groups) -> int:
     """A claim line's group as a number; 0 for a line that does not decode."""
-    ids = _ids(raw)
+    return group_hash_of(line_ids(raw), groups)
+
+
+def group_hash_of(ids: LineIds | None, groups: Groups) -> int:
+    """`group_hash` of a line's decoded ids."""
     if ids is None:
         return 0
     return zlib.crc32(groups.find(ids.psn_no).encode("utf-8"))

@@ -103,6 +103,29 @@ def test_a_file_changed_while_it_is_settled_stops_the_run(tmp_path: Path) -> Non
         list(given)
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_first_pass_joins_members_whose_claims_share_a_setl_id(tmp_path: Path, workers: int) -> None:
+    """Given only the bindings, the grouped path finds the shared setl_ids itself: the same
+    groups as `plan_split`, every line with its group's worker."""
+    claims = [{"psn_no": f"P{m}", "setl_id": f"S{m}"} for m in range(60)]
+    claims += [{"psn_no": "P7", "setl_id": "S-SHARED"}, {"psn_no": "P40", "setl_id": "S-SHARED"}]
+    claims += [{"psn_no": "P40", "setl_id": "S-TOO"}, {"psn_no": "P51", "setl_id": "S-TOO"}]
+    lines = [json.dumps(c).encode() for c in claims]
+    path = tmp_path / "claims.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    bound = Groups()
+    bound.union("P3", "P5")
+    planned = plan_split(lambda: iter(enumerate(lines, start=1)), [("P3", "P5")])
+    with path.open("rb") as file:
+        routed = list(bucketed_lines(file, bound, workers))
+    assert bound.find("P7") == bound.find("P40") == bound.find("P51") == planned.find("P51")
+    assert bound.find("P3") == bound.find("P5") != bound.find("P7")
+    for _, raw, worker in routed:
+        assert worker == worker_of(raw, planned, workers)
+    joined = {worker for _, raw, worker in routed if json.loads(raw)["psn_no"] in ("P7", "P40", "P51")}
+    assert len(joined) == 1
+
+
 def test_lines_without_a_setl_id_join_no_group() -> None:
     claims = [b'{"psn_no": "P1"}', b'{"psn_no": "P2", "setl_id": ""}', b'{"psn_no": "P3", "setl_id": "S1"}']
     groups = plan_split(lambda: iter(enumerate(claims, start=1)), [])
