@@ -120,25 +120,26 @@ class InputOrder:
         self._sizes = array("i")
         self._end = 0  # bytes held
 
-    def add(self, line_no: int, *texts: str | None) -> None:
-        """The texts of one line (its result, then its --rejects line or None)."""
+    def add(self, line_no: int, output: str, reject: str | None) -> None:
+        """One line's result, and its --rejects line when it was rejected."""
         missing = line_no - len(self._starts)
         if missing > 0:  # sizes first: `lines` reads a size only for a line whose start is set
             self._sizes.extend(array("i", [0]) * missing)
             self._starts.extend(array("q", [-1]) * missing)
-        held = b"\x00".join(b"" if t is None else t.encode("utf-8") for t in texts)  # JSON has no NUL
+        held = output.encode("utf-8") if reject is None else f"{output}\x00{reject}".encode()  # JSON has no NUL
         self._held.write(held)  # then recorded: an interrupt in between leaves the line without texts
         self._starts[line_no - 1], self._sizes[line_no - 1] = self._end, len(held)
         self._end += len(held)
 
-    def lines(self) -> Iterator[list[str | None]]:
-        """The texts of lines 1, 2, ... up to the first line without any (in input order)."""
+    def lines(self) -> Iterator[tuple[str, str | None]]:
+        """The (result, reject line) of lines 1, 2, ... up to the first line without any (in input order)."""
         self._held.flush()
-        fd = self._held.fileno()
-        for line, start in enumerate(self._starts):
+        fd, pread = self._held.fileno(), os.pread
+        for start, size in zip(self._starts, self._sizes, strict=False):  # add extends sizes first
             if start < 0:
                 return
-            yield [t.decode("utf-8") or None for t in os.pread(fd, self._sizes[line], start).split(b"\x00")]
+            output, _, reject = pread(fd, size, start).partition(b"\x00")
+            yield output.decode("utf-8"), reject.decode("utf-8") if reject else None
 
     def close(self) -> None:
         self._held.close()

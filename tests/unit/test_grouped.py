@@ -150,11 +150,11 @@ def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> 
         held.add(5, '{"line": 5}', None)
         held.add(2, '{"line": "二"}', None)
         assert list(held.lines()) == [
-            ['{"line": 1, "status": "rejected"}', '{"line": 1, "reason": "not_json"}'],
-            ['{"line": "二"}', None],
-            ['{"line": 3}', None],
+            ('{"line": 1, "status": "rejected"}', '{"line": 1, "reason": "not_json"}'),
+            ('{"line": "二"}', None),
+            ('{"line": 3}', None),
         ]  # line 4 has none yet: line 5 waits for it
         held.add(4, '{"line": 4}', None)
-        assert [texts[0] for texts in held.lines()][3:] == ['{"line": 4}', '{"line": 5}']
+        assert [output for output, _ in held.lines()][3:] == ['{"line": 4}', '{"line": 5}']
     finally:
         held.close()
