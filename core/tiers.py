@@ -13,6 +13,7 @@ more than what is left, and the person's part is simply what remains at the end.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -95,10 +96,10 @@ class MemberTerms:
 
 def _deductible_map(value: Mapping[str, int] | None) -> dict[str, int]:
     # Canonical form: sorted keys, zero entries dropped, so that plus-then-minus compares equal.
-    if value is None:
+    if not value:
         return {}
     out: dict[str, int] = {}
-    for key in sorted(value):
+    for key in sorted(value) if len(value) > 1 else value:
         amount = value[key]
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError(f"basic_deductible_used[{key!r}] must be an int (fen)")
@@ -145,9 +146,10 @@ class YearToDate:
     def plus_all(self, deltas: Iterable[tuple[Mapping[str, Any], int]]) -> YearToDate:
         """This plus (sign 1) or minus (sign -1) each delta given as stored (fen by field name),
         summed in one pass: replaying a member-year folds all its events here at once, and an
-        object per event cost more than the sums."""
-        totals = [getattr(self, name) for name in _AMOUNT_FIELDS]
-        maps = {field: dict(getattr(self, field)) for field in _MAP_FIELDS}
+        object per event cost more than the sums. The maps no delta names are shared with the
+        result, not copied (nothing changes a YearToDate's maps once it is made)."""
+        totals = list(_AMOUNTS_OF(self))
+        maps: dict[str, dict[str, int]] = {}
         for delta, sign in deltas:
             # Only the fields a delta names (stored deltas leave zero amounts out).
             for name, value in delta.items():
@@ -156,17 +158,20 @@ class YearToDate:
                     if type(value) is not int:
                         raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
                     totals[index] += sign * value
-                elif name in maps:
-                    sums = maps[name]
+                elif name in _MAP_FIELDS:
+                    sums = maps.get(name)
+                    if sums is None:
+                        sums = maps[name] = dict(getattr(self, name))
                     for key, amount in _deductible_map(value).items():
                         sums[key] = sums.get(key, 0) + sign * amount
                 else:
                     raise ValueError(f"unknown YearToDate field: {name}")
         result = object.__new__(YearToDate)
-        for name, total in zip(_AMOUNT_FIELDS, totals, strict=True):
-            object.__setattr__(result, name, total)
-        for field, sums in maps.items():
-            object.__setattr__(result, field, _deductible_map(sums))
+        for set_amount, total in zip(_AMOUNT_SETTERS, totals, strict=True):
+            set_amount(result, total)
+        for field in _MAP_FIELDS:
+            sums = maps.get(field)
+            object.__setattr__(result, field, getattr(self, field) if sums is None else _deductible_map(sums))
         return result
 
     def minus(self, delta: YearToDate) -> YearToDate:
@@ -184,16 +189,15 @@ class YearToDate:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> YearToDate:
-        unknown = set(d) - _FIELD_NAMES
-        if unknown:
-            raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(unknown))}")
+        if not d.keys() <= _FIELD_NAMES:
+            raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(d.keys() - _FIELD_NAMES))}")
         # Hot path (every replayed event): check the types inline instead of through attrs.
         result = object.__new__(cls)
-        for name in _AMOUNT_FIELDS:
+        for name, set_amount in zip(_AMOUNT_FIELDS, _AMOUNT_SETTERS, strict=True):
             value = d.get(name, 0)
             if type(value) is not int:
                 raise TypeError(f"{name} must be an int (fen), not {type(value).__name__}")
-            object.__setattr__(result, name, value)
+            set_amount(result, value)
         for field in _MAP_FIELDS:
             object.__setattr__(result, field, _deductible_map(d.get(field)))
         return result
@@ -203,6 +207,10 @@ _MAP_FIELDS = ("basic_deductible_used", "maternity_paid")  # fen by key (deducti
 _AMOUNT_FIELDS = tuple(f.name for f in attrs.fields(YearToDate) if f.name not in _MAP_FIELDS)
 _FIELD_NAMES = frozenset(f.name for f in attrs.fields(YearToDate))
 _AMOUNT_INDEX = {name: index for index, name in enumerate(_AMOUNT_FIELDS)}
+# The slots' own setters and one getter of them all: past the frozen class's __setattr__ without
+# a lookup by name for each field (a member-year folds one delta a claim).
+_AMOUNT_SETTERS = tuple(getattr(YearToDate, name).__set__ for name in _AMOUNT_FIELDS)
+_AMOUNTS_OF = operator.attrgetter(*_AMOUNT_FIELDS)
 
 
 @attrs.frozen
