@@ -166,14 +166,6 @@ class SeenTwice:
         return repeated
 
 
-def _repeated_hashes(hashes: Iterable[int]) -> set[int]:
-    """The hashes that occur more than once."""
-    seen = SeenTwice()
-    for value in hashes:
-        seen.add(value)
-    return seen.repeated()
-
-
 def group_hash(raw: bytes, groups: Groups) -> int:
     """A claim line's group as a number; 0 for a line that does not decode."""
     return group_hash_of(line_ids(raw), groups)

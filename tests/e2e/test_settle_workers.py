@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bulk.mode import SettleMode, choose_mode, parallel_file_bytes_min
-from bulk.workers import _repeated_hashes, plan_split, worker_of
+from bulk.workers import SeenTwice, plan_split, worker_of
 from commands.synthetic import Scenario, generate
 from store.app import Store
 from store.server import ServerLocation
@@ -104,8 +104,15 @@ def test_a_whole_chain_of_bindings_and_claims_sharing_a_setl_id_go_to_one_worker
 def test_repeated_hashes_are_found_in_every_bucket_and_only_they() -> None:
     # 5 and 261 share a bucket (the low byte) without being equal; negative hashes are kept.
     values = [5, 261, -3, 7, 5, -3, 2**62 + 5, -(2**63), -(2**63)]
-    assert _repeated_hashes(iter(values)) == {5, -3, -(2**63)}
-    assert _repeated_hashes(iter(range(1000))) == set()
+    assert repeated_among(values) == {5, -3, -(2**63)}
+    assert repeated_among(range(1000)) == set()
+
+
+def repeated_among(values: Iterable[int]) -> set[int]:
+    seen = SeenTwice()
+    for value in values:
+        seen.add(value)
+    return seen.repeated()
 
 
 def test_the_split_knows_every_family_binding(stores: dict[str, str], files: Path) -> None:
