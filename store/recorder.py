@@ -35,6 +35,7 @@ from psycopg.rows import tuple_row
 
 from app import stages
 from app.ports import RegionLog
+from core.codec import stored_event
 from core.funds import BANK_EVENT_DATES, BankDraw, check_bank_draws
 from store.chain import GENESIS_HASH, event_hash, micros
 
@@ -296,7 +297,7 @@ class RegionRecorder(PostgresProcessRecorder, RegionLog):
                 params = {"unknown": unknown, "ids": ids, "after": versions}
                 rows = curs.execute(self._select_many, params, binary=True).fetchall()
             for originator_id, version, topic, state in rows:
-                found[originator_id].append(StoredEvent(originator_id, version, topic, state))
+                found[originator_id].append(stored_event(originator_id, version, topic, state))
             stages.count("aggregates asked for", len(ids))
             stages.count("events read", len(rows))
         return found
