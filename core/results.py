@@ -10,6 +10,9 @@ from core.records import Echoed
 from core.settlement import RESULT_AMOUNT_FIELDS, SettlementFacts, clr_type, fund_payments, national_amounts
 
 
+_ZERO_YUAN = format_yuan(0)
+
+
 def settlement_result(
     facts: SettlementFacts, status: str, *, sign: int = 1, dated: str | None = None
 ) -> dict[str, Any]:
@@ -24,7 +27,8 @@ def settlement_result(
     out.update(med_type=claim["med_type"], clr_type=clr_type(claim["med_type"]), setl_time=dated or claim["setl_time"])
     amounts = national_amounts(facts.insutype, facts.amounts)
     for name in RESULT_AMOUNT_FIELDS:
-        out[name] = format_yuan(sign * amounts[name])
+        fen = amounts[name]
+        out[name] = format_yuan(sign * fen) if fen else _ZERO_YUAN  # about half of them are zero
     out["setldetail"] = [
         {"fund_pay_type": fund, "fund_payamt": format_yuan(sign * amount)}
         for fund, amount in fund_payments(facts.insutype, facts.amounts)
