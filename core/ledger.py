@@ -130,18 +130,20 @@ def settlement_postings(
     )
     legs: list[Posting] = []
     for fund, amount in payers:
-        legs.extend(move(fund, BENEFIT_EXPENSE, payable, amount, credit_party=payee))
+        if amount:  # most payers pay nothing: no legs made to be dropped by `journal`
+            legs.extend(move(fund, BENEFIT_EXPENSE, payable, amount, credit_party=payee))
     account_paid = amounts["acct_pay"] + amounts["acct_mulaid_pay"]
-    legs.extend(
-        move(
-            INDIVIDUAL_ACCOUNT_FUND,
-            INDIVIDUAL_ACCOUNTS,
-            payable,
-            account_paid,
-            debit_party=account_psn or "",
-            credit_party=payee,
+    if account_paid:
+        legs.extend(
+            move(
+                INDIVIDUAL_ACCOUNT_FUND,
+                INDIVIDUAL_ACCOUNTS,
+                payable,
+                account_paid,
+                debit_party=account_psn or "",
+                credit_party=payee,
+            )
         )
-    )
     return journal(*legs)
 
 
