@@ -9,7 +9,6 @@ from core.money import format_yuan
 from core.records import Echoed
 from core.settlement import RESULT_AMOUNT_FIELDS, SettlementFacts, clr_type, fund_payments, national_amounts
 
-
 _ZERO_YUAN = format_yuan(0)
 
 

@@ -96,10 +96,10 @@ class MemberTerms:
 
 def _deductible_map(value: Mapping[str, int] | None) -> dict[str, int]:
     # Canonical form: sorted keys, zero entries dropped, so that plus-then-minus compares equal.
-    if not value:
+    if value is None:
         return {}
     out: dict[str, int] = {}
-    for key in sorted(value) if len(value) > 1 else value:
+    for key in sorted(value) if len(value) > 1 else value:  # one key (the usual): nothing to sort
         amount = value[key]
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError(f"basic_deductible_used[{key!r}] must be an int (fen)")
