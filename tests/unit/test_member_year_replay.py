@@ -45,6 +45,11 @@ def test_a_fold_refuses_what_from_dict_refuses():
         YearToDate().plus_all([({"paid_twice": 100}, 1)])
     with pytest.raises(TypeError, match=r"basic_deductible_used\['11'\] must be an int"):
         YearToDate().plus_all([({"basic_deductible_used": {"11": "300"}}, 1)])
+    for not_a_map in (0, 5, 0.0):  # a stored number where the deductibles go is refused, zero too
+        with pytest.raises(TypeError):
+            YearToDate.from_dict({"basic_deductible_used": not_a_map})
+        with pytest.raises(TypeError):
+            YearToDate().plus_all([({"maternity_paid": not_a_map}, 1)])
 
 
 def test_a_fold_of_plus_and_minus_the_same_delta_is_where_it_started():
