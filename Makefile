@@ -1,15 +1,24 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up.
-PYTHON ?= python3
+# The venv's interpreter: Debian's /usr/bin/python3 when it is 3.11 or later with venv, otherwise
+# the first python3 on PATH. Debian builds its interpreter with profile-guided and link-time
+# optimisation, linked statically; a pyenv build (shared libpython, neither optimisation) settles
+# claims with about 12% more CPU (docs/performance.md, "The interpreter"). PYTHON=... overrides.
+PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
+	$$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
-HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+HASH := $(shell { cat pyproject.toml; echo $(PYTHON); } | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
 .PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -x $(BIN)/python ] && [ "$$(cat $(VENV)/.python 2>/dev/null)" != "$(PYTHON)" ]; then \
+		echo "$(VENV) was made with another interpreter: making it again with $(PYTHON)"; \
+		rm -rf $(VENV); fi
+	test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && echo "$(PYTHON)" > $(VENV)/.python; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
-from bench.figures import figure
+from bench.figures import figure, machine
 from commands.synthetic import Scenario, generate, load
 from store.app import Store
 from store.server import ServerLocation, create_database, drop_database, locate, with_dbname
@@ -263,7 +263,8 @@ def main() -> None:
         finally:
             drop_database(server.url, template)
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {args.members:,} members")
+    print(machine(server.describe()))
+    print(f"{args.claims:,} claims, {args.members:,} members")
     for setting in settings:
         options = _options(setting)
         print(figure(f"yibao claims settle {options}", rates[setting], "claims/s"))

@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.figures import machine
 from bench.settle import settle
 from bulk import batch
 from bulk.collector import after_settled_batch
@@ -93,7 +94,7 @@ def main() -> None:
         store.close()
         drop_database(server.url, name)
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores; {members:,} members")
+    print(f"{machine(server.describe())}; {members:,} members")
     print(f"growth: {grown / empty:.2f} of the empty-store speed with {events:,} events stored (target: at least 0.80)")
 
 

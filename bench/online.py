@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.figures import figure, percentile
+from bench.figures import figure, machine, percentile
 from bench.settle import prepare
 from bulk import batch
 from bulk.lines import read_lines
@@ -91,7 +91,7 @@ def main() -> None:
                 f"max {max(latencies) * 1000:.1f} ms"
             )
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.clients} clients, one claim per transaction")
+    print(f"{machine(server.describe())}; {args.clients} clients, one claim per transaction")
     print(figure("p50 latency", p50s, "ms", digits=1))
     print(figure("p99 latency", p99s, "ms", digits=1))
     print(figure("throughput", rates, "claims/s"))

@@ -39,7 +39,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench.figures import figure
+from bench.figures import figure, machine
 from bench.settle import settled_region
 from commands.synthetic import Scenario
 from core.records import MemberRecord, decode_line, parse_claim
@@ -161,7 +161,7 @@ def main_events(server: ServerLocation, events_wanted: int, runs: int) -> None:
     if events < events_wanted:
         raise SystemExit(f"database {name} holds {events:,} events, fewer than {events_wanted:,}")
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores; database {name} (kept)")
+    print(f"{machine(server.describe())}; database {name} (kept)")
     print(figure(f"read model rebuild from {events:,} events", rates, "events/s"))
 
 
@@ -188,7 +188,7 @@ def main() -> None:
             loads.append((time.perf_counter() - began) * 1000)
         assert member_year is not None
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores")
+    print(machine(server.describe()))
     print(figure(f"read model rebuild from {events:,} events", rates, "events/s"))
     print(figure(f"load of a member-year of {member_year.version:,} events", loads, "ms", digits=1))
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.figures import figure
+from bench.figures import figure, machine
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.lines import read_lines
@@ -101,7 +101,7 @@ def main() -> None:
                 results.append(count / seconds)
                 print(f"run {run + 1} {kind}: {count:,} claims in {seconds:.1f} s = {count / seconds:,.0f} claims/s")
     print()
-    print(f"server: {server.describe()}; {os.cpu_count()} cores; {args.claims:,} claims, {scenario.members:,} members")
+    print(f"{machine(server.describe())}; {args.claims:,} claims, {scenario.members:,} members")
     print(figure("bulk settlement", bulk, "claims/s"))
     print(figure("one claim per transaction (baseline)", single, "claims/s"))
     print(f"ratio bulk / baseline (medians): {statistics.median(bulk) / statistics.median(single):.1f}x")
