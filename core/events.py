@@ -99,7 +99,28 @@ def _new_event(event_class: Any, given: dict[str, Any], envelope: dict[str, Any]
     return event
 
 
-class Aggregate(domain.Aggregate):
+@cache
+def _created_event_class(aggregate_class: type[Any]) -> type[Any] | None:
+    """The one "created" event class the library would make `aggregate_class(...)` with (None when
+    it has none or several: the library's own call then names the mistake)."""
+    classes = domain._created_event_classes.get(aggregate_class, ())
+    return classes[0] if len(classes) == 1 else None
+
+
+class MetaAggregate(domain.MetaAggregate):
+    """`Aggregate(name=value, ...)` made without the library's pass matching the arguments to
+    `__init__`'s signature (8.5 against 5.8 µs an aggregate, about one a claim): `_new_event`
+    checks the names against the event's fields, and wrong ones still raise the TypeError of the
+    event's own `__init__`. Positional arguments take the library's way."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        created = _created_event_class(cls)
+        if args or created is None:
+            return super().__call__(*args, **kwargs)
+        return cls._create(created, **kwargs)
+
+
+class Aggregate(domain.Aggregate, metaclass=MetaAggregate):
     """The library's aggregate, its events made by `_new_event`. Every aggregate's id comes from
     its `create_id` (a business key), never an `id` argument."""
 
