@@ -19,13 +19,14 @@ from app import stages
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
-from bulk.lines import dumps, read_lines
+from bulk.lines import dumps, encode_line, read_lines
 from bulk.workers import bound_groups, plan_split, routed_lines, settle_in_workers, worker_cache_max
 from core.errors import YibaoError
 from store.app import Store
 from store.server import ServerLocation
 
-Write = Callable[[str, "str | None"], None]  # a result line, and its reject line when rejected
+# A result line, and its reject line when rejected: each one JSON object in UTF-8, no line end.
+Write = Callable[[bytes, "bytes | None"], None]
 
 
 class Counter(Protocol):
@@ -66,7 +67,8 @@ def settle_file(
         after_batch=after_settled_batch, on_date=on_date,
     )  # fmt: skip
     for result in settled:
-        write(dumps(result.output), rejects_line(result.line_no, result.output) if result.rejected else None)
+        output = result.output
+        write(encode_line(output), encode_line({"line": result.line_no, **output}) if result.rejected else None)
 
 
 def rejects_line(line_no: int, output: dict[str, Any]) -> str:
@@ -141,7 +143,7 @@ def _settle_in_workers(
         # still writing to it).
         with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
             for result in settled:
-                write(result.output, result.reject)
+                write(result[1], result[2])
         return
     # Results come in bucket order: held, then written in input order. Also after a failure or
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
@@ -151,11 +153,10 @@ def _settle_in_workers(
         try:
             with contextlib.closing(settled):
                 for result in settled:
-                    held.add(result.line_no, result.output, result.reject)
+                    held.add(*result)
         finally:
             with stages.stage("write results"):
                 for output, reject in held.lines():
-                    assert output is not None  # every result line has text; only a reject line may not
                     write(output, reject)
                     written += 1
             held.close()

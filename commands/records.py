@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import click
 
@@ -103,10 +104,12 @@ def _settle_command(
     grouped: bool = False,
     on_date: dt.date | None = None,
 ) -> None:
-    def write(output: str, reject: str | None) -> None:
-        out.write(f"{output}\n")
-        if reject is not None and rejects is not None:
-            rejects.write(reject + "\n")
+    results, rejected = _binary(out), _binary(rejects) if rejects is not None else None
+
+    def write(output: bytes, reject: bytes | None) -> None:
+        results.write(output + b"\n")
+        if reject is not None and rejected is not None:
+            rejected.write(reject + b"\n")
 
     named = getattr(out, "name", None)
     beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
@@ -117,7 +120,9 @@ def _settle_command(
                 workers=workers, grouped=grouped, held_in=beside, progress=Progress("claims"), on_date=on_date,
             )  # fmt: skip
         finally:
-            out.flush()
+            results.flush()
+            if rejected is not None:
+                rejected.flush()
         carry_remote_care(obj)
     except OSError as exc:  # the output was checked writable when the command line was read; a disk can fill
         for opened in (out, rejects):
@@ -129,6 +134,14 @@ def _settle_command(
             "claim settled before it is recorded, and the same file run again answers each line as this run did",
             reason="file_error",
         ) from None
+
+
+def _binary(text: IO[str]) -> IO[bytes]:
+    """The bytes under a UTF-8 text file (click's, or its lazy stand-in that opens on first use):
+    results are written as they were encoded, UTF-8 JSON. Flushed first, so that nothing
+    written as text before comes after them."""
+    text.flush()
+    return cast(IO[bytes], cast(io.TextIOWrapper, text).buffer)
 
 
 @claims.command("settle")

@@ -145,16 +145,16 @@ def test_sigterm_and_sighup_interrupt_a_grouped_run_as_ctrl_c_does() -> None:
 def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> None:
     held = InputOrder()
     try:
-        held.add(3, '{"line": 3}', None)
-        held.add(1, '{"line": 1, "status": "rejected"}', '{"line": 1, "reason": "not_json"}')
-        held.add(5, '{"line": 5}', None)
-        held.add(2, '{"line": "二"}', None)
+        held.add(3, b'{"line": 3}', None)
+        held.add(1, b'{"line": 1, "status": "rejected"}', b'{"line": 1, "reason": "not_json"}')
+        held.add(5, b'{"line": 5}', None)
+        held.add(2, '{"line": "二"}'.encode(), None)
         assert list(held.lines()) == [
-            ('{"line": 1, "status": "rejected"}', '{"line": 1, "reason": "not_json"}'),
-            ('{"line": "二"}', None),
-            ('{"line": 3}', None),
+            (b'{"line": 1, "status": "rejected"}', b'{"line": 1, "reason": "not_json"}'),
+            ('{"line": "二"}'.encode(), None),
+            (b'{"line": 3}', None),
         ]  # line 4 has none yet: line 5 waits for it
-        held.add(4, '{"line": 4}', None)
-        assert [output for output, _ in held.lines()][3:] == ['{"line": 4}', '{"line": 5}']
+        held.add(4, b'{"line": 4}', None)
+        assert [output for output, _ in held.lines()][3:] == [b'{"line": 4}', b'{"line": 5}']
     finally:
         held.close()

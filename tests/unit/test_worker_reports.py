@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 
-from bulk.workers import SettledLine, _Reports
+from bulk.workers import _Reports
 
 
 def test_a_report_larger_than_a_pipe_is_received_while_the_parent_does_not_ask() -> None:
@@ -13,7 +13,7 @@ def test_a_report_larger_than_a_pipe_is_received_while_the_parent_does_not_ask()
     returns without the parent reading (the parent may be blocked handing out lines)."""
     receiving, sending = multiprocessing.Pipe(duplex=False)
     reports = _Reports([receiving], ended=lambda index: "gone")
-    lines = [(n, f'{{"line":{n},"status":"settled"}}' + " " * 500, None) for n in range(1, 2_001)]  # about 1 MB
+    lines = [(n, b'{"line":%d,"status":"settled"}' % n + b" " * 500, None) for n in range(1, 2_001)]  # about 1 MB
     sent = threading.Event()
 
     def worker() -> None:
@@ -32,14 +32,14 @@ def test_a_report_larger_than_a_pipe_is_received_while_the_parent_does_not_ask()
     while len(taken) < 2:
         taken += reports.taken(timeout=1)
     assert [(index, kind) for index, kind, _ in taken] == [(0, "lines"), (0, "done")]
-    assert taken[0][2] == [SettledLine(*line) for line in lines]
+    assert taken[0][2] == lines
     reports.join()
 
 
 def test_a_worker_that_ends_without_its_last_report_is_an_error() -> None:
     receiving, sending = multiprocessing.Pipe(duplex=False)
     reports = _Reports([receiving], ended=lambda index: f"worker {index} ended (exit code -9)")
-    sending.send(("lines", [(1, "{}", None)]))
+    sending.send(("lines", [(1, b"{}", None)]))
     sending.close()  # killed before "done"
     taken = reports.taken(timeout=5)
     while len(taken) < 2:
