@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from app import stages
-from bulk.lines import cut_line, line_text, read_limit, read_lines
+from bulk.lines import cut_line, line_text, read_limit, read_lines, read_lines_ending
 from bulk.workers import Groups, SeenTwice, group_hash, group_hash_of, join_claimants, line_ids
 from core.errors import YibaoError
 
@@ -77,14 +77,12 @@ def _first_pass(file: IO[bytes], groups: Groups) -> tuple[array[int], array[int]
     file.seek(0)
     starts, hashes = array("q"), array("I")
     seen = SeenTwice()
-    position = 0
-    for _, raw in read_lines(file):
+    starts.append(0)
+    for _, raw, end in read_lines_ending(file):
         ids = line_ids(raw)
-        starts.append(position)
+        starts.append(end)  # where the next line starts; after the last, where it ends
         hashes.append(group_hash_of(ids, groups))
         seen.add_setl_id(ids)
-        position = file.tell()
-    starts.append(position)  # the end of the last line
     if join_claimants(_lines_from_start(file), groups, seen.repeated()):  # groups changed: hashes again
         hashes = array("I", (group_hash(raw, groups) for _, raw in _lines_from_start(file)))
     return starts, hashes
