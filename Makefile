@@ -1,11 +1,14 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up.
 # The venv's interpreter: Debian's /usr/bin/python3 when it is 3.11 or later with venv, otherwise
-# the first python3 on PATH. Debian builds its interpreter with profile-guided and link-time
-# optimisation, linked statically; a pyenv build (shared libpython, neither optimisation) settles
-# claims with about 12% more CPU (docs/performance.md, "The interpreter"). PYTHON=... overrides.
-PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
+# the first python3 on PATH (which then says what it lacks). Debian builds its interpreter with
+# profile-guided and link-time optimisation, linked statically; a pyenv build (shared libpython,
+# neither optimisation) settles claims with about 12% more CPU (docs/performance.md, "The
+# interpreter"). PYTHON=... overrides. Looked for once (:=), not at every use.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell for p in /usr/bin/python3 python3; do \
 	$$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
-	&& { echo $$p; break; }; done)
+	&& { echo $$p; break; }; done),python3)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 HASH := $(shell { cat pyproject.toml; echo $(PYTHON); } | sha256sum | cut -c1-12)
