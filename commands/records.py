@@ -105,11 +105,16 @@ def _settle_command(
     on_date: dt.date | None = None,
 ) -> None:
     results, rejected = _binary(out), _binary(rejects) if rejects is not None else None
+    # A terminal shows each result as it comes (OutputFile keeps its line buffering); bytes
+    # written beneath the text layer would otherwise wait for a block to fill.
+    each_line = bool(getattr(out, "line_buffering", False))
 
     def write(output: bytes, reject: bytes | None) -> None:
         results.write(output + b"\n")
         if reject is not None and rejected is not None:
             rejected.write(reject + b"\n")
+        if each_line:
+            results.flush()
 
     named = getattr(out, "name", None)
     beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
