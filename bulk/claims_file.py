@@ -19,7 +19,7 @@ from app import stages
 from bulk import batch
 from bulk.collector import after_settled_batch
 from bulk.grouped import InputOrder, bucketed_lines
-from bulk.lines import dumps, encode_line, read_lines
+from bulk.lines import encode_line, read_lines, reject_line
 from bulk.workers import bound_groups, plan_split, routed_lines, settle_in_workers, worker_cache_max
 from core.errors import YibaoError
 from store.app import Store
@@ -68,11 +68,11 @@ def settle_file(
     )  # fmt: skip
     for result in settled:
         output = result.output
-        write(encode_line(output), encode_line({"line": result.line_no, **output}) if result.rejected else None)
+        write(encode_line(output), reject_line(result.line_no, output) if result.rejected else None)
 
 
 def rejects_line(line_no: int, output: dict[str, Any]) -> str:
-    return dumps({"line": line_no, **output})
+    return reject_line(line_no, output).decode("utf-8")
 
 
 def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
@@ -142,8 +142,8 @@ def _settle_in_workers(
         # given so far are written (their default would end this process with the workers
         # still writing to it).
         with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
-            for result in settled:
-                write(result[1], result[2])
+            for _, output, reject in settled:
+                write(output, reject)
         return
     # Results come in bucket order: held, then written in input order. Also after a failure or
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.

@@ -421,7 +421,7 @@ def _work(
 
     stages.role(f"worker{index}")
     from bulk.collector import after_settled_batch, configure_for_bulk
-    from bulk.lines import encode_line
+    from bulk.lines import encode_line, reject_line
     from store.app import Store
 
     configure_for_bulk()
@@ -448,7 +448,7 @@ def _work(
             )
             for result in settled:
                 output = encode_line(result.output)
-                reject = encode_line({"line": result.line_no, **result.output}) if result.rejected else None
+                reject = reject_line(result.line_no, result.output) if result.rejected else None
                 pending.append((result.line_no, output, reject))
         if pending:
             outbox.send(("lines", pending))
