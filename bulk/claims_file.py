@@ -71,10 +71,6 @@ def settle_file(
         write(encode_line(output), reject_line(result.line_no, output) if result.rejected else None)
 
 
-def rejects_line(line_no: int, output: dict[str, Any]) -> str:
-    return reject_line(line_no, output).decode("utf-8")
-
-
 def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
     for item in items:
         progress.step()

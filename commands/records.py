@@ -12,8 +12,7 @@ from typing import IO, Any, cast
 import click
 
 from bulk import batch, claims_file
-from bulk.claims_file import rejects_line
-from bulk.lines import dumps, read_lines
+from bulk.lines import dumps, read_lines, reject_line
 from bulk.mode import choose_mode
 from commands.approvals import request_line
 from commands.clearing import carry_remote_care
@@ -78,7 +77,7 @@ def _run_import(what: str, results: Iterator[batch.LineResult]) -> None:
         binding_refused = result.output.get("binding", {}).get("status") == "refused"
         refused += binding_refused
         if result.rejected or binding_refused:
-            click.echo(rejects_line(result.line_no, result.output), err=True)
+            click.echo(reject_line(result.line_no, result.output), err=True)  # UTF-8 bytes, as written
         if "lookback" in result.output:
             click.echo(dumps(result.output))
     click.echo(_count_line(what, counts, refused))
