@@ -16,14 +16,7 @@ from core.codec import aggregate_topic
 from core.errors import StaleRead
 from core.events import Aggregate, Created, Event
 from core.ids import member_year_id
-from core.tiers import YearToDate
-
-
-def nonzero(delta: Mapping[str, Any]) -> dict[str, Any]:
-    """A delta without its zero amounts (a missing amount is 0). A member-year holds one per
-    settlement in force: all thirteen fields each took a kilobyte per settlement in memory."""
-    return {name: value for name, value in delta.items() if value}
-
+from core.tiers import YearToDate, nonzero
 
 NOTHING_YET = YearToDate()
 

@@ -30,6 +30,7 @@ from core.tiers import (
     YearToDate,
     compute_maternity,
     compute_settlement,
+    nonzero,
     rules_med_type,
     split_personal,
 )
@@ -235,7 +236,7 @@ def decide(
         posted_on=on_date or claim.setl_time.isoformat(),
         charity_referral=computation.charity_referral,
         breakdown=computation.breakdown,
-        delta=computation.delta.to_dict(),
+        delta=nonzero(computation.delta.to_dict()),
         left_to_person=dict(computation.left_to_person),
         account_psn=account_psn,
         operator=operator,

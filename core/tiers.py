@@ -213,6 +213,13 @@ _AMOUNT_SETTERS = tuple(getattr(YearToDate, name).__set__ for name in _AMOUNT_FI
 _AMOUNTS_OF = operator.attrgetter(*_AMOUNT_FIELDS)
 
 
+def nonzero(delta: Mapping[str, Any]) -> dict[str, Any]:
+    """A delta as events store it: without its zero amounts (a missing amount is 0). A
+    settlement's facts spelled all thirteen fields, about 390 of its 2,300 bytes; a member-year
+    holds one per settlement in force, where they took a kilobyte each in memory."""
+    return {name: value for name, value in delta.items() if value}
+
+
 @attrs.frozen
 class Computation:
     act_pay_dedc: int

@@ -510,3 +510,14 @@ def test_a_correction_is_version_two_with_operator_and_reason_and_replaces_the_f
     assert (duplicate.status, duplicate.facts) == ("duplicate", current)
     (stale,) = settle(app, claim("K-1", "K-EMP", "21", 1, "2023-05-05", "5000.00"))
     assert (stale.status, stale.reason) == ("rejected", "exists_with_different_content")
+
+
+def test_a_settlements_facts_store_its_delta_without_zero_amounts(app: RegionApplication) -> None:
+    app.import_members([member("Z-EMP", "310")])
+    fund_account(app, "Z-EMP", "2400.00")
+    settle(app, claim("Z-1", "Z-EMP", "21", 1, "2023-05-05", "5000.00"))
+    settled = next(iter(app.events.get(settlement_id("Z-1"))))
+    # inpatient level 1: 3,800 paid by the pool, 1,200 left to the person, which counts towards
+    # serious illness's threshold; the inpatient deductible is a visit's, not the year's. The
+    # other ten accumulators are 0 and not stored (a missing amount is 0, as in a member-year's).
+    assert settled.facts.delta == {"basic_paid": 380_000, "out_of_pocket": 120_000, "serious_illness_base": 120_000}

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.member_year import AppliedClaim, nonzero
-from core.tiers import YearToDate
+from core.member_year import AppliedClaim
+from core.tiers import YearToDate, nonzero
 
 AMOUNT_FIELDS = [name for name in YearToDate().to_dict() if name != "basic_deductible_used"]
 fen = st.integers(-(10**9), 10**9)
