@@ -34,10 +34,11 @@ PAYEE_MEMBER = "member"
 PAYEES = ("hospital", PAYEE_MEMBER)
 HOSP_LEVELS = (1, 2, 3)
 FUND_CODES = FUNDS  # a contribution may go to any of the funds
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-_REGION = re.compile(r"^[0-9]{6}$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_DATE_TIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])$")
+# Matched whole (`fullmatch`): `$` would also match before a final line end, and let "P1\n" through.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
+_REGION = re.compile(r"[0-9]{6}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])")
 _DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
 _SORTED_KEYS = msgspec.json.Encoder(order="sorted")  # made once: `msgspec.json.encode(order=...)` makes one a call
 
@@ -101,7 +102,7 @@ def decode_line(raw: bytes) -> dict[str, Any]:
 def is_identifier(value: str) -> bool:
     """An id as every input file has them (psn_no, setl_id, ...): 1..64 letters, digits or _.:/-,
     starting with a letter or digit; nothing a CSV or a spreadsheet reads as more than text."""
-    return 0 < len(value) <= ID_CHARS_MAX and _ID.match(value) is not None
+    return 0 < len(value) <= ID_CHARS_MAX and _ID.fullmatch(value) is not None
 
 
 @cache
@@ -130,7 +131,7 @@ class _Fields:
         value = self.obj.get(name)
         if value is None and optional:
             return None
-        if not isinstance(value, str) or not value or len(value) > ID_CHARS_MAX or not _ID.match(value):
+        if not isinstance(value, str) or not value or len(value) > ID_CHARS_MAX or not _ID.fullmatch(value):
             raise _fail(f"bad_{name}", f"field {name}: expected an id of 1..{ID_CHARS_MAX} letters, digits or _.:/-")
         return value
 
@@ -142,7 +143,7 @@ class _Fields:
 
     def date(self, name: str) -> dt.date:
         value = self.obj.get(name)
-        if not isinstance(value, str) or not _DATE.match(value):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise _fail(f"bad_{name}", f"field {name}: expected a date YYYY-MM-DD")
         try:
             return dt.date.fromisoformat(value)
@@ -152,7 +153,7 @@ class _Fields:
     def date_time(self, name: str) -> tuple[dt.date, str | None]:
         """A date, or a date and a time `HH:MM:SS` (the time kept as given, the date decides)."""
         value = self.obj.get(name)
-        matched = _DATE_TIME.match(value) if isinstance(value, str) else None
+        matched = _DATE_TIME.fullmatch(value) if isinstance(value, str) else None
         if matched is None:
             return self.date(name), None
         try:
@@ -175,7 +176,7 @@ class _Fields:
 
     def region(self, name: str) -> str:
         value = self.obj.get(name)
-        if not isinstance(value, str) or not _REGION.match(value):
+        if not isinstance(value, str) or not _REGION.fullmatch(value):
             raise _fail(f"bad_{name}", f"field {name}: expected a 6-digit region code")
         return value
 

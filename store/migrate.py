@@ -23,7 +23,7 @@ from store.errors import MigrationChanged
 GLOBAL_SCOPE = "global"
 # One advisory lock key serialises every migration (several `db up` at once are safe).
 MIGRATION_LOCK_KEY = 0x59494241  # "YIBA"
-REGION_CODE = re.compile(r"^[0-9]{6}$")
+REGION_CODE = re.compile(r"[0-9]{6}")  # matched whole: `$` lets a final line end through
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def schema_name(region: str) -> str:
 
 
 def check_region_code(region: str) -> str:
-    if not REGION_CODE.match(region):
+    if not REGION_CODE.fullmatch(region):
         raise InvalidInput(f"region code must be 6 digits, got {region!r}", reason="bad_region_code")
     return region
 

@@ -43,6 +43,8 @@ def test_a_bad_region_code_is_a_named_one_line_error(cli_env: dict[str, str]) ->
     code, out, err = run(["regions", "add", "33-01"], cli_env)
     assert code == 1 and out == ""
     assert err.strip() == "error: bad_region_code: region code must be 6 digits, got '33-01'"
+    code, out, err = run(["regions", "add", "330109\n"], cli_env)  # `$` matched before the line end
+    assert code == 1 and err.strip() == "error: bad_region_code: region code must be 6 digits, got '330109\\n'"
 
 
 def test_db_status_url_and_stop_with_database_url(cli_env: dict[str, str]) -> None:

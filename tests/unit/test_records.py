@@ -174,6 +174,23 @@ def test_a_malformed_settlement_id_is_rejected_as_bad_setl_id(value: Any) -> Non
     assert claim_reason(setl_id=value) == "bad_setl_id"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("setl_id", "S-0001\n", "bad_setl_id"),
+        ("psn_no", "P-A\n", "bad_psn_no"),
+        ("mdtrt_id", "V-1\n", "bad_mdtrt_id"),
+        ("mdtrtarea_admvs", "330100\n", "bad_mdtrtarea_admvs"),
+        ("setl_time", "2023-03-02 10:00:00\n", "bad_setl_time"),
+        ("setl_time", "2023-03-02\n", "bad_setl_time"),
+    ],
+)
+def test_a_value_ending_in_a_line_end_is_rejected_not_kept_with_it(field: str, value: str, reason: str) -> None:
+    # A regex's `$` also matches before a final line end: "S-0001\n" passed as an id, and the
+    # time of "... 10:00:00\n" was kept without it.
+    assert claim_reason(**{field: value}) == reason
+
+
 def test_malformed_member_and_hospital_ids_are_rejected_by_name() -> None:
     assert claim_reason(psn_no="P A") == "bad_psn_no"
     assert claim_reason(fixmedins_code="") == "bad_fixmedins_code"
