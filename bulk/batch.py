@@ -22,16 +22,17 @@ from app.outcomes import Outcome
 from app.region import RegionApplication
 from bulk.kept import keep_recent
 from bulk.save_behind import SaveInFlight, SettlingBehind
+from core.claim_line import claim_of_line
 from core.member import FamilyStatement
 from core.records import (
     Claim,
     Contribution,
+    Echoed,
     MemberRecord,
     RecordRejected,
     claim_ids,
     decode_line,
     insured_elsewhere,
-    parse_claim,
     parse_contribution,
     parse_member,
 )
@@ -210,13 +211,19 @@ def _parsed_claims(batch: list[tuple[int, bytes]]) -> tuple[dict[int, LineResult
     results: dict[int, LineResult] = {}
     claims: list[tuple[int, Claim]] = []
     for line_no, raw in batch:
-        obj: dict[str, Any] = {}
         try:
-            obj = decode_line(raw)
-            claims.append((line_no, parse_claim(obj)))
+            claims.append((line_no, claim_of_line(raw)))
         except RecordRejected as exc:
-            results[line_no] = LineResult(line_no, rejected_result(*claim_ids(obj), exc.reason, str(exc)), True)
+            results[line_no] = LineResult(line_no, rejected_result(*_echoed_ids(raw), exc.reason, str(exc)), True)
     return results, claims
+
+
+def _echoed_ids(raw: bytes) -> tuple[Echoed, Echoed]:
+    """A rejected line's setl_id and psn_no as given, when it is a JSON object at all."""
+    try:
+        return claim_ids(decode_line(raw))
+    except RecordRejected:
+        return None, None
 
 
 def _committed(

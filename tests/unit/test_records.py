@@ -38,6 +38,20 @@ CLAIM: dict[str, Any] = {
     "preselfpay_amt": "0.00",
     "inscp_scp_amt": "90000.00",
 }
+CLAIM_PARSED = Claim(  # CLAIM, read
+    setl_id="S-0001",
+    psn_no="P-A",
+    fixmedins_code="H001",
+    hosp_lv=3,
+    med_type="21",
+    setl_time=dt.date(2023, 3, 2),
+    medfee_sumamt=9_600_010,
+    fulamt_ownpay_amt=600_000,
+    overlmt_selfpay=10,
+    preselfpay_amt=0,
+    inscp_scp_amt=9_000_000,
+    use_acct=True,
+)
 MEMBER: dict[str, Any] = {
     "psn_no": "P-A",
     "insuplc_admdvs": "330109",
@@ -118,20 +132,7 @@ def test_a_deeply_nested_line_is_rejected_not_a_crash() -> None:
 
 def test_a_valid_claim_parses_into_exact_fen() -> None:
     claim = parse_claim(decode_line(claim_line()))
-    assert claim == Claim(
-        setl_id="S-0001",
-        psn_no="P-A",
-        fixmedins_code="H001",
-        hosp_lv=3,
-        med_type="21",
-        setl_time=dt.date(2023, 3, 2),
-        medfee_sumamt=9_600_010,
-        fulamt_ownpay_amt=600_000,
-        overlmt_selfpay=10,
-        preselfpay_amt=0,
-        inscp_scp_amt=9_000_000,
-        use_acct=True,
-    )
+    assert claim == CLAIM_PARSED
     assert claim.year == 2023
 
 
