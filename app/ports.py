@@ -87,8 +87,9 @@ class AggregateCache(ABC):
     which reads the same members batch after batch, plugs in a bounded one (`bulk.kept`)."""
 
     @abstractmethod
-    def known(self) -> dict[UUID, Any] | None:
-        """The aggregates kept, by id, for a unit of work to read through (never copied)."""
+    def known(self) -> dict[int, Any] | None:
+        """The aggregates kept, by their id's integer (`UUID.int`), for a unit of work to read
+        through (never copied)."""
 
     @abstractmethod
     def keep(self, loaded: Sequence[Any]) -> None:
@@ -104,7 +105,7 @@ class AggregateCache(ABC):
 
 
 class _KeepNothing(AggregateCache):
-    def known(self) -> dict[UUID, Any] | None:
+    def known(self) -> dict[int, Any] | None:
         return None
 
     def keep(self, loaded: Sequence[Any]) -> None:

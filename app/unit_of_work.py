@@ -24,15 +24,17 @@ class UnitOfWork:
         self,
         select_events_of: Callable[[list[UUID], dict[UUID, int]], dict[UUID, list[StoredEvent]]],
         to_domain_event: Callable[[StoredEvent], Any],
-        known: dict[UUID, Aggregate] | None = None,
+        known: dict[int, Aggregate] | None = None,
     ) -> None:
         self._select = select_events_of
         self._to_domain_event = to_domain_event
         # `known`: aggregates this process has read or saved before. They are brought up to date
         # when preloaded (only the events past their version are read), and every aggregate a
         # batch changes is saved with a version check, so reusing them is as safe as rereading.
+        # Both keyed by the id's integer (`UUID.int`): a UUID's hash is a Python-level __hash__,
+        # and a claim looks ids up a few dozen times.
         self._known = known or {}  # read through, never copied (it can hold 100,000s)
-        self._aggregates: dict[UUID, Aggregate | None] = {}
+        self._aggregates: dict[int, Aggregate | None] = {}
         self._touched: dict[int, Aggregate] = {}  # by id(): aggregates held here, so ids are unique
         # Money these changes take out of funds' bank accounts: checked when they are saved, under
         # the region's write lock (core.funds.check_bank_draws).
@@ -41,20 +43,21 @@ class UnitOfWork:
         self.registries_elsewhere: dict[str, Any] = {}
 
     def preload(self, ids: Iterable[UUID]) -> None:
-        missing = list(dict.fromkeys(i for i in ids if i not in self._aggregates))
+        aggregates, known = self._aggregates, self._known
+        missing = [i for key, i in {i.int: i for i in ids}.items() if key not in aggregates]
         if not missing:
             return
-        after = {i: self._known[i].version for i in missing if i in self._known}
+        after = {i: known[i.int].version for i in missing if i.int in known}
         found = self._select(missing, after)
         for aggregate_id in missing:
             stored = found.get(aggregate_id)
-            cached = self._known.get(aggregate_id)
+            cached = known.get(aggregate_id.int)
             if cached is not None:
                 for event in map(self._to_domain_event, stored or ()):
                     event.mutate(cached)  # fast-forward what another writer added
-                self._aggregates[aggregate_id] = cached
+                aggregates[aggregate_id.int] = cached
             else:
-                self._aggregates[aggregate_id] = self._replay(stored) if stored else None
+                aggregates[aggregate_id.int] = self._replay(stored) if stored else None
 
     def _replay(self, stored: list[StoredEvent]) -> Aggregate:
         aggregate = None
@@ -64,11 +67,11 @@ class UnitOfWork:
         return aggregate
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        # Hot path (several calls per claim): one hash of the UUID (a Python-level __hash__).
-        aggregate = self._aggregates.get(aggregate_id, _NOT_READ)
+        # Hot path (several calls per claim)
+        aggregate = self._aggregates.get(aggregate_id.int, _NOT_READ)
         if aggregate is _NOT_READ:
             self.preload((aggregate_id,))
-            aggregate = self._aggregates[aggregate_id]
+            aggregate = self._aggregates[aggregate_id.int]
         if aggregate is not None:
             if not isinstance(aggregate, kind):
                 raise AssertionError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
@@ -76,9 +79,9 @@ class UnitOfWork:
         return aggregate
 
     def add(self, aggregate: A) -> A:
-        if self._aggregates.get(aggregate.id) is not None:
+        if self._aggregates.get(aggregate.id.int) is not None:
             raise AssertionError(f"aggregate {aggregate.id} exists already")
-        self._aggregates[aggregate.id] = aggregate
+        self._aggregates[aggregate.id.int] = aggregate
         self._touched[id(aggregate)] = aggregate
         return aggregate
 

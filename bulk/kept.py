@@ -26,9 +26,9 @@ class RecentAggregates(AggregateCache):
 
     def __init__(self, size_max: int) -> None:
         self.size_max = size_max
-        self._kept: dict[UUID, Any] = {}
+        self._kept: dict[int, Any] = {}  # by the id's integer, as the unit of work reads them
 
-    def known(self) -> dict[UUID, Any]:
+    def known(self) -> dict[int, Any]:
         return self._kept
 
     def keep(self, loaded: Sequence[Any]) -> None:
@@ -36,8 +36,9 @@ class RecentAggregates(AggregateCache):
         used = 0
         for aggregate in loaded:
             if not isinstance(aggregate, Settlement):
-                kept.pop(aggregate.id, None)  # to the end: the most recently used
-                kept[aggregate.id] = aggregate
+                key = aggregate.id.int
+                kept.pop(key, None)  # to the end: the most recently used
+                kept[key] = aggregate
                 used += 1
         excess = len(kept) - self.size_max
         if excess > 0:
@@ -49,7 +50,7 @@ class RecentAggregates(AggregateCache):
 
     def forget(self, ids: Sequence[UUID]) -> None:
         for aggregate_id in ids:
-            self._kept.pop(aggregate_id, None)
+            self._kept.pop(aggregate_id.int, None)
 
     def clear(self) -> None:
         self._kept.clear()
