@@ -221,13 +221,29 @@ class Claim:
         """Canonical form: what is stored in the event and hashed for duplicate detection. The
         optional national fields are keys only when given, so a claim without them hashes as
         it did before they existed (stores and files keep answering `duplicate`)."""
-        out = {name: getattr(self, name) for name in _CLAIM_FIELDS}  # attrs.asdict is 10x slower
-        out["setl_time"] = self.setl_time.isoformat()
-        if self.setl_clock is not None:
-            out["setl_time"] += " " + self.setl_clock
-        for name in _CLAIM_OPTIONAL:
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
+        day = self.setl_time.isoformat()
+        out = {  # spelled out: once a claim, and a loop of getattr took twice as long
+            "setl_id": self.setl_id,
+            "psn_no": self.psn_no,
+            "fixmedins_code": self.fixmedins_code,
+            "hosp_lv": self.hosp_lv,
+            "med_type": self.med_type,
+            "setl_time": day if self.setl_clock is None else f"{day} {self.setl_clock}",
+            "medfee_sumamt": self.medfee_sumamt,
+            "fulamt_ownpay_amt": self.fulamt_ownpay_amt,
+            "overlmt_selfpay": self.overlmt_selfpay,
+            "preselfpay_amt": self.preselfpay_amt,
+            "inscp_scp_amt": self.inscp_scp_amt,
+            "use_acct": self.use_acct,
+        }
+        if self.mdtrt_id is not None:
+            out["mdtrt_id"] = self.mdtrt_id
+        if self.medins_setl_id is not None:
+            out["medins_setl_id"] = self.medins_setl_id
+        if self.payee is not None:
+            out["payee"] = self.payee
+        if self.mdtrtarea_admvs is not None:
+            out["mdtrtarea_admvs"] = self.mdtrtarea_admvs
         return out
 
     @classmethod
@@ -255,7 +271,6 @@ def content_hash_of(claim_dict: Mapping[str, Any]) -> str:
 
 _CLAIM_OPTIONAL_IDS = ("mdtrt_id", "medins_setl_id")
 _CLAIM_OPTIONAL = (*_CLAIM_OPTIONAL_IDS, "payee", "mdtrtarea_admvs")
-_CLAIM_FIELDS = tuple(f.name for f in attrs.fields(Claim) if f.name not in (*_CLAIM_OPTIONAL, "setl_clock"))
 _CLAIM_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 _CLAIM_REQUIRED = ("setl_id", "psn_no", "fixmedins_code", "hosp_lv", "med_type", "setl_time", *_CLAIM_AMOUNTS)
 

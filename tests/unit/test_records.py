@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import msgspec
 import pytest
 from hypothesis import given, settings
@@ -295,6 +296,17 @@ def test_the_largest_amount_is_ten_billion_yuan() -> None:
 )
 def test_a_claim_whose_parts_do_not_add_up_to_the_total_is_rejected(changes: dict[str, Any]) -> None:
     assert claim_reason(**changes) == "amounts_do_not_add_up"
+
+
+def test_a_claims_canonical_form_holds_every_field_given_and_none_not_given() -> None:
+    every = {**CLAIM, "setl_time": "2023-03-02 10:00:00", "use_acct": False, "mdtrt_id": "V-1",
+             "medins_setl_id": "M-1", "payee": "member", "mdtrtarea_admvs": "110105"}  # fmt: skip
+    claim = parse_claim(decode_line(line(every)))
+    names = {field.name for field in attrs.fields(Claim)} - {"setl_clock"}  # in setl_time
+    assert claim.to_dict().keys() == names == every.keys()
+    assert claim.to_dict()["setl_time"] == "2023-03-02 10:00:00" and claim.to_dict()["medfee_sumamt"] == 9_600_010
+    assert Claim.from_dict(claim.to_dict()) == claim
+    assert parse_claim(decode_line(claim_line())).to_dict().keys() == {*CLAIM, "use_acct"}
 
 
 def test_a_claim_keeps_its_content_hash_whatever_the_number_format() -> None:
