@@ -94,6 +94,8 @@ def decode_line(raw: bytes) -> dict[str, Any]:
         raise _fail("not_json", f"not JSON: {exc}") from None
     except RecursionError:
         raise _fail("not_json", "not JSON: nested too deeply") from None
+    except decimal.DecimalException:  # an exponent of 19 digits or more: no Decimal holds it
+        raise _fail("not_json", "not JSON: a number too large or too small to read") from None
     if not isinstance(obj, dict):
         raise _fail("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     return obj

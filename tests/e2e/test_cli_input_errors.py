@@ -134,6 +134,7 @@ def test_hostile_lines_are_each_rejected_by_name_and_the_good_ones_around_them_s
         b"\x00\x01\x02\x1b[31m",
         b"{" * 70_000,  # a very long line: cut and rejected without reading it whole
         json.dumps({**GOOD, "setl_id": "H-x", "medfee_sumamt": 0}).encode().replace(b": 0", b": 1e400"),
+        json.dumps({**GOOD, "setl_id": "H-z", "medfee_sumamt": 0}).encode().replace(b": 0", b": 1e" + b"9" * 20),
         json.dumps({**GOOD, "setl_id": "H-y", "hosp_lv": 2.0}).encode(),
         json.dumps({**GOOD, "setl_id": "\u202e\u0000evil"}).encode(),
         b"[" * 3000 + b"]" * 3000,
@@ -145,11 +146,13 @@ def test_hostile_lines_are_each_rejected_by_name_and_the_good_ones_around_them_s
     assert code == 0
     results = [json.loads(line) for line in out.splitlines()]
     assert len(results) == 3 + len(hostile) + len(blank)
-    assert [r["status"] for r in (results[0], results[8], results[-1])] == ["settled"] * 3
-    assert [r["reason"] for r in results[1:8]] == [
-        "not_utf8", "not_json", "line_too_long", "amount_too_large", "bad_hosp_lv", "bad_setl_id", "not_json",
+    assert [r["status"] for r in (results[0], results[9], results[-1])] == ["settled"] * 3
+    assert [r["reason"] for r in results[1:9]] == [
+        "not_utf8", "not_json", "line_too_long", "amount_too_large", "not_json", "bad_hosp_lv", "bad_setl_id",
+        "not_json",
     ]  # fmt: skip
-    assert {r["reason"] for r in results[9:-1]} == {"empty_line"}
+    assert results[5]["detail"] == "not JSON: a number too large or too small to read"  # its exponent: 20 digits
+    assert {r["reason"] for r in results[10:-1]} == {"empty_line"}
 
 
 @pytest.mark.parametrize("how", [(), ("--grouped",), ("--workers", "2")], ids=["streamed", "grouped", "workers"])

@@ -106,6 +106,8 @@ def claim_reason(**changes: Any) -> str:
         (b"", "empty_line"),
         (b"   \t  ", "empty_line"),
         (b"\n", "empty_line"),
+        (b'{"medfee_sumamt": 1e1000000000000000000}', "not_json"),  # Decimal cannot hold the exponent
+        (b'{"medfee_sumamt": -1e-1000000000000000000000}', "not_json"),
         (b"{" + b" " * LINE_BYTES_MAX + b"}", "line_too_long"),
     ],
 )
