@@ -26,6 +26,7 @@ from core.records import (
     PAYEES,
     Claim,
     decode_line,
+    is_identifier,
     parse_claim,
 )
 
@@ -37,7 +38,6 @@ _PLAIN_FIELDS = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?: [0-2][0-9]:[0-5][0-9]:[0-5][0-9])?\x00"  # setl_time
     r"((?:[0-9]{1,15}\.[0-9]{2}\x00){4}[0-9]{1,15}\.[0-9]{2})"  # the five amounts, in yuan
 )
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 _REGION = re.compile(r"[0-9]{6}")
 
 
@@ -125,7 +125,7 @@ def _other_fields_plain(line: _PlainClaimLine) -> bool:
         line.hosp_lv in HOSP_LEVELS
         and line.med_type in MED_TYPES
         and line.payee in PAYEES
-        and (line.mdtrt_id is None or _ID.fullmatch(line.mdtrt_id) is not None)
-        and (line.medins_setl_id is None or _ID.fullmatch(line.medins_setl_id) is not None)
+        and (line.mdtrt_id is None or is_identifier(line.mdtrt_id))
+        and (line.medins_setl_id is None or is_identifier(line.medins_setl_id))
         and (line.mdtrtarea_admvs is msgspec.UNSET or _REGION.fullmatch(line.mdtrtarea_admvs) is not None)
     )
