@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from app import stages
@@ -25,8 +25,15 @@ from core.errors import YibaoError
 from store.app import Store
 from store.server import ServerLocation
 
-# A result line, and its reject line when rejected: each one JSON object in UTF-8, no line end.
-Write = Callable[[bytes, "bytes | None"], None]
+
+class Write(Protocol):
+    """Where the results go, in input order: the result lines, and the --rejects lines."""
+
+    def line(self, output: bytes, reject: bytes | None) -> None:
+        """One line's result, and its reject line when rejected: each one JSON object in UTF-8, no line end."""
+
+    def lines(self, outputs: bytes, rejects: bytes) -> None:
+        """The results of several lines, and the reject lines of those rejected: each line ended."""
 
 
 class Counter(Protocol):
@@ -68,7 +75,7 @@ def settle_file(
     )  # fmt: skip
     for result in settled:
         output = result.output
-        write(encode_line(output), reject_line(result.line_no, output) if result.rejected else None)
+        write.line(encode_line(output), reject_line(result.line_no, output) if result.rejected else None)
 
 
 def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
@@ -139,7 +146,7 @@ def _settle_in_workers(
         # still writing to it).
         with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
             for _, output, reject in settled:
-                write(output, reject)
+                write.line(output, reject)
         return
     # Results come in bucket order: held, then written in input order. Also after a failure or
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.
@@ -152,9 +159,9 @@ def _settle_in_workers(
                     held.add(*result)
         finally:
             with stages.stage("write results"):
-                for output, reject in held.lines():
-                    write(output, reject)
-                    written += 1
+                for count, outputs, rejects in held.blocks():
+                    write.lines(outputs, rejects)
+                    written += count
             held.close()
     if written != progress.count:
         raise YibaoError(

@@ -104,40 +104,58 @@ def _by_bucket(hashes: array[int], workers: int, buckets: int) -> Iterator[int]:
 
 class InputOrder:
     """Results given in any order, given back in input order: held in a temporary file (their
-    bytes, and per line where they start) until `lines` reads them back."""
+    lines, and per line where they start and their size) until `blocks` reads them back."""
 
     def __init__(self, folder: str | None = None) -> None:
         # About half a kilobyte a line, in `folder` (default: TMPDIR); gone with the process.
         # Written in blocks of a megabyte: a write call every 2,000 lines, not every 16.
         self._held = tempfile.TemporaryFile(dir=folder, buffering=1 << 20)  # noqa: SIM115 (closed by close())
-        self._starts = array("q")  # per line number - 1: where its texts start, or -1
-        self._sizes = array("i")
+        self._starts = array("q")  # per line number - 1: where its lines start, or -1
+        self._sizes = array("i")  # their size; negative when a reject line follows the result
         self._end = 0  # bytes held
 
     def add(self, line_no: int, output: bytes, reject: bytes | None) -> None:
-        """One line's result, and its --rejects line when it was rejected (each one JSON line, UTF-8)."""
+        """One line's result, and its --rejects line when it was rejected (each one JSON line in
+        UTF-8, without its line end: JSON text has none inside)."""
         missing = line_no - len(self._starts)
-        if missing > 0:  # sizes first: `lines` reads a size only for a line whose start is set
+        if missing > 0:  # sizes first: `blocks` reads a size only for a line whose start is set
             self._sizes.extend(array("i", [0]) * missing)
             self._starts.extend(array("q", [-1]) * missing)
-        held = output if reject is None else b"%b\x00%b" % (output, reject)  # JSON has no NUL
+        held = output + b"\n" if reject is None else b"%b\n%b\n" % (output, reject)
         self._held.write(held)  # then recorded: an interrupt in between leaves the line without texts
-        self._starts[line_no - 1], self._sizes[line_no - 1] = self._end, len(held)
+        self._starts[line_no - 1] = self._end
+        self._sizes[line_no - 1] = len(held) if reject is None else -len(held)
         self._end += len(held)
 
-    def lines(self) -> Iterator[tuple[bytes, bytes | None]]:
-        """The (result, reject line) of lines 1, 2, ... up to the first line without any (in input order)."""
+    def blocks(self, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes, bytes]]:
+        """(lines, their results, their reject lines), each line ended, for lines 1, 2, ... in input
+        order up to the first line without a result, about `block_bytes` of results at a time.
+        Written a block at a time, not a line at a time. Each line is read by a call of its own:
+        a map of the held file would be faster, but the lines lie all over it, and every page a
+        map touches counts in this process's memory (docs/performance.md)."""
         self._held.flush()
         fd, pread = self._held.fileno(), os.pread
+        outputs: list[bytes] = []
+        rejects: list[bytes] = []
+        size_so_far = 0
         for start, size in zip(self._starts, self._sizes, strict=False):  # add extends sizes first
             if start < 0:
-                return
-            held = pread(fd, size, start)
-            if b"\x00" in held:
-                output, _, reject = held.partition(b"\x00")
-                yield output, reject
-            else:
-                yield held, None
+                break
+            if size > 0:
+                outputs.append(pread(fd, size, start))
+            else:  # the result's line, then the reject's
+                both = pread(fd, -size, start)
+                cut = both.index(b"\n") + 1
+                outputs.append(both[:cut])
+                rejects.append(both[cut:])
+            size_so_far += abs(size)
+            if size_so_far >= block_bytes:
+                yield len(outputs), b"".join(outputs), b"".join(rejects)
+                outputs.clear()
+                rejects.clear()
+                size_so_far = 0
+        if outputs:
+            yield len(outputs), b"".join(outputs), b"".join(rejects)
 
     def close(self) -> None:
         self._held.close()

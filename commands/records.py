@@ -91,6 +91,27 @@ def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) ->
     return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
+class _ResultFiles:
+    """`claims_file.Write` to the command's output and --rejects files (their binary buffers)."""
+
+    def __init__(self, results: IO[bytes], rejected: IO[bytes] | None, *, each_line: bool) -> None:
+        self._results, self._rejected, self._each_line = results, rejected, each_line
+
+    def line(self, output: bytes, reject: bytes | None) -> None:
+        self._results.write(output + b"\n")
+        if reject is not None and self._rejected is not None:
+            self._rejected.write(reject + b"\n")
+        if self._each_line:
+            self._results.flush()
+
+    def lines(self, outputs: bytes, rejects: bytes) -> None:
+        self._results.write(outputs)
+        if rejects and self._rejected is not None:
+            self._rejected.write(rejects)
+        if self._each_line:
+            self._results.flush()
+
+
 def _settle_command(
     obj: CliContext,
     file: IO[bytes],
@@ -106,15 +127,7 @@ def _settle_command(
     results, rejected = _binary(out), _binary(rejects) if rejects is not None else None
     # A terminal shows each result as it comes (OutputFile keeps its line buffering); bytes
     # written beneath the text layer would otherwise wait for a block to fill.
-    each_line = bool(getattr(out, "line_buffering", False))
-
-    def write(output: bytes, reject: bytes | None) -> None:
-        results.write(output + b"\n")
-        if reject is not None and rejected is not None:
-            rejected.write(reject + b"\n")
-        if each_line:
-            results.flush()
-
+    write = _ResultFiles(results, rejected, each_line=bool(getattr(out, "line_buffering", False)))
     named = getattr(out, "name", None)
     beside = os.path.dirname(os.path.abspath(named)) if isinstance(named, str) and os.path.isfile(named) else None
     try:

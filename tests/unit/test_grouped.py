@@ -145,16 +145,28 @@ def test_sigterm_and_sighup_interrupt_a_grouped_run_as_ctrl_c_does() -> None:
 def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> None:
     held = InputOrder()
     try:
+        assert list(held.blocks()) == []
         held.add(3, b'{"line": 3}', None)
         held.add(1, b'{"line": 1, "status": "rejected"}', b'{"line": 1, "reason": "not_json"}')
         held.add(5, b'{"line": 5}', None)
         held.add(2, '{"line": "二"}'.encode(), None)
-        assert list(held.lines()) == [
-            (b'{"line": 1, "status": "rejected"}', b'{"line": 1, "reason": "not_json"}'),
-            ('{"line": "二"}'.encode(), None),
-            (b'{"line": 3}', None),
+        assert list(held.blocks()) == [
+            (
+                3,
+                b'{"line": 1, "status": "rejected"}\n' + '{"line": "二"}\n'.encode() + b'{"line": 3}\n',
+                b'{"line": 1, "reason": "not_json"}\n',
+            )
         ]  # line 4 has none yet: line 5 waits for it
-        held.add(4, b'{"line": 4}', None)
-        assert [output for output, _ in held.lines()][3:] == [b'{"line": 4}', b'{"line": 5}']
+        held.add(4, b'{"line": 4, "status": "rejected"}', b'{"line": 4, "reason": "duplicate"}')
+        # A block ends once it holds 40 bytes or more (a result and its reject line count together).
+        assert list(held.blocks(block_bytes=40)) == [
+            (1, b'{"line": 1, "status": "rejected"}\n', b'{"line": 1, "reason": "not_json"}\n'),
+            (
+                3,
+                '{"line": "二"}\n'.encode() + b'{"line": 3}\n{"line": 4, "status": "rejected"}\n',
+                b'{"line": 4, "reason": "duplicate"}\n',
+            ),
+            (1, b'{"line": 5}\n', b""),
+        ]
     finally:
         held.close()
