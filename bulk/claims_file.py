@@ -13,6 +13,7 @@ import hashlib
 import os
 import signal
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
 from app import stages
@@ -64,10 +65,10 @@ def settle_file(
     """Settle (or, with operator and reason, correct) every line of `file`, writing each line's
     result in input order. `held_in`: where a grouped run keeps its results until the end
     (beside the output file; None: the temporary folder)."""
-    source = file_sha256(file)
     if workers > 1 or grouped:
-        _settle_in_workers(store, location, file, write, progress, source, batch_size, workers, grouped, held_in)
+        _settle_in_workers(store, location, file, write, progress, batch_size, workers, grouped, held_in)
         return
+    source = file_sha256(file)
     lines = _counted(read_lines(file), progress)
     settled = batch.settle_lines(
         store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
@@ -89,8 +90,7 @@ def file_sha256(file: IO[bytes]) -> str | None:
     """The content hash of a claims file named on the command line (None for stdin), read once
     ahead in chunks. Running the same file again (after a crash, or not) answers each line as
     its first run did; a resubmission on stdin or in another file gets `duplicate`."""
-    name = getattr(file, "name", None)
-    if not isinstance(name, str) or not os.path.isfile(name) or not file.seekable():
+    if not _named(file):
         return None
     digest = hashlib.sha256()
     for chunk in iter(lambda: file.read(1 << 20), b""):
@@ -99,25 +99,36 @@ def file_sha256(file: IO[bytes]) -> str | None:
     return digest.hexdigest()
 
 
+def _named(file: IO[bytes]) -> bool:
+    """Whether `file` is a file named on the command line (not stdin or a pipe)."""
+    name = getattr(file, "name", None)
+    return isinstance(name, str) and os.path.isfile(name) and file.seekable()
+
+
 def _settle_in_workers(
     store: Store,
     location: ServerLocation,
     file: IO[bytes],
     write: Write,
     progress: Counter,
-    source: str | None,
     batch_size: int,
     workers: int,
     grouped: bool,
     held_in: str | None,
 ) -> None:
-    if source is None:
+    if not _named(file):
         option = "--grouped" if grouped else "--workers"
         raise YibaoError(
             f"{option} needs a claims file named on the command line (its hash lets a stopped run resume)",
             reason="workers_need_a_file",
         )
-    bindings = [pair for code in store.region_codes() for pair in store.region(code).family_accounts().items()]
+    # The file is hashed on a thread while the bindings are read (hashlib lets go of the
+    # interpreter on large blocks); nothing else touches the file until the hash is taken.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yibao-hash") as hashing:
+        hashed = hashing.submit(file_sha256, file)
+        bindings = [pair for code in store.region_codes() for pair in store.region(code).family_accounts().items()]
+        source = hashed.result()
+    assert source is not None
     store.close()  # the workers have their own connections; this process only reads and writes files
 
     def from_start() -> Iterator[tuple[int, bytes]]:
