@@ -30,7 +30,6 @@ from core.tiers import (
     YearToDate,
     compute_maternity,
     compute_settlement,
-    nonzero,
     rules_med_type,
     split_personal,
 )
@@ -236,7 +235,7 @@ def decide(
         posted_on=on_date or claim.setl_time.isoformat(),
         charity_referral=computation.charity_referral,
         breakdown=computation.breakdown,
-        delta=nonzero(computation.delta.to_dict()),
+        delta=computation.delta_fen,
         left_to_person=dict(computation.left_to_person),
         account_psn=account_psn,
         operator=operator,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.member_year import AppliedClaim
-from core.tiers import YearToDate, nonzero
+from core.tiers import YearToDate, nonzero, stored_delta
 
 AMOUNT_FIELDS = [name for name in YearToDate().to_dict() if name != "basic_deductible_used"]
 fen = st.integers(-(10**9), 10**9)
@@ -21,6 +21,31 @@ deltas = st.builds(
     st.dictionaries(st.sampled_from(AMOUNT_FIELDS), fen),
     st.dictionaries(st.sampled_from(["11", "21", "14"]), fen, max_size=2),
 )
+# What a computation's rules add, as they name it: any of the fields (zeros and empty maps too),
+# and now and then a value or a name that YearToDate refuses.
+raised = st.dictionaries(
+    st.sampled_from([*AMOUNT_FIELDS, "basic_deductible_used", "maternity_paid", "paid_twice"]),
+    st.one_of(
+        fen,
+        st.dictionaries(st.sampled_from(["11", "21", "51"]), st.one_of(fen, st.just(1.5)), max_size=3),
+        st.sampled_from([1.5, True, None, "300"]),
+    ),
+)
+
+
+@given(raised)
+def test_a_computations_delta_is_stored_as_the_accumulators_would_store_it(delta):
+    try:
+        expected: object = nonzero(YearToDate.from_dict(delta).to_dict())
+    except (TypeError, ValueError) as exc:
+        expected = (type(exc), str(exc))
+    try:
+        got: object = stored_delta(delta)
+    except (TypeError, ValueError) as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
+    if isinstance(got, dict):
+        assert list(got) == list(expected)  # and in the same order
 
 
 @given(start=deltas, steps=st.lists(st.tuples(deltas, st.sampled_from([1, -1])), max_size=6))
