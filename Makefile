@@ -15,7 +15,7 @@ HASH := $(shell { cat pyproject.toml; echo $(PYTHON); } | sha256sum | cut -c1-12
 STAMP := $(VENV)/.installed-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean bytecode
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && [ "$$(cat $(VENV)/.python 2>/dev/null)" != "$(PYTHON)" ]; then \
@@ -23,7 +23,15 @@ $(STAMP): pyproject.toml
 		rm -rf $(VENV); fi
 	test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && echo "$(PYTHON)" > $(VENV)/.python; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(MAKE) --no-print-directory bytecode
 	touch $@
+
+# The project's own modules compiled once, as pip compiles the packages it installs: where Python
+# may not write bytecode itself (PYTHONDONTWRITEBYTECODE, a read-only checkout), every command
+# and every settling process would compile them again at its start (yibao's CLI: 0.60 against
+# 0.45 s). Python still checks each file's date and size, so an edited module is read afresh.
+bytecode:
+	$(BIN)/python -m compileall -q app bulk commands core projections store web bench migrations
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
