@@ -90,13 +90,17 @@ def file_sha256(file: IO[bytes]) -> str | None:
     """The content hash of a claims file named on the command line (None for stdin), read once
     ahead in chunks. Running the same file again (after a crash, or not) answers each line as
     its first run did; a resubmission on stdin or in another file gets `duplicate`."""
-    if not _named(file):
-        return None
-    digest = hashlib.sha256()
+    return _sha256_of(file)[0] if _named(file) else None
+
+
+def _sha256_of(file: IO[bytes]) -> tuple[str, int]:
+    """The file's content hash and its size in bytes, as read now."""
+    digest, size = hashlib.sha256(), 0
     for chunk in iter(lambda: file.read(1 << 20), b""):
         digest.update(chunk)
+        size += len(chunk)
     file.seek(0)
-    return digest.hexdigest()
+    return digest.hexdigest(), size
 
 
 def _named(file: IO[bytes]) -> bool:
@@ -125,10 +129,9 @@ def _settle_in_workers(
     # The file is hashed on a thread while the bindings are read (hashlib lets go of the
     # interpreter on large blocks); nothing else touches the file until the hash is taken.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yibao-hash") as hashing:
-        hashed = hashing.submit(file_sha256, file)
+        hashed = hashing.submit(_sha256_of, file)  # named: checked once, above (it may be renamed meanwhile)
         bindings = [pair for code in store.region_codes() for pair in store.region(code).family_accounts().items()]
-        source = hashed.result()
-    assert source is not None
+        source, hashed_bytes = hashed.result()
     store.close()  # the workers have their own connections; this process only reads and writes files
 
     def from_start() -> Iterator[tuple[int, bytes]]:
@@ -139,7 +142,7 @@ def _settle_in_workers(
         # Planned once the workers are starting (on the first line asked for): they import and
         # connect meanwhile, about a second and a half.
         if grouped:  # its first pass joins the claimants of a setl_id too
-            yield from bucketed_lines(file, bound_groups(bindings), workers)
+            yield from bucketed_lines(file, bound_groups(bindings), workers, hashed_bytes)
             return
         with stages.stage("plan"):
             groups = plan_split(from_start, bindings)
@@ -169,7 +172,9 @@ def _settle_in_workers(
                 for result in settled:
                     held.add(*result)
         finally:
-            with stages.stage("write results"):
+            # Written whole: an interrupt now waits until the last result is out (a second one
+            # stops at once), so no block is cut short and no reject line is left behind.
+            with stages.stage("write results"), _interrupts_deferred(signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 for count, outputs, rejects in held.blocks():
                     write.lines(outputs, rejects)
                     written += count
@@ -179,6 +184,27 @@ def _settle_in_workers(
             f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
             reason="results_missing",
         )
+
+
+@contextlib.contextmanager
+def _interrupts_deferred(*signals: signal.Signals) -> Iterator[None]:
+    """The first of these signals is noted and raised as KeyboardInterrupt once the block is done;
+    a second one raises it at once."""
+    noted: list[int] = []
+
+    def note(number: int, frame: object) -> None:
+        if noted:
+            raise KeyboardInterrupt
+        noted.append(number)
+
+    previous = {number: signal.signal(number, note) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if noted:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

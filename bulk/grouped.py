@@ -37,7 +37,9 @@ class FileChanged(YibaoError):
     reason = "file_changed"
 
 
-def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tuple[int, bytes, int]]:
+def bucketed_lines(
+    file: IO[bytes], groups: Groups, workers: int, hashed_bytes: int | None = None
+) -> Iterator[tuple[int, bytes, int]]:
     """The lines of a named file, bucket by bucket, in file order within each bucket, each with
     its worker (`worker_of`, from the group found in the first pass: not decoded again).
     `groups` holds the bindings; the first pass also joins the members whose claims share a
@@ -47,9 +49,16 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
     by position, cut as `read_lines` cuts an over-long one. The bucket is independent of the
     worker a group goes to (`worker_of` takes the same number modulo `workers`), so every bucket
     feeds every worker. A line that is not where the first pass found it (the file changed
-    meanwhile) stops the run: its answer would not be the answer for that line."""
+    meanwhile) stops the run: its answer would not be the answer for that line; so does a first
+    pass that reads another length than `hashed_bytes`, the file's length when it was hashed
+    (lines added since would be settled under the hash of a file without them)."""
     with stages.stage("first pass"):
         starts, hashes = _first_pass(file, groups)
+    if hashed_bytes is not None and starts[-1] != hashed_bytes:
+        raise FileChanged(
+            f"{getattr(file, 'name', 'the file')} changed while it was read ({hashed_bytes} bytes "
+            f"when hashed, {starts[-1]} in the first pass): nothing is settled; run it again"
+        )
     lines = len(hashes)
     fd = file.fileno()
     for index in _by_bucket(hashes, workers, max(1, lines // bucket_lines)):
@@ -60,7 +69,8 @@ def bucketed_lines(file: IO[bytes], groups: Groups, workers: int) -> Iterator[tu
         if len(chunk) != wanted or (size < limit and index + 1 < lines and not chunk.endswith(b"\n")):
             raise FileChanged(f"{getattr(file, 'name', 'the file')} changed while it was settled (line {index + 1})")
         worker = hashes[index] % workers
-        if size > limit:  # cut: its last bytes say whether a line end is counted
+        if size > limit or (size == limit and not chunk.endswith(b"\n")):  # cut, as read_lines_ending cuts
+            # its last bytes say whether a line end is counted
             yield index + 1, cut_line(index + 1, chunk, size, os.pread(fd, 2, start + size - 2)), worker
         else:
             yield index + 1, line_text(index + 1, chunk), worker
@@ -122,14 +132,16 @@ class InputOrder:
             self._sizes.extend(array("i", [0]) * missing)
             self._starts.extend(array("q", [-1]) * missing)
         held = output + b"\n" if reject is None else b"%b\n%b\n" % (output, reject)
-        self._held.write(held)  # then recorded: an interrupt in between leaves the line without texts
-        self._starts[line_no - 1] = self._end
+        self._held.write(held)  # then recorded, the start last: an interrupt before it leaves the line without texts
         self._sizes[line_no - 1] = len(held) if reject is None else -len(held)
+        self._starts[line_no - 1] = self._end
         self._end += len(held)
 
     def blocks(self, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes, bytes]]:
         """(lines, their results, their reject lines), each line ended, for lines 1, 2, ... in input
-        order up to the first line without a result, about `block_bytes` of results at a time.
+        order up to the first line without a result, about `block_bytes` of results at a time. A
+        block ends at a rejected line: written results first, then rejects, a block at a time,
+        each reject line still follows its result when both go to one stream.
         Written a block at a time, not a line at a time. Each line is read by a call of its own:
         a map of the held file would be faster, but the lines lie all over it, and every page a
         map touches counts in this process's memory (docs/performance.md)."""
@@ -149,7 +161,7 @@ class InputOrder:
                 outputs.append(both[:cut])
                 rejects.append(both[cut:])
             size_so_far += abs(size)
-            if size_so_far >= block_bytes:
+            if size_so_far >= block_bytes or size < 0:
                 yield len(outputs), b"".join(outputs), b"".join(rejects)
                 outputs.clear()
                 rejects.clear()

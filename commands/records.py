@@ -91,6 +91,28 @@ def _count_line(what: str, counts: dict[str, int], bindings_refused: int = 0) ->
     return f"{what}: {total} lines: {parts or 'none'}{refused}"
 
 
+def _refuse_same_file(file: IO[bytes], out: IO[str], rejects: IO[str] | None) -> None:
+    """--out, --rejects and FILE must be three files: results written over the claims being read,
+    or reject lines over the results, would leave neither."""
+    given = (("FILE", file), ("--out", out), ("--rejects", rejects))
+    named = [(option, _named_path(opened)) for option, opened in given]
+    for index, (option, path) in enumerate(named):
+        for other, other_path in named[index + 1 :]:
+            if path is not None and other_path is not None and _same_file(path, other_path):
+                raise click.UsageError(f"{other} names the same file as {option}: {other_path}")
+
+
+def _named_path(opened: IO[Any] | None) -> str | None:
+    name = getattr(opened, "name", None)
+    return name if isinstance(name, str) and name not in ("-", "<stdin>", "<stdout>") else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 class _ResultFiles:
     """`claims_file.Write` to the command's output and --rejects files (their binary buffers)."""
 
@@ -124,6 +146,7 @@ def _settle_command(
     grouped: bool = False,
     on_date: dt.date | None = None,
 ) -> None:
+    _refuse_same_file(file, out, rejects)
     results, rejected = _binary(out), _binary(rejects) if rejects is not None else None
     # A terminal shows each result as it comes (OutputFile keeps its line buffering); bytes
     # written beneath the text layer would otherwise wait for a block to fill.

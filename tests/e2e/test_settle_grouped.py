@@ -87,3 +87,38 @@ def test_grouped_needs_a_named_file(stores: dict[str, str], tmp_path: Path) -> N
     run = settle(stores["one"], "-", tmp_path / "out.jsonl", "--grouped")
     assert run.returncode != 0
     assert "error: workers_need_a_file: --grouped needs a claims file named on the command line" in run.stderr.decode()
+
+
+def test_reject_lines_on_standard_output_follow_their_results_as_in_one_process(
+    stores: dict[str, str], files: Path, reference: Path
+) -> None:
+    printed = []
+    for kind, options in (("file_order", ()), ("grouped", ("--grouped", "--workers", "2"))):
+        command = [sys.executable, "-m", "commands", "claims", "settle", str(files / "claims.jsonl")]
+        command += ["--batch-size", BATCH, *options, "--rejects", "-"]
+        run = subprocess.run(command, env={**os.environ, "DATABASE_URL": stores[kind]}, capture_output=True)
+        assert run.returncode == 0, run.stderr.decode()
+        printed.append(run.stdout)
+    assert printed[0] == printed[1]  # a settled file run again answers each line as it did
+    lines = printed[0].splitlines()
+    rejects = [i for i, line in enumerate(lines) if line.startswith(b'{"line":')]
+    assert len(rejects) == sum(b'"status":"rejected"' in line for line in lines) // 2 > 0  # each said twice
+    assert all(json.loads(lines[i - 1])["status"] == "rejected" for i in rejects)
+
+
+def test_results_rejects_and_the_claims_must_be_three_files(
+    stores: dict[str, str], files: Path, tmp_path: Path
+) -> None:
+    claims = tmp_path / "claims.jsonl"
+    claims.write_bytes((files / "claims.jsonl").read_bytes())
+    out = tmp_path / "out.jsonl"
+    for options, said in (
+        (["--out", str(out), "--rejects", str(tmp_path / "." / "out.jsonl")], "--rejects names the same file as --out"),
+        (["--out", str(claims)], "--out names the same file as FILE"),
+        (["--rejects", str(claims)], "--rejects names the same file as FILE"),
+    ):
+        command = [sys.executable, "-m", "commands", "claims", "settle", str(claims), *options]
+        run = subprocess.run(command, env={**os.environ, "DATABASE_URL": stores["one"]}, capture_output=True)
+        assert run.returncode == 2 and said in run.stderr.decode()
+    assert claims.read_bytes() == (files / "claims.jsonl").read_bytes()  # nothing written over
+    assert not out.exists()

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pytest
 
 from bulk import grouped
-from bulk.claims_file import _signals_interrupt
+from bulk.claims_file import _interrupts_deferred, _signals_interrupt
 from bulk.grouped import FileChanged, InputOrder, bucketed_lines
 from bulk.lines import UTF8_BOM, read_lines
 from bulk.workers import Groups, group_hash, plan_split, worker_of
@@ -60,7 +60,11 @@ def test_every_line_once_each_group_in_one_bucket_and_in_file_order(
     assert family == sorted(family) and len(family) == 10
 
 
-@pytest.mark.parametrize("tail", [b"x" * 100, b"x" * 30, b"x" * 31 + b"\n"], ids=["over-long last", "30", "31"])
+@pytest.mark.parametrize(
+    "tail",
+    [b"x" * 100, b"x" * 30, b"x" * 31 + b"\n", b"x" * 30 + b"\r", b"x" * 29 + b"\r\r"],
+    ids=["over-long last", "30", "31", "30 and a CR, last", "29 and two CRs, last"],
+)
 def test_a_line_is_read_again_as_read_lines_reads_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tail: bytes
 ) -> None:
@@ -103,6 +107,16 @@ def test_a_file_changed_while_it_is_settled_stops_the_run(tmp_path: Path) -> Non
         list(given)
 
 
+def test_a_file_that_grew_after_it_was_hashed_is_not_settled(tmp_path: Path) -> None:
+    file, _ = claims_file(tmp_path, members=5, rounds=2)
+    hashed_bytes = os.path.getsize(tmp_path / "claims.jsonl")
+    assert len(list(bucketed_lines(file, Groups(), 2, hashed_bytes))) == 13
+    with (tmp_path / "claims.jsonl").open("ab") as grown:
+        grown.write(b'\n{"psn_no": "P9", "setl_id": "S-late"}')
+    with pytest.raises(FileChanged, match=f"{hashed_bytes} bytes when hashed, {hashed_bytes + 38} in the first"):
+        next(bucketed_lines(file, Groups(), 2, hashed_bytes))
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_the_first_pass_joins_members_whose_claims_share_a_setl_id(tmp_path: Path, workers: int) -> None:
     """Given only the bindings, the grouped path finds the shared setl_ids itself: the same
@@ -142,6 +156,24 @@ def test_sigterm_and_sighup_interrupt_a_grouped_run_as_ctrl_c_does() -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_an_interrupt_while_the_results_are_written_waits_for_the_last_of_them() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    written = []
+    with pytest.raises(KeyboardInterrupt), _interrupts_deferred(signal.SIGINT, signal.SIGTERM):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler has run: noted, the block goes on
+        written.append("every block")
+    assert written == ["every block"]
+    with pytest.raises(KeyboardInterrupt), _interrupts_deferred(signal.SIGINT, signal.SIGTERM):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second one stops at once
+        time.sleep(1)
+        written.append("never")
+    assert written == ["every block"]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> None:
     held = InputOrder()
     try:
@@ -150,12 +182,9 @@ def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> 
         held.add(1, b'{"line": 1, "status": "rejected"}', b'{"line": 1, "reason": "not_json"}')
         held.add(5, b'{"line": 5}', None)
         held.add(2, '{"line": "二"}'.encode(), None)
-        assert list(held.blocks()) == [
-            (
-                3,
-                b'{"line": 1, "status": "rejected"}\n' + '{"line": "二"}\n'.encode() + b'{"line": 3}\n',
-                b'{"line": 1, "reason": "not_json"}\n',
-            )
+        assert list(held.blocks()) == [  # a rejected line ends its block: its reject line follows it
+            (1, b'{"line": 1, "status": "rejected"}\n', b'{"line": 1, "reason": "not_json"}\n'),
+            (2, '{"line": "二"}\n'.encode() + b'{"line": 3}\n', b""),
         ]  # line 4 has none yet: line 5 waits for it
         held.add(4, b'{"line": 4, "status": "rejected"}', b'{"line": 4, "reason": "duplicate"}')
         # A block ends once it holds 40 bytes or more (a result and its reject line count together).
