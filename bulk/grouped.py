@@ -139,12 +139,11 @@ class InputOrder:
 
     def blocks(self, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes, bytes]]:
         """(lines, their results, their reject lines), each line ended, for lines 1, 2, ... in input
-        order up to the first line without a result, about `block_bytes` of results at a time. A
-        block ends at a rejected line: written results first, then rejects, a block at a time,
-        each reject line still follows its result when both go to one stream.
-        Written a block at a time, not a line at a time. Each line is read by a call of its own:
-        a map of the held file would be faster, but the lines lie all over it, and every page a
-        map touches counts in this process's memory (docs/performance.md)."""
+        order up to the first line without a result: about `block_bytes` a block, written by one
+        call each instead of one a line. A block ends at a rejected line, so that a reject line
+        still follows its result when both go to one stream. Each line is read by a call of its
+        own: a map of the held file would be faster, but the lines lie all over it, and every
+        page a map touches counts in this process's memory (docs/performance.md)."""
         self._held.flush()
         fd, pread = self._held.fileno(), os.pread
         outputs: list[bytes] = []

@@ -224,7 +224,7 @@ def stored_delta(delta: Mapping[str, Any]) -> dict[str, Any]:
     """What a computation added to the accumulators (fen by YearToDate field, as the rules name
     them), checked as `YearToDate.from_dict` checks it and as events store it:
     `nonzero(YearToDate.from_dict(delta).to_dict())` in one pass, without the object between
-    (a quarter of its time; a claim makes one)."""
+    (a claim makes one)."""
     if not delta.keys() <= _FIELD_NAMES:
         raise ValueError(f"unknown YearToDate fields: {', '.join(sorted(delta.keys() - _FIELD_NAMES))}")
     stored: dict[str, Any] = {}
