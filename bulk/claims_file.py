@@ -19,7 +19,7 @@ from typing import IO, Any, Protocol
 from app import stages
 from bulk import batch
 from bulk.collector import after_settled_batch
-from bulk.grouped import InputOrder, bucketed_lines
+from bulk.grouped import FileChanged, InputOrder, bucketed_lines
 from bulk.lines import encode_line, read_lines, reject_line
 from bulk.workers import bound_groups, plan_split, routed_lines, settle_in_workers, worker_cache_max
 from core.errors import YibaoError
@@ -68,8 +68,9 @@ def settle_file(
     if workers > 1 or grouped:
         _settle_in_workers(store, location, file, write, progress, batch_size, workers, grouped, held_in)
         return
-    source = file_sha256(file)
-    lines = _counted(read_lines(file), progress)
+    # A named file: its hash lets a stopped run resume (stdin has none: a resubmission is `duplicate`).
+    source, hashed_bytes = _sha256_of(file) if _named(file) else (None, None)
+    lines = _counted(read_lines(file if hashed_bytes is None else AsHashed(file, hashed_bytes)), progress)
     settled = batch.settle_lines(
         store, lines, operator=operator, reason=reason, source=source, batch_size=batch_size,
         after_batch=after_settled_batch, on_date=on_date,
@@ -77,6 +78,34 @@ def settle_file(
     for result in settled:
         output = result.output
         write.line(encode_line(output), reject_line(result.line_no, output) if result.rejected else None)
+    if hashed_bytes is not None:
+        check_unchanged_length(file, hashed_bytes)
+
+
+class AsHashed:
+    """A named claims file read no further than its length when it was hashed: lines added since
+    are not settled under the hash of a file without them (`check_unchanged_length` names them)."""
+
+    def __init__(self, file: IO[bytes], hashed_bytes: int) -> None:
+        self._file, self._left = file, hashed_bytes
+
+    def readline(self, size: int = -1, /) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        line = self._file.readline(size) if size else b""
+        self._left -= len(line)
+        return line
+
+
+def check_unchanged_length(file: IO[bytes], hashed_bytes: int) -> None:
+    """After a run of a named file read `AsHashed`: a file that is now of another length changed
+    while it was settled; the lines of the file as hashed were answered, the rest were not."""
+    now = os.fstat(file.fileno()).st_size
+    if now != hashed_bytes:
+        raise FileChanged(
+            f"{getattr(file, 'name', 'the file')} changed while it was settled ({hashed_bytes} bytes when the run "
+            f"began, {now} now): the lines of the first {hashed_bytes} bytes are answered above, anything added "
+            "is not settled: settle it as a file of its own"
+        )
 
 
 def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
@@ -86,15 +115,10 @@ def _counted(items: Iterable[Any], progress: Counter) -> Iterator[Any]:
     progress.done()
 
 
-def file_sha256(file: IO[bytes]) -> str | None:
-    """The content hash of a claims file named on the command line (None for stdin), read once
+def _sha256_of(file: IO[bytes]) -> tuple[str, int]:
+    """The content hash of a claims file named on the command line, and its length, read once
     ahead in chunks. Running the same file again (after a crash, or not) answers each line as
     its first run did; a resubmission on stdin or in another file gets `duplicate`."""
-    return _sha256_of(file)[0] if _named(file) else None
-
-
-def _sha256_of(file: IO[bytes]) -> tuple[str, int]:
-    """The file's content hash and its size in bytes, as read now."""
     digest, size = hashlib.sha256(), 0
     for chunk in iter(lambda: file.read(1 << 20), b""):
         digest.update(chunk)
@@ -147,7 +171,7 @@ def _settle_in_workers(
         with stages.stage("plan"):
             groups = plan_split(from_start, bindings)
         file.seek(0)
-        yield from routed_lines(read_lines(file), groups, workers)
+        yield from routed_lines(read_lines(AsHashed(file, hashed_bytes)), groups, workers)
 
     settled = settle_in_workers(
         location, _counted(routed(), progress), workers=workers, batch_size=batch_size, source=source,
@@ -161,6 +185,7 @@ def _settle_in_workers(
         with _signals_interrupt(signal.SIGTERM, signal.SIGHUP), contextlib.closing(settled):
             for _, output, reject in settled:
                 write.line(output, reject)
+        check_unchanged_length(file, hashed_bytes)
         return
     # Results come in bucket order: held, then written in input order. Also after a failure or
     # an interrupt (SIGTERM and SIGHUP too): the lines before the first one without a result.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -22,14 +22,20 @@ def line_text(line_no: int, chunk: bytes) -> bytes:
     return line.removeprefix(UTF8_BOM) if line_no == 1 else line
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+class LineSource(Protocol):
+    """What the readers below read lines from: a binary file, or anything that reads a line as it does."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_lines(stream: LineSource) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes) for every line; an over-long line is cut (and later rejected with
     its whole length) without ever holding more than `LINE_BYTES_MAX` bytes of it."""
     for line_no, line, _ in read_lines_ending(stream):
         yield line_no, line
 
 
-def read_lines_ending(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+def read_lines_ending(stream: LineSource) -> Iterator[tuple[int, bytes, int]]:
     """`read_lines`, each line with where it ends (the position after its line end), counted
     from where the stream stood when called. Counted, not asked of the stream (`tell`): not
     every stream can say (a pipe, a hashing reader), and asking took 1.1 of the 2.5 s of a

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pytest
 
 from bulk import grouped
-from bulk.claims_file import _interrupts_deferred, _signals_interrupt
+from bulk.claims_file import AsHashed, _interrupts_deferred, _signals_interrupt, check_unchanged_length
 from bulk.grouped import FileChanged, InputOrder, bucketed_lines
 from bulk.lines import UTF8_BOM, read_lines
 from bulk.workers import Groups, group_hash, plan_split, worker_of
@@ -199,3 +199,28 @@ def test_results_come_back_in_input_order_up_to_the_first_line_without_one() -> 
         ]
     finally:
         held.close()
+
+
+@pytest.mark.parametrize(
+    ("hashed", "added", "read"),
+    [
+        (b"A\nBB\n", b"C\n", [(1, b"A"), (2, b"BB")]),
+        (b"A\nBB", b"B\nC\n", [(1, b"A"), (2, b"BB")]),  # the last line as it was when hashed
+        (b"A\r\n" + b"x" * 40, b"x" * 10 + b"\n", [(1, b"A"), (2, b"x" * 31)]),  # cut at its length then
+    ],
+    ids=["a line added", "the last line lengthened", "an over-long last line lengthened"],
+)
+def test_a_streamed_file_is_read_as_it_was_hashed_and_a_change_of_length_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hashed: bytes, added: bytes, read: list[tuple[int, bytes]]
+) -> None:
+    monkeypatch.setattr("bulk.lines.LINE_BYTES_MAX", 30)
+    path = tmp_path / "claims.jsonl"
+    path.write_bytes(hashed + added)
+    with path.open("rb") as file:
+        given = list(read_lines(AsHashed(file, len(hashed))))
+        assert given == read
+        if len(hashed) > 40:
+            assert given[1][1].bytes_total == 40  # type: ignore[attr-defined]
+        with pytest.raises(FileChanged, match=f"{len(hashed)} bytes when the run began, {len(hashed + added)} now"):
+            check_unchanged_length(file, len(hashed))
+        check_unchanged_length(file, len(hashed + added))  # the same length: nothing to say
