@@ -97,7 +97,7 @@ def reconcile_totals(obj: CliContext, file: IO[bytes], operator: str, region: st
     hashed = _Hashed(file)
     checked: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
     with reading(obj.store.region(codes[0])) as (curs, _):
-        for line_no, raw in read_lines(hashed):  # type: ignore[arg-type]
+        for line_no, raw in read_lines(hashed):
             center: dict[str, Any] = {}
             try:
                 given = decode_line(raw)
@@ -183,7 +183,7 @@ def reconcile_detail(
 
 
 def _detail(hashed: _Hashed, counts: dict[str, int]) -> Iterator[DetailLine]:
-    for line_no, raw in read_lines(hashed):  # type: ignore[arg-type]
+    for line_no, raw in read_lines(hashed):
         if not raw.strip():
             continue
         try:
