@@ -209,6 +209,7 @@ def _settle_in_workers(
             f"{progress.count - written} of {progress.count} lines have no result written: run the file again",
             reason="results_missing",
         )
+    check_unchanged_length(file, hashed_bytes)  # grown since its first pass: named as on the other paths
 
 
 @contextlib.contextmanager
