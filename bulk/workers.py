@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import multiprocessing
+import os
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -232,26 +233,20 @@ class _Pool:
     """The worker processes of one run, their pipes, and the results they reported."""
 
     def __init__(self, location: ServerLocation, *, workers: int, batch_size: int, source: str, cache_max: int) -> None:
-        context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-        # Two pipes per worker, each end held by one process only: a worker that dies (even in the
-        # middle of a message) is an end of file or a broken pipe here, never a wait that lasts
-        # forever. (multiprocessing's queues share their ends and locks with every process.)
-        pipes = [(context.Pipe(duplex=False), context.Pipe(duplex=False)) for _ in range(workers)]
-        self.processes = [
-            context.Process(
-                target=_work,
-                args=(index, location, source, batch_size, cache_max, lines_in[0], results_out[1]),
-                name=f"yibao-settle-{index}",
-                daemon=True,
-            )
-            for index, (lines_in, results_out) in enumerate(pipes)
-        ]
-        for process, (lines_in, results_out) in zip(self.processes, pipes, strict=True):
-            process.start()
-            lines_in[0].close()
-            results_out[1].close()
-        self.inboxes = [_Inbox(lines_in[1]) for lines_in, _ in pipes]
-        self.outboxes = [results_out[0] for _, results_out in pipes]
+        self.processes: list[_WorkerProcess] = []
+        inboxes: list[Connection] = []
+        self.outboxes: list[Connection] = []
+        try:
+            for index in range(workers):
+                process, lines_out, results_in = _WorkerProcess.start((index, location, source, batch_size, cache_max))
+                self.processes.append(process)
+                inboxes.append(lines_out)
+                self.outboxes.append(results_in)
+        except BaseException:
+            for process in self.processes:
+                process.terminate()
+            raise
+        self.inboxes = [_Inbox(lines_out) for lines_out in inboxes]
         self.backlog_lines_max = 4 * workers * batch_size
         self.unfinished = set(range(workers))
         self.order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
@@ -402,6 +397,68 @@ class _Inbox:
             self._batches.put_nowait(None)
         self._thread.join(timeout=5)
         self._connection.close()
+
+
+class _WorkerProcess:
+    """A settling process: a new interpreter running `worker_main`, started without
+    multiprocessing, whose spawn also starts a resource tracker (one more interpreter, resident
+    for the whole run, for semaphores a run never makes). Two pipes, each end held by one process
+    only: a worker that dies (even in the middle of a message) is an end of file or a broken
+    pipe here, never a wait that lasts forever. Nothing else is inherited."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+
+    @classmethod
+    def start(cls, args: tuple[object, ...]) -> tuple[_WorkerProcess, Connection, Connection]:
+        """The process, the end its lines are sent to and the end its reports come from; `args`
+        (`_work`'s first five) are its first message."""
+        lines_in, lines_out = os.pipe()
+        results_in, results_out = os.pipe()
+        # The parent's import path, as multiprocessing's spawn gives it (a checkout run in place).
+        code = f"import sys; sys.path[:] = {sys.path!r}; from bulk.workers import worker_main; worker_main()"
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-c", code, str(lines_in), str(results_out)],
+                pass_fds=(lines_in, results_out), stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except BaseException:
+            os.close(lines_out)
+            os.close(results_in)
+            raise
+        finally:
+            os.close(lines_in)
+            os.close(results_out)
+        lines, results = Connection(lines_out, readable=False), Connection(results_in, writable=False)
+        lines.send(args)  # a few hundred bytes: a pipe holds them whether or not the worker reads
+        return cls(popen), lines, results
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+    def terminate(self) -> None:
+        if self.is_alive():
+            self._popen.terminate()
+
+
+def worker_main() -> None:
+    """A settling process's start: its pipes' descriptors are its arguments, `_work`'s other
+    arguments its first message."""
+    inbox = Connection(int(sys.argv[1]), writable=False)
+    outbox = Connection(int(sys.argv[2]), readable=False)
+    try:
+        index, location, source, batch_size, cache_max = inbox.recv()
+    except EOFError:  # the parent is gone before it said what to do
+        raise SystemExit(1) from None
+    _work(index, location, source, batch_size, cache_max, inbox, outbox)
 
 
 def _work(

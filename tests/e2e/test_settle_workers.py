@@ -215,13 +215,21 @@ def test_sigterm_stops_a_run_with_one_named_line_and_a_second_run_completes_the_
         deadline = time.monotonic() + 60
         while (not out.exists() or out.stat().st_size == 0) and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
+        children = _commands_of_children(run.pid)
         run.send_signal(signal.SIGTERM)
         _, stderr = run.communicate(timeout=60)
 
     assert run.returncode == 130, stderr.decode()
+    # The two workers and nothing else: no resource tracker, which multiprocessing's spawn starts.
+    assert len(children) == 2 and all("worker_main()" in c for c in children), children
     assert stderr.decode().startswith("error: interrupted: ") and stderr.count(b"\n") == 1, stderr.decode()
     given = out.read_bytes().splitlines()
     assert 0 < len(given) < SCENARIO.claims
     assert given == reference.read_bytes().splitlines()[: len(given)]
     assert settle(stores["terminated"], claims, out, 2).returncode == 0
     assert out.read_bytes() == reference.read_bytes()
+
+
+def _commands_of_children(pid: int) -> list[str]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode() for child in children]
