@@ -15,7 +15,7 @@ import attrs
 from bulk.batch import batch_records_max
 
 parallel_file_bytes_min = 4 << 20  # about 10,000 claims: below it one process finishes first
-parallel_batch_records = 1_000  # per worker: two workers and the parent stay under 300 MB
+parallel_batch_records = 1_250  # per worker: two workers and the parent stay under 300 MB (docs/performance.md)
 
 
 @attrs.frozen

@@ -190,7 +190,7 @@ def _binary(text: IO[str]) -> IO[bytes]:
 @click.option("--rejects", type=OutputFile(), help="Also write rejected lines here, with line numbers.")
 @click.option(
     "--batch-size", type=click.IntRange(1, 10_000), default=None,
-    help="Claims per transaction [default: 500 in one process, 1,000 a worker]: larger is faster, smaller holds "
+    help="Claims per transaction [default: 500 in one process, 1,250 a worker]: larger is faster, smaller holds "
     "fewer locks and retries less work.",
 )  # fmt: skip
 @click.option(

@@ -8,8 +8,8 @@ LARGE = parallel_file_bytes_min
 
 
 def test_a_large_named_file_is_settled_by_a_worker_a_core_grouped_in_batches_of_a_thousand() -> None:
-    assert choose_mode(LARGE, cores=2) == SettleMode(2, True, 1_000)
-    assert choose_mode(LARGE * 100, cores=4) == SettleMode(4, True, 1_000)
+    assert choose_mode(LARGE, cores=2) == SettleMode(2, True, 1_250)
+    assert choose_mode(LARGE * 100, cores=4) == SettleMode(4, True, 1_250)
 
 
 def test_standard_input_and_a_small_file_stream_through_one_process() -> None:
