@@ -415,8 +415,12 @@ class _WorkerProcess:
         (`_work`'s first five) are its first message."""
         lines_in, lines_out = os.pipe()
         results_in, results_out = os.pipe()
-        # The parent's import path, as multiprocessing's spawn gives it (a checkout run in place).
-        code = f"import sys; sys.path[:] = {sys.path!r}; from bulk.workers import worker_main; worker_main()"
+        # Ctrl-C is the parent's to handle from the start (a worker importing would print a
+        # traceback); the parent's import path, as multiprocessing's spawn gives it.
+        code = (
+            "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            f"sys.path[:] = {sys.path!r}; from bulk.workers import worker_main; worker_main()"
+        )
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-c", code, str(lines_in), str(results_out)],
@@ -430,7 +434,10 @@ class _WorkerProcess:
             os.close(lines_in)
             os.close(results_out)
         lines, results = Connection(lines_out, readable=False), Connection(results_in, writable=False)
-        lines.send(args)  # a few hundred bytes: a pipe holds them whether or not the worker reads
+        # A few hundred bytes: a pipe holds them whether or not the worker reads. One that has
+        # already ended is named by its reports' end of file, with its exit code.
+        with contextlib.suppress(OSError):
+            lines.send(args)
         return cls(popen), lines, results
 
     @property

@@ -159,7 +159,7 @@ def test_a_large_file_settled_without_options_answers_every_line_as_one_process_
     lines = (files / "claims.jsonl").read_bytes().splitlines()
     width = parallel_file_bytes_min // len(lines) + 1
     padded.write_bytes(b"".join(line.ljust(width) + b"\n" for line in lines))
-    assert choose_mode(padded.stat().st_size, cores=2) == SettleMode(2, True, 1_000)
+    assert choose_mode(padded.stat().st_size, cores=2) == SettleMode(2, True, 1_250)
     out = tmp_path / "default.jsonl"
     command = [sys.executable, "-m", "commands", "claims", "settle", str(padded), "--out", str(out)]
     done = subprocess.run(command, env={**os.environ, "DATABASE_URL": stores["default"]}, capture_output=True)
