@@ -236,23 +236,23 @@ class _Pool:
         self.processes: list[_WorkerProcess] = []
         inboxes: list[Connection] = []
         self.outboxes: list[Connection] = []
-        try:
-            for index in range(workers):
-                process, lines_out, results_in = _WorkerProcess.start((index, location, source, batch_size, cache_max))
-                self.processes.append(process)
-                inboxes.append(lines_out)
-                self.outboxes.append(results_in)
-        except BaseException:
-            for process in self.processes:
-                process.terminate()
-            raise
-        self.inboxes = [_Inbox(lines_out) for lines_out in inboxes]
         self.backlog_lines_max = 4 * workers * batch_size
         self.unfinished = set(range(workers))
         self.order: deque[tuple[int, int]] = deque()  # (line number, worker) of every line not yet given
         self.received: list[deque[SettledLine]] = [deque() for _ in range(workers)]
         self.failed: dict[int, WorkerFailed] = {}
-        self.reports = _Reports(self.outboxes, self._ended)
+        try:  # an interrupt anywhere here stops the workers started so far (the caller's `close` is not set up yet)
+            for index in range(workers):
+                process, lines_out, results_in = _WorkerProcess.start((index, location, source, batch_size, cache_max))
+                self.processes.append(process)
+                inboxes.append(lines_out)
+                self.outboxes.append(results_in)
+            self.inboxes = [_Inbox(lines_out) for lines_out in inboxes]
+            self.reports = _Reports(self.outboxes, self._ended)
+        except BaseException:
+            for process in self.processes:
+                process.terminate()
+            raise
 
     def _ended(self, index: int) -> str:
         """Why a worker's reports stopped before its last one (its pipe closed)."""
@@ -415,16 +415,12 @@ class _WorkerProcess:
         (`_work`'s first five) are its first message."""
         lines_in, lines_out = os.pipe()
         results_in, results_out = os.pipe()
-        # Ctrl-C is the parent's to handle from the start (a worker importing would print a
-        # traceback); the parent's import path, as multiprocessing's spawn gives it.
-        code = (
-            "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-            f"sys.path[:] = {sys.path!r}; from bulk.workers import worker_main; worker_main()"
-        )
         try:
+            # Its own process group: Ctrl-C and a group's SIGTERM reach the parent, which stops the
+            # workers itself (a signal while a worker's interpreter starts printed its traceback).
             popen = subprocess.Popen(
-                [sys.executable, "-c", code, str(lines_in), str(results_out)],
-                pass_fds=(lines_in, results_out), stdin=subprocess.DEVNULL,
+                [sys.executable, "-P", "-c", _WORKER_START, str(lines_in), str(results_out)],
+                pass_fds=(lines_in, results_out), stdin=subprocess.DEVNULL, process_group=0,
             )  # fmt: skip
         except BaseException:
             os.close(lines_out)
@@ -434,9 +430,10 @@ class _WorkerProcess:
             os.close(lines_in)
             os.close(results_out)
         lines, results = Connection(lines_out, readable=False), Connection(results_in, writable=False)
-        # A few hundred bytes: a pipe holds them whether or not the worker reads. One that has
-        # already ended is named by its reports' end of file, with its exit code.
+        # The parent's import path (as multiprocessing's spawn gives it), then `_work`'s
+        # arguments. A worker that has already ended is named by its reports' end of file.
         with contextlib.suppress(OSError):
+            lines.send(sys.path)
             lines.send(args)
         return cls(popen), lines, results
 
@@ -456,16 +453,47 @@ class _WorkerProcess:
             self._popen.terminate()
 
 
-def worker_main() -> None:
-    """A settling process's start: its pipes' descriptors are its arguments, `_work`'s other
-    arguments its first message."""
-    inbox = Connection(int(sys.argv[1]), writable=False)
-    outbox = Connection(int(sys.argv[2]), readable=False)
+# A settling process's first lines: only the standard library until the import path is the
+# parent's (`-P` leaves the current directory out, so a `signal.py` there is not imported).
+_WORKER_START = """\
+import sys
+from multiprocessing.connection import Connection
+inbox = Connection(int(sys.argv[1]), writable=False)
+try:
+    sys.path[:] = inbox.recv()
+except EOFError:
+    raise SystemExit(1) from None
+from bulk.workers import worker_main
+worker_main(inbox, Connection(int(sys.argv[2]), readable=False))
+"""
+
+
+class _ParentGone(Exception):
+    """The parent closed its end of a worker's pipes: nobody is left to report to."""
+
+
+def worker_main(inbox: Connection, outbox: Connection) -> None:
+    """A settling process's start, once its import path is the parent's: `_work`'s other
+    arguments are its pipes' next message."""
     try:
         index, location, source, batch_size, cache_max = inbox.recv()
     except EOFError:  # the parent is gone before it said what to do
         raise SystemExit(1) from None
     _work(index, location, source, batch_size, cache_max, inbox, outbox)
+
+
+def _received(inbox: Connection) -> list[tuple[int, bytes]] | None:
+    try:
+        return cast(list[tuple[int, bytes]] | None, inbox.recv())
+    except (EOFError, OSError):
+        raise _ParentGone from None
+
+
+def _sent(outbox: Connection, report: tuple[str, object]) -> None:
+    try:
+        outbox.send(report)
+    except OSError:
+        raise _ParentGone from None
 
 
 def _work(
@@ -496,11 +524,11 @@ def _work(
         while True:
             if pending:  # before waiting for more: what is committed goes back at once
                 with stages.stage("report"):
-                    outbox.send(("lines", pending))
+                    _sent(outbox, ("lines", pending))
                 pending.clear()
                 failpoints.reach("workers.after_report")
             with stages.stage("wait_lines"):
-                chunk = inbox.recv()
+                chunk = _received(inbox)
             if chunk is None:
                 return
             yield from chunk
@@ -515,12 +543,15 @@ def _work(
                 reject = reject_line(result.line_no, result.output) if result.rejected else None
                 pending.append((result.line_no, output, reject))
         if pending:
-            outbox.send(("lines", pending))
-        outbox.send(("done", None))
+            _sent(outbox, ("lines", pending))
+        _sent(outbox, ("done", None))
         stages.report()
+    except _ParentGone:  # the run ended without it (the parent was killed): quietly
+        raise SystemExit(1) from None
     except BaseException as exc:  # reported, then the worker ends: the parent stops the run
         reason = getattr(exc, "reason", None)
         if reason is None:  # not a named error: a defect, whose traceback must not be lost
             traceback.print_exc(file=sys.stderr)
-        outbox.send(("error", f"{reason or type(exc).__name__}: {first_line(exc)}"))
+        with contextlib.suppress(OSError):  # the parent may be gone too
+            outbox.send(("error", f"{reason or type(exc).__name__}: {first_line(exc)}"))
         raise SystemExit(1) from None

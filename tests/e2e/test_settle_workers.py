@@ -56,7 +56,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stores(server: ServerLocation, files: Path) -> Iterator[dict[str, str]]:
-    names = ("one", "three", "killed", "terminated", "bindings", "default")
+    names = ("one", "three", "killed", "terminated", "bindings", "default", "cwd")
     with prepared_stores(server, files, "t_workers", *names) as urls:
         yield urls
 
@@ -167,6 +167,22 @@ def test_a_large_file_settled_without_options_answers_every_line_as_one_process_
     assert out.read_bytes() == reference.read_bytes()
 
 
+def test_workers_do_not_import_modules_from_the_current_directory(
+    stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
+) -> None:
+    # A worker's interpreter imports the standard library before it takes the parent's import
+    # path: a `signal.py` or `bulk/` where the command is run must not be what it imports.
+    (tmp_path / "signal.py").write_text('raise SystemExit("a signal.py in the current directory")\n')
+    (tmp_path / "bulk").mkdir()
+    (tmp_path / "bulk" / "__init__.py").write_text('raise SystemExit("a bulk/ in the current directory")\n')
+    out = tmp_path / "out.jsonl"
+    command = [str(Path(sys.executable).with_name("yibao")), "claims", "settle", str(files / "claims.jsonl")]
+    command += ["--batch-size", BATCH, "--workers", "2", "--out", str(out)]
+    run = subprocess.run(command, env={**os.environ, "DATABASE_URL": stores["cwd"]}, cwd=tmp_path, capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()
+    assert out.read_bytes() == reference.read_bytes()
+
+
 def test_running_the_file_again_with_other_workers_pays_nothing_twice(
     stores: dict[str, str], files: Path, tmp_path: Path, reference: Path
 ) -> None:
@@ -221,7 +237,7 @@ def test_sigterm_stops_a_run_with_one_named_line_and_a_second_run_completes_the_
 
     assert run.returncode == 130, stderr.decode()
     # The two workers and nothing else: no resource tracker, which multiprocessing's spawn starts.
-    assert len(children) == 2 and all("worker_main()" in c for c in children), children
+    assert len(children) == 2 and all("worker_main(inbox" in c for c in children), children
     assert stderr.decode().startswith("error: interrupted: ") and stderr.count(b"\n") == 1, stderr.decode()
     given = out.read_bytes().splitlines()
     assert 0 < len(given) < SCENARIO.claims
