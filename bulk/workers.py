@@ -412,7 +412,7 @@ class _WorkerProcess:
     @classmethod
     def start(cls, args: tuple[object, ...]) -> tuple[_WorkerProcess, Connection, Connection]:
         """The process, the end its lines are sent to and the end its reports come from; `args`
-        (`_work`'s first five) are its first message."""
+        (`_work`'s first five) are its second message, after the parent's import path."""
         lines_in, lines_out = os.pipe()
         results_in, results_out = os.pipe()
         try:
