@@ -313,8 +313,7 @@ class _Pool:
 
     def close(self) -> None:
         for process in self.processes:
-            if process.is_alive():
-                process.terminate()  # an error or an interrupt here: a batch not committed is lost whole
+            process.terminate()  # an error or an interrupt here: a batch not committed is lost whole
         for process in self.processes:
             process.join()
         for inbox in self.inboxes:
@@ -449,6 +448,7 @@ class _WorkerProcess:
             self._popen.wait(timeout)
 
     def terminate(self) -> None:
+        """Stop it, if it still runs."""
         if self.is_alive():
             self._popen.terminate()
 
